@@ -1,0 +1,505 @@
+//! The air-handling unit and plant models, with the AHU's own rules.
+//!
+//! An AHU runs a schedule (off, startup, occupied, shutdown). In occupied mode a supply-air PI
+//! loop sequences heating valve → economizer damper → cooling valve (as ASHRAE Guideline 36 does)
+//! and each zone's PI loop sets its zone damper. Its thermal model mixes outdoor and return air
+//! through the *output* positions of its dampers and valves (what the air and water see), so a
+//! decoupled or leaking actuator shows only in the temperatures, as in the LBNL data.
+//!
+//! Its rules compare what the commands and feedbacks predict with what the sensors measure:
+//! outdoor-air fraction of the mixed air, temperature change across each coil, supply air against
+//! its setpoint, zone temperature against a saturated damper. They run only in occupied mode after
+//! `settle_s`, and an AHU rule about a device is suppressed while the device reports a fault of
+//! its own (the device's finding explains it).
+
+use crate::config::{AhuTemplate, FindingSpec, PlantTemplate};
+use crate::detect::{FindingBook, FindingEvent, RuleInput};
+use crate::rng::{NodeRng, node_rng};
+use crate::scenario::{CommandProfile, Schedule, Weather};
+use crate::types::{FaultKind, Phase, Role, SimTime, Status};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A child actuator as the AHU knows it.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    pub id: String,
+    pub role: Role,
+    /// Command override (exercise profile) from the scenario.
+    pub profile: Option<CommandProfile>,
+}
+
+/// What a child reports to its AHU at the end of an epoch.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChildReport {
+    /// Output position averaged over the epoch (what the air or water saw) [%].
+    pub opening_pct: f64,
+    /// Last reported feedback position [%]; NaN when nothing was reported.
+    pub feedback_pct: f64,
+    pub status: Status,
+}
+
+/// Conditions the plant supplies to its AHUs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlantConditions {
+    pub chilled_water_c: f64,
+    pub hot_water_c: f64,
+}
+
+/// A summary of an AHU epoch for its parent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct AhuSummary {
+    pub phase: Phase,
+    pub status: Status,
+    pub outdoor_air_c: f64,
+    pub return_air_c: f64,
+    pub mixed_air_c: f64,
+    pub supply_air_c: f64,
+    pub supply_air_setpoint_c: f64,
+    /// Cooling delivered [kW].
+    pub cooling_kw: f64,
+    /// Heating delivered [kW].
+    pub heating_kw: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pi {
+    kp: f64,
+    ki: f64,
+    integral: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Pi {
+    fn new(kp: f64, ki: f64, lo: f64, hi: f64) -> Pi {
+        Pi { kp, ki, integral: 0.0, lo, hi }
+    }
+    fn reset(&mut self, integral: f64) {
+        self.integral = integral;
+    }
+    fn step(&mut self, err: f64, dt: f64) -> f64 {
+        let u = self.kp * err + self.integral + self.ki * err * dt;
+        // Conditional integration: no windup while saturated.
+        if (self.lo..=self.hi).contains(&u) {
+            self.integral += self.ki * err * dt;
+        }
+        u.clamp(self.lo, self.hi)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Zone {
+    temp_c: f64,
+    /// This zone's share of the template's zone load (zones differ) [-].
+    load_factor: f64,
+    pi: Pi,
+}
+
+fn lag(x: &mut f64, target: f64, dt: f64, tau: f64) {
+    *x += (target - *x) * (1.0 - (-dt / tau.max(1e-6)).exp());
+}
+
+/// An AHU: schedule, controllers, thermal model and rules.
+#[derive(Debug, Clone)]
+pub struct Ahu {
+    pub id: String,
+    template: Arc<AhuTemplate>,
+    children: Vec<ChildSpec>,
+    /// Zone state per child (zone dampers only).
+    zones: Vec<Option<Zone>>,
+    schedule: Schedule,
+    weather: Weather,
+    start_clock_s: f64,
+    rng: NodeRng,
+    phase: Phase,
+    occupied_since: Option<SimTime>,
+    sat_pi: Pi,
+    economizing: bool,
+    /// Supply-air temperature as the controller sees it: measured and filtered [°C].
+    supply_air_filtered_c: f64,
+    commands: Vec<f64>,
+    return_air_c: f64,
+    mixed_air_c: f64,
+    supply_air_c: f64,
+    cool_dt_c: f64,
+    heat_dt_c: f64,
+    plant: PlantConditions,
+    // Detector state.
+    expected_cool_dt_c: f64,
+    expected_heat_dt_c: f64,
+    r_oa_fraction: f64,
+    r_supply_c: f64,
+    r_sat_error_c: f64,
+    r_zone_c: Vec<f64>,
+    /// Mixed air outside the outdoor-return band [°C], averaged.
+    r_band_c: f64,
+    own: FindingBook,
+    per_child: Vec<FindingBook>,
+    last_summary: AhuSummary,
+}
+
+impl Ahu {
+    pub fn new(
+        id: &str,
+        template: Arc<AhuTemplate>,
+        children: Vec<ChildSpec>,
+        schedule: Schedule,
+        weather: Weather,
+        start_clock_s: f64,
+        seed: u64,
+    ) -> Ahu {
+        let m = &template.model;
+        let mut zone_rng = node_rng(seed, id, "zones");
+        let zones = children
+            .iter()
+            .map(|c| {
+                (c.role == Role::ZoneDamper).then(|| Zone {
+                    temp_c: m.zone_setpoint_c,
+                    load_factor: 0.7 + 0.6 * crate::rng::uniform(&mut zone_rng),
+                    pi: Pi::new(m.zone_kp_pct_per_k, m.zone_ki_pct_per_k_s, 0.0, 100.0),
+                })
+            })
+            .collect();
+        let n = children.len();
+        Ahu {
+            id: id.to_string(),
+            zones,
+            schedule,
+            weather,
+            start_clock_s,
+            rng: node_rng(seed, id, "ahu"),
+            phase: Phase::Off,
+            occupied_since: None,
+            sat_pi: Pi::new(m.sat_kp, m.sat_ki, -1.0, 1.0),
+            economizing: false,
+            supply_air_filtered_c: m.zone_setpoint_c,
+            commands: vec![0.0; n],
+            return_air_c: m.zone_setpoint_c,
+            mixed_air_c: m.zone_setpoint_c,
+            supply_air_c: m.zone_setpoint_c,
+            cool_dt_c: 0.0,
+            heat_dt_c: 0.0,
+            plant: PlantConditions { chilled_water_c: m.chilled_water_c, hot_water_c: m.hot_water_c },
+            expected_cool_dt_c: 0.0,
+            expected_heat_dt_c: 0.0,
+            r_oa_fraction: 0.0,
+            r_supply_c: 0.0,
+            r_sat_error_c: 0.0,
+            r_zone_c: vec![0.0; n],
+            r_band_c: 0.0,
+            own: FindingBook::default(),
+            per_child: vec![FindingBook::default(); n],
+            last_summary: AhuSummary::default(),
+            children,
+            template,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn children(&self) -> &[ChildSpec] {
+        &self.children
+    }
+
+    fn child(&self, role: Role) -> Option<usize> {
+        self.children.iter().position(|c| c.role == role)
+    }
+
+    fn noise(&mut self) -> f64 {
+        crate::rng::normal(&mut self.rng) * self.template.model.sensor_noise_c
+    }
+
+    /// Starts an epoch at `t`: updates the phase and returns the commands for the children [%].
+    pub fn begin_epoch(&mut self, t: SimTime, dt_s: f64, plant: Option<PlantConditions>) -> (Phase, &[f64]) {
+        if let Some(p) = plant {
+            self.plant = p;
+        }
+        let clock_s = self.start_clock_s + t.as_secs_f64();
+        let phase = self.schedule.phase(clock_s, t.as_secs_f64());
+        if phase != self.phase {
+            if phase == Phase::Occupied {
+                self.occupied_since = Some(t);
+                // Bumpless transfer from the startup's full cooling.
+                self.sat_pi.reset(0.5);
+                for z in self.zones.iter_mut().flatten() {
+                    z.pi.reset(60.0);
+                }
+            } else {
+                self.occupied_since = None;
+            }
+            self.phase = phase;
+        }
+        let m = Arc::clone(&self.template);
+        let m = &m.model;
+        let n = self.children.len();
+        let outdoor = self.weather.outdoor_c(clock_s);
+        let (mut oad, mut chw, mut hw, mut zone_cmd) = (0.0, 0.0, 0.0, 0.0);
+        match phase {
+            Phase::Off | Phase::Shutdown => {}
+            Phase::Startup => {
+                // Cool-down: full cooling, zone dampers wide open, no outdoor air.
+                chw = 100.0;
+                zone_cmd = 100.0;
+            }
+            Phase::Occupied => {
+                let margin = m.economizer_margin_k;
+                if self.economizing && outdoor > self.return_air_c - margin + 0.5 {
+                    self.economizing = false;
+                } else if !self.economizing && outdoor < self.return_air_c - margin - 0.5 {
+                    self.economizing = true;
+                }
+                // The BMS filters its input (15 s) so sensor noise does not move the actuators.
+                let measured = self.supply_air_c + self.noise();
+                lag(&mut self.supply_air_filtered_c, measured, dt_s, 15.0);
+                let err = self.supply_air_filtered_c - m.supply_air_setpoint_c;
+                let u = self.sat_pi.step(err, dt_s);
+                if u < 0.0 {
+                    hw = -u * 100.0;
+                } else if self.economizing {
+                    oad = (u / 0.5).min(1.0) * 100.0;
+                    chw = ((u - 0.5) / 0.5).max(0.0) * 100.0;
+                } else {
+                    chw = u * 100.0;
+                }
+            }
+        }
+        for i in 0..n {
+            let c = &self.children[i];
+            let mut cmd = match c.role {
+                Role::OutdoorAirDamper => oad,
+                Role::CoolingValve => chw,
+                Role::HeatingValve => hw,
+                Role::ZoneDamper => {
+                    if phase == Phase::Occupied {
+                        let sp = m.zone_setpoint_c;
+                        let z = self.zones[i].as_mut().expect("zone damper has a zone");
+                        let meas = z.temp_c;
+                        (m.zone_min_damper_pct + z.pi.step(meas - sp, dt_s)).clamp(0.0, 100.0)
+                    } else {
+                        zone_cmd
+                    }
+                }
+            };
+            if let Some(p) = c.profile.as_ref().and_then(|p| p.command(t)) {
+                cmd = p;
+            }
+            // A BMS sends commands at a resolution of 0.1 %.
+            self.commands[i] = (cmd * 10.0).round() / 10.0;
+        }
+        (phase, &self.commands)
+    }
+
+    /// Ends the epoch `[t, t + dt_s)`: advances the thermal model with the children's output
+    /// positions, evaluates the AHU's rules and returns the summary.
+    pub fn end_epoch(&mut self, t_end: SimTime, dt_s: f64, reports: &[ChildReport], out: &mut Vec<FindingEvent>) -> AhuSummary {
+        let tpl = Arc::clone(&self.template);
+        let m = &tpl.model;
+        let clock_s = self.start_clock_s + t_end.as_secs_f64();
+        let outdoor = self.weather.outdoor_c(clock_s);
+        let fan_on = self.phase != Phase::Off;
+        let opening = |role: Role| self.child(role).map_or(0.0, |i| reports[i].opening_pct / 100.0);
+        let f_oa = opening(Role::OutdoorAirDamper);
+        let chw = opening(Role::CoolingValve);
+        let hw = opening(Role::HeatingValve);
+
+        let mixed = if fan_on { f_oa * outdoor + (1.0 - f_oa) * self.return_air_c } else { self.return_air_c };
+        let cool_target = if fan_on { chw * m.cooling_coil_effectiveness * (mixed - self.plant.chilled_water_c).max(0.0) } else { 0.0 };
+        let heat_target = if fan_on { hw * m.heating_coil_effectiveness * (self.plant.hot_water_c - mixed).max(0.0) } else { 0.0 };
+        lag(&mut self.cool_dt_c, cool_target, dt_s, m.coil_time_constant_s);
+        lag(&mut self.heat_dt_c, heat_target, dt_s, m.coil_time_constant_s);
+        let supply = mixed + if fan_on { m.fan_heat_c } else { 0.0 } - self.cool_dt_c + self.heat_dt_c;
+        self.mixed_air_c = mixed;
+        self.supply_air_c = supply;
+
+        let mut flow_total = 0.0;
+        let mut zone_sum = 0.0;
+        let mut zone_n = 0.0;
+        let occupied_load = matches!(self.phase, Phase::Occupied | Phase::Startup);
+        for (i, z) in self.zones.iter_mut().enumerate() {
+            let Some(z) = z else { continue };
+            let flow = if fan_on { m.zone_airflow_kw_per_k * reports[i].opening_pct / 100.0 } else { 0.0 };
+            flow_total += flow;
+            let load = m.zone_load_kw * z.load_factor * if occupied_load { 1.0 } else { 0.3 };
+            // The envelope pulls the zone toward its setpoint (neighbouring spaces, slab).
+            let envelope = 0.1 * m.zone_airflow_kw_per_k * (z.temp_c - m.zone_setpoint_c);
+            let dq = load - flow * (z.temp_c - supply) - envelope;
+            z.temp_c += dq * dt_s / m.zone_capacity_kj_per_k;
+            zone_sum += z.temp_c;
+            zone_n += 1.0;
+        }
+        if zone_n > 0.0 {
+            lag(&mut self.return_air_c, zone_sum / zone_n + 0.3, dt_s, 60.0);
+        }
+
+        // Measurements.
+        let (oa_m, ra_m, ma_m, sa_m) = (outdoor + self.noise(), self.return_air_c + self.noise(), mixed + self.noise(), supply + self.noise());
+        let summary = AhuSummary {
+            phase: self.phase,
+            status: Status::Healthy,
+            outdoor_air_c: oa_m,
+            return_air_c: ra_m,
+            mixed_air_c: ma_m,
+            supply_air_c: sa_m,
+            supply_air_setpoint_c: m.supply_air_setpoint_c,
+            cooling_kw: self.cool_dt_c * flow_total,
+            heating_kw: self.heat_dt_c * flow_total,
+        };
+        self.evaluate(t_end, dt_s, reports, &summary, out);
+        let status = self.status(reports);
+        self.last_summary = AhuSummary { status, ..summary };
+        self.last_summary
+    }
+
+    /// Worst of the AHU's own findings and its children's current statuses.
+    pub fn status(&self, reports: &[ChildReport]) -> Status {
+        let own = self.own_status();
+        reports.iter().map(|r| r.status).fold(own, Status::max)
+    }
+
+    /// Worst of the AHU's own findings (about itself or about a child).
+    pub fn own_status(&self) -> Status {
+        let f = &self.template.findings;
+        self.per_child.iter().map(|b| b.status(f)).fold(self.own.status(f), Status::max)
+    }
+
+    pub fn last_summary(&self) -> AhuSummary {
+        self.last_summary
+    }
+
+    fn evaluate(&mut self, t: SimTime, dt_s: f64, reports: &[ChildReport], s: &AhuSummary, out: &mut Vec<FindingEvent>) {
+        let tpl = Arc::clone(&self.template);
+        let m = &tpl.model;
+        let d = &tpl.detection;
+        let settled = self.phase == Phase::Occupied
+            && self.occupied_since.is_some_and(|since| t.0.saturating_sub(since.0) as f64 / 1000.0 >= d.settle_s);
+        let tau = d.residual_tau_s;
+        let children = &self.children;
+        let fb = |role: Role| {
+            children.iter().position(|c| c.role == role).map(|i| {
+                let f = reports[i].feedback_pct;
+                (i, if f.is_finite() { f } else { 0.0 })
+            })
+        };
+        // Shadow coil models driven by feedbacks: what the coils should be doing.
+        let ma = s.mixed_air_c;
+        let chw_fb = fb(Role::CoolingValve);
+        let hw_fb = fb(Role::HeatingValve);
+        let oad_fb = fb(Role::OutdoorAirDamper);
+        let cool_exp = chw_fb.map_or(0.0, |(_, f)| f / 100.0 * m.cooling_coil_effectiveness * (ma - self.plant.chilled_water_c).max(0.0));
+        let heat_exp = hw_fb.map_or(0.0, |(_, f)| f / 100.0 * m.heating_coil_effectiveness * (self.plant.hot_water_c - ma).max(0.0));
+        let fan_on = self.phase != Phase::Off;
+        lag(&mut self.expected_cool_dt_c, if fan_on { cool_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
+        lag(&mut self.expected_heat_dt_c, if fan_on { heat_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
+        let sa_exp = ma + m.fan_heat_c - self.expected_cool_dt_c + self.expected_heat_dt_c;
+        let a = 1.0 - (-dt_s / tau).exp();
+        self.r_supply_c += (s.supply_air_c - sa_exp - self.r_supply_c) * a;
+        self.r_sat_error_c += (s.supply_air_c - s.supply_air_setpoint_c - self.r_sat_error_c) * a;
+        let mixing_delta = s.outdoor_air_c - s.return_air_c;
+        let observable = mixing_delta.abs() >= d.min_mixing_delta_c;
+        if observable && let Some((_, f)) = oad_fb {
+            let f_meas = (s.mixed_air_c - s.return_air_c) / mixing_delta;
+            self.r_oa_fraction += (f_meas - f / 100.0 - self.r_oa_fraction) * a;
+        }
+        let lo = s.outdoor_air_c.min(s.return_air_c) - 1.0;
+        let hi = s.outdoor_air_c.max(s.return_air_c) + 1.0;
+        let outside = if s.mixed_air_c < lo { lo - s.mixed_air_c } else if s.mixed_air_c > hi { s.mixed_air_c - hi } else { 0.0 };
+        self.r_band_c += (outside - self.r_band_c) * a;
+        for (i, z) in self.zones.iter().enumerate() {
+            if let Some(z) = z {
+                self.r_zone_c[i] += (z.temp_c - m.zone_setpoint_c - self.r_zone_c[i]) * a;
+            }
+        }
+
+        let gate = !settled;
+        let id = self.id.clone();
+        let closed = d.closed_below_pct;
+        let mut rule = |book: &mut FindingBook, kind: FaultKind, value: Option<f64>, threshold: f64, device: Option<&str>, suppressed: bool| {
+            let Some(spec): Option<&FindingSpec> = tpl.finding(kind) else { return };
+            let gated = gate || suppressed || spec.gated_in.contains(&self.phase);
+            book.update(t, RuleInput { kind, value, threshold, gated, spec, node: &id, device }, out);
+        };
+
+        // Supply air against its setpoint (a symptom; its cause is found below or on a device).
+        let sat = self.r_sat_error_c;
+        rule(&mut self.own, FaultKind::SupplyAirDeviation, Some(sat).filter(|v| v.abs() > d.supply_air_error_c), d.supply_air_error_c, None, false);
+        let band = self.r_band_c;
+        rule(&mut self.own, FaultKind::MixedAirOutOfBand, Some(band).filter(|&v| v > 0.5), 0.5, None, false);
+
+        // Outdoor-air damper: leak when closed, stuck when the mixing disagrees with its feedback.
+        if let Some((i, f)) = oad_fb {
+            let dev = self.children[i].id.clone();
+            let sup = reports[i].status != Status::Healthy;
+            let r = self.r_oa_fraction;
+            let leak = observable && f <= closed && r > d.outdoor_fraction_error;
+            let stuck = observable && f > closed && r.abs() > d.outdoor_fraction_error;
+            rule(&mut self.per_child[i], FaultKind::DamperLeak, Some(r).filter(|_| leak), d.outdoor_fraction_error, Some(&dev), sup || !observable);
+            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(r).filter(|_| stuck), d.outdoor_fraction_error, Some(&dev), sup || !observable);
+        }
+        // Coils: a residual on the supply air belongs to the valve that modulates, or, with both
+        // closed, to the coil whose direction it shows (FC14 cooling, FC15 heating).
+        let r = self.r_supply_c;
+        let chw_open = chw_fb.is_some_and(|(_, f)| f > closed);
+        let hw_open = hw_fb.is_some_and(|(_, f)| f > closed);
+        if let Some((i, _)) = chw_fb {
+            let dev = self.children[i].id.clone();
+            let sup = reports[i].status != Status::Healthy;
+            let leak = !chw_open && !hw_open && r < -d.closed_coil_delta_c;
+            let stuck = chw_open && !hw_open && r.abs() > d.coil_error_c;
+            rule(&mut self.per_child[i], FaultKind::ValveLeak, Some(-r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
+            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
+        }
+        if let Some((i, _)) = hw_fb {
+            let dev = self.children[i].id.clone();
+            let sup = reports[i].status != Status::Healthy;
+            let leak = !chw_open && !hw_open && r > d.closed_coil_delta_c;
+            let stuck = hw_open && !chw_open && r.abs() > d.coil_error_c;
+            rule(&mut self.per_child[i], FaultKind::ValveLeak, Some(r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
+            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
+        }
+        // Zone dampers: the zone stays off setpoint while its damper is already saturated.
+        for i in 0..self.children.len() {
+            if self.children[i].role != Role::ZoneDamper {
+                continue;
+            }
+            let dev = self.children[i].id.clone();
+            let sup = reports[i].status != Status::Healthy;
+            let f = if reports[i].feedback_pct.is_finite() { reports[i].feedback_pct } else { 50.0 };
+            let e = self.r_zone_c[i];
+            let stuck = (e > d.zone_error_c && f >= 95.0) || (e < -d.zone_error_c && f <= m.zone_min_damper_pct + 1.0);
+            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(e.abs()).filter(|_| stuck), d.zone_error_c, Some(&dev), sup);
+        }
+    }
+}
+
+/// The plant: sums its AHUs' loads and sets the water temperatures they get.
+#[derive(Debug, Clone)]
+pub struct Plant {
+    pub id: String,
+    template: Arc<PlantTemplate>,
+    pub load_kw: f64,
+}
+
+impl Plant {
+    pub fn new(id: &str, template: Arc<PlantTemplate>) -> Plant {
+        Plant { id: id.into(), template, load_kw: 0.0 }
+    }
+
+    /// Conditions for the next epoch, from the AHUs' summaries of this one.
+    pub fn update(&mut self, ahus: &[AhuSummary]) -> PlantConditions {
+        let p = &self.template;
+        self.load_kw = ahus.iter().map(|a| a.cooling_kw).sum();
+        let over = (self.load_kw - p.cooling_capacity_kw).max(0.0);
+        PlantConditions {
+            // The chillers' supply temperature rises when overloaded, by at most 10 K.
+            chilled_water_c: p.chilled_water_supply_c + (over * p.chilled_water_rise_k_per_kw).min(10.0),
+            hot_water_c: p.hot_water_supply_c,
+        }
+    }
+
+    pub fn conditions(&self) -> PlantConditions {
+        PlantConditions { chilled_water_c: self.template.chilled_water_supply_c, hot_water_c: self.template.hot_water_supply_c }
+    }
+}

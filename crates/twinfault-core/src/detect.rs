@@ -1,0 +1,523 @@
+//! Windowed, phase-aware fault detection with confirmation and hysteresis.
+//!
+//! Every rule computes a condition from windowed statistics of the device's own samples (time
+//! weighted exponential windows for averages, block windows for ranges, bounded event rings for
+//! counts; all O(1) memory). A [`FindingBook`] turns conditions into findings: a finding opens
+//! only after its condition held for `confirm_s`, resolves only after it stayed clear for
+//! `clear_s`, keeps its `opened_at` while it is updated, and never flaps. Rules listed in a
+//! finding's `gated_in` phases are held while the AHU is in that phase and for
+//! `transient_grace_s` after it, so startup and shutdown transients raise no alarms.
+
+use crate::actuator::Sample;
+use crate::config::{ActuatorTemplate, FindingSpec};
+use crate::types::{FaultKind, N_FAULT_KINDS, Phase, Severity, SimTime, Status};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What happened to a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Opened,
+    Updated,
+    Resolved,
+}
+
+/// A change in a device's or AHU's findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingEvent {
+    pub t: SimTime,
+    pub kind: FaultKind,
+    pub change: Change,
+    pub severity: Severity,
+    /// How sure the rule is [0..1]: grows with how far and how long the evidence exceeds the threshold.
+    pub confidence: f32,
+    /// The rule's measured value (units in `summary`).
+    pub value: f32,
+    /// When the finding opened (kept through updates and on resolve).
+    pub opened_at: SimTime,
+    pub summary: String,
+    pub action: String,
+    /// For AHU rules: the device the evidence points at.
+    pub device: Option<String>,
+}
+
+/// Confirmation and hysteresis of one rule.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    active: bool,
+    /// When the condition started to differ from `active` [ms]; `u64::MAX` when it does not.
+    pending_since: u64,
+    opened_at: u64,
+    last_value: f32,
+    last_update: u64,
+}
+
+/// The findings of one node (or one device as seen by its AHU).
+#[derive(Debug, Clone)]
+pub struct FindingBook {
+    slots: [Slot; N_FAULT_KINDS],
+}
+
+impl Default for FindingBook {
+    fn default() -> Self {
+        FindingBook { slots: [Slot { pending_since: u64::MAX, ..Slot::default() }; N_FAULT_KINDS] }
+    }
+}
+
+/// Minimum time between two `updated` events of one finding [ms].
+const UPDATE_MIN_INTERVAL_MS: u64 = 60_000;
+
+/// Input to [`FindingBook::update`].
+pub struct RuleInput<'a> {
+    pub kind: FaultKind,
+    /// `Some(value)` when the condition holds, `None` when it is clear.
+    pub value: Option<f64>,
+    /// Threshold the value is compared with (for confidence); same units as `value`.
+    pub threshold: f64,
+    pub gated: bool,
+    pub spec: &'a FindingSpec,
+    pub node: &'a str,
+    pub device: Option<&'a str>,
+}
+
+impl FindingBook {
+    pub fn is_open(&self, kind: FaultKind) -> bool {
+        self.slots[kind.index()].active
+    }
+
+    pub fn open_kinds(&self) -> impl Iterator<Item = FaultKind> + '_ {
+        FaultKind::ALL.iter().copied().filter(|k| self.slots[k.index()].active)
+    }
+
+    /// Feeds one evaluation of a rule; pushes an event when the finding opens, updates or resolves.
+    pub fn update(&mut self, t: SimTime, r: RuleInput<'_>, out: &mut Vec<FindingEvent>) {
+        let slot = &mut self.slots[r.kind.index()];
+        if r.gated {
+            // A gated rule neither confirms nor clears: pending evidence is dropped.
+            slot.pending_since = u64::MAX;
+            return;
+        }
+        let cond = r.value.is_some();
+        let value = r.value.unwrap_or(0.0);
+        let confidence = |v: f64, held_s: f64| -> f32 {
+            let excess = if r.threshold.abs() > 1e-9 { (v / r.threshold).abs() - 1.0 } else { 1.0 };
+            let by_value = excess.clamp(0.0, 1.0) * 0.3;
+            let by_time = (held_s / (r.spec.confirm_s.max(1.0) * 4.0)).clamp(0.0, 1.0) * 0.2;
+            (0.5 + by_value + by_time) as f32
+        };
+        let emit = |change: Change, slot: &Slot, value: f64, out: &mut Vec<FindingEvent>, held_s: f64| {
+            out.push(FindingEvent {
+                t,
+                kind: r.kind,
+                change,
+                severity: r.spec.severity,
+                confidence: confidence(value, held_s),
+                value: value as f32,
+                opened_at: SimTime(slot.opened_at),
+                summary: r
+                    .spec
+                    .summary
+                    .replace("{node}", r.device.unwrap_or(r.node))
+                    .replace("{value}", &format!("{value:.2}")),
+                action: r.spec.action.clone(),
+                device: r.device.map(str::to_string),
+            });
+        };
+        if cond == slot.active {
+            slot.pending_since = u64::MAX;
+            if slot.active {
+                let worse = value.abs() > f64::from(slot.last_value).abs() * 1.25 + 1e-9;
+                if worse && t.0.saturating_sub(slot.last_update) >= UPDATE_MIN_INTERVAL_MS {
+                    slot.last_value = value as f32;
+                    slot.last_update = t.0;
+                    let held = (t.0 - slot.opened_at) as f64 / 1000.0;
+                    emit(Change::Updated, slot, value, out, held);
+                }
+            }
+            return;
+        }
+        if slot.pending_since == u64::MAX {
+            slot.pending_since = t.0;
+        }
+        let held_s = (t.0 - slot.pending_since) as f64 / 1000.0;
+        if !slot.active && held_s >= r.spec.confirm_s {
+            slot.active = true;
+            slot.pending_since = u64::MAX;
+            slot.opened_at = t.0;
+            slot.last_value = value as f32;
+            slot.last_update = t.0;
+            emit(Change::Opened, slot, value, out, held_s);
+        } else if slot.active && held_s >= r.spec.clear_s {
+            slot.active = false;
+            slot.pending_since = u64::MAX;
+            let last = f64::from(slot.last_value);
+            emit(Change::Resolved, slot, last, out, 0.0);
+        }
+    }
+
+    /// Worst severity over the open findings.
+    pub fn status(&self, specs: &[Option<FindingSpec>]) -> Status {
+        self.open_kinds()
+            .filter_map(|k| specs[k.index()].as_ref().map(|s| s.severity.status()))
+            .max()
+            .unwrap_or(Status::Healthy)
+    }
+}
+
+/// Exponential moving average with a time constant, weighted by elapsed time.
+#[inline]
+fn ewma(avg: &mut f32, x: f32, dt_s: f64, tau_s: f64) {
+    let a = (1.0 - (-dt_s / tau_s.max(1e-6)).exp()) as f32;
+    *avg += (x - *avg) * a;
+}
+
+/// Ranges of setpoint and position over a window made of a ring of blocks.
+#[derive(Debug, Clone)]
+struct BandWindow {
+    /// Per block: [sp_min, sp_max, pos_min, pos_max].
+    blocks: [[f32; 4]; BAND_BLOCKS],
+    block_ms: u64,
+    current: u64,
+}
+
+const BAND_BLOCKS: usize = 8;
+const EMPTY_BLOCK: [f32; 4] = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+
+impl BandWindow {
+    fn new(window_s: f64) -> BandWindow {
+        let block_ms = ((window_s * 1000.0) / BAND_BLOCKS as f64).max(1.0) as u64;
+        BandWindow { blocks: [EMPTY_BLOCK; BAND_BLOCKS], block_ms, current: u64::MAX }
+    }
+
+    fn push(&mut self, t: SimTime, sp: f32, pos: f32) {
+        let b = t.0 / self.block_ms;
+        if b != self.current {
+            let gap = if self.current == u64::MAX { BAND_BLOCKS as u64 } else { (b - self.current).min(BAND_BLOCKS as u64) };
+            for k in 1..=gap {
+                self.blocks[((self.current.wrapping_add(k)) % BAND_BLOCKS as u64) as usize] = EMPTY_BLOCK;
+            }
+            self.blocks[(b % BAND_BLOCKS as u64) as usize] = EMPTY_BLOCK;
+            self.current = b;
+        }
+        let blk = &mut self.blocks[(b % BAND_BLOCKS as u64) as usize];
+        blk[0] = blk[0].min(sp);
+        blk[1] = blk[1].max(sp);
+        blk[2] = blk[2].min(pos);
+        blk[3] = blk[3].max(pos);
+    }
+
+    /// (setpoint range, position range) over the window.
+    fn ranges(&self) -> (f32, f32) {
+        let mut r = EMPTY_BLOCK;
+        for b in &self.blocks {
+            r[0] = r[0].min(b[0]);
+            r[1] = r[1].max(b[1]);
+            r[2] = r[2].min(b[2]);
+            r[3] = r[3].max(b[3]);
+        }
+        if r[0] > r[1] { (0.0, 0.0) } else { (r[1] - r[0], r[3] - r[2]) }
+    }
+}
+
+/// Timestamps of recent events [s], bounded.
+#[derive(Debug, Clone, Default)]
+struct EventRing {
+    times_s: [u32; EVENT_RING],
+    len: u8,
+    head: u8,
+}
+
+/// Events kept per kind; more than any threshold needs.
+const EVENT_RING: usize = 12;
+
+impl EventRing {
+    fn push(&mut self, t_s: u32) {
+        self.times_s[self.head as usize] = t_s;
+        self.head = ((self.head as usize + 1) % EVENT_RING) as u8;
+        self.len = (self.len as usize + 1).min(EVENT_RING) as u8;
+    }
+    fn count_since(&self, since_s: u32) -> usize {
+        self.times_s[..self.len as usize].iter().filter(|&&t| t >= since_s).count()
+    }
+}
+
+/// The detector of one actuator twin, fed the device's samples in time order.
+#[derive(Debug, Clone)]
+pub struct ActuatorDetector {
+    template: Arc<ActuatorTemplate>,
+    book: FindingBook,
+    last: Option<Sample>,
+    last_seen: SimTime,
+    phase: Phase,
+    /// Gated rules stay gated until this time [ms] after a transient phase.
+    grace_until: u64,
+    /// Progress toward the setpoint [%/s], averaged.
+    progress_pct_s: f32,
+    band: BandWindow,
+    /// Last time the device drove without moving for over a second [ms]; `u64::MAX` if never.
+    last_stall: u64,
+    /// Time driving with no feedback change [s].
+    hold_s: f32,
+    stick_events: EventRing,
+    poke_events: EventRing,
+    moving_s: f32,
+    torque_learn_sum: f32,
+    torque_baseline_nm: f32,
+    torque_avg_nm: f32,
+    active_ratio: f32,
+    reversals_per_s: f32,
+    /// Last nonzero rotation (1 or 2).
+    last_dir: u8,
+    quality: f32,
+    temperature_c: f32,
+    rest_s: f32,
+    rest_offset_pct: f32,
+}
+
+impl ActuatorDetector {
+    pub fn new(template: Arc<ActuatorTemplate>) -> ActuatorDetector {
+        let d = &template.detection;
+        let temp0 = (template.model.ambient_c + template.model.self_heating_c) as f32;
+        ActuatorDetector {
+            band: BandWindow::new(d.band_window_s),
+            torque_baseline_nm: d.torque_prior_nm as f32,
+            torque_avg_nm: d.torque_prior_nm as f32,
+            book: FindingBook::default(),
+            last: None,
+            last_seen: SimTime::ZERO,
+            phase: Phase::Occupied,
+            grace_until: 0,
+            progress_pct_s: 0.0,
+            last_stall: u64::MAX,
+            hold_s: 0.0,
+            stick_events: EventRing::default(),
+            poke_events: EventRing::default(),
+            moving_s: 0.0,
+            torque_learn_sum: 0.0,
+            active_ratio: 0.0,
+            reversals_per_s: 0.0,
+            last_dir: 0,
+            quality: 1.0,
+            temperature_c: temp0,
+            rest_s: 0.0,
+            rest_offset_pct: 0.0,
+            template,
+        }
+    }
+
+    pub fn book(&self) -> &FindingBook {
+        &self.book
+    }
+
+    /// The last sample seen.
+    pub fn last_sample(&self) -> Option<&Sample> {
+        self.last.as_ref()
+    }
+
+    /// Sets the operating phase of the device's AHU.
+    pub fn set_phase(&mut self, t: SimTime, phase: Phase) {
+        if self.phase.is_transient() && !phase.is_transient() {
+            self.grace_until = t.0 + (self.template.detection.transient_grace_s * 1000.0) as u64;
+        }
+        self.phase = phase;
+    }
+
+    fn gated(&self, t: SimTime, spec: &FindingSpec) -> bool {
+        spec.gated_in.contains(&self.phase)
+            || (t.0 < self.grace_until && spec.gated_in.iter().any(|p| p.is_transient()))
+    }
+
+    /// Whether the device has been silent longer than `offline_after_s` at `now`.
+    pub fn is_offline(&self, now: SimTime) -> bool {
+        let limit = (self.template.detection.offline_after_s * 1000.0) as u64;
+        self.last.is_some_and(|_| now.0.saturating_sub(self.last_seen.0) > limit)
+    }
+
+    /// Current status: offline when silent, else the worst open finding.
+    pub fn status(&self, now: SimTime) -> Status {
+        if self.is_offline(now) { Status::Offline } else { self.book.status(&self.template.findings) }
+    }
+
+    fn rule(&mut self, t: SimTime, kind: FaultKind, value: Option<f64>, threshold: f64, node: &str, out: &mut Vec<FindingEvent>) {
+        let tpl = Arc::clone(&self.template);
+        let Some(spec) = tpl.finding(kind) else { return };
+        let gated = self.gated(t, spec);
+        self.book.update(t, RuleInput { kind, value, threshold, gated, spec, node, device: None }, out);
+    }
+
+    /// Re-evaluates the silence rule at `now` (called when time passes without samples).
+    pub fn tick(&mut self, now: SimTime, node: &str, out: &mut Vec<FindingEvent>) {
+        if self.last.is_none() {
+            return;
+        }
+        let silent_s = now.0.saturating_sub(self.last_seen.0) as f64 / 1000.0;
+        let d = &self.template.detection;
+        let (loss_below, offline_after) = (d.signal_loss_below, d.offline_after_s);
+        if silent_s > offline_after {
+            self.rule(now, FaultKind::SignalLoss, Some(silent_s), offline_after, node, out);
+        } else if f64::from(self.quality) >= loss_below {
+            self.rule(now, FaultKind::SignalLoss, None, loss_below, node, out);
+        }
+    }
+
+    /// Feeds one sample (in time order; older samples are ignored) and evaluates every rule.
+    pub fn observe(&mut self, s: &Sample, node: &str, out: &mut Vec<FindingEvent>) {
+        let tpl = Arc::clone(&self.template);
+        let d = &tpl.detection;
+        let m = &tpl.model;
+        let Some(prev) = self.last else {
+            self.last = Some(*s);
+            self.last_seen = s.t;
+            self.quality = s.signal_quality.unwrap_or(1.0);
+            self.temperature_c = s.temperature_c;
+            return;
+        };
+        if s.t <= prev.t {
+            return;
+        }
+        let t = s.t;
+        let dt = (t.0 - prev.t.0) as f64 / 1000.0;
+        let t_s = (t.0 / 1000) as u32;
+        let operating = self.phase == Phase::Occupied;
+        let err = s.setpoint_pct - s.position_pct;
+        let dpos = s.position_pct - prev.position_pct;
+        let driving = s.rotation != 0;
+        let consecutive = dt <= 1.5;
+
+        // Tracking: progress toward the setpoint, and stalls while driving.
+        let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
+        ewma(&mut self.progress_pct_s, toward / dt as f32, dt, 5.0);
+        self.band.push(t, s.setpoint_pct, s.position_pct);
+        if driving && dpos.abs() < 0.05 {
+            self.hold_s += dt as f32;
+            if self.hold_s >= 1.0 {
+                self.last_stall = t.0;
+            }
+        }
+
+        // Stick-slip and pokes: jumps in feedback between consecutive samples.
+        let expected = (m.rated_speed_pct_s * dt) as f32;
+        if consecutive && dpos.abs() > 0.05 {
+            let dir_of = |r: u8| match r {
+                1 => 1.0f32,
+                2 => -1.0,
+                _ => 0.0,
+            };
+            // A move toward the setpoint that does not pass it is the device's own, even when it
+            // started and stopped between two samples.
+            let to_setpoint = s.setpoint_pct - prev.position_pct;
+            let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
+            let explained = own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
+            if explained {
+                if f64::from(self.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32 {
+                    self.stick_events.push(t_s);
+                }
+            } else if dpos.abs() > d.jump_pct as f32 {
+                self.poke_events.push(t_s);
+            }
+        }
+        if !driving || dpos.abs() >= 0.05 {
+            self.hold_s = 0.0;
+        }
+
+        // Torque against the device's own moving baseline.
+        if driving && dpos.abs() >= 0.05 {
+            let mag = s.torque_nm.abs();
+            let learn = d.torque_learn_moving_s as f32;
+            if self.moving_s < learn {
+                self.torque_learn_sum += mag * dt as f32;
+                if self.moving_s + dt as f32 >= learn {
+                    let learned = self.torque_learn_sum / (self.moving_s + dt as f32);
+                    // A baseline learned on an already faulty device would hide the fault: only
+                    // accept what is plausible next to the template's prior.
+                    let prior = d.torque_prior_nm as f32;
+                    self.torque_baseline_nm = if learned < prior * 1.3 && learned > prior * 0.5 { learned } else { prior };
+                }
+            }
+            self.moving_s += dt as f32;
+            ewma(&mut self.torque_avg_nm, mag, dt, d.torque_tau_moving_s);
+        }
+
+        // Activity for hunting (operating time only).
+        if operating {
+            ewma(&mut self.active_ratio, if driving { 1.0 } else { 0.0 }, dt, d.hunting_window_s);
+            let reversal = driving && self.last_dir != 0 && s.rotation != self.last_dir;
+            let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
+            ewma(&mut self.reversals_per_s, rate, dt, d.hunting_window_s);
+        }
+        if driving {
+            self.last_dir = s.rotation;
+        }
+
+        if let Some(q) = s.signal_quality {
+            ewma(&mut self.quality, q, dt, d.signal_tau_s);
+        }
+        ewma(&mut self.temperature_c, s.temperature_c, dt, d.temperature_tau_s);
+
+        if driving {
+            self.rest_s = 0.0;
+        } else {
+            self.rest_s += dt as f32;
+            if f64::from(self.rest_s) >= d.rest_settle_s {
+                ewma(&mut self.rest_offset_pct, err, dt, 30.0);
+            }
+        }
+
+        self.last = Some(*s);
+        self.last_seen = t;
+
+        // Rules.
+        let band_ms = (d.band_window_s * 1000.0) as u64;
+        let stalled_recently = self.last_stall != u64::MAX && t.0.saturating_sub(self.last_stall) <= band_ms;
+        let not_following = err.abs() as f64 > d.tracking_error_pct
+            && (self.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s
+            && stalled_recently;
+        let (_, pos_range) = self.band.ranges();
+        let pinned = (pos_range as f64) < d.pinned_range_pct;
+        let e = Some(err.abs() as f64);
+        self.rule(t, FaultKind::GearJam, e.filter(|_| not_following && pinned), d.tracking_error_pct, node, out);
+        self.rule(t, FaultKind::ClosureBlockage, e.filter(|_| not_following && !pinned), d.tracking_error_pct, node, out);
+
+        let torque_limit = f64::from(self.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
+        let learned = f64::from(self.moving_s) >= d.torque_learn_moving_s;
+        let torque = f64::from(self.torque_avg_nm);
+        self.rule(t, FaultKind::AddedResistance, Some(torque).filter(|&v| learned && v > torque_limit), torque_limit, node, out);
+
+        let since = t_s.saturating_sub(d.event_window_s as u32);
+        let sticks = self.stick_events.count_since(since) as f64;
+        self.rule(t, FaultKind::Stiction, Some(sticks).filter(|&n| n >= d.stiction_min_events), d.stiction_min_events, node, out);
+        let pokes = self.poke_events.count_since(since) as f64;
+        self.rule(t, FaultKind::Destabilization, Some(pokes).filter(|&n| n >= d.poke_min_events), d.poke_min_events, node, out);
+
+        let stick_or_poke = self.book.is_open(FaultKind::Stiction) || self.book.is_open(FaultKind::Destabilization);
+        let active = f64::from(self.active_ratio);
+        let reversals_h = f64::from(self.reversals_per_s) * 3600.0;
+        let hunting = operating
+            && active > d.hunting_active_ratio
+            && reversals_h >= d.hunting_min_reversals_per_h
+            && !stick_or_poke;
+        self.rule(t, FaultKind::Hunting, Some(active).filter(|_| hunting), d.hunting_active_ratio, node, out);
+
+        let q = f64::from(self.quality);
+        if s.signal_quality.is_some() {
+            self.rule(t, FaultKind::SignalLoss, Some(q).filter(|&q| q < d.signal_loss_below), d.signal_loss_below, node, out);
+            let weak = q < d.weak_signal_below && !self.book.is_open(FaultKind::SignalLoss);
+            self.rule(t, FaultKind::WeakSignal, Some(q).filter(|_| weak), d.weak_signal_below, node, out);
+        }
+
+        let temp_limit = m.ambient_c + d.temperature_rise_c;
+        let temp = f64::from(self.temperature_c);
+        self.rule(t, FaultKind::TemperatureDrift, Some(temp).filter(|&v| v > temp_limit), temp_limit, node, out);
+
+        let offset = f64::from(self.rest_offset_pct);
+        let drift = f64::from(self.rest_s) >= d.rest_settle_s
+            && offset.abs() > d.rest_offset_pct
+            && !stalled_recently
+            && !self.book.is_open(FaultKind::GearJam)
+            && !self.book.is_open(FaultKind::ClosureBlockage);
+        // While moving the offset cannot be judged: hold the current state.
+        let drift_value = if driving && self.book.is_open(FaultKind::FeedbackDrift) { Some(offset) } else { Some(offset).filter(|_| drift) };
+        self.rule(t, FaultKind::FeedbackDrift, drift_value, d.rest_offset_pct, node, out);
+    }
+}

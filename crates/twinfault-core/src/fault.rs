@@ -1,0 +1,187 @@
+//! Fault injection: what an injected fault does to a device's physics, as a function of time.
+//!
+//! Each injection has a severity in 0..1, an onset (a step, or a ramp over `ramp_s`) and an
+//! optional end. [`FaultEffects`] is the sum of every injection active on a device at one instant;
+//! the actuator model and the AHU's thermal model read it. Severity scales each kind as
+//! documented in `scenarios/README.md`.
+
+use crate::types::{FaultKind, SimTime};
+use serde::Serialize;
+
+/// One injected fault, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Injection {
+    /// Id from the scenario, e.g. `F1`; every detection it causes carries it as ground truth.
+    pub id: String,
+    pub node: String,
+    pub kind: FaultKind,
+    /// Final severity [0..1].
+    pub severity: f64,
+    pub start: SimTime,
+    /// Ramp duration from 0 to full severity [s]; 0 is a step.
+    pub ramp_s: f64,
+    pub end: Option<SimTime>,
+    /// Kind-specific position [%] (`stuck_at`: where it sticks; `closure_blockage`: the obstacle).
+    pub position_pct: Option<f64>,
+    /// Kind-specific period [s] (`hunting`: oscillation period).
+    pub period_s: Option<f64>,
+}
+
+impl Injection {
+    /// Severity in effect at `t` (0 before onset and after the end).
+    pub fn severity_at(&self, t: SimTime) -> f64 {
+        if t < self.start || self.end.is_some_and(|e| t >= e) {
+            return 0.0;
+        }
+        let since = (t.0 - self.start.0) as f64 / 1000.0;
+        if self.ramp_s > 0.0 && since < self.ramp_s {
+            self.severity * since / self.ramp_s
+        } else {
+            self.severity
+        }
+    }
+
+    pub fn active_at(&self, t: SimTime) -> bool {
+        t >= self.start && self.end.is_none_or(|e| t < e)
+    }
+}
+
+/// The combined physical effect of the faults active on one actuator at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaultEffects {
+    /// Holding torque on the gear train [N·m]; above rated torque the shaft cannot turn.
+    pub jam_torque_nm: f64,
+    /// Position below which an obstacle blocks closing [%].
+    pub block_below_pct: Option<f64>,
+    /// Extra sliding friction [N·m].
+    pub extra_friction_nm: f64,
+    /// Extra static friction to break away [N·m].
+    pub extra_breakaway_nm: f64,
+    /// Rate of external pokes [1/s] and their size [%].
+    pub poke_rate_hz: f64,
+    pub poke_pct: f64,
+    /// Multiplier on the signal quality [0..1] and probability of losing a sample [0..1].
+    pub quality_factor: f64,
+    pub drop_prob: f64,
+    /// Extra heat in the housing [W].
+    pub heat_w: f64,
+    /// Offset of the reported feedback [%].
+    pub feedback_offset_pct: f64,
+    /// Oscillation added to the command: amplitude [%] and period [s].
+    pub hunting_amp_pct: f64,
+    pub hunting_period_s: f64,
+    /// Leak: the flow element passes at least this opening when closed [%].
+    pub leak_pct: f64,
+    /// Output decoupled from the drive: stuck position [%] and weight [0..1].
+    pub stuck: Option<(f64, f64)>,
+}
+
+impl FaultEffects {
+    pub const NONE: FaultEffects = FaultEffects {
+        jam_torque_nm: 0.0,
+        block_below_pct: None,
+        extra_friction_nm: 0.0,
+        extra_breakaway_nm: 0.0,
+        poke_rate_hz: 0.0,
+        poke_pct: 0.0,
+        quality_factor: 1.0,
+        drop_prob: 0.0,
+        heat_w: 0.0,
+        feedback_offset_pct: 0.0,
+        hunting_amp_pct: 0.0,
+        hunting_period_s: 40.0,
+        leak_pct: 0.0,
+        stuck: None,
+    };
+
+    /// Sums the effects of `injections` at `t`. `rated_torque_nm` scales the mechanical faults and
+    /// `stuck_default_pct` is where a `stuck_at` without a position sticks (the position at onset).
+    pub fn at(injections: &[ActiveInjection], t: SimTime, rated_torque_nm: f64) -> FaultEffects {
+        let mut e = FaultEffects::NONE;
+        for a in injections {
+            let s = a.injection.severity_at(t);
+            if s <= 0.0 {
+                continue;
+            }
+            match a.injection.kind {
+                // Holding torque reaches twice the rated torque at severity 1; from 0.5 on the
+                // gear cannot turn at all.
+                FaultKind::GearJam => e.jam_torque_nm += 2.0 * s * rated_torque_nm,
+                FaultKind::ClosureBlockage => {
+                    let p = a.injection.position_pct.unwrap_or(10.0 + 30.0 * s);
+                    e.block_below_pct = Some(e.block_below_pct.map_or(p, |q: f64| q.max(p)));
+                }
+                // The real rig's added resistance raised the moving torque by about 0.7 N·m.
+                FaultKind::AddedResistance => e.extra_friction_nm += 1.2 * s,
+                FaultKind::Stiction => e.extra_breakaway_nm += 3.0 * s,
+                FaultKind::Destabilization => {
+                    e.poke_rate_hz += 0.05 + 0.15 * s;
+                    e.poke_pct = e.poke_pct.max(2.0 + 8.0 * s);
+                }
+                FaultKind::SignalLoss => {
+                    e.quality_factor *= (1.0 - 0.95 * s).max(0.0);
+                    e.drop_prob = 1.0 - (1.0 - e.drop_prob) * (1.0 - 0.9 * s * s);
+                }
+                FaultKind::WeakSignal => e.quality_factor *= 1.0 - 0.7 * s,
+                FaultKind::TemperatureDrift => e.heat_w += 2.0 * s,
+                FaultKind::FeedbackDrift => e.feedback_offset_pct += 20.0 * s,
+                FaultKind::Hunting => {
+                    e.hunting_amp_pct = e.hunting_amp_pct.max(25.0 * s);
+                    e.hunting_period_s = a.injection.period_s.unwrap_or(60.0);
+                }
+                FaultKind::ValveLeak | FaultKind::DamperLeak => e.leak_pct = e.leak_pct.max(40.0 * s),
+                FaultKind::StuckAt => {
+                    let p = a.injection.position_pct.unwrap_or(a.stuck_default_pct);
+                    e.stuck = Some((p, s));
+                }
+                FaultKind::SupplyAirDeviation | FaultKind::MixedAirOutOfBand => {}
+            }
+        }
+        e
+    }
+}
+
+/// An injection bound to a device, with what the device learned at onset.
+#[derive(Debug, Clone)]
+pub struct ActiveInjection {
+    pub injection: Injection,
+    /// The output position at onset [%], where a `stuck_at` without a position sticks.
+    pub stuck_default_pct: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inj(kind: FaultKind, severity: f64, start_s: f64, ramp_s: f64, end_s: Option<f64>) -> Injection {
+        Injection {
+            id: "F1".into(),
+            node: "n".into(),
+            kind,
+            severity,
+            start: SimTime::from_secs_f64(start_s),
+            ramp_s,
+            end: end_s.map(SimTime::from_secs_f64),
+            position_pct: None,
+            period_s: None,
+        }
+    }
+
+    #[test]
+    fn ramp_reaches_full_severity_and_ends() {
+        let i = inj(FaultKind::AddedResistance, 0.8, 100.0, 50.0, Some(300.0));
+        assert_eq!(i.severity_at(SimTime::from_secs_f64(99.0)), 0.0);
+        assert!((i.severity_at(SimTime::from_secs_f64(125.0)) - 0.4).abs() < 1e-9);
+        assert_eq!(i.severity_at(SimTime::from_secs_f64(200.0)), 0.8);
+        assert_eq!(i.severity_at(SimTime::from_secs_f64(300.0)), 0.0);
+    }
+
+    #[test]
+    fn overlapping_faults_combine() {
+        let a = ActiveInjection { injection: inj(FaultKind::AddedResistance, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
+        let b = ActiveInjection { injection: inj(FaultKind::WeakSignal, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
+        let e = FaultEffects::at(&[a, b], SimTime::from_secs_f64(1.0), 5.0);
+        assert!(e.extra_friction_nm > 1.0);
+        assert!((e.quality_factor - 0.3).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,248 @@
+//! Building a run's twins, recording its event log, and the plain loop.
+//!
+//! [`Setup`] builds every twin of a scenario; [`Recorder`] turns what the twins report in each
+//! epoch into the ordered, attributed event log. Both the actor engine (crate `twinfault`) and
+//! [`run_plain`] use them, so the plain loop is the actor engine without messages: the speed
+//! reference of the benchmark and a determinism oracle in the tests.
+
+use crate::ahu::{Ahu, AhuSummary, ChildReport, ChildSpec, Plant, PlantConditions};
+use crate::config::{Facility, NodeRef};
+use crate::detect::FindingEvent;
+use crate::event::Event;
+use crate::fault::Injection;
+use crate::report::{attribute, injections_below};
+use crate::scenario::Scenario;
+use crate::twin::{ActuatorTwin, EpochReport, Grid, HistoryBlock, Mode};
+use crate::types::{Phase, SimTime, Status};
+
+/// Every twin of a run, built from a scenario and its facility.
+pub struct Setup {
+    pub actuators: Vec<ActuatorTwin>,
+    pub ahus: Vec<Ahu>,
+    pub plant: Option<Plant>,
+    pub grid: Grid,
+}
+
+impl Setup {
+    pub fn new(scenario: &Scenario, facility: &Facility, record_history: bool) -> Setup {
+        let mut actuators: Vec<ActuatorTwin> = facility
+            .actuators
+            .iter()
+            .map(|a| ActuatorTwin::new(&a.id, a.template.clone(), Mode::Simulate, scenario.seed, 0.0, record_history))
+            .collect();
+        for inj in &scenario.injections {
+            if let Some(NodeRef::Actuator(i)) = facility.node(&inj.node) {
+                actuators[i].inject(inj.clone());
+            }
+        }
+        let ahus = facility
+            .ahus
+            .iter()
+            .map(|h| {
+                let children = h
+                    .children
+                    .iter()
+                    .map(|&c| {
+                        let a = &facility.actuators[c];
+                        ChildSpec { id: a.id.clone(), role: a.role, profile: scenario.commands.iter().find(|p| p.node == a.id).cloned() }
+                    })
+                    .collect();
+                Ahu::new(&h.id, h.template.clone(), children, scenario.schedule, scenario.weather, scenario.start_clock_s, scenario.seed)
+            })
+            .collect();
+        let plant = facility.plant.as_ref().map(|p| Plant::new(&p.id, p.template.clone()));
+        Setup { actuators, ahus, plant, grid: Grid::new(scenario.sample_rate_hz, scenario.control_period_s) }
+    }
+}
+
+/// Collects one epoch's outputs and appends them to the log in a fixed order: by time, then
+/// phases < injections < findings < statuses, then node order (plant, AHUs, actuators), then the
+/// order each node produced them. Arrival order never matters.
+pub struct Recorder<'a> {
+    facility: &'a Facility,
+    injections: &'a [Injection],
+    /// Status per node in `Facility::node_ids` order.
+    statuses: Vec<Status>,
+    phases: Vec<Phase>,
+    pending: Vec<(SimTime, u8, usize, Event)>,
+    log: Vec<Event>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(facility: &'a Facility, injections: &'a [Injection]) -> Recorder<'a> {
+        let n = facility.node_ids().len();
+        Recorder { facility, injections, statuses: vec![Status::Healthy; n], phases: vec![Phase::Off; facility.ahus.len()], pending: Vec::new(), log: Vec::new() }
+    }
+
+    fn order(&self, n: NodeRef) -> usize {
+        let p = usize::from(self.facility.plant.is_some());
+        match n {
+            NodeRef::Plant => 0,
+            NodeRef::Ahu(i) => p + i,
+            NodeRef::Actuator(i) => p + self.facility.ahus.len() + i,
+        }
+    }
+
+    fn push(&mut self, node: NodeRef, e: Event) {
+        let key = (e.t(), e.class(), self.order(node));
+        self.pending.push((key.0, key.1, key.2, e));
+    }
+
+    /// Injection onsets and ends in `[t0, t1)`.
+    pub fn injections(&mut self, t0: SimTime, t1: SimTime) {
+        for i in self.injections {
+            let Some(node) = self.facility.node(&i.node) else { continue };
+            if i.start >= t0 && i.start < t1 {
+                self.push(node, Event::InjectionStarted { t: i.start, id: i.id.clone(), node: i.node.clone(), kind: i.kind, severity: i.severity });
+            }
+            if let Some(end) = i.end.filter(|e| *e >= t0 && *e < t1) {
+                self.push(node, Event::InjectionEnded { t: end, id: i.id.clone(), node: i.node.clone() });
+            }
+        }
+    }
+
+    pub fn phase(&mut self, t: SimTime, ahu: usize, phase: Phase) {
+        let from = self.phases[ahu];
+        if from != phase {
+            self.phases[ahu] = phase;
+            self.push(NodeRef::Ahu(ahu), Event::Phase { t, node: self.facility.ahus[ahu].id.clone(), from, to: phase });
+        }
+    }
+
+    fn phase_of(&self, node: NodeRef) -> Option<Phase> {
+        match node {
+            NodeRef::Plant => None,
+            NodeRef::Ahu(i) => Some(self.phases[i]),
+            NodeRef::Actuator(i) => Some(self.phases[self.facility.actuators[i].ahu]),
+        }
+    }
+
+    /// Findings of one node, in the order the node produced them.
+    pub fn findings(&mut self, node: NodeRef, findings: Vec<FindingEvent>) {
+        let id = self.facility.node_id(node).to_string();
+        let phase = self.phase_of(node);
+        for f in findings {
+            let truth = attribute(self.facility, self.injections, &id, f.device.as_deref(), f.kind, f.t).map(|i| i.id.clone());
+            self.push(node, Event::Finding { node: id.clone(), phase, finding: f, truth });
+        }
+    }
+
+    /// The status of a node at `t`; an event when it changed.
+    pub fn status(&mut self, t: SimTime, node: NodeRef, status: Status) {
+        let k = self.order(node);
+        let from = self.statuses[k];
+        if from == status {
+            return;
+        }
+        self.statuses[k] = status;
+        let truth = if status == Status::Healthy {
+            Vec::new()
+        } else {
+            injections_below(self.facility, self.injections, node, t).iter().map(|i| i.id.clone()).collect()
+        };
+        self.push(node, Event::Status { t, node: self.facility.node_id(node).to_string(), from, to: status, truth });
+    }
+
+    /// Orders the epoch's events, appends them to the log and returns them.
+    pub fn end_epoch(&mut self) -> &[Event] {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|(t, c, n, _)| (*t, *c, *n));
+        let from = self.log.len();
+        self.log.extend(pending.into_iter().map(|p| p.3));
+        &self.log[from..]
+    }
+
+    pub fn statuses(&self) -> &[Status] {
+        &self.statuses
+    }
+
+    pub fn into_log(self) -> Vec<Event> {
+        self.log
+    }
+}
+
+/// What one epoch of a whole facility produced, for the recorder.
+pub struct EpochOutputs {
+    pub phases: Vec<Phase>,
+    pub actuators: Vec<EpochReport>,
+    pub ahu_findings: Vec<Vec<FindingEvent>>,
+    pub ahu_summaries: Vec<AhuSummary>,
+    pub plant_status: Option<Status>,
+}
+
+/// Feeds one epoch's outputs to the recorder in the canonical order.
+pub fn record_epoch(rec: &mut Recorder<'_>, t0: SimTime, t1: SimTime, out: &mut EpochOutputs) -> Vec<(usize, HistoryBlock)> {
+    rec.injections(t0, t1);
+    for (h, p) in out.phases.iter().enumerate() {
+        rec.phase(t0, h, *p);
+    }
+    let mut blocks = Vec::new();
+    for (i, r) in out.actuators.iter_mut().enumerate() {
+        rec.findings(NodeRef::Actuator(i), std::mem::take(&mut r.findings));
+        if let Some(b) = r.history.take() {
+            blocks.push((i, b));
+        }
+    }
+    for (h, f) in out.ahu_findings.iter_mut().enumerate() {
+        rec.findings(NodeRef::Ahu(h), std::mem::take(f));
+    }
+    for (i, r) in out.actuators.iter().enumerate() {
+        rec.status(t1, NodeRef::Actuator(i), r.report.status);
+    }
+    for (h, s) in out.ahu_summaries.iter().enumerate() {
+        rec.status(t1, NodeRef::Ahu(h), s.status);
+    }
+    if let Some(s) = out.plant_status {
+        rec.status(t1, NodeRef::Plant, s);
+    }
+    rec.end_epoch();
+    blocks
+}
+
+/// Runs a scenario in a plain loop (no actors, one thread) and returns its event log.
+pub fn run_plain(scenario: &Scenario, facility: &Facility) -> Vec<Event> {
+    let mut setup = Setup::new(scenario, facility, false);
+    let mut rec = Recorder::new(facility, &scenario.injections);
+    let grid = setup.grid;
+    let epochs = grid.epochs_in(scenario.duration);
+    let mut cond = setup.plant.as_ref().map_or(
+        PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN },
+        Plant::conditions,
+    );
+    for e in 0..epochs {
+        let mut out = step_epoch(&mut setup, facility, e, &mut cond);
+        record_epoch(&mut rec, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
+    }
+    rec.into_log()
+}
+
+/// One epoch of the whole facility in a plain loop.
+pub fn step_epoch(setup: &mut Setup, facility: &Facility, epoch: u64, cond: &mut PlantConditions) -> EpochOutputs {
+    let grid = setup.grid;
+    let (t0, t1) = (grid.epoch_start(epoch), grid.epoch_start(epoch + 1));
+    let dt_s = (t1.0 - t0.0) as f64 / 1000.0;
+    let mut reports: Vec<EpochReport> = (0..setup.actuators.len()).map(|_| EpochReport::default()).collect();
+    let mut phases = Vec::with_capacity(setup.ahus.len());
+    let mut ahu_findings = Vec::with_capacity(setup.ahus.len());
+    let mut summaries = Vec::with_capacity(setup.ahus.len());
+    for (h, ahu) in setup.ahus.iter_mut().enumerate() {
+        let c = if cond.chilled_water_c.is_nan() { None } else { Some(*cond) };
+        let (phase, cmds) = ahu.begin_epoch(t0, dt_s, c);
+        phases.push(phase);
+        let children = &facility.ahus[h].children;
+        let mut child_reports: Vec<ChildReport> = Vec::with_capacity(children.len());
+        for (slot, &i) in children.iter().enumerate() {
+            setup.actuators[i].advance(&grid, epoch * grid.samples_per_epoch, cmds[slot], phase, &mut reports[i]);
+            child_reports.push(reports[i].report);
+        }
+        let mut f = Vec::new();
+        summaries.push(ahu.end_epoch(t1, dt_s, &child_reports, &mut f));
+        ahu_findings.push(f);
+    }
+    let plant_status = setup.plant.as_mut().map(|p| {
+        *cond = p.update(&summaries);
+        summaries.iter().map(|s| s.status).max().unwrap_or(Status::Healthy)
+    });
+    EpochOutputs { phases, actuators: reports, ahu_findings, ahu_summaries: summaries, plant_status }
+}
+

@@ -1,0 +1,261 @@
+//! Ground-truth attribution, expectation checks and scores of a run.
+
+use crate::config::{Facility, NodeRef};
+use crate::detect::Change;
+use crate::event::Event;
+use crate::fault::Injection;
+use crate::scenario::{Expectation, Scenario};
+use crate::types::{FaultKind, Severity, SimTime, Status};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A detection may lag its injection's end by this much and still be caused by it [s].
+pub const ATTRIBUTION_GRACE_S: f64 = 300.0;
+
+/// Which injection, if any, caused a finding of `kind` on `node` (pointing at `device`) at `t`.
+///
+/// Candidates are injections active at `t` (or ended within the grace) whose target is the
+/// device, the node, or below the node. A same-kind injection wins, then one on the exact
+/// device, then the earliest.
+pub fn attribute<'a>(
+    facility: &Facility,
+    injections: &'a [Injection],
+    node: &str,
+    device: Option<&str>,
+    kind: FaultKind,
+    t: SimTime,
+) -> Option<&'a Injection> {
+    let node_ref = facility.node(node)?;
+    let grace = SimTime::from_secs_f64(ATTRIBUTION_GRACE_S);
+    injections
+        .iter()
+        .filter(|i| t >= i.start && i.end.is_none_or(|e| t.0 <= e.0 + grace.0))
+        .filter(|i| {
+            let Some(target) = facility.node(&i.node) else { return false };
+            device == Some(i.node.as_str()) || facility.is_ancestor_or_self(node_ref, target)
+        })
+        .min_by_key(|i| {
+            let exact = device.map_or(i.node == node, |d| d == i.node);
+            (i.kind != kind, !exact, i.start)
+        })
+}
+
+/// Injections active (or within the grace) at `t` whose target is `node` or below it.
+pub fn injections_below<'a>(facility: &Facility, injections: &'a [Injection], node: NodeRef, t: SimTime) -> Vec<&'a Injection> {
+    let grace = SimTime::from_secs_f64(ATTRIBUTION_GRACE_S);
+    injections
+        .iter()
+        .filter(|i| t >= i.start && i.end.is_none_or(|e| t.0 <= e.0 + grace.0))
+        .filter(|i| facility.node(&i.node).is_some_and(|target| facility.is_ancestor_or_self(node, target)))
+        .collect()
+}
+
+/// One opened finding as the report lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Detection {
+    pub node: String,
+    pub device: Option<String>,
+    pub kind: FaultKind,
+    pub severity: Severity,
+    pub confidence: f32,
+    pub opened_at_s: f64,
+    /// The injection that caused it; `None` is a false alarm.
+    pub truth: Option<String>,
+    /// Seconds from the injection's onset to this finding.
+    pub latency_s: Option<f64>,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExpectationResult {
+    pub expectation: String,
+    pub passed: bool,
+    /// Detection or recovery latency where it applies [s].
+    pub latency_s: Option<f64>,
+    pub detail: String,
+}
+
+/// Precision and recall of one fault kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KindScore {
+    /// Injections of this kind.
+    pub injected: usize,
+    /// Of those, detected as this kind.
+    pub detected: usize,
+    /// Findings of this kind.
+    pub findings: usize,
+    /// Of those, caused by an injection of this kind (or, for symptom kinds, by any injection).
+    pub correct: usize,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub events: usize,
+    /// SHA-256 of the event log (JSON lines).
+    pub event_log_sha256: String,
+    pub passed: bool,
+    pub expectations: Vec<ExpectationResult>,
+    pub detections: Vec<Detection>,
+    pub false_alarms: usize,
+    pub per_kind: BTreeMap<FaultKind, KindScore>,
+}
+
+fn describe(e: &Expectation) -> String {
+    match e {
+        Expectation::Detected { injection, node, fault, within_s } => format!("{fault} on {node} within {within_s} s ({injection})"),
+        Expectation::Status { injection, node, status, within_s } => format!("{node} at least {status} within {within_s} s ({injection})"),
+        Expectation::Recovers { injection, node, within_s } => format!("{node} healthy within {within_s} s after {injection} ends"),
+        Expectation::NoFalseAlarms => "no false alarms".into(),
+        Expectation::NoAlarm { nodes } => format!("no alarm on {}", nodes.join(", ")),
+        Expectation::NoAlarmInPhase { phases } => {
+            format!("no alarm during {}", phases.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/"))
+        }
+    }
+}
+
+/// Builds the report of a finished run from its event log.
+pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
+    let inj = |id: &str| scenario.injections.iter().find(|i| i.id == id);
+    let mut detections = Vec::new();
+    for e in events {
+        if let Event::Finding { node, finding, truth, .. } = e {
+            if finding.change != Change::Opened {
+                continue;
+            }
+            let latency_s = truth.as_deref().and_then(inj).map(|i| (finding.t.0.saturating_sub(i.start.0)) as f64 / 1000.0);
+            detections.push(Detection {
+                node: node.clone(),
+                device: finding.device.clone(),
+                kind: finding.kind,
+                severity: finding.severity,
+                confidence: finding.confidence,
+                opened_at_s: finding.t.as_secs_f64(),
+                truth: truth.clone(),
+                latency_s,
+                summary: finding.summary.clone(),
+            });
+        }
+    }
+    let opened = || events.iter().filter_map(|e| match e {
+        Event::Finding { node, phase, finding, truth } if finding.change == Change::Opened => Some((node, phase, finding, truth)),
+        _ => None,
+    });
+
+    let mut results = Vec::new();
+    for x in &scenario.expectations {
+        let (passed, latency_s, detail) = match x {
+            Expectation::Detected { injection, node, fault, within_s } => {
+                let i = inj(injection).expect("validated");
+                let hit = opened().find(|(n, _, f, truth)| {
+                    f.kind == *fault
+                        && (*n == node || f.device.as_deref() == Some(node.as_str()))
+                        && truth.as_deref() == Some(injection.as_str())
+                        && f.t >= i.start
+                });
+                match hit {
+                    Some((_, _, f, _)) => {
+                        let lat = (f.t.0 - i.start.0) as f64 / 1000.0;
+                        (lat <= *within_s, Some(lat), format!("opened at {} ({lat:.1} s after onset)", f.t))
+                    }
+                    None => (false, None, "not detected".into()),
+                }
+            }
+            Expectation::Status { injection, node, status, within_s } => {
+                let i = inj(injection).expect("validated");
+                let hit = events.iter().find_map(|e| match e {
+                    Event::Status { t, node: n, to, .. } if n == node && to >= status && *t >= i.start => Some(*t),
+                    _ => None,
+                });
+                match hit {
+                    Some(t) => {
+                        let lat = (t.0 - i.start.0) as f64 / 1000.0;
+                        (lat <= *within_s, Some(lat), format!("reached at {t} ({lat:.1} s after onset)"))
+                    }
+                    None => (false, None, format!("never reached {status}")),
+                }
+            }
+            Expectation::Recovers { injection, node, within_s } => {
+                let i = inj(injection).expect("validated");
+                let end = i.end.expect("validated");
+                let deadline = SimTime(end.0 + (within_s * 1000.0) as u64);
+                let mut status = Status::Healthy;
+                let mut since = SimTime::ZERO;
+                for e in events {
+                    if let Event::Status { t, node: n, to, .. } = e {
+                        if n == node && *t <= deadline {
+                            status = *to;
+                            since = *t;
+                        }
+                    }
+                }
+                if status == Status::Healthy {
+                    let lat = (since.0.saturating_sub(end.0)) as f64 / 1000.0;
+                    (true, Some(lat), format!("healthy from {since}"))
+                } else {
+                    (false, None, format!("still {status} at {deadline}"))
+                }
+            }
+            Expectation::NoFalseAlarms => {
+                let bad: Vec<String> = opened().filter(|o| o.3.is_none()).map(|(n, _, f, _)| format!("{} on {n} at {}", f.kind, f.t)).collect();
+                (bad.is_empty(), None, if bad.is_empty() { "none".into() } else { bad.join("; ") })
+            }
+            Expectation::NoAlarm { nodes } => {
+                let bad: Vec<String> = opened()
+                    .filter(|(n, _, f, _)| nodes.contains(n) || f.device.as_ref().is_some_and(|d| nodes.contains(d)))
+                    .map(|(n, _, f, _)| format!("{} on {n} at {}", f.kind, f.t))
+                    .collect();
+                (bad.is_empty(), None, if bad.is_empty() { "none".into() } else { bad.join("; ") })
+            }
+            Expectation::NoAlarmInPhase { phases } => {
+                let bad: Vec<String> = opened()
+                    .filter(|(_, p, _, _)| p.is_some_and(|p| phases.contains(&p)))
+                    .map(|(n, p, f, _)| format!("{} on {n} at {} ({})", f.kind, f.t, p.map_or("", |p| p.as_str())))
+                    .collect();
+                (bad.is_empty(), None, if bad.is_empty() { "none".into() } else { bad.join("; ") })
+            }
+        };
+        results.push(ExpectationResult { expectation: describe(x), passed, latency_s, detail });
+    }
+
+    let mut per_kind: BTreeMap<FaultKind, KindScore> = BTreeMap::new();
+    for i in &scenario.injections {
+        let s = per_kind.entry(i.kind).or_default();
+        s.injected += 1;
+        if detections.iter().any(|d| d.kind == i.kind && d.truth.as_deref() == Some(i.id.as_str())) {
+            s.detected += 1;
+        }
+    }
+    for d in &detections {
+        let s = per_kind.entry(d.kind).or_default();
+        s.findings += 1;
+        let correct = match d.truth.as_deref().and_then(inj) {
+            Some(i) => i.kind == d.kind || !d.kind.injectable(),
+            None => false,
+        };
+        if correct {
+            s.correct += 1;
+        }
+    }
+    for s in per_kind.values_mut() {
+        s.precision = (s.findings > 0).then(|| s.correct as f64 / s.findings as f64);
+        s.recall = (s.injected > 0).then(|| s.detected as f64 / s.injected as f64);
+    }
+    let false_alarms = detections.iter().filter(|d| d.truth.is_none()).count();
+    Report {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        duration_s: scenario.duration.as_secs_f64(),
+        events: events.len(),
+        event_log_sha256: hash.to_string(),
+        passed: results.iter().all(|r| r.passed),
+        expectations: results,
+        detections,
+        false_alarms,
+        per_kind,
+    }
+}

@@ -1,0 +1,164 @@
+//! Twins: a device model (or its real telemetry) plus its detector, advanced one control epoch
+//! at a time. The actors in the `twinfault` crate wrap these; [`crate::plain`] steps the same
+//! twins in a plain loop, which is both the speed reference and a determinism oracle.
+
+use crate::actuator::{Actuator, Sample};
+use crate::ahu::ChildReport;
+use crate::config::ActuatorTemplate;
+use crate::detect::{ActuatorDetector, FindingEvent};
+use crate::fault::Injection;
+use crate::types::{Phase, SimTime, Status};
+use std::sync::Arc;
+
+/// Length of one history block [ms]: a block holds every sample of a node for this long.
+pub const HISTORY_BLOCK_MS: u64 = 60_000;
+
+/// A closed block of a node's samples, ready for the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryBlock {
+    pub start: SimTime,
+    pub samples: Vec<Sample>,
+}
+
+/// Whether a twin simulates its device or is fed real telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Simulate,
+    Ingest,
+}
+
+/// The time grid of a run: sample `k` is at `round(k × 1000 / rate)` ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    pub sample_rate_hz: f64,
+    /// Samples per control epoch.
+    pub samples_per_epoch: u64,
+}
+
+impl Grid {
+    pub fn new(sample_rate_hz: f64, control_period_s: f64) -> Grid {
+        Grid { sample_rate_hz, samples_per_epoch: (sample_rate_hz * control_period_s).round().max(1.0) as u64 }
+    }
+    pub fn sample_time(&self, k: u64) -> SimTime {
+        SimTime((k as f64 * 1000.0 / self.sample_rate_hz).round() as u64)
+    }
+    pub fn epoch_start(&self, epoch: u64) -> SimTime {
+        self.sample_time(epoch * self.samples_per_epoch)
+    }
+    pub fn epochs_in(&self, duration: SimTime) -> u64 {
+        let samples = (duration.as_secs_f64() * self.sample_rate_hz).round() as u64;
+        samples.div_ceil(self.samples_per_epoch)
+    }
+}
+
+/// The result of advancing an actuator twin by one epoch.
+#[derive(Debug, Clone, Default)]
+pub struct EpochReport {
+    pub report: ChildReport,
+    pub findings: Vec<FindingEvent>,
+    /// A history block that closed during the epoch.
+    pub history: Option<HistoryBlock>,
+}
+
+/// Appends a sample to the open block; returns the block it closed, if any.
+fn record(block: &mut Option<HistoryBlock>, enabled: bool, s: &Sample) -> Option<HistoryBlock> {
+    if !enabled {
+        return None;
+    }
+    let start = SimTime(s.t.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS);
+    let mut closed = None;
+    if block.as_ref().is_some_and(|b| b.start != start) {
+        closed = block.take();
+    }
+    block.get_or_insert_with(|| HistoryBlock { start, samples: Vec::new() }).samples.push(*s);
+    closed
+}
+
+/// An actuator twin: model (when simulating) + detector + the open history block.
+#[derive(Debug, Clone)]
+pub struct ActuatorTwin {
+    pub id: String,
+    model: Option<Actuator>,
+    detector: ActuatorDetector,
+    record_history: bool,
+    block: Option<HistoryBlock>,
+}
+
+impl ActuatorTwin {
+    pub fn new(id: &str, template: Arc<ActuatorTemplate>, mode: Mode, seed: u64, initial_pct: f64, record_history: bool) -> ActuatorTwin {
+        let model = (mode == Mode::Simulate).then(|| Actuator::new(Arc::clone(&template), seed, id, initial_pct));
+        ActuatorTwin { id: id.to_string(), model, detector: ActuatorDetector::new(template), record_history, block: None }
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.model.is_some() { Mode::Simulate } else { Mode::Ingest }
+    }
+
+    pub fn inject(&mut self, injection: Injection) -> bool {
+        match self.model.as_mut() {
+            Some(m) => {
+                m.inject(injection);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn clear_injection(&mut self, id: &str) -> bool {
+        self.model.as_mut().is_some_and(|m| m.clear(id))
+    }
+
+    pub fn detector(&self) -> &ActuatorDetector {
+        &self.detector
+    }
+
+    pub fn status(&self, now: SimTime) -> Status {
+        self.detector.status(now)
+    }
+
+    /// Takes the open history block (at the end of a run).
+    pub fn take_open_block(&mut self) -> Option<HistoryBlock> {
+        self.block.take()
+    }
+
+    /// Feeds one real sample (ingest mode, or a replay); returns finding changes and a closed
+    /// history block, if any. Samples older than the last one are not evaluated, but are kept.
+    pub fn ingest(&mut self, s: &Sample, out: &mut Vec<FindingEvent>) -> Option<HistoryBlock> {
+        self.detector.observe(s, &self.id, out);
+        record(&mut self.block, self.record_history, s)
+    }
+
+    /// Advances one epoch: samples `first..first + grid.samples_per_epoch` under `command_pct`,
+    /// in `phase`. An ingesting twin only checks for silence.
+    pub fn advance(&mut self, grid: &Grid, first_sample: u64, command_pct: f64, phase: Phase, out: &mut EpochReport) {
+        let t0 = grid.sample_time(first_sample);
+        self.detector.set_phase(t0, phase);
+        let n = grid.samples_per_epoch;
+        let t_end = grid.sample_time(first_sample + n);
+        let mut opening_sum = 0.0;
+        if let Some(model) = self.model.as_mut() {
+            let mut prev = grid.sample_time(first_sample.saturating_sub(1));
+            for k in first_sample..first_sample + n {
+                let t = grid.sample_time(k);
+                let dt_s = if k == 0 { 1.0 / grid.sample_rate_hz } else { (t.0 - prev.0) as f64 / 1000.0 };
+                prev = t;
+                let sample = model.step(t, dt_s, command_pct);
+                opening_sum += model.opening_pct();
+                if let Some(s) = sample {
+                    self.detector.observe(&s, &self.id, &mut out.findings);
+                    if let Some(b) = record(&mut self.block, self.record_history, &s) {
+                        out.history = Some(b);
+                    }
+                }
+            }
+        }
+        self.detector.tick(t_end, &self.id, &mut out.findings);
+        let feedback_pct = self.detector.last_sample().map_or(f64::NAN, |s| f64::from(s.position_pct));
+        out.report = ChildReport {
+            opening_pct: if self.model.is_some() { opening_sum / n as f64 } else { feedback_pct },
+            feedback_pct,
+            status: self.detector.status(t_end),
+        };
+    }
+}

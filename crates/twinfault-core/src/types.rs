@@ -1,0 +1,216 @@
+//! Small shared types: simulated time, statuses, operating phases and fault kinds.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Simulated time since the start of a run [ms]. Never derived from the wall clock.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SimTime(pub u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+
+    pub fn from_secs_f64(s: f64) -> SimTime {
+        SimTime((s.max(0.0) * 1000.0).round() as u64)
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+    pub fn ms(self) -> u64 {
+        self.0
+    }
+    pub fn saturating_sub(self, other: SimTime) -> SimTime {
+        SimTime(self.0.saturating_sub(other.0))
+    }
+}
+
+impl fmt::Display for SimTime {
+    /// Formats as `HH:MM:SS.mmm` of simulated time since the start of the run.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0 % 1000;
+        let s = self.0 / 1000;
+        write!(f, "{:02}:{:02}:{:02}.{:03}", s / 3600, (s / 60) % 60, s % 60, ms)
+    }
+}
+
+/// Health of a node. Ordered: a parent shows the maximum over itself and its children.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Healthy,
+    Warning,
+    Critical,
+    Offline,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+            Status::Offline => "offline",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Severity of a finding. Maps onto a [`Status`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn status(self) -> Status {
+        match self {
+            Severity::Warning => Status::Warning,
+            Severity::Critical => Status::Critical,
+        }
+    }
+}
+
+/// Operating phase of an AHU, passed down to its devices so that rules can be gated.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    #[default]
+    Off,
+    Startup,
+    Occupied,
+    Shutdown,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Off, Phase::Startup, Phase::Occupied, Phase::Shutdown];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Off => "off",
+            Phase::Startup => "startup",
+            Phase::Occupied => "occupied",
+            Phase::Shutdown => "shutdown",
+        }
+    }
+    /// Transient phases, in which rules that would false-alarm are gated.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Phase::Startup | Phase::Shutdown)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! fault_kinds {
+    ($( $variant:ident => $name:literal, injectable: $inj:literal; )*) => {
+        /// Every fault kind the engine can inject or detect.
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum FaultKind { $( $variant, )* }
+
+        impl FaultKind {
+            pub const ALL: &'static [FaultKind] = &[ $( FaultKind::$variant, )* ];
+            pub fn as_str(self) -> &'static str {
+                match self { $( FaultKind::$variant => $name, )* }
+            }
+            /// Whether a scenario can inject this kind (the others are symptoms found by rules).
+            pub fn injectable(self) -> bool {
+                match self { $( FaultKind::$variant => $inj, )* }
+            }
+            pub fn parse(s: &str) -> Option<FaultKind> {
+                match s { $( $name => Some(FaultKind::$variant), )* _ => None }
+            }
+            pub fn index(self) -> usize { self as usize }
+        }
+    };
+}
+
+fault_kinds! {
+    GearJam => "gear_jam", injectable: true;
+    ClosureBlockage => "closure_blockage", injectable: true;
+    AddedResistance => "added_resistance", injectable: true;
+    Destabilization => "destabilization", injectable: true;
+    Stiction => "stiction", injectable: true;
+    SignalLoss => "signal_loss", injectable: true;
+    WeakSignal => "weak_signal", injectable: true;
+    TemperatureDrift => "temperature_drift", injectable: true;
+    FeedbackDrift => "feedback_drift", injectable: true;
+    Hunting => "hunting", injectable: true;
+    ValveLeak => "valve_leak", injectable: true;
+    DamperLeak => "damper_leak", injectable: true;
+    StuckAt => "stuck_at", injectable: true;
+    SupplyAirDeviation => "supply_air_deviation", injectable: false;
+    MixedAirOutOfBand => "mixed_air_out_of_band", injectable: false;
+}
+
+/// Number of fault kinds; sizes the per-device finding tables.
+pub const N_FAULT_KINDS: usize = 15;
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an actuator drives, which decides how the AHU uses it and which AHU rules watch it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A zone supply damper, commanded by its zone's temperature loop.
+    ZoneDamper,
+    /// The AHU's outdoor-air (economizer) damper.
+    OutdoorAirDamper,
+    /// The chilled-water valve of the AHU's cooling coil.
+    CoolingValve,
+    /// The hot-water valve of the AHU's heating coil.
+    HeatingValve,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ZoneDamper => "zone_damper",
+            Role::OutdoorAirDamper => "outdoor_air_damper",
+            Role::CoolingValve => "cooling_valve",
+            Role::HeatingValve => "heating_valve",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_kind_table_is_consistent() {
+        assert_eq!(FaultKind::ALL.len(), N_FAULT_KINDS);
+        for (i, k) in FaultKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(FaultKind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(FaultKind::ALL.iter().filter(|k| k.injectable()).count(), 13);
+    }
+
+    #[test]
+    fn status_order_is_worst_last() {
+        assert!(Status::Healthy < Status::Warning);
+        assert!(Status::Warning < Status::Critical);
+        assert!(Status::Critical < Status::Offline);
+    }
+
+    #[test]
+    fn sim_time_formats_as_clock() {
+        assert_eq!(SimTime(3_723_045).to_string(), "01:02:03.045");
+    }
+}

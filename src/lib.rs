@@ -1,0 +1,6 @@
+//! # twinfault
+//!
+//! The product crate: actix actors around the deterministic core ([`twinfault_core`]), the sled
+//! store, the scenario runner and the command line. See `ARCHITECTURE.md` for the actor tree.
+
+pub mod load;
