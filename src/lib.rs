@@ -3,4 +3,9 @@
 //! The product crate: actix actors around the deterministic core ([`twinfault_core`]), the sled
 //! store, the scenario runner and the command line. See `ARCHITECTURE.md` for the actor tree.
 
+pub mod bench;
+pub mod engine;
 pub mod load;
+pub mod render;
+pub mod runner;
+pub mod store;

@@ -1,14 +1,316 @@
-use std::path::PathBuf;
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let l = twinfault::load::scenario(&PathBuf::from(&args[1]), None)?;
-    eprintln!("dur {:?} sched {:?}", l.scenario.duration, l.scenario.schedule);
-    let log = twinfault_core::plain::run_plain(&l.scenario, &l.facility);
-    eprintln!("log {}", log.len());
-    for e in &log {
-        println!("{}", serde_json::to_string(e)?);
+//! The `twinfault` command line.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use twinfault::render;
+use twinfault::runner::{RunOptions, run};
+use twinfault::store::{self, Store};
+use twinfault_core::SimTime;
+use twinfault_core::scenario::CampusSize;
+
+#[derive(Parser)]
+#[command(name = "twinfault", version, about = "Actor-based digital twins for fault intelligence on HVAC actuators")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Store directory (sled).
+    #[arg(long, default_value = store::DEFAULT_DIR, env = "TWINFAULT_STORE")]
+    store: PathBuf,
+}
+
+#[derive(Args, Clone, Default)]
+struct CampusArgs {
+    /// Generated campus only: number of AHUs.
+    #[arg(long)]
+    ahus: Option<usize>,
+    /// Generated campus only: actuators per AHU.
+    #[arg(long)]
+    actuators_per_ahu: Option<usize>,
+}
+
+impl CampusArgs {
+    fn size(&self) -> Option<CampusSize> {
+        match (self.ahus, self.actuators_per_ahu) {
+            (None, None) => None,
+            (a, m) => Some(CampusSize { ahus: a.unwrap_or(10), actuators_per_ahu: m.unwrap_or(100) }),
+        }
     }
-    let r = twinfault_core::report::build(&l.scenario, &log, "");
-    eprintln!("{}", serde_json::to_string_pretty(&r)?);
-    Ok(())
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: simulate, inject, detect, report. Exits 1 if an expectation fails.
+    Run {
+        /// Scenario file (see scenarios/README.md).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads for the actors (the event log is the same for any count).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Do not write the run to the store.
+        #[arg(long)]
+        no_store: bool,
+        /// Write the report as JSON to this file (`-` for stdout, replacing the table).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the event log (JSON lines) to this file.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Pace simulated time to the wall clock (same as --speed 1).
+        #[arg(long, conflicts_with = "speed")]
+        realtime: bool,
+        /// Pace simulated time at N × the wall clock.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        campus: CampusArgs,
+    },
+    /// Check scenario and twin files; prints one line per file, or the first error.
+    Validate {
+        /// Files to check (scenarios, facilities, templates).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the scenarios and facilities in folders.
+    List {
+        /// Folders to list (default: scenarios and twins).
+        dirs: Vec<PathBuf>,
+    },
+    /// List the runs in the store.
+    Runs {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show a stored run: its report, and optionally its faults or event log.
+    Show {
+        /// Run id (see `twinfault runs`), or `last`.
+        run: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print the fault lifecycle table.
+        #[arg(long)]
+        faults: bool,
+        /// Print the event log (JSON lines).
+        #[arg(long)]
+        events: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a node's telemetry history from a stored run.
+    History {
+        /// Run id, or `last`.
+        run: String,
+        /// Node id, e.g. BEL-VNT-003.
+        node: String,
+        /// Metric: position_pct, setpoint_pct, torque_nm, power_w, temperature_c, rotation, signal_quality.
+        #[arg(long, default_value = "position_pct")]
+        metric: String,
+        /// From this simulated time [s] (inclusive).
+        #[arg(long, default_value_t = 0.0)]
+        from: f64,
+        /// To this simulated time [s] (exclusive).
+        #[arg(long)]
+        to: Option<f64>,
+        /// At most this many points (one page).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Measure engine speed against a plain loop, and memory per actuator twin.
+    Bench(twinfault::bench::BenchArgs),
+}
+
+fn resolve_run(store: &Store, id: &str) -> Result<String> {
+    if id == "last" {
+        return store.runs()?.last().map(|r| r.id.clone()).context("the store holds no runs yet");
+    }
+    Ok(id.to_string())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", format_error(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// One line: the outermost context and the root cause, without repeating.
+fn format_error(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        if !out.iter().any(|o| o.contains(&p)) {
+            out.push(p);
+        }
+    }
+    out.join(": ")
+}
+
+fn write_out(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Run { scenario, seed, threads, store, no_store, json, events, realtime, speed, quiet, campus } => {
+            let loaded = twinfault::load::scenario(&scenario, campus.size())?;
+            let opts = RunOptions {
+                threads,
+                store: (!no_store).then_some(store.store),
+                speed: if realtime { Some(1.0) } else { speed },
+                progress: !quiet,
+                seed,
+            };
+            if let Some(s) = opts.speed {
+                anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
+            }
+            let r = run(&loaded, &opts)?;
+            if let Some(p) = &events {
+                write_out(p, &r.log_lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+            }
+            let json_text = serde_json::to_string_pretty(&r.report)?;
+            match &json {
+                Some(p) if p.as_os_str() == "-" => println!("{json_text}"),
+                other => {
+                    if let Some(p) = other {
+                        write_out(p, &json_text)?;
+                    }
+                    print!("{}", render::report(&r.report));
+                    println!("wall time {:.2} s", r.wall_s);
+                    if let Some(id) = &r.run_id {
+                        println!("stored as {id} (twinfault show {id})");
+                    }
+                }
+            }
+            if !r.report.passed {
+                eprintln!("reproduce with: twinfault run {} --seed {}", scenario.display(), r.report.seed);
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { files } => {
+            for f in &files {
+                let line = twinfault::load::validate(f)?;
+                println!("{}: ok: {line}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { dirs } => {
+            let dirs = if dirs.is_empty() { vec![PathBuf::from("scenarios"), PathBuf::from("twins")] } else { dirs };
+            let mut rows = vec![vec!["file".to_string(), "what".into()]];
+            for d in dirs {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
+                    .with_context(|| format!("cannot list {}", d.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect();
+                files.sort();
+                for f in files {
+                    let what = match twinfault::load::validate(&f) {
+                        Ok(s) => s,
+                        Err(e) => format!("INVALID: {}", format_error(&e)),
+                    };
+                    rows.push(vec![f.display().to_string(), what]);
+                }
+            }
+            print!("{}", render::table(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { store } => {
+            let s = Store::open(&store.store)?;
+            let mut rows = vec![vec!["run".to_string(), "scenario".into(), "seed".into(), "result".into(), "detections".into(), "false alarms".into(), "wall".into(), "event log sha256".into()]];
+            for r in s.runs()? {
+                rows.push(vec![
+                    r.id,
+                    r.scenario,
+                    r.seed.to_string(),
+                    if r.report.passed { "PASS".into() } else { "FAIL".into() },
+                    r.report.detections.len().to_string(),
+                    r.report.false_alarms.to_string(),
+                    format!("{:.1} s", r.wall_s),
+                    r.report.event_log_sha256[..16].to_string(),
+                ]);
+            }
+            print!("{}", render::table(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { run, store, faults, events, json } => {
+            let s = Store::open(&store.store)?;
+            let id = resolve_run(&s, &run)?;
+            let r = s.run(&id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}  {} (sha256 {})  facility {}  seed {}  threads {}", r.id, r.scenario_path, &r.scenario_sha256[..16], r.facility, r.seed, r.threads);
+                print!("{}", render::report(&r.report));
+            }
+            if faults {
+                let mut rows = vec![vec!["fault".to_string(), "node".into(), "kind".into(), "severity".into(), "opened".into(), "resolved".into(), "updates".into(), "truth".into()]];
+                for f in s.faults(&id)? {
+                    rows.push(vec![
+                        f.id,
+                        f.device.map_or(f.node.clone(), |d| format!("{d} (via {})", f.node)),
+                        f.kind.to_string(),
+                        format!("{:?}", f.severity).to_lowercase(),
+                        f.opened_at.to_string(),
+                        f.resolved_at.map_or("open".into(), |t| t.to_string()),
+                        f.updates.to_string(),
+                        f.truth.unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                print!("{}", render::table(&rows));
+            }
+            if events {
+                for l in s.events(&id)? {
+                    println!("{l}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { run, node, metric, from, to, limit, store } => {
+            let s = Store::open(&store.store)?;
+            let id = resolve_run(&s, &run)?;
+            s.run(&id)?;
+            let nodes = s.history_nodes(&id)?;
+            anyhow::ensure!(nodes.contains(&node), "no history for node \"{node}\" in {id} (nodes with history: {})", nodes.join(", "));
+            anyhow::ensure!(from.is_finite() && from >= 0.0, "--from must be a time in seconds");
+            let to = to.map_or(SimTime(u64::MAX), SimTime::from_secs_f64);
+            let page = s.history(&id, &node, &metric, SimTime::from_secs_f64(from), to, limit)?;
+            println!("t_s,{metric}");
+            for (t, v) in &page.points {
+                println!("{:.3},{v}", t.as_secs_f64());
+            }
+            if let Some(next) = page.next_from {
+                eprintln!("more: --from {:.3}", next.as_secs_f64());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            twinfault::bench::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

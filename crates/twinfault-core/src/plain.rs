@@ -14,6 +14,7 @@ use crate::report::{attribute, injections_below};
 use crate::scenario::Scenario;
 use crate::twin::{ActuatorTwin, EpochReport, Grid, HistoryBlock, Mode};
 use crate::types::{Phase, SimTime, Status};
+use std::sync::Arc;
 
 /// Every twin of a run, built from a scenario and its facility.
 pub struct Setup {
@@ -58,9 +59,9 @@ impl Setup {
 /// Collects one epoch's outputs and appends them to the log in a fixed order: by time, then
 /// phases < injections < findings < statuses, then node order (plant, AHUs, actuators), then the
 /// order each node produced them. Arrival order never matters.
-pub struct Recorder<'a> {
-    facility: &'a Facility,
-    injections: &'a [Injection],
+pub struct Recorder {
+    facility: Arc<Facility>,
+    injections: Vec<Injection>,
     /// Status per node in `Facility::node_ids` order.
     statuses: Vec<Status>,
     phases: Vec<Phase>,
@@ -68,10 +69,11 @@ pub struct Recorder<'a> {
     log: Vec<Event>,
 }
 
-impl<'a> Recorder<'a> {
-    pub fn new(facility: &'a Facility, injections: &'a [Injection]) -> Recorder<'a> {
+impl Recorder {
+    pub fn new(facility: Arc<Facility>, injections: Vec<Injection>) -> Recorder {
         let n = facility.node_ids().len();
-        Recorder { facility, injections, statuses: vec![Status::Healthy; n], phases: vec![Phase::Off; facility.ahus.len()], pending: Vec::new(), log: Vec::new() }
+        let h = facility.ahus.len();
+        Recorder { facility, injections, statuses: vec![Status::Healthy; n], phases: vec![Phase::Off; h], pending: Vec::new(), log: Vec::new() }
     }
 
     fn order(&self, n: NodeRef) -> usize {
@@ -90,14 +92,18 @@ impl<'a> Recorder<'a> {
 
     /// Injection onsets and ends in `[t0, t1)`.
     pub fn injections(&mut self, t0: SimTime, t1: SimTime) {
-        for i in self.injections {
+        let mut events = Vec::new();
+        for i in &self.injections {
             let Some(node) = self.facility.node(&i.node) else { continue };
             if i.start >= t0 && i.start < t1 {
-                self.push(node, Event::InjectionStarted { t: i.start, id: i.id.clone(), node: i.node.clone(), kind: i.kind, severity: i.severity });
+                events.push((node, Event::InjectionStarted { t: i.start, id: i.id.clone(), node: i.node.clone(), kind: i.kind, severity: i.severity }));
             }
             if let Some(end) = i.end.filter(|e| *e >= t0 && *e < t1) {
-                self.push(node, Event::InjectionEnded { t: end, id: i.id.clone(), node: i.node.clone() });
+                events.push((node, Event::InjectionEnded { t: end, id: i.id.clone(), node: i.node.clone() }));
             }
+        }
+        for (node, e) in events {
+            self.push(node, e);
         }
     }
 
@@ -122,7 +128,7 @@ impl<'a> Recorder<'a> {
         let id = self.facility.node_id(node).to_string();
         let phase = self.phase_of(node);
         for f in findings {
-            let truth = attribute(self.facility, self.injections, &id, f.device.as_deref(), f.kind, f.t).map(|i| i.id.clone());
+            let truth = attribute(&self.facility, &self.injections, &id, f.device.as_deref(), f.kind, f.t).map(|i| i.id.clone());
             self.push(node, Event::Finding { node: id.clone(), phase, finding: f, truth });
         }
     }
@@ -138,7 +144,7 @@ impl<'a> Recorder<'a> {
         let truth = if status == Status::Healthy {
             Vec::new()
         } else {
-            injections_below(self.facility, self.injections, node, t).iter().map(|i| i.id.clone()).collect()
+            injections_below(&self.facility, &self.injections, node, t).iter().map(|i| i.id.clone()).collect()
         };
         self.push(node, Event::Status { t, node: self.facility.node_id(node).to_string(), from, to: status, truth });
     }
@@ -156,6 +162,15 @@ impl<'a> Recorder<'a> {
         &self.statuses
     }
 
+    /// Adds an injection made while the run goes on (live fault injection).
+    pub fn add_injection(&mut self, injection: Injection) {
+        self.injections.push(injection);
+    }
+
+    pub fn log(&self) -> &[Event] {
+        &self.log
+    }
+
     pub fn into_log(self) -> Vec<Event> {
         self.log
     }
@@ -171,7 +186,7 @@ pub struct EpochOutputs {
 }
 
 /// Feeds one epoch's outputs to the recorder in the canonical order.
-pub fn record_epoch(rec: &mut Recorder<'_>, t0: SimTime, t1: SimTime, out: &mut EpochOutputs) -> Vec<(usize, HistoryBlock)> {
+pub fn record_epoch(rec: &mut Recorder, t0: SimTime, t1: SimTime, out: &mut EpochOutputs) -> Vec<(usize, HistoryBlock)> {
     rec.injections(t0, t1);
     for (h, p) in out.phases.iter().enumerate() {
         rec.phase(t0, h, *p);
@@ -202,7 +217,7 @@ pub fn record_epoch(rec: &mut Recorder<'_>, t0: SimTime, t1: SimTime, out: &mut 
 /// Runs a scenario in a plain loop (no actors, one thread) and returns its event log.
 pub fn run_plain(scenario: &Scenario, facility: &Facility) -> Vec<Event> {
     let mut setup = Setup::new(scenario, facility, false);
-    let mut rec = Recorder::new(facility, &scenario.injections);
+    let mut rec = Recorder::new(Arc::new(facility.clone()), scenario.injections.clone());
     let grid = setup.grid;
     let epochs = grid.epochs_in(scenario.duration);
     let mut cond = setup.plant.as_ref().map_or(

@@ -1,0 +1,151 @@
+//! `twinfault bench`: actuator-steps per second of the actor engine against the same models in a
+//! plain loop, and resident memory per actuator twin, on generated campuses.
+
+use crate::engine::{Engine, Finish, RunEpoch};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use twinfault_core::config::Facility;
+use twinfault_core::plain::{Recorder, Setup, record_epoch, step_epoch};
+use twinfault_core::scenario::{CampusSize, Scenario};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Campus file to generate facilities from.
+    #[arg(long, default_value = "twins/campus.toml")]
+    pub facility: PathBuf,
+    /// Facility sizes in actuators (100 per AHU).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    pub sizes: Vec<usize>,
+    /// Simulated time per measurement [s].
+    #[arg(long, default_value_t = 600.0)]
+    pub sim_s: f64,
+    /// Sample rate of every actuator [Hz].
+    #[arg(long, default_value_t = 1.0)]
+    pub sample_rate_hz: f64,
+    /// Control period: samples per actor message = rate × period [s].
+    #[arg(long, default_value_t = 10.0)]
+    pub control_period_s: f64,
+    /// Worker threads for the actor engine (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Resident set size of this process [bytes] (Linux; 0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn scenario(args: &BenchArgs) -> Result<Scenario> {
+    let text = format!(
+        "name = \"bench\"\nfacility = \"-\"\nseed = 1\nduration_s = {}\nsample_rate_hz = {}\ncontrol_period_s = {}\n\
+         [schedule]\nmode = \"always_on\"\nstartup_s = 60\n[weather]\noutdoor_mean_c = 20.0\noutdoor_amplitude_c = 5.0\n",
+        args.sim_s, args.sample_rate_hz, args.control_period_s
+    );
+    Ok(Scenario::parse(&text, "bench")?)
+}
+
+fn facility(args: &BenchArgs, n: usize) -> Result<Facility> {
+    let per_ahu = n.min(100);
+    let size = CampusSize { ahus: n.div_ceil(per_ahu), actuators_per_ahu: per_ahu };
+    Ok(crate::load::facility(&args.facility, Some(size)).with_context(|| format!("loading {}", args.facility.display()))?)
+}
+
+pub struct Measurement {
+    pub actuators: usize,
+    pub engine_steps_per_s: f64,
+    pub plain_steps_per_s: f64,
+    pub engine_bytes_per_twin: f64,
+    pub realtime_factor: f64,
+}
+
+fn measure_plain(s: &Scenario, f: &Facility) -> f64 {
+    let mut setup = Setup::new(s, f, false);
+    let mut rec = Recorder::new(Arc::new(f.clone()), Vec::new());
+    let grid = setup.grid;
+    let mut cond = setup.plant.as_ref().map(|p| p.conditions()).expect("campus has a plant");
+    let epochs = grid.epochs_in(s.duration);
+    let t = Instant::now();
+    for e in 0..epochs {
+        let mut out = step_epoch(&mut setup, f, e, &mut cond);
+        record_epoch(&mut rec, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
+    }
+    let steps = (f.actuators.len() as u64 * epochs * grid.samples_per_epoch) as f64;
+    steps / t.elapsed().as_secs_f64()
+}
+
+fn measure_engine(s: &Scenario, f: Facility, threads: usize) -> Result<(f64, f64)> {
+    let n = f.actuators.len();
+    let facility = Arc::new(f);
+    let rss0 = rss_bytes();
+    let setup = Setup::new(s, &facility, false);
+    let duration = s.duration;
+    actix::System::new().block_on(async move {
+        let engine = Engine::start(setup, Arc::clone(&facility), Vec::new(), duration, threads, Box::new(|_, _| {}));
+        // Let every arbiter start its actors before measuring memory.
+        engine.supervisor.send(RunEpoch(0)).await?;
+        let bytes_per_twin = rss_bytes().saturating_sub(rss0) as f64 / n as f64;
+        let t = Instant::now();
+        for e in 1..engine.epochs {
+            engine.supervisor.send(RunEpoch(e)).await?;
+        }
+        let wall = t.elapsed().as_secs_f64();
+        engine.supervisor.send(Finish).await?;
+        let steps = (n as u64 * (engine.epochs - 1) * engine.grid.samples_per_epoch) as f64;
+        anyhow::Ok((steps / wall, bytes_per_twin))
+    })
+}
+
+pub fn measure(args: &BenchArgs, n: usize) -> Result<Measurement> {
+    let s = scenario(args)?;
+    let f = facility(args, n)?;
+    let actuators = f.actuators.len();
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
+    let plain = measure_plain(&s, &f);
+    let (engine, bytes) = measure_engine(&s, f, threads)?;
+    Ok(Measurement {
+        actuators,
+        engine_steps_per_s: engine,
+        plain_steps_per_s: plain,
+        engine_bytes_per_twin: bytes,
+        realtime_factor: engine / (actuators as f64 * args.sample_rate_hz),
+    })
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
+    println!(
+        "twinfault bench: {} s simulated at {} Hz, {} samples per actor message, {} engine threads, plain loop on 1 thread{}",
+        args.sim_s,
+        args.sample_rate_hz,
+        (args.sample_rate_hz * args.control_period_s).round(),
+        threads,
+        if cfg!(debug_assertions) { "  (DEBUG BUILD: use --release for real figures)" } else { "" }
+    );
+    let mut rows = vec![vec![
+        "actuators".to_string(),
+        "engine steps/s".into(),
+        "plain steps/s".into(),
+        "engine/plain".into(),
+        "× real time".into(),
+        "RSS per twin".into(),
+    ]];
+    for &n in &args.sizes {
+        let m = measure(args, n)?;
+        rows.push(vec![
+            m.actuators.to_string(),
+            format!("{:.2} M", m.engine_steps_per_s / 1e6),
+            format!("{:.2} M", m.plain_steps_per_s / 1e6),
+            format!("{:.2}", m.engine_steps_per_s / m.plain_steps_per_s),
+            format!("{:.0}", m.realtime_factor),
+            format!("{:.2} KiB", m.engine_bytes_per_twin / 1024.0),
+        ]);
+    }
+    print!("{}", crate::render::table(&rows));
+    println!("(in-memory size of one actuator twin struct: {} bytes, heap excluded)", std::mem::size_of::<twinfault_core::twin::ActuatorTwin>());
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! The actor engine: one actix actor per actuator, per AHU and per plant, and a supervisor that
+//! owns the clock and the event log.
+//!
+//! ```text
+//!  clock loop ──RunEpoch──▶ Supervisor ──PlantEpoch──▶ PlantActor ──AhuEpoch──▶ AhuActor ──Advance──▶ ActuatorActor
+//!                          (recorder,   ◀─PlantOut──              ◀─AhuOut───            ◀─EpochReport─
+//!                           event log)
+//! ```
+//!
+//! Each level answers its parent with its status and a summary; a parent waits for all its
+//! children (replies are collected in child order, never arrival order) before it finishes its
+//! own epoch. That, and the core's [`Recorder`] ordering, make the event log independent of how
+//! actors are spread over threads.
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use std::sync::Arc;
+use twinfault_core::actuator::Sample;
+use twinfault_core::ahu::{Ahu, AhuSummary, ChildReport, Plant, PlantConditions};
+use twinfault_core::config::Facility;
+use twinfault_core::detect::FindingEvent;
+use twinfault_core::event::Event;
+use twinfault_core::fault::Injection;
+use twinfault_core::plain::{EpochOutputs, Recorder, Setup, record_epoch};
+use twinfault_core::twin::{ActuatorTwin, EpochReport, Grid, HistoryBlock};
+use twinfault_core::types::{Phase, SimTime, Status};
+
+/// Advance an actuator twin by one epoch.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "EpochReport")]
+pub struct Advance {
+    pub grid: Grid,
+    pub first_sample: u64,
+    pub command_pct: f64,
+    pub phase: Phase,
+}
+
+/// A sample pushed to an ingesting twin. Replies with the finding changes it caused.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct IngestSample(pub Sample);
+
+/// Inject a fault into a simulating twin; replies whether the twin simulates.
+#[derive(Message, Clone)]
+#[rtype(result = "bool")]
+pub struct Inject(pub Injection);
+
+/// Take the open history block at the end of a run.
+#[derive(Message)]
+#[rtype(result = "Option<HistoryBlock>")]
+pub struct Flush;
+
+pub struct ActuatorActor {
+    twin: ActuatorTwin,
+    /// Findings and closed history of ingested samples, delivered with the next epoch report.
+    pending: EpochReport,
+    /// Blocks closed by ingested samples beyond the one the report carries.
+    pending_blocks: Vec<HistoryBlock>,
+}
+
+impl ActuatorActor {
+    pub fn new(twin: ActuatorTwin) -> ActuatorActor {
+        ActuatorActor { twin, pending: EpochReport::default(), pending_blocks: Vec::new() }
+    }
+}
+
+impl Actor for ActuatorActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Advance> for ActuatorActor {
+    type Result = MessageResult<Advance>;
+    fn handle(&mut self, m: Advance, _: &mut Context<Self>) -> Self::Result {
+        let mut out = std::mem::take(&mut self.pending);
+        self.twin.advance(&m.grid, m.first_sample, m.command_pct, m.phase, &mut out);
+        if out.history.is_none() {
+            out.history = self.pending_blocks.pop();
+        }
+        MessageResult(out)
+    }
+}
+
+impl Handler<IngestSample> for ActuatorActor {
+    type Result = ();
+    fn handle(&mut self, m: IngestSample, _: &mut Context<Self>) {
+        if let Some(b) = self.twin.ingest(&m.0, &mut self.pending.findings) {
+            self.pending_blocks.push(b);
+        }
+    }
+}
+
+impl Handler<Inject> for ActuatorActor {
+    type Result = bool;
+    fn handle(&mut self, m: Inject, _: &mut Context<Self>) -> bool {
+        self.twin.inject(m.0)
+    }
+}
+
+impl Handler<Flush> for ActuatorActor {
+    type Result = Option<HistoryBlock>;
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Option<HistoryBlock> {
+        self.twin.take_open_block()
+    }
+}
+
+/// Run one epoch of an AHU and its children.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "AhuOut")]
+pub struct AhuEpoch {
+    pub epoch: u64,
+    pub grid: Grid,
+    pub plant: Option<PlantConditions>,
+}
+
+/// What an AHU reports to its parent after an epoch.
+pub struct AhuOut {
+    pub phase: Phase,
+    pub summary: AhuSummary,
+    pub findings: Vec<FindingEvent>,
+    /// The children's reports, in child order.
+    pub children: Vec<EpochReport>,
+}
+
+pub struct AhuActor {
+    ahu: Ahu,
+    children: Vec<Addr<ActuatorActor>>,
+}
+
+impl Actor for AhuActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<AhuEpoch> for AhuActor {
+    type Result = ResponseActFuture<Self, AhuOut>;
+    fn handle(&mut self, m: AhuEpoch, _: &mut Context<Self>) -> Self::Result {
+        let (t0, t1) = (m.grid.epoch_start(m.epoch), m.grid.epoch_start(m.epoch + 1));
+        let dt_s = (t1.0 - t0.0) as f64 / 1000.0;
+        let (phase, commands) = self.ahu.begin_epoch(t0, dt_s, m.plant);
+        let first_sample = m.epoch * m.grid.samples_per_epoch;
+        let requests: Vec<_> = self
+            .children
+            .iter()
+            .zip(commands)
+            .map(|(child, &command_pct)| child.send(Advance { grid: m.grid, first_sample, command_pct, phase }))
+            .collect();
+        Box::pin(join_all(requests).into_actor(self).map(move |replies, act, _| {
+            // A child whose mailbox is gone (it cannot be, while the run holds its address)
+            // would report nothing: it then counts as offline.
+            let children: Vec<EpochReport> = replies
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|_| EpochReport {
+                        report: ChildReport { opening_pct: 0.0, feedback_pct: f64::NAN, status: Status::Offline },
+                        ..EpochReport::default()
+                    })
+                })
+                .collect();
+            let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
+            let mut findings = Vec::new();
+            let summary = act.ahu.end_epoch(t1, dt_s, &reports, &mut findings);
+            AhuOut { phase, summary, findings, children }
+        }))
+    }
+}
+
+/// Run one epoch of the plant and everything under it.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "PlantOut")]
+pub struct PlantEpoch {
+    pub epoch: u64,
+    pub grid: Grid,
+}
+
+pub struct PlantOut {
+    pub ahus: Vec<AhuOut>,
+    pub status: Option<Status>,
+}
+
+/// The plant (or, in a facility without one, the root that stands in for it).
+pub struct PlantActor {
+    plant: Option<Plant>,
+    conditions: Option<PlantConditions>,
+    ahus: Vec<Addr<AhuActor>>,
+}
+
+impl Actor for PlantActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<PlantEpoch> for PlantActor {
+    type Result = ResponseActFuture<Self, PlantOut>;
+    fn handle(&mut self, m: PlantEpoch, _: &mut Context<Self>) -> Self::Result {
+        let requests: Vec<_> = self.ahus.iter().map(|a| a.send(AhuEpoch { epoch: m.epoch, grid: m.grid, plant: self.conditions })).collect();
+        Box::pin(join_all(requests).into_actor(self).map(|replies, act, _| {
+            let ahus: Vec<AhuOut> = replies.into_iter().map(|r| r.expect("AHU actors live as long as the run")).collect();
+            let summaries: Vec<AhuSummary> = ahus.iter().map(|a| a.summary).collect();
+            let status = act.plant.as_mut().map(|p| {
+                act.conditions = Some(p.update(&summaries));
+                summaries.iter().map(|s| s.status).max().unwrap_or(Status::Healthy)
+            });
+            PlantOut { ahus, status }
+        }))
+    }
+}
+
+/// Where closed history blocks go (the store, or nowhere).
+pub type HistorySink = Box<dyn FnMut(&str, HistoryBlock)>;
+
+/// Run one epoch; replies with the events it added to the log.
+#[derive(Message)]
+#[rtype(result = "Vec<Event>")]
+pub struct RunEpoch(pub u64);
+
+/// Inject a fault while the run goes on.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct LiveInject(pub Injection);
+
+/// Take the event log at the end of a run (flushes open history blocks first).
+#[derive(Message)]
+#[rtype(result = "Vec<Event>")]
+pub struct Finish;
+
+/// The supervisor: owns the recorder (event log) and the root of the tree; the clock drives it.
+pub struct Supervisor {
+    facility: Arc<Facility>,
+    grid: Grid,
+    root: Addr<PlantActor>,
+    actuators: Vec<Addr<ActuatorActor>>,
+    recorder: Option<Recorder>,
+    history: HistorySink,
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<RunEpoch> for Supervisor {
+    type Result = ResponseActFuture<Self, Vec<Event>>;
+    fn handle(&mut self, m: RunEpoch, _: &mut Context<Self>) -> Self::Result {
+        let epoch = m.0;
+        let grid = self.grid;
+        let req = self.root.send(PlantEpoch { epoch, grid });
+        Box::pin(req.into_actor(self).map(move |reply, act, _| {
+            let out = reply.expect("the plant actor lives as long as the run");
+            let n = act.facility.actuators.len();
+            let mut actuators: Vec<EpochReport> = (0..n).map(|_| EpochReport::default()).collect();
+            let mut phases = Vec::with_capacity(out.ahus.len());
+            let mut ahu_findings = Vec::with_capacity(out.ahus.len());
+            let mut ahu_summaries = Vec::with_capacity(out.ahus.len());
+            for (h, a) in out.ahus.into_iter().enumerate() {
+                for (slot, r) in a.children.into_iter().enumerate() {
+                    actuators[act.facility.ahus[h].children[slot]] = r;
+                }
+                phases.push(a.phase);
+                ahu_findings.push(a.findings);
+                ahu_summaries.push(a.summary);
+            }
+            let mut outputs = EpochOutputs { phases, actuators, ahu_findings, ahu_summaries, plant_status: out.status };
+            let rec = act.recorder.as_mut().expect("not finished");
+            let before = rec.log().len();
+            let blocks = record_epoch(rec, grid.epoch_start(epoch), grid.epoch_start(epoch + 1), &mut outputs);
+            for (i, b) in blocks {
+                (act.history)(&act.facility.actuators[i].id, b);
+            }
+            rec.log()[before..].to_vec()
+        }))
+    }
+}
+
+impl Handler<LiveInject> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<(), String>>;
+    fn handle(&mut self, m: LiveInject, _: &mut Context<Self>) -> Self::Result {
+        let Some(i) = self.facility.actuators.iter().position(|a| a.id == m.0.node) else {
+            let msg = format!("unknown actuator \"{}\"", m.0.node);
+            return Box::pin(actix::fut::ready(Err(msg)));
+        };
+        let inj = m.0;
+        let req = self.actuators[i].send(Inject(inj.clone()));
+        Box::pin(req.into_actor(self).map(move |r, act, _| match r {
+            Ok(true) => {
+                if let Some(rec) = act.recorder.as_mut() {
+                    rec.add_injection(inj);
+                }
+                Ok(())
+            }
+            Ok(false) => Err(format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", inj.node)),
+            Err(e) => Err(format!("node \"{}\" did not answer: {e}", inj.node)),
+        }))
+    }
+}
+
+impl Handler<Finish> for Supervisor {
+    type Result = ResponseActFuture<Self, Vec<Event>>;
+    fn handle(&mut self, _: Finish, _: &mut Context<Self>) -> Self::Result {
+        let flushes: Vec<_> = self.actuators.iter().map(|a| a.send(Flush)).collect();
+        Box::pin(join_all(flushes).into_actor(self).map(|blocks, act, _| {
+            for (i, b) in blocks.into_iter().enumerate() {
+                if let Ok(Some(b)) = b {
+                    (act.history)(&act.facility.actuators[i].id, b);
+                }
+            }
+            act.recorder.take().map(Recorder::into_log).unwrap_or_default()
+        }))
+    }
+}
+
+/// The started actor tree of one run.
+pub struct Engine {
+    pub supervisor: Addr<Supervisor>,
+    pub actuators: Vec<Addr<ActuatorActor>>,
+    pub grid: Grid,
+    pub epochs: u64,
+    /// Arbiters (threads) the actors run on; stopped when the engine is dropped.
+    arbiters: Vec<Arbiter>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the actors of `setup` over `threads` worker threads (1 = all on the current
+    /// thread). Must be called inside a running actix system.
+    pub fn start(setup: Setup, facility: Arc<Facility>, injections: Vec<Injection>, duration: SimTime, threads: usize, history: HistorySink) -> Engine {
+        let arbiters: Vec<Arbiter> = if threads > 1 { (0..threads).map(|_| Arbiter::new()).collect() } else { Vec::new() };
+        let handle = |k: usize| if arbiters.is_empty() { Arbiter::current() } else { arbiters[k % arbiters.len()].handle() };
+        let Setup { actuators, ahus, plant, grid } = setup;
+        let actuator_addrs: Vec<Addr<ActuatorActor>> = actuators
+            .into_iter()
+            .enumerate()
+            .map(|(i, twin)| ActuatorActor::start_in_arbiter(&handle(i), move |_| ActuatorActor::new(twin)))
+            .collect();
+        let ahu_addrs: Vec<Addr<AhuActor>> = ahus
+            .into_iter()
+            .enumerate()
+            .map(|(h, ahu)| {
+                let children = facility.ahus[h].children.iter().map(|&i| actuator_addrs[i].clone()).collect();
+                AhuActor::start_in_arbiter(&handle(h), move |_| AhuActor { ahu, children })
+            })
+            .collect();
+        let conditions = plant.as_ref().map(Plant::conditions);
+        let root = PlantActor { plant, conditions, ahus: ahu_addrs }.start();
+        let recorder = Recorder::new(Arc::clone(&facility), injections);
+        let supervisor = Supervisor { facility, grid, root, actuators: actuator_addrs.clone(), recorder: Some(recorder), history }.start();
+        Engine { supervisor, actuators: actuator_addrs, grid, epochs: grid.epochs_in(duration), arbiters }
+    }
+}

@@ -1,0 +1,353 @@
+//! The sled store: runs, their event logs, faults with their lifecycle, and telemetry history.
+//!
+//! Layout (one sled tree each; keys big-endian so range scans by run, node and time are cheap):
+//!
+//! | tree      | key                                         | value                          |
+//! |-----------|---------------------------------------------|--------------------------------|
+//! | `runs`    | run seq (u64)                               | [`RunRecord`] as JSON          |
+//! | `events`  | run seq, event index (u64, u64)             | one event as JSON              |
+//! | `faults`  | run seq, fault index (u64, u64)             | [`FaultRecord`] as JSON        |
+//! | `history` | run seq, node id, 0, block start ms (u64)   | one block: every metric, packed|
+//!
+//! History is stored in blocks of [`HISTORY_BLOCK_MS`] holding all metrics of every sample of one
+//! node (one sled record per sample would cap ingest near 100 k samples/s), with a bounded
+//! retention: writing a block deletes that node's blocks older than the retention.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use twinfault_core::actuator::Sample;
+use twinfault_core::detect::Change;
+use twinfault_core::event::Event;
+use twinfault_core::report::Report;
+use twinfault_core::twin::{HISTORY_BLOCK_MS, HistoryBlock};
+use twinfault_core::types::{FaultKind, Severity, SimTime};
+
+/// Default store directory, relative to the working directory.
+pub const DEFAULT_DIR: &str = "twinfault-data";
+/// sled's page cache [bytes]; set explicitly because its default grows to a gigabyte.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default history retention per node [s] of simulated time.
+pub const DEFAULT_RETENTION_S: f64 = 6.0 * 3600.0;
+/// Most points a history query returns in one page.
+pub const MAX_HISTORY_LIMIT: usize = 10_000;
+
+/// The metrics of an actuator sample, by the names users query.
+pub const METRICS: [&str; 7] = ["position_pct", "setpoint_pct", "torque_nm", "power_w", "temperature_c", "rotation", "signal_quality"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub scenario: String,
+    pub scenario_path: String,
+    pub scenario_sha256: String,
+    pub facility: String,
+    pub seed: u64,
+    pub threads: usize,
+    /// Wall-clock start [s since the Unix epoch]; metadata only, never part of the event log.
+    pub started_unix_s: u64,
+    pub wall_s: f64,
+    pub report: Report,
+}
+
+/// A fault (finding) with its lifecycle, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FaultRecord {
+    pub id: String,
+    pub node: String,
+    pub device: Option<String>,
+    pub kind: FaultKind,
+    pub severity: Severity,
+    pub confidence: f32,
+    pub opened_at: SimTime,
+    pub updated_at: SimTime,
+    pub resolved_at: Option<SimTime>,
+    pub updates: u32,
+    pub summary: String,
+    pub action: String,
+    pub truth: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    runs: sled::Tree,
+    events: sled::Tree,
+    faults: sled::Tree,
+    history: sled::Tree,
+}
+
+fn run_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+fn pair_key(a: u64, b: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&a.to_be_bytes());
+    k[8..].copy_from_slice(&b.to_be_bytes());
+    k
+}
+
+fn history_prefix(run: u64, node: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + node.len() + 1 + 8);
+    k.extend_from_slice(&run.to_be_bytes());
+    k.extend_from_slice(node.as_bytes());
+    k.push(0);
+    k
+}
+
+fn history_key(run: u64, node: &str, start_ms: u64) -> Vec<u8> {
+    let mut k = history_prefix(run, node);
+    k.extend_from_slice(&start_ms.to_be_bytes());
+    k
+}
+
+/// Bytes per packed sample.
+const SAMPLE_BYTES: usize = 29;
+const BLOCK_VERSION: u8 = 1;
+
+/// Packs a block: version, count, then per sample the offset from the block start and every metric.
+pub fn encode_block(b: &HistoryBlock) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5 + b.samples.len() * SAMPLE_BYTES);
+    v.push(BLOCK_VERSION);
+    v.extend_from_slice(&(b.samples.len() as u32).to_le_bytes());
+    for s in &b.samples {
+        let off = s.t.0.saturating_sub(b.start.0).min(u64::from(u32::MAX)) as u32;
+        v.extend_from_slice(&off.to_le_bytes());
+        for x in [s.setpoint_pct, s.position_pct, s.torque_nm, s.power_w, s.temperature_c] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.push(s.rotation);
+        v.extend_from_slice(&s.signal_quality.unwrap_or(f32::NAN).to_le_bytes());
+    }
+    v
+}
+
+pub fn decode_block(start: SimTime, bytes: &[u8]) -> Result<Vec<Sample>> {
+    if bytes.len() < 5 || bytes[0] != BLOCK_VERSION {
+        bail!("history block at {start} has an unknown format");
+    }
+    let n = u32::from_le_bytes(bytes[1..5].try_into()?) as usize;
+    if bytes.len() != 5 + n * SAMPLE_BYTES {
+        bail!("history block at {start} is truncated");
+    }
+    let f = |b: &[u8], i: usize| f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    Ok(bytes[5..]
+        .chunks_exact(SAMPLE_BYTES)
+        .map(|c| {
+            let q = f(c, 25);
+            Sample {
+                t: SimTime(start.0 + u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+                setpoint_pct: f(c, 4),
+                position_pct: f(c, 8),
+                torque_nm: f(c, 12),
+                power_w: f(c, 16),
+                temperature_c: f(c, 20),
+                rotation: c[24],
+                signal_quality: (!q.is_nan()).then_some(q),
+            }
+        })
+        .collect())
+}
+
+/// A metric's value in a sample.
+pub fn metric(s: &Sample, name: &str) -> Option<f64> {
+    Some(match name {
+        "position_pct" => f64::from(s.position_pct),
+        "setpoint_pct" => f64::from(s.setpoint_pct),
+        "torque_nm" => f64::from(s.torque_nm),
+        "power_w" => f64::from(s.power_w),
+        "temperature_c" => f64::from(s.temperature_c),
+        "rotation" => f64::from(s.rotation),
+        "signal_quality" => f64::from(s.signal_quality?),
+        _ => return None,
+    })
+}
+
+/// One page of a node's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryPage {
+    pub points: Vec<(SimTime, f64)>,
+    /// Pass as `from` to get the next page; `None` when this was the last.
+    pub next_from: Option<SimTime>,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .with_context(|| format!("cannot open the store at {}", dir.display()))?;
+        Ok(Store {
+            runs: db.open_tree("runs")?,
+            events: db.open_tree("events")?,
+            faults: db.open_tree("faults")?,
+            history: db.open_tree("history")?,
+            db,
+        })
+    }
+
+    /// Allocates the sequence number of a new run.
+    pub fn next_run(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    pub fn run_id(seq: u64) -> String {
+        format!("run-{seq:06}")
+    }
+
+    fn parse_run_id(id: &str) -> Result<u64> {
+        id.strip_prefix("run-")
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("\"{id}\" is not a run id (run-NNNNNN; see `twinfault runs`)"))
+    }
+
+    /// Writes one history block, then drops the node's blocks older than `retention_s`.
+    pub fn put_history(&self, run: u64, node: &str, block: &HistoryBlock, retention_s: f64) -> Result<()> {
+        self.history.insert(history_key(run, node, block.start.0), encode_block(block))?;
+        let keep_from = block.start.0.saturating_sub((retention_s * 1000.0) as u64);
+        if keep_from > 0 {
+            let old: Vec<sled::IVec> = self
+                .history
+                .range(history_key(run, node, 0)..history_key(run, node, keep_from))
+                .keys()
+                .collect::<Result<_, _>>()?;
+            for k in old {
+                self.history.remove(k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a finished run: its record, event log and fault lifecycle; flushes to disk.
+    pub fn put_run(&self, seq: u64, record: &RunRecord, log_lines: &[String], events: &[Event]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (i, line) in log_lines.iter().enumerate() {
+            batch.insert(&pair_key(seq, i as u64), line.as_bytes());
+        }
+        self.events.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        for (i, f) in faults_of(seq, events).iter().enumerate() {
+            batch.insert(&pair_key(seq, i as u64), serde_json::to_vec(f)?);
+        }
+        self.faults.apply_batch(batch)?;
+        self.runs.insert(run_key(seq), serde_json::to_vec(record)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// All runs, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>> {
+        self.runs.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
+    }
+
+    pub fn run(&self, id: &str) -> Result<RunRecord> {
+        let seq = Self::parse_run_id(id)?;
+        let v = self.runs.get(run_key(seq))?.with_context(|| format!("no run \"{id}\" in the store (see `twinfault runs`)"))?;
+        Ok(serde_json::from_slice(&v)?)
+    }
+
+    /// The event log of a run, as the JSON lines that were hashed.
+    pub fn events(&self, id: &str) -> Result<Vec<String>> {
+        let seq = Self::parse_run_id(id)?;
+        self.events
+            .range(pair_key(seq, 0)..=pair_key(seq, u64::MAX))
+            .values()
+            .map(|v| Ok(String::from_utf8(v?.to_vec())?))
+            .collect()
+    }
+
+    pub fn faults(&self, id: &str) -> Result<Vec<FaultRecord>> {
+        let seq = Self::parse_run_id(id)?;
+        self.faults.range(pair_key(seq, 0)..=pair_key(seq, u64::MAX)).values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
+    }
+
+    /// One page of `metric` of `node` in run `id`, from `from` (inclusive) to `to` (exclusive).
+    pub fn history(&self, id: &str, node: &str, metric_name: &str, from: SimTime, to: SimTime, limit: usize) -> Result<HistoryPage> {
+        if !METRICS.contains(&metric_name) {
+            bail!("unknown metric \"{metric_name}\" (one of {})", METRICS.join(", "));
+        }
+        let seq = Self::parse_run_id(id)?;
+        let limit = limit.clamp(1, MAX_HISTORY_LIMIT);
+        let first_block = from.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS;
+        let mut points = Vec::new();
+        for kv in self.history.range(history_key(seq, node, first_block)..history_key(seq, node, to.0)) {
+            let (k, v) = kv?;
+            let start = SimTime(u64::from_be_bytes(k[k.len() - 8..].try_into()?));
+            for s in decode_block(start, &v)? {
+                if s.t < from || s.t >= to {
+                    continue;
+                }
+                if points.len() == limit {
+                    return Ok(HistoryPage { points, next_from: Some(s.t) });
+                }
+                if let Some(x) = metric(&s, metric_name) {
+                    points.push((s.t, x));
+                }
+            }
+        }
+        Ok(HistoryPage { points, next_from: None })
+    }
+
+    /// Nodes with history in a run.
+    pub fn history_nodes(&self, id: &str) -> Result<Vec<String>> {
+        let seq = Self::parse_run_id(id)?;
+        let mut nodes: Vec<String> = Vec::new();
+        for k in self.history.scan_prefix(seq.to_be_bytes()).keys() {
+            let k = k?;
+            let name = &k[8..k.len() - 9];
+            let name = String::from_utf8_lossy(name).into_owned();
+            if nodes.last() != Some(&name) {
+                nodes.push(name);
+            }
+        }
+        Ok(nodes)
+    }
+}
+
+/// Folds a run's finding events into fault records (open → updated → resolved).
+pub fn faults_of(seq: u64, events: &[Event]) -> Vec<FaultRecord> {
+    let mut out: Vec<FaultRecord> = Vec::new();
+    let mut open: std::collections::BTreeMap<(String, Option<String>, FaultKind), usize> = Default::default();
+    for e in events {
+        let Event::Finding { node, finding: f, truth, .. } = e else { continue };
+        let key = (node.clone(), f.device.clone(), f.kind);
+        match f.change {
+            Change::Opened => {
+                open.insert(key, out.len());
+                out.push(FaultRecord {
+                    id: format!("F-{seq}-{}", out.len() + 1),
+                    node: node.clone(),
+                    device: f.device.clone(),
+                    kind: f.kind,
+                    severity: f.severity,
+                    confidence: f.confidence,
+                    opened_at: f.t,
+                    updated_at: f.t,
+                    resolved_at: None,
+                    updates: 0,
+                    summary: f.summary.clone(),
+                    action: f.action.clone(),
+                    truth: truth.clone(),
+                });
+            }
+            Change::Updated => {
+                if let Some(&i) = open.get(&key) {
+                    let r = &mut out[i];
+                    r.updated_at = f.t;
+                    r.updates += 1;
+                    r.confidence = f.confidence;
+                    r.summary = f.summary.clone();
+                }
+            }
+            Change::Resolved => {
+                if let Some(i) = open.remove(&key) {
+                    out[i].resolved_at = Some(f.t);
+                    out[i].updated_at = f.t;
+                }
+            }
+        }
+    }
+    out
+}
