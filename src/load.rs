@@ -9,13 +9,19 @@ use twinfault_core::scenario::{CampusSize, Scenario};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Config(#[from] ConfigError),
 }
 
 fn read(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Loads a facility (or campus) file and the templates it names, relative to it.
@@ -58,13 +64,27 @@ pub fn scenario(path: &Path, campus: Option<CampusSize>) -> Result<Loaded, LoadE
     let label = path.display().to_string();
     let text = read(path)?;
     let scenario = Scenario::parse(&text, &label)?;
-    let facility_path = path.parent().unwrap_or(Path::new(".")).join(&scenario.facility);
+    let facility_path = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&scenario.facility);
     if !facility_path.is_file() {
-        return Err(ConfigError::new(&label, "facility", format!("no facility file at \"{}\"", facility_path.display())).into());
+        return Err(ConfigError::new(
+            &label,
+            "facility",
+            format!("no facility file at \"{}\"", facility_path.display()),
+        )
+        .into());
     }
     let facility = facility(&facility_path, campus.or(scenario.campus))?;
     scenario.check_against(&facility, &label)?;
-    Ok(Loaded { scenario, facility, scenario_path: path.to_path_buf(), facility_path, scenario_text: text })
+    Ok(Loaded {
+        scenario,
+        facility,
+        scenario_path: path.to_path_buf(),
+        facility_path,
+        scenario_text: text,
+    })
 }
 
 /// What a TOML file holds, to validate any file the user names.
@@ -78,7 +98,9 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
     let text = read(path)?;
     let label = path.display().to_string();
     let value: toml::Table = toml::from_str(&text).map_err(|e| {
-        let c: ConfigError = twinfault_core::config::parse_toml::<toml::Table>(&text, &label).err().unwrap_or_else(|| ConfigError::new(&label, "", e.message()));
+        let c: ConfigError = twinfault_core::config::parse_toml::<toml::Table>(&text, &label)
+            .err()
+            .unwrap_or_else(|| ConfigError::new(&label, "", e.message()));
         anyhow::anyhow!("{c}")
     })?;
     Ok(match value.get("kind").and_then(|v| v.as_str()) {
@@ -88,7 +110,9 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
             FileKind::Template
         }
         None if value.contains_key("facility") => FileKind::Scenario,
-        None => anyhow::bail!("{label}: neither a scenario (no `facility` key) nor a twin file (no `kind` key)"),
+        None => anyhow::bail!(
+            "{label}: neither a scenario (no `facility` key) nor a twin file (no `kind` key)"
+        ),
     })
 }
 
@@ -108,7 +132,13 @@ pub fn validate(path: &Path) -> Result<String> {
         }
         FileKind::Facility => {
             let f = facility(path, None)?;
-            Ok(format!("facility \"{}\": {} AHUs, {} actuators, {} zones", f.name, f.ahus.len(), f.actuators.len(), f.zones.len()))
+            Ok(format!(
+                "facility \"{}\": {} AHUs, {} actuators, {} zones",
+                f.name,
+                f.ahus.len(),
+                f.actuators.len(),
+                f.zones.len()
+            ))
         }
         FileKind::Template => {
             let text = read(path)?;

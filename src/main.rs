@@ -11,7 +11,11 @@ use twinfault_core::SimTime;
 use twinfault_core::scenario::CampusSize;
 
 #[derive(Parser)]
-#[command(name = "twinfault", version, about = "Actor-based digital twins for fault intelligence on HVAC actuators")]
+#[command(
+    name = "twinfault",
+    version,
+    about = "Actor-based digital twins for fault intelligence on HVAC actuators"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +42,10 @@ impl CampusArgs {
     fn size(&self) -> Option<CampusSize> {
         match (self.ahus, self.actuators_per_ahu) {
             (None, None) => None,
-            (a, m) => Some(CampusSize { ahus: a.unwrap_or(10), actuators_per_ahu: m.unwrap_or(100) }),
+            (a, m) => Some(CampusSize {
+                ahus: a.unwrap_or(10),
+                actuators_per_ahu: m.unwrap_or(100),
+            }),
         }
     }
 }
@@ -137,14 +144,20 @@ enum Command {
 
 fn resolve_run(store: &Store, id: &str) -> Result<String> {
     if id == "last" {
-        return store.runs()?.last().map(|r| r.id.clone()).context("the store holds no runs yet");
+        return store
+            .runs()?
+            .last()
+            .map(|r| r.id.clone())
+            .context("the store holds no runs yet");
     }
     Ok(id.to_string())
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -175,7 +188,19 @@ fn write_out(path: &Path, text: &str) -> Result<()> {
 
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Run { scenario, seed, threads, store, no_store, json, events, realtime, speed, quiet, campus } => {
+        Command::Run {
+            scenario,
+            seed,
+            threads,
+            store,
+            no_store,
+            json,
+            events,
+            realtime,
+            speed,
+            quiet,
+            campus,
+        } => {
             let loaded = twinfault::load::scenario(&scenario, campus.size())?;
             let opts = RunOptions {
                 threads,
@@ -185,11 +210,20 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 seed,
             };
             if let Some(s) = opts.speed {
-                anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
+                anyhow::ensure!(
+                    s.is_finite() && s > 0.0,
+                    "--speed must be a positive number"
+                );
             }
             let r = run(&loaded, &opts)?;
             if let Some(p) = &events {
-                write_out(p, &r.log_lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+                write_out(
+                    p,
+                    &r.log_lines
+                        .iter()
+                        .map(|l| format!("{l}\n"))
+                        .collect::<String>(),
+                )?;
             }
             let json_text = serde_json::to_string_pretty(&r.report)?;
             match &json {
@@ -206,7 +240,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
             }
             if !r.report.passed {
-                eprintln!("reproduce with: twinfault run {} --seed {}", scenario.display(), r.report.seed);
+                eprintln!(
+                    "reproduce with: twinfault run {} --seed {}",
+                    scenario.display(),
+                    r.report.seed
+                );
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
@@ -219,7 +257,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dirs } => {
-            let dirs = if dirs.is_empty() { vec![PathBuf::from("scenarios"), PathBuf::from("twins")] } else { dirs };
+            let dirs = if dirs.is_empty() {
+                vec![PathBuf::from("scenarios"), PathBuf::from("twins")]
+            } else {
+                dirs
+            };
             let mut rows = vec![vec!["file".to_string(), "what".into()]];
             for d in dirs {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
@@ -241,13 +283,26 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Runs { store } => {
             let s = Store::open(&store.store)?;
-            let mut rows = vec![vec!["run".to_string(), "scenario".into(), "seed".into(), "result".into(), "detections".into(), "false alarms".into(), "wall".into(), "event log sha256".into()]];
+            let mut rows = vec![vec![
+                "run".to_string(),
+                "scenario".into(),
+                "seed".into(),
+                "result".into(),
+                "detections".into(),
+                "false alarms".into(),
+                "wall".into(),
+                "event log sha256".into(),
+            ]];
             for r in s.runs()? {
                 rows.push(vec![
                     r.id,
                     r.scenario,
                     r.seed.to_string(),
-                    if r.report.passed { "PASS".into() } else { "FAIL".into() },
+                    if r.report.passed {
+                        "PASS".into()
+                    } else {
+                        "FAIL".into()
+                    },
                     r.report.detections.len().to_string(),
                     r.report.false_alarms.to_string(),
                     format!("{:.1} s", r.wall_s),
@@ -257,22 +312,46 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", render::table(&rows));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { run, store, faults, events, json } => {
+        Command::Show {
+            run,
+            store,
+            faults,
+            events,
+            json,
+        } => {
             let s = Store::open(&store.store)?;
             let id = resolve_run(&s, &run)?;
             let r = s.run(&id)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("{}  {} (sha256 {})  facility {}  seed {}  threads {}", r.id, r.scenario_path, &r.scenario_sha256[..16], r.facility, r.seed, r.threads);
+                println!(
+                    "{}  {} (sha256 {})  facility {}  seed {}  threads {}",
+                    r.id,
+                    r.scenario_path,
+                    &r.scenario_sha256[..16],
+                    r.facility,
+                    r.seed,
+                    r.threads
+                );
                 print!("{}", render::report(&r.report));
             }
             if faults {
-                let mut rows = vec![vec!["fault".to_string(), "node".into(), "kind".into(), "severity".into(), "opened".into(), "resolved".into(), "updates".into(), "truth".into()]];
+                let mut rows = vec![vec![
+                    "fault".to_string(),
+                    "node".into(),
+                    "kind".into(),
+                    "severity".into(),
+                    "opened".into(),
+                    "resolved".into(),
+                    "updates".into(),
+                    "truth".into(),
+                ]];
                 for f in s.faults(&id)? {
                     rows.push(vec![
                         f.id,
-                        f.device.map_or(f.node.clone(), |d| format!("{d} (via {})", f.node)),
+                        f.device
+                            .map_or(f.node.clone(), |d| format!("{d} (via {})", f.node)),
                         f.kind.to_string(),
                         format!("{:?}", f.severity).to_lowercase(),
                         f.opened_at.to_string(),
@@ -290,18 +369,34 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::History { run, node, metric, from, to, limit, store } => {
+        Command::History {
+            run,
+            node,
+            metric,
+            from,
+            to,
+            limit,
+            store,
+        } => {
             let s = Store::open(&store.store)?;
             let id = resolve_run(&s, &run)?;
             s.run(&id)?;
             let nodes = s.history_nodes(&id)?;
-            anyhow::ensure!(nodes.contains(&node), "no history for node \"{node}\" in {id} (nodes with history: {})", nodes.join(", "));
-            anyhow::ensure!(from.is_finite() && from >= 0.0, "--from must be a time in seconds");
+            anyhow::ensure!(
+                nodes.contains(&node),
+                "no history for node \"{node}\" in {id} (nodes with history: {})",
+                nodes.join(", ")
+            );
+            anyhow::ensure!(
+                from.is_finite() && from >= 0.0,
+                "--from must be a time in seconds"
+            );
             let to = to.map_or(SimTime(u64::MAX), SimTime::from_secs_f64);
             let page = s.history(&id, &node, &metric, SimTime::from_secs_f64(from), to, limit)?;
             println!("t_s,{metric}");
             for (t, v) in &page.points {
-                println!("{:.3},{v}", t.as_secs_f64());
+                // Samples are stored as f32; print them at that precision.
+                println!("{:.3},{}", t.as_secs_f64(), *v as f32);
             }
             if let Some(next) = page.next_from {
                 eprintln!("more: --from {:.3}", next.as_secs_f64());

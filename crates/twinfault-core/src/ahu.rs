@@ -73,7 +73,13 @@ struct Pi {
 
 impl Pi {
     fn new(kp: f64, ki: f64, lo: f64, hi: f64) -> Pi {
-        Pi { kp, ki, integral: 0.0, lo, hi }
+        Pi {
+            kp,
+            ki,
+            integral: 0.0,
+            lo,
+            hi,
+        }
     }
     fn reset(&mut self, integral: f64) {
         self.integral = integral;
@@ -180,7 +186,10 @@ impl Ahu {
             supply_air_c: m.zone_setpoint_c,
             cool_dt_c: 0.0,
             heat_dt_c: 0.0,
-            plant: PlantConditions { chilled_water_c: m.chilled_water_c, hot_water_c: m.hot_water_c },
+            plant: PlantConditions {
+                chilled_water_c: m.chilled_water_c,
+                hot_water_c: m.hot_water_c,
+            },
             expected_cool_dt_c: 0.0,
             expected_heat_dt_c: 0.0,
             r_oa_fraction: 0.0,
@@ -213,13 +222,21 @@ impl Ahu {
     }
 
     /// Starts an epoch at `t`: updates the phase and returns the commands for the children [%].
-    pub fn begin_epoch(&mut self, t: SimTime, dt_s: f64, plant: Option<PlantConditions>) -> (Phase, &[f64]) {
+    pub fn begin_epoch(
+        &mut self,
+        t: SimTime,
+        dt_s: f64,
+        plant: Option<PlantConditions>,
+    ) -> (Phase, &[f64]) {
         if let Some(p) = plant {
             self.plant = p;
         }
         let clock_s = self.start_clock_s + t.as_secs_f64();
         let phase = self.schedule.phase(clock_s, t.as_secs_f64());
         if phase != self.phase {
+            if phase == Phase::Startup {
+                self.sat_pi.reset(0.5);
+            }
             if phase == Phase::Occupied {
                 self.occupied_since = Some(t);
                 // Bumpless transfer from the startup's full cooling.
@@ -240,8 +257,14 @@ impl Ahu {
         match phase {
             Phase::Off | Phase::Shutdown => {}
             Phase::Startup => {
-                // Cool-down: full cooling, zone dampers wide open, no outdoor air.
-                chw = 100.0;
+                // Cool-down: zone dampers wide open, no outdoor air, the coil on the supply-air loop.
+                let measured = self.supply_air_c + self.noise();
+                lag(&mut self.supply_air_filtered_c, measured, dt_s, 15.0);
+                let u = self
+                    .sat_pi
+                    .step(self.supply_air_filtered_c - m.supply_air_setpoint_c, dt_s);
+                chw = u.max(0.0) * 100.0;
+                hw = (-u).max(0.0) * 100.0;
                 zone_cmd = 100.0;
             }
             Phase::Occupied => {
@@ -294,23 +317,55 @@ impl Ahu {
 
     /// Ends the epoch `[t, t + dt_s)`: advances the thermal model with the children's output
     /// positions, evaluates the AHU's rules and returns the summary.
-    pub fn end_epoch(&mut self, t_end: SimTime, dt_s: f64, reports: &[ChildReport], out: &mut Vec<FindingEvent>) -> AhuSummary {
+    pub fn end_epoch(
+        &mut self,
+        t_end: SimTime,
+        dt_s: f64,
+        reports: &[ChildReport],
+        out: &mut Vec<FindingEvent>,
+    ) -> AhuSummary {
         let tpl = Arc::clone(&self.template);
         let m = &tpl.model;
         let clock_s = self.start_clock_s + t_end.as_secs_f64();
         let outdoor = self.weather.outdoor_c(clock_s);
         let fan_on = self.phase != Phase::Off;
-        let opening = |role: Role| self.child(role).map_or(0.0, |i| reports[i].opening_pct / 100.0);
+        let opening = |role: Role| {
+            self.child(role)
+                .map_or(0.0, |i| reports[i].opening_pct / 100.0)
+        };
         let f_oa = opening(Role::OutdoorAirDamper);
         let chw = opening(Role::CoolingValve);
         let hw = opening(Role::HeatingValve);
 
-        let mixed = if fan_on { f_oa * outdoor + (1.0 - f_oa) * self.return_air_c } else { self.return_air_c };
-        let cool_target = if fan_on { chw * m.cooling_coil_effectiveness * (mixed - self.plant.chilled_water_c).max(0.0) } else { 0.0 };
-        let heat_target = if fan_on { hw * m.heating_coil_effectiveness * (self.plant.hot_water_c - mixed).max(0.0) } else { 0.0 };
-        lag(&mut self.cool_dt_c, cool_target, dt_s, m.coil_time_constant_s);
-        lag(&mut self.heat_dt_c, heat_target, dt_s, m.coil_time_constant_s);
-        let supply = mixed + if fan_on { m.fan_heat_c } else { 0.0 } - self.cool_dt_c + self.heat_dt_c;
+        let mixed = if fan_on {
+            f_oa * outdoor + (1.0 - f_oa) * self.return_air_c
+        } else {
+            self.return_air_c
+        };
+        let cool_target = if fan_on {
+            chw * m.cooling_coil_effectiveness * (mixed - self.plant.chilled_water_c).max(0.0)
+        } else {
+            0.0
+        };
+        let heat_target = if fan_on {
+            hw * m.heating_coil_effectiveness * (self.plant.hot_water_c - mixed).max(0.0)
+        } else {
+            0.0
+        };
+        lag(
+            &mut self.cool_dt_c,
+            cool_target,
+            dt_s,
+            m.coil_time_constant_s,
+        );
+        lag(
+            &mut self.heat_dt_c,
+            heat_target,
+            dt_s,
+            m.coil_time_constant_s,
+        );
+        let supply =
+            mixed + if fan_on { m.fan_heat_c } else { 0.0 } - self.cool_dt_c + self.heat_dt_c;
         self.mixed_air_c = mixed;
         self.supply_air_c = supply;
 
@@ -320,7 +375,11 @@ impl Ahu {
         let occupied_load = matches!(self.phase, Phase::Occupied | Phase::Startup);
         for (i, z) in self.zones.iter_mut().enumerate() {
             let Some(z) = z else { continue };
-            let flow = if fan_on { m.zone_airflow_kw_per_k * reports[i].opening_pct / 100.0 } else { 0.0 };
+            let flow = if fan_on {
+                m.zone_airflow_kw_per_k * reports[i].opening_pct / 100.0
+            } else {
+                0.0
+            };
             flow_total += flow;
             let load = m.zone_load_kw * z.load_factor * if occupied_load { 1.0 } else { 0.3 };
             // The envelope pulls the zone toward its setpoint (neighbouring spaces, slab).
@@ -335,7 +394,12 @@ impl Ahu {
         }
 
         // Measurements.
-        let (oa_m, ra_m, ma_m, sa_m) = (outdoor + self.noise(), self.return_air_c + self.noise(), mixed + self.noise(), supply + self.noise());
+        let (oa_m, ra_m, ma_m, sa_m) = (
+            outdoor + self.noise(),
+            self.return_air_c + self.noise(),
+            mixed + self.noise(),
+            supply + self.noise(),
+        );
         let summary = AhuSummary {
             phase: self.phase,
             status: Status::Healthy,
@@ -362,19 +426,31 @@ impl Ahu {
     /// Worst of the AHU's own findings (about itself or about a child).
     pub fn own_status(&self) -> Status {
         let f = &self.template.findings;
-        self.per_child.iter().map(|b| b.status(f)).fold(self.own.status(f), Status::max)
+        self.per_child
+            .iter()
+            .map(|b| b.status(f))
+            .fold(self.own.status(f), Status::max)
     }
 
     pub fn last_summary(&self) -> AhuSummary {
         self.last_summary
     }
 
-    fn evaluate(&mut self, t: SimTime, dt_s: f64, reports: &[ChildReport], s: &AhuSummary, out: &mut Vec<FindingEvent>) {
+    fn evaluate(
+        &mut self,
+        t: SimTime,
+        dt_s: f64,
+        reports: &[ChildReport],
+        s: &AhuSummary,
+        out: &mut Vec<FindingEvent>,
+    ) {
         let tpl = Arc::clone(&self.template);
         let m = &tpl.model;
         let d = &tpl.detection;
         let settled = self.phase == Phase::Occupied
-            && self.occupied_since.is_some_and(|since| t.0.saturating_sub(since.0) as f64 / 1000.0 >= d.settle_s);
+            && self
+                .occupied_since
+                .is_some_and(|since| t.0.saturating_sub(since.0) as f64 / 1000.0 >= d.settle_s);
         let tau = d.residual_tau_s;
         let children = &self.children;
         let fb = |role: Role| {
@@ -388,11 +464,25 @@ impl Ahu {
         let chw_fb = fb(Role::CoolingValve);
         let hw_fb = fb(Role::HeatingValve);
         let oad_fb = fb(Role::OutdoorAirDamper);
-        let cool_exp = chw_fb.map_or(0.0, |(_, f)| f / 100.0 * m.cooling_coil_effectiveness * (ma - self.plant.chilled_water_c).max(0.0));
-        let heat_exp = hw_fb.map_or(0.0, |(_, f)| f / 100.0 * m.heating_coil_effectiveness * (self.plant.hot_water_c - ma).max(0.0));
+        let cool_exp = chw_fb.map_or(0.0, |(_, f)| {
+            f / 100.0 * m.cooling_coil_effectiveness * (ma - self.plant.chilled_water_c).max(0.0)
+        });
+        let heat_exp = hw_fb.map_or(0.0, |(_, f)| {
+            f / 100.0 * m.heating_coil_effectiveness * (self.plant.hot_water_c - ma).max(0.0)
+        });
         let fan_on = self.phase != Phase::Off;
-        lag(&mut self.expected_cool_dt_c, if fan_on { cool_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
-        lag(&mut self.expected_heat_dt_c, if fan_on { heat_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
+        lag(
+            &mut self.expected_cool_dt_c,
+            if fan_on { cool_exp } else { 0.0 },
+            dt_s,
+            m.coil_time_constant_s,
+        );
+        lag(
+            &mut self.expected_heat_dt_c,
+            if fan_on { heat_exp } else { 0.0 },
+            dt_s,
+            m.coil_time_constant_s,
+        );
         let sa_exp = ma + m.fan_heat_c - self.expected_cool_dt_c + self.expected_heat_dt_c;
         let a = 1.0 - (-dt_s / tau).exp();
         self.r_supply_c += (s.supply_air_c - sa_exp - self.r_supply_c) * a;
@@ -405,7 +495,13 @@ impl Ahu {
         }
         let lo = s.outdoor_air_c.min(s.return_air_c) - 1.0;
         let hi = s.outdoor_air_c.max(s.return_air_c) + 1.0;
-        let outside = if s.mixed_air_c < lo { lo - s.mixed_air_c } else if s.mixed_air_c > hi { s.mixed_air_c - hi } else { 0.0 };
+        let outside = if s.mixed_air_c < lo {
+            lo - s.mixed_air_c
+        } else if s.mixed_air_c > hi {
+            s.mixed_air_c - hi
+        } else {
+            0.0
+        };
         self.r_band_c += (outside - self.r_band_c) * a;
         for (i, z) in self.zones.iter().enumerate() {
             if let Some(z) = z {
@@ -416,17 +512,50 @@ impl Ahu {
         let gate = !settled;
         let id = self.id.clone();
         let closed = d.closed_below_pct;
-        let mut rule = |book: &mut FindingBook, kind: FaultKind, value: Option<f64>, threshold: f64, device: Option<&str>, suppressed: bool| {
-            let Some(spec): Option<&FindingSpec> = tpl.finding(kind) else { return };
+        let mut rule = |book: &mut FindingBook,
+                        kind: FaultKind,
+                        value: Option<f64>,
+                        threshold: f64,
+                        device: Option<&str>,
+                        suppressed: bool| {
+            let Some(spec): Option<&FindingSpec> = tpl.finding(kind) else {
+                return;
+            };
             let gated = gate || suppressed || spec.gated_in.contains(&self.phase);
-            book.update(t, RuleInput { kind, value, threshold, gated, spec, node: &id, device }, out);
+            book.update(
+                t,
+                RuleInput {
+                    kind,
+                    value,
+                    threshold,
+                    gated,
+                    spec,
+                    node: &id,
+                    device,
+                },
+                out,
+            );
         };
 
         // Supply air against its setpoint (a symptom; its cause is found below or on a device).
         let sat = self.r_sat_error_c;
-        rule(&mut self.own, FaultKind::SupplyAirDeviation, Some(sat).filter(|v| v.abs() > d.supply_air_error_c), d.supply_air_error_c, None, false);
+        rule(
+            &mut self.own,
+            FaultKind::SupplyAirDeviation,
+            Some(sat).filter(|v| v.abs() > d.supply_air_error_c),
+            d.supply_air_error_c,
+            None,
+            false,
+        );
         let band = self.r_band_c;
-        rule(&mut self.own, FaultKind::MixedAirOutOfBand, Some(band).filter(|&v| v > 0.5), 0.5, None, false);
+        rule(
+            &mut self.own,
+            FaultKind::MixedAirOutOfBand,
+            Some(band).filter(|&v| v > 0.5),
+            0.5,
+            None,
+            false,
+        );
 
         // Outdoor-air damper: leak when closed, stuck when the mixing disagrees with its feedback.
         if let Some((i, f)) = oad_fb {
@@ -435,8 +564,22 @@ impl Ahu {
             let r = self.r_oa_fraction;
             let leak = observable && f <= closed && r > d.outdoor_fraction_error;
             let stuck = observable && f > closed && r.abs() > d.outdoor_fraction_error;
-            rule(&mut self.per_child[i], FaultKind::DamperLeak, Some(r).filter(|_| leak), d.outdoor_fraction_error, Some(&dev), sup || !observable);
-            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(r).filter(|_| stuck), d.outdoor_fraction_error, Some(&dev), sup || !observable);
+            rule(
+                &mut self.per_child[i],
+                FaultKind::DamperLeak,
+                Some(r).filter(|_| leak),
+                d.outdoor_fraction_error,
+                Some(&dev),
+                sup || !observable,
+            );
+            rule(
+                &mut self.per_child[i],
+                FaultKind::StuckAt,
+                Some(r).filter(|_| stuck),
+                d.outdoor_fraction_error,
+                Some(&dev),
+                sup || !observable,
+            );
         }
         // Coils: a residual on the supply air belongs to the valve that modulates, or, with both
         // closed, to the coil whose direction it shows (FC14 cooling, FC15 heating).
@@ -448,16 +591,44 @@ impl Ahu {
             let sup = reports[i].status != Status::Healthy;
             let leak = !chw_open && !hw_open && r < -d.closed_coil_delta_c;
             let stuck = chw_open && !hw_open && r.abs() > d.coil_error_c;
-            rule(&mut self.per_child[i], FaultKind::ValveLeak, Some(-r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
-            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
+            rule(
+                &mut self.per_child[i],
+                FaultKind::ValveLeak,
+                Some(-r).filter(|_| leak),
+                d.closed_coil_delta_c,
+                Some(&dev),
+                sup,
+            );
+            rule(
+                &mut self.per_child[i],
+                FaultKind::StuckAt,
+                Some(r.abs()).filter(|_| stuck),
+                d.coil_error_c,
+                Some(&dev),
+                sup,
+            );
         }
         if let Some((i, _)) = hw_fb {
             let dev = self.children[i].id.clone();
             let sup = reports[i].status != Status::Healthy;
             let leak = !chw_open && !hw_open && r > d.closed_coil_delta_c;
             let stuck = hw_open && !chw_open && r.abs() > d.coil_error_c;
-            rule(&mut self.per_child[i], FaultKind::ValveLeak, Some(r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
-            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
+            rule(
+                &mut self.per_child[i],
+                FaultKind::ValveLeak,
+                Some(r).filter(|_| leak),
+                d.closed_coil_delta_c,
+                Some(&dev),
+                sup,
+            );
+            rule(
+                &mut self.per_child[i],
+                FaultKind::StuckAt,
+                Some(r.abs()).filter(|_| stuck),
+                d.coil_error_c,
+                Some(&dev),
+                sup,
+            );
         }
         // Zone dampers: the zone stays off setpoint while its damper is already saturated.
         for i in 0..self.children.len() {
@@ -466,10 +637,23 @@ impl Ahu {
             }
             let dev = self.children[i].id.clone();
             let sup = reports[i].status != Status::Healthy;
-            let f = if reports[i].feedback_pct.is_finite() { reports[i].feedback_pct } else { 50.0 };
+            let f = if reports[i].feedback_pct.is_finite() {
+                reports[i].feedback_pct
+            } else {
+                50.0
+            };
             let e = self.r_zone_c[i];
-            let stuck = (e > d.zone_error_c && f >= 95.0) || (e < -d.zone_error_c && f <= m.zone_min_damper_pct + 1.0);
-            rule(&mut self.per_child[i], FaultKind::StuckAt, Some(e.abs()).filter(|_| stuck), d.zone_error_c, Some(&dev), sup);
+            // Too warm with the damper already wide open. (Too cold at minimum airflow is normal
+            // at low load, so it is not evidence.)
+            let stuck = e > d.zone_error_c && f >= 95.0;
+            rule(
+                &mut self.per_child[i],
+                FaultKind::StuckAt,
+                Some(e.abs()).filter(|_| stuck),
+                d.zone_error_c,
+                Some(&dev),
+                sup,
+            );
         }
     }
 }
@@ -484,7 +668,11 @@ pub struct Plant {
 
 impl Plant {
     pub fn new(id: &str, template: Arc<PlantTemplate>) -> Plant {
-        Plant { id: id.into(), template, load_kw: 0.0 }
+        Plant {
+            id: id.into(),
+            template,
+            load_kw: 0.0,
+        }
     }
 
     /// Conditions for the next epoch, from the AHUs' summaries of this one.
@@ -494,12 +682,16 @@ impl Plant {
         let over = (self.load_kw - p.cooling_capacity_kw).max(0.0);
         PlantConditions {
             // The chillers' supply temperature rises when overloaded, by at most 10 K.
-            chilled_water_c: p.chilled_water_supply_c + (over * p.chilled_water_rise_k_per_kw).min(10.0),
+            chilled_water_c: p.chilled_water_supply_c
+                + (over * p.chilled_water_rise_k_per_kw).min(10.0),
             hot_water_c: p.hot_water_supply_c,
         }
     }
 
     pub fn conditions(&self) -> PlantConditions {
-        PlantConditions { chilled_water_c: self.template.chilled_water_supply_c, hot_water_c: self.template.hot_water_supply_c }
+        PlantConditions {
+            chilled_water_c: self.template.chilled_water_supply_c,
+            hot_water_c: self.template.hot_water_supply_c,
+        }
     }
 }

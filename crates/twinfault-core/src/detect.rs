@@ -61,7 +61,12 @@ pub struct FindingBook {
 
 impl Default for FindingBook {
     fn default() -> Self {
-        FindingBook { slots: [Slot { pending_since: u64::MAX, ..Slot::default() }; N_FAULT_KINDS] }
+        FindingBook {
+            slots: [Slot {
+                pending_since: u64::MAX,
+                ..Slot::default()
+            }; N_FAULT_KINDS],
+        }
     }
 }
 
@@ -87,7 +92,10 @@ impl FindingBook {
     }
 
     pub fn open_kinds(&self) -> impl Iterator<Item = FaultKind> + '_ {
-        FaultKind::ALL.iter().copied().filter(|k| self.slots[k.index()].active)
+        FaultKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| self.slots[k.index()].active)
     }
 
     /// Feeds one evaluation of a rule; pushes an event when the finding opens, updates or resolves.
@@ -101,29 +109,34 @@ impl FindingBook {
         let cond = r.value.is_some();
         let value = r.value.unwrap_or(0.0);
         let confidence = |v: f64, held_s: f64| -> f32 {
-            let excess = if r.threshold.abs() > 1e-9 { (v / r.threshold).abs() - 1.0 } else { 1.0 };
+            let excess = if r.threshold.abs() > 1e-9 {
+                (v / r.threshold).abs() - 1.0
+            } else {
+                1.0
+            };
             let by_value = excess.clamp(0.0, 1.0) * 0.3;
             let by_time = (held_s / (r.spec.confirm_s.max(1.0) * 4.0)).clamp(0.0, 1.0) * 0.2;
             (0.5 + by_value + by_time) as f32
         };
-        let emit = |change: Change, slot: &Slot, value: f64, out: &mut Vec<FindingEvent>, held_s: f64| {
-            out.push(FindingEvent {
-                t,
-                kind: r.kind,
-                change,
-                severity: r.spec.severity,
-                confidence: confidence(value, held_s),
-                value: value as f32,
-                opened_at: SimTime(slot.opened_at),
-                summary: r
-                    .spec
-                    .summary
-                    .replace("{node}", r.device.unwrap_or(r.node))
-                    .replace("{value}", &format!("{value:.2}")),
-                action: r.spec.action.clone(),
-                device: r.device.map(str::to_string),
-            });
-        };
+        let emit =
+            |change: Change, slot: &Slot, value: f64, out: &mut Vec<FindingEvent>, held_s: f64| {
+                out.push(FindingEvent {
+                    t,
+                    kind: r.kind,
+                    change,
+                    severity: r.spec.severity,
+                    confidence: confidence(value, held_s),
+                    value: value as f32,
+                    opened_at: SimTime(slot.opened_at),
+                    summary: r
+                        .spec
+                        .summary
+                        .replace("{node}", r.device.unwrap_or(r.node))
+                        .replace("{value}", &format!("{value:.2}")),
+                    action: r.spec.action.clone(),
+                    device: r.device.map(str::to_string),
+                });
+            };
         if cond == slot.active {
             slot.pending_since = u64::MAX;
             if slot.active {
@@ -182,20 +195,34 @@ struct BandWindow {
 }
 
 const BAND_BLOCKS: usize = 8;
-const EMPTY_BLOCK: [f32; 4] = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
+const EMPTY_BLOCK: [f32; 4] = [
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+];
 
 impl BandWindow {
     fn new(window_s: f64) -> BandWindow {
         let block_ms = ((window_s * 1000.0) / BAND_BLOCKS as f64).max(1.0) as u64;
-        BandWindow { blocks: [EMPTY_BLOCK; BAND_BLOCKS], block_ms, current: u64::MAX }
+        BandWindow {
+            blocks: [EMPTY_BLOCK; BAND_BLOCKS],
+            block_ms,
+            current: u64::MAX,
+        }
     }
 
     fn push(&mut self, t: SimTime, sp: f32, pos: f32) {
         let b = t.0 / self.block_ms;
         if b != self.current {
-            let gap = if self.current == u64::MAX { BAND_BLOCKS as u64 } else { (b - self.current).min(BAND_BLOCKS as u64) };
+            let gap = if self.current == u64::MAX {
+                BAND_BLOCKS as u64
+            } else {
+                (b - self.current).min(BAND_BLOCKS as u64)
+            };
             for k in 1..=gap {
-                self.blocks[((self.current.wrapping_add(k)) % BAND_BLOCKS as u64) as usize] = EMPTY_BLOCK;
+                self.blocks[((self.current.wrapping_add(k)) % BAND_BLOCKS as u64) as usize] =
+                    EMPTY_BLOCK;
             }
             self.blocks[(b % BAND_BLOCKS as u64) as usize] = EMPTY_BLOCK;
             self.current = b;
@@ -216,7 +243,11 @@ impl BandWindow {
             r[2] = r[2].min(b[2]);
             r[3] = r[3].max(b[3]);
         }
-        if r[0] > r[1] { (0.0, 0.0) } else { (r[1] - r[0], r[3] - r[2]) }
+        if r[0] > r[1] {
+            (0.0, 0.0)
+        } else {
+            (r[1] - r[0], r[3] - r[2])
+        }
     }
 }
 
@@ -238,7 +269,10 @@ impl EventRing {
         self.len = (self.len as usize + 1).min(EVENT_RING) as u8;
     }
     fn count_since(&self, since_s: u32) -> usize {
-        self.times_s[..self.len as usize].iter().filter(|&&t| t >= since_s).count()
+        self.times_s[..self.len as usize]
+            .iter()
+            .filter(|&&t| t >= since_s)
+            .count()
     }
 }
 
@@ -257,6 +291,15 @@ pub struct ActuatorDetector {
     band: BandWindow,
     /// Last time the device drove without moving for over a second [ms]; `u64::MAX` if never.
     last_stall: u64,
+    /// Last time a stall lasted long enough to trip the device's overload protection [ms].
+    last_long_stall: u64,
+    /// Directions (bit 0 opening, bit 1 closing) in which the device stalled and has not moved
+    /// freely since: a gear jam blocks both, an obstacle in the damper blocks closing only.
+    stall_dirs: u8,
+    /// Free travel since the last stall, per direction [%].
+    free_travel_pct: [f32; 2],
+    /// Feedback where the device was found blocked [%]; NaN when it is not.
+    blocked_at_pct: f32,
     /// Time driving with no feedback change [s].
     hold_s: f32,
     stick_events: EventRing,
@@ -290,6 +333,10 @@ impl ActuatorDetector {
             grace_until: 0,
             progress_pct_s: 0.0,
             last_stall: u64::MAX,
+            last_long_stall: u64::MAX,
+            stall_dirs: 0,
+            free_travel_pct: [0.0; 2],
+            blocked_at_pct: f32::NAN,
             hold_s: 0.0,
             stick_events: EventRing::default(),
             poke_events: EventRing::default(),
@@ -331,19 +378,46 @@ impl ActuatorDetector {
     /// Whether the device has been silent longer than `offline_after_s` at `now`.
     pub fn is_offline(&self, now: SimTime) -> bool {
         let limit = (self.template.detection.offline_after_s * 1000.0) as u64;
-        self.last.is_some_and(|_| now.0.saturating_sub(self.last_seen.0) > limit)
+        self.last
+            .is_some_and(|_| now.0.saturating_sub(self.last_seen.0) > limit)
     }
 
     /// Current status: offline when silent, else the worst open finding.
     pub fn status(&self, now: SimTime) -> Status {
-        if self.is_offline(now) { Status::Offline } else { self.book.status(&self.template.findings) }
+        if self.is_offline(now) {
+            Status::Offline
+        } else {
+            self.book.status(&self.template.findings)
+        }
     }
 
-    fn rule(&mut self, t: SimTime, kind: FaultKind, value: Option<f64>, threshold: f64, node: &str, out: &mut Vec<FindingEvent>) {
+    fn rule(
+        &mut self,
+        t: SimTime,
+        kind: FaultKind,
+        value: Option<f64>,
+        threshold: f64,
+        node: &str,
+        out: &mut Vec<FindingEvent>,
+    ) {
         let tpl = Arc::clone(&self.template);
-        let Some(spec) = tpl.finding(kind) else { return };
+        let Some(spec) = tpl.finding(kind) else {
+            return;
+        };
         let gated = self.gated(t, spec);
-        self.book.update(t, RuleInput { kind, value, threshold, gated, spec, node, device: None }, out);
+        self.book.update(
+            t,
+            RuleInput {
+                kind,
+                value,
+                threshold,
+                gated,
+                spec,
+                node,
+                device: None,
+            },
+            out,
+        );
     }
 
     /// Re-evaluates the silence rule at `now` (called when time passes without samples).
@@ -355,7 +429,14 @@ impl ActuatorDetector {
         let d = &self.template.detection;
         let (loss_below, offline_after) = (d.signal_loss_below, d.offline_after_s);
         if silent_s > offline_after {
-            self.rule(now, FaultKind::SignalLoss, Some(silent_s), offline_after, node, out);
+            self.rule(
+                now,
+                FaultKind::SignalLoss,
+                Some(silent_s),
+                offline_after,
+                node,
+                out,
+            );
         } else if f64::from(self.quality) >= loss_below {
             self.rule(now, FaultKind::SignalLoss, None, loss_below, node, out);
         }
@@ -386,13 +467,31 @@ impl ActuatorDetector {
         let consecutive = dt <= 1.5;
 
         // Tracking: progress toward the setpoint, and stalls while driving.
-        let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
+        let toward = if err.abs() > 1e-3 {
+            dpos * err.signum()
+        } else {
+            0.0
+        };
         ewma(&mut self.progress_pct_s, toward / dt as f32, dt, 5.0);
         self.band.push(t, s.setpoint_pct, s.position_pct);
         if driving && dpos.abs() < 0.05 {
             self.hold_s += dt as f32;
             if self.hold_s >= 1.0 {
                 self.last_stall = t.0;
+                let bit = s.rotation - 1;
+                self.stall_dirs |= 1 << bit;
+                self.free_travel_pct[bit as usize] = 0.0;
+            }
+            if f64::from(self.hold_s) >= 0.75 * m.overload_protection_s {
+                self.last_long_stall = t.0;
+            }
+        }
+
+        if driving && dpos.abs() >= 0.05 && (dpos > 0.0) == (s.rotation == 1) {
+            let bit = s.rotation as usize - 1;
+            self.free_travel_pct[bit] += dpos.abs();
+            if f64::from(self.free_travel_pct[bit]) >= d.pinned_range_pct {
+                self.stall_dirs &= !(1 << bit);
             }
         }
 
@@ -407,22 +506,24 @@ impl ActuatorDetector {
             // A move toward the setpoint that does not pass it is the device's own, even when it
             // started and stopped between two samples.
             let to_setpoint = s.setpoint_pct - prev.position_pct;
-            let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
-            let explained = own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
+            let own_move = to_setpoint * dpos > 0.0
+                && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
+            let explained =
+                own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
             if explained {
-                if f64::from(self.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32 {
+                if f64::from(self.hold_s) >= d.stick_min_s
+                    && dpos.abs() > expected + d.jump_pct as f32
+                {
                     self.stick_events.push(t_s);
                 }
             } else if dpos.abs() > d.jump_pct as f32 {
                 self.poke_events.push(t_s);
             }
         }
-        if !driving || dpos.abs() >= 0.05 {
-            self.hold_s = 0.0;
-        }
-
-        // Torque against the device's own moving baseline.
-        if driving && dpos.abs() >= 0.05 {
+        // Torque against the device's own baseline, over driving samples that are not a stall
+        // (a stall is the tracking rules' business). Moves too short to span a sample still
+        // show their torque in the driving samples around them.
+        if driving && self.hold_s < 1.0 {
             let mag = s.torque_nm.abs();
             let learn = d.torque_learn_moving_s as f32;
             if self.moving_s < learn {
@@ -432,16 +533,28 @@ impl ActuatorDetector {
                     // A baseline learned on an already faulty device would hide the fault: only
                     // accept what is plausible next to the template's prior.
                     let prior = d.torque_prior_nm as f32;
-                    self.torque_baseline_nm = if learned < prior * 1.3 && learned > prior * 0.5 { learned } else { prior };
+                    self.torque_baseline_nm = if learned < prior * 1.3 && learned > prior * 0.5 {
+                        learned
+                    } else {
+                        prior
+                    };
                 }
             }
             self.moving_s += dt as f32;
             ewma(&mut self.torque_avg_nm, mag, dt, d.torque_tau_moving_s);
         }
+        if !driving || dpos.abs() >= 0.05 {
+            self.hold_s = 0.0;
+        }
 
         // Activity for hunting (operating time only).
         if operating {
-            ewma(&mut self.active_ratio, if driving { 1.0 } else { 0.0 }, dt, d.hunting_window_s);
+            ewma(
+                &mut self.active_ratio,
+                if driving { 1.0 } else { 0.0 },
+                dt,
+                d.hunting_window_s,
+            );
             let reversal = driving && self.last_dir != 0 && s.rotation != self.last_dir;
             let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
             ewma(&mut self.reversals_per_s, rate, dt, d.hunting_window_s);
@@ -453,7 +566,12 @@ impl ActuatorDetector {
         if let Some(q) = s.signal_quality {
             ewma(&mut self.quality, q, dt, d.signal_tau_s);
         }
-        ewma(&mut self.temperature_c, s.temperature_c, dt, d.temperature_tau_s);
+        ewma(
+            &mut self.temperature_c,
+            s.temperature_c,
+            dt,
+            d.temperature_tau_s,
+        );
 
         if driving {
             self.rest_s = 0.0;
@@ -469,55 +587,175 @@ impl ActuatorDetector {
 
         // Rules.
         let band_ms = (d.band_window_s * 1000.0) as u64;
-        let stalled_recently = self.last_stall != u64::MAX && t.0.saturating_sub(self.last_stall) <= band_ms;
-        let not_following = err.abs() as f64 > d.tracking_error_pct
-            && (self.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s
-            && stalled_recently;
+        let stalled_recently =
+            self.last_stall != u64::MAX && t.0.saturating_sub(self.last_stall) <= band_ms;
+        // Not following: far from the setpoint without progress after a stall, or blocked long
+        // enough to trip the overload protection (as the device's own alarm does) and still away
+        // from the setpoint. The retry after a protection trip renews the evidence.
+        let retry_ms = (2.0 * m.retry_after_s * 1000.0) as u64;
+        let overloaded = self.last_long_stall != u64::MAX
+            && t.0.saturating_sub(self.last_long_stall) <= retry_ms
+            && f64::from(err.abs()) > 2.0 * m.deadband_pct;
+        let not_following = overloaded
+            || (err.abs() as f64 > d.tracking_error_pct
+                && (self.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s
+                && stalled_recently);
+        // Which fault: a device blocked while opening (or pinned over the whole window) has a
+        // jammed gear; one blocked only while closing, with free travel the other way, has an
+        // obstacle in its damper. A jam first met while closing reads as a blockage until the
+        // device tries to open.
         let (_, pos_range) = self.band.ranges();
         let pinned = (pos_range as f64) < d.pinned_range_pct;
+        let jam = pinned || self.stall_dirs & 1 != 0;
+        //
+        // Hysteresis by evidence: an open jam or blockage clears only when the device proves it
+        // can move again (away from the jam position; below the obstacle), not merely because
+        // the setpoint stopped asking for the blocked travel. That keeps a blockage met once per
+        // stroke test from opening and resolving every stroke.
+        let (open_jam, open_block) = (
+            self.book.is_open(FaultKind::GearJam),
+            self.book.is_open(FaultKind::ClosureBlockage),
+        );
+        if not_following && self.blocked_at_pct.is_nan() {
+            self.blocked_at_pct = s.position_pct;
+        }
+        let pinned_range = d.pinned_range_pct as f32;
+        let freed_jam = (s.position_pct - self.blocked_at_pct).abs() > pinned_range;
+        let freed_block = s.position_pct < self.blocked_at_pct - pinned_range;
+        let jam_cond = if open_jam {
+            !freed_jam
+        } else {
+            not_following && jam
+        };
+        let block_cond = if open_block {
+            !freed_block
+        } else {
+            not_following && !jam
+        };
         let e = Some(err.abs() as f64);
-        self.rule(t, FaultKind::GearJam, e.filter(|_| not_following && pinned), d.tracking_error_pct, node, out);
-        self.rule(t, FaultKind::ClosureBlockage, e.filter(|_| not_following && !pinned), d.tracking_error_pct, node, out);
+        self.rule(
+            t,
+            FaultKind::GearJam,
+            e.filter(|_| jam_cond),
+            d.tracking_error_pct,
+            node,
+            out,
+        );
+        self.rule(
+            t,
+            FaultKind::ClosureBlockage,
+            e.filter(|_| block_cond),
+            d.tracking_error_pct,
+            node,
+            out,
+        );
+        if !not_following
+            && !self.book.is_open(FaultKind::GearJam)
+            && !self.book.is_open(FaultKind::ClosureBlockage)
+        {
+            self.blocked_at_pct = f32::NAN;
+        }
 
         let torque_limit = f64::from(self.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
         let learned = f64::from(self.moving_s) >= d.torque_learn_moving_s;
         let torque = f64::from(self.torque_avg_nm);
-        self.rule(t, FaultKind::AddedResistance, Some(torque).filter(|&v| learned && v > torque_limit), torque_limit, node, out);
+        let stalled = self.book.is_open(FaultKind::GearJam)
+            || self.book.is_open(FaultKind::ClosureBlockage)
+            || self.book.is_open(FaultKind::Stiction);
+        self.rule(
+            t,
+            FaultKind::AddedResistance,
+            Some(torque).filter(|&v| learned && !stalled && v > torque_limit),
+            torque_limit,
+            node,
+            out,
+        );
 
         let since = t_s.saturating_sub(d.event_window_s as u32);
         let sticks = self.stick_events.count_since(since) as f64;
-        self.rule(t, FaultKind::Stiction, Some(sticks).filter(|&n| n >= d.stiction_min_events), d.stiction_min_events, node, out);
+        self.rule(
+            t,
+            FaultKind::Stiction,
+            Some(sticks).filter(|&n| n >= d.stiction_min_events),
+            d.stiction_min_events,
+            node,
+            out,
+        );
         let pokes = self.poke_events.count_since(since) as f64;
-        self.rule(t, FaultKind::Destabilization, Some(pokes).filter(|&n| n >= d.poke_min_events), d.poke_min_events, node, out);
+        self.rule(
+            t,
+            FaultKind::Destabilization,
+            Some(pokes).filter(|&n| n >= d.poke_min_events),
+            d.poke_min_events,
+            node,
+            out,
+        );
 
-        let stick_or_poke = self.book.is_open(FaultKind::Stiction) || self.book.is_open(FaultKind::Destabilization);
+        let stick_or_poke =
+            self.book.is_open(FaultKind::Stiction) || self.book.is_open(FaultKind::Destabilization);
         let active = f64::from(self.active_ratio);
         let reversals_h = f64::from(self.reversals_per_s) * 3600.0;
         let hunting = operating
             && active > d.hunting_active_ratio
             && reversals_h >= d.hunting_min_reversals_per_h
             && !stick_or_poke;
-        self.rule(t, FaultKind::Hunting, Some(active).filter(|_| hunting), d.hunting_active_ratio, node, out);
+        self.rule(
+            t,
+            FaultKind::Hunting,
+            Some(active).filter(|_| hunting),
+            d.hunting_active_ratio,
+            node,
+            out,
+        );
 
         let q = f64::from(self.quality);
         if s.signal_quality.is_some() {
-            self.rule(t, FaultKind::SignalLoss, Some(q).filter(|&q| q < d.signal_loss_below), d.signal_loss_below, node, out);
+            self.rule(
+                t,
+                FaultKind::SignalLoss,
+                Some(q).filter(|&q| q < d.signal_loss_below),
+                d.signal_loss_below,
+                node,
+                out,
+            );
             let weak = q < d.weak_signal_below && !self.book.is_open(FaultKind::SignalLoss);
-            self.rule(t, FaultKind::WeakSignal, Some(q).filter(|_| weak), d.weak_signal_below, node, out);
+            self.rule(
+                t,
+                FaultKind::WeakSignal,
+                Some(q).filter(|_| weak),
+                d.weak_signal_below,
+                node,
+                out,
+            );
         }
 
         let temp_limit = m.ambient_c + d.temperature_rise_c;
         let temp = f64::from(self.temperature_c);
-        self.rule(t, FaultKind::TemperatureDrift, Some(temp).filter(|&v| v > temp_limit), temp_limit, node, out);
+        self.rule(
+            t,
+            FaultKind::TemperatureDrift,
+            Some(temp).filter(|&v| v > temp_limit),
+            temp_limit,
+            node,
+            out,
+        );
 
+        // Feedback drift is judged only at rest; while the device moves or settles the rule is
+        // not evaluated at all, so its confirmation time keeps running across short moves.
         let offset = f64::from(self.rest_offset_pct);
-        let drift = f64::from(self.rest_s) >= d.rest_settle_s
-            && offset.abs() > d.rest_offset_pct
-            && !stalled_recently
-            && !self.book.is_open(FaultKind::GearJam)
-            && !self.book.is_open(FaultKind::ClosureBlockage);
-        // While moving the offset cannot be judged: hold the current state.
-        let drift_value = if driving && self.book.is_open(FaultKind::FeedbackDrift) { Some(offset) } else { Some(offset).filter(|_| drift) };
-        self.rule(t, FaultKind::FeedbackDrift, drift_value, d.rest_offset_pct, node, out);
+        let blocked = stalled_recently
+            || self.book.is_open(FaultKind::GearJam)
+            || self.book.is_open(FaultKind::ClosureBlockage);
+        if f64::from(self.rest_s) >= d.rest_settle_s || blocked {
+            let drift = !blocked && offset.abs() > d.rest_offset_pct;
+            self.rule(
+                t,
+                FaultKind::FeedbackDrift,
+                Some(offset).filter(|_| drift),
+                d.rest_offset_pct,
+                node,
+                out,
+            );
+        }
     }
 }
