@@ -19,22 +19,14 @@ fn main() -> anyhow::Result<()> {
     let every: u64 = args.get(3).map_or(Ok(600), |s| s.parse())?;
     let mut setup = Setup::new(&l.scenario, &l.facility, false);
     let grid = setup.grid;
-    let mut cond = setup.plant.as_ref().map_or(
-        twinfault_core::ahu::PlantConditions {
-            chilled_water_c: f64::NAN,
-            hot_water_c: f64::NAN,
-        },
-        |p| p.conditions(),
-    );
-    let ids: Vec<&str> = l.facility.ahus[h]
-        .children
-        .iter()
-        .map(|&i| l.facility.actuators[i].id.as_str())
-        .collect();
-    println!(
-        "t_s phase oa ra ma sa cooling_kw | feedback/output per child: {}",
-        ids.join(" ")
-    );
+    let mut cond = setup
+        .plant
+        .as_ref()
+        .map_or(twinfault_core::ahu::PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, |p| {
+            p.conditions()
+        });
+    let ids: Vec<&str> = l.facility.ahus[h].children.iter().map(|&i| l.facility.actuators[i].id.as_str()).collect();
+    println!("t_s phase oa ra ma sa cooling_kw | feedback/output per child: {}", ids.join(" "));
     for e in 0..grid.epochs_in(l.scenario.duration) {
         let out = step_epoch(&mut setup, &l.facility, e, &mut cond);
         let t = grid.epoch_start(e).as_secs_f64() as u64;
@@ -44,10 +36,7 @@ fn main() -> anyhow::Result<()> {
                 .children
                 .iter()
                 .map(|&i| {
-                    format!(
-                        "{:.1}/{:.1}",
-                        out.actuators[i].report.feedback_pct, out.actuators[i].report.opening_pct
-                    )
+                    format!("{:.1}/{:.1}", out.actuators[i].report.feedback_pct, out.actuators[i].report.opening_pct)
                 })
                 .collect();
             println!(

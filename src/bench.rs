@@ -36,11 +36,7 @@ pub struct BenchArgs {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -55,10 +51,7 @@ fn scenario(args: &BenchArgs) -> Result<Scenario> {
 
 fn facility(args: &BenchArgs, n: usize) -> Result<Facility> {
     let per_ahu = n.min(100);
-    let size = CampusSize {
-        ahus: n.div_ceil(per_ahu),
-        actuators_per_ahu: per_ahu,
-    };
+    let size = CampusSize { ahus: n.div_ceil(per_ahu), actuators_per_ahu: per_ahu };
     Ok(crate::load::facility(&args.facility, Some(size))
         .with_context(|| format!("loading {}", args.facility.display()))?)
 }
@@ -75,21 +68,12 @@ fn measure_plain(s: &Scenario, f: &Facility) -> f64 {
     let mut setup = Setup::new(s, f, false);
     let mut rec = Recorder::new(Arc::new(f.clone()), Vec::new());
     let grid = setup.grid;
-    let mut cond = setup
-        .plant
-        .as_ref()
-        .map(|p| p.conditions())
-        .expect("campus has a plant");
+    let mut cond = setup.plant.as_ref().map(|p| p.conditions()).expect("campus has a plant");
     let epochs = grid.epochs_in(s.duration);
     let t = Instant::now();
     for e in 0..epochs {
         let mut out = step_epoch(&mut setup, f, e, &mut cond);
-        record_epoch(
-            &mut rec,
-            grid.epoch_start(e),
-            grid.epoch_start(e + 1),
-            &mut out,
-        );
+        record_epoch(&mut rec, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
     }
     let steps = (f.actuators.len() as u64 * epochs * grid.samples_per_epoch) as f64;
     steps / t.elapsed().as_secs_f64()
@@ -102,14 +86,7 @@ fn measure_engine(s: &Scenario, f: Facility, threads: usize) -> Result<(f64, f64
     let setup = Setup::new(s, &facility, false);
     let duration = s.duration;
     actix::System::new().block_on(async move {
-        let engine = Engine::start(
-            setup,
-            Arc::clone(&facility),
-            Vec::new(),
-            duration,
-            threads,
-            Box::new(|_, _| {}),
-        );
+        let engine = Engine::start(setup, Arc::clone(&facility), Vec::new(), duration, threads, Box::new(|_, _| {}));
         // Let every arbiter start its actors before measuring memory.
         engine.supervisor.send(RunEpoch(0)).await?;
         let bytes_per_twin = rss_bytes().saturating_sub(rss0) as f64 / n as f64;
@@ -128,9 +105,7 @@ pub fn measure(args: &BenchArgs, n: usize) -> Result<Measurement> {
     let s = scenario(args)?;
     let f = facility(args, n)?;
     let actuators = f.actuators.len();
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
     let plain = measure_plain(&s, &f);
     let (engine, bytes) = measure_engine(&s, f, threads)?;
     Ok(Measurement {
@@ -143,20 +118,14 @@ pub fn measure(args: &BenchArgs, n: usize) -> Result<Measurement> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
     println!(
         "twinfault bench: {} s simulated at {} Hz, {} samples per actor message, {} engine threads, plain loop on 1 thread{}",
         args.sim_s,
         args.sample_rate_hz,
         (args.sample_rate_hz * args.control_period_s).round(),
         threads,
-        if cfg!(debug_assertions) {
-            "  (DEBUG BUILD: use --release for real figures)"
-        } else {
-            ""
-        }
+        if cfg!(debug_assertions) { "  (DEBUG BUILD: use --release for real figures)" } else { "" }
     );
     let mut rows = vec![vec![
         "actuators".to_string(),

@@ -60,11 +60,7 @@ pub struct ActuatorActor {
 
 impl ActuatorActor {
     pub fn new(twin: ActuatorTwin) -> ActuatorActor {
-        ActuatorActor {
-            twin,
-            pending: EpochReport::default(),
-            pending_blocks: Vec::new(),
-        }
+        ActuatorActor { twin, pending: EpochReport::default(), pending_blocks: Vec::new() }
     }
 }
 
@@ -76,8 +72,7 @@ impl Handler<Advance> for ActuatorActor {
     type Result = MessageResult<Advance>;
     fn handle(&mut self, m: Advance, _: &mut Context<Self>) -> Self::Result {
         let mut out = std::mem::take(&mut self.pending);
-        self.twin
-            .advance(&m.grid, m.first_sample, m.command_pct, m.phase, &mut out);
+        self.twin.advance(&m.grid, m.first_sample, m.command_pct, m.phase, &mut out);
         if out.history.is_none() {
             out.history = self.pending_blocks.pop();
         }
@@ -146,45 +141,25 @@ impl Handler<AhuEpoch> for AhuActor {
             .children
             .iter()
             .zip(commands)
-            .map(|(child, &command_pct)| {
-                child.send(Advance {
-                    grid: m.grid,
-                    first_sample,
-                    command_pct,
-                    phase,
-                })
-            })
+            .map(|(child, &command_pct)| child.send(Advance { grid: m.grid, first_sample, command_pct, phase }))
             .collect();
-        Box::pin(
-            join_all(requests)
-                .into_actor(self)
-                .map(move |replies, act, _| {
-                    // A child whose mailbox is gone (it cannot be, while the run holds its address)
-                    // would report nothing: it then counts as offline.
-                    let children: Vec<EpochReport> = replies
-                        .into_iter()
-                        .map(|r| {
-                            r.unwrap_or_else(|_| EpochReport {
-                                report: ChildReport {
-                                    opening_pct: 0.0,
-                                    feedback_pct: f64::NAN,
-                                    status: Status::Offline,
-                                },
-                                ..EpochReport::default()
-                            })
-                        })
-                        .collect();
-                    let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
-                    let mut findings = Vec::new();
-                    let summary = act.ahu.end_epoch(t1, dt_s, &reports, &mut findings);
-                    AhuOut {
-                        phase,
-                        summary,
-                        findings,
-                        children,
-                    }
-                }),
-        )
+        Box::pin(join_all(requests).into_actor(self).map(move |replies, act, _| {
+            // A child whose mailbox is gone (it cannot be, while the run holds its address)
+            // would report nothing: it then counts as offline.
+            let children: Vec<EpochReport> = replies
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|_| EpochReport {
+                        report: ChildReport { opening_pct: 0.0, feedback_pct: f64::NAN, status: Status::Offline },
+                        ..EpochReport::default()
+                    })
+                })
+                .collect();
+            let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
+            let mut findings = Vec::new();
+            let summary = act.ahu.end_epoch(t1, dt_s, &reports, &mut findings);
+            AhuOut { phase, summary, findings, children }
+        }))
     }
 }
 
@@ -218,27 +193,15 @@ impl Handler<PlantEpoch> for PlantActor {
         let requests: Vec<_> = self
             .ahus
             .iter()
-            .map(|a| {
-                a.send(AhuEpoch {
-                    epoch: m.epoch,
-                    grid: m.grid,
-                    plant: self.conditions,
-                })
-            })
+            .map(|a| a.send(AhuEpoch { epoch: m.epoch, grid: m.grid, plant: self.conditions }))
             .collect();
         Box::pin(join_all(requests).into_actor(self).map(|replies, act, _| {
-            let ahus: Vec<AhuOut> = replies
-                .into_iter()
-                .map(|r| r.expect("AHU actors live as long as the run"))
-                .collect();
+            let ahus: Vec<AhuOut> =
+                replies.into_iter().map(|r| r.expect("AHU actors live as long as the run")).collect();
             let summaries: Vec<AhuSummary> = ahus.iter().map(|a| a.summary).collect();
             let status = act.plant.as_mut().map(|p| {
                 act.conditions = Some(p.update(&summaries));
-                summaries
-                    .iter()
-                    .map(|s| s.status)
-                    .max()
-                    .unwrap_or(Status::Healthy)
+                summaries.iter().map(|s| s.status).max().unwrap_or(Status::Healthy)
             });
             PlantOut { ahus, status }
         }))
@@ -298,21 +261,10 @@ impl Handler<RunEpoch> for Supervisor {
                 ahu_findings.push(a.findings);
                 ahu_summaries.push(a.summary);
             }
-            let mut outputs = EpochOutputs {
-                phases,
-                actuators,
-                ahu_findings,
-                ahu_summaries,
-                plant_status: out.status,
-            };
+            let mut outputs = EpochOutputs { phases, actuators, ahu_findings, ahu_summaries, plant_status: out.status };
             let rec = act.recorder.as_mut().expect("not finished");
             let before = rec.log().len();
-            let blocks = record_epoch(
-                rec,
-                grid.epoch_start(epoch),
-                grid.epoch_start(epoch + 1),
-                &mut outputs,
-            );
+            let blocks = record_epoch(rec, grid.epoch_start(epoch), grid.epoch_start(epoch + 1), &mut outputs);
             for (i, b) in blocks {
                 (act.history)(&act.facility.actuators[i].id, b);
             }
@@ -324,12 +276,7 @@ impl Handler<RunEpoch> for Supervisor {
 impl Handler<LiveInject> for Supervisor {
     type Result = ResponseActFuture<Self, Result<(), String>>;
     fn handle(&mut self, m: LiveInject, _: &mut Context<Self>) -> Self::Result {
-        let Some(i) = self
-            .facility
-            .actuators
-            .iter()
-            .position(|a| a.id == m.0.node)
-        else {
+        let Some(i) = self.facility.actuators.iter().position(|a| a.id == m.0.node) else {
             let msg = format!("unknown actuator \"{}\"", m.0.node);
             return Box::pin(actix::fut::ready(Err(msg)));
         };
@@ -342,10 +289,9 @@ impl Handler<LiveInject> for Supervisor {
                 }
                 Ok(())
             }
-            Ok(false) => Err(format!(
-                "\"{}\" is fed by real telemetry; faults are injected into simulated nodes only",
-                inj.node
-            )),
+            Ok(false) => {
+                Err(format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", inj.node))
+            }
             Err(e) => Err(format!("node \"{}\" did not answer: {e}", inj.node)),
         }))
     }
@@ -361,10 +307,7 @@ impl Handler<Finish> for Supervisor {
                     (act.history)(&act.facility.actuators[i].id, b);
                 }
             }
-            act.recorder
-                .take()
-                .map(Recorder::into_log)
-                .unwrap_or_default()
+            act.recorder.take().map(Recorder::into_log).unwrap_or_default()
         }))
     }
 }
@@ -398,66 +341,31 @@ impl Engine {
         threads: usize,
         history: HistorySink,
     ) -> Engine {
-        let arbiters: Vec<Arbiter> = if threads > 1 {
-            (0..threads).map(|_| Arbiter::new()).collect()
-        } else {
-            Vec::new()
-        };
+        let arbiters: Vec<Arbiter> =
+            if threads > 1 { (0..threads).map(|_| Arbiter::new()).collect() } else { Vec::new() };
         let handle = |k: usize| {
-            if arbiters.is_empty() {
-                Arbiter::current()
-            } else {
-                arbiters[k % arbiters.len()].handle()
-            }
+            if arbiters.is_empty() { Arbiter::current() } else { arbiters[k % arbiters.len()].handle() }
         };
-        let Setup {
-            actuators,
-            ahus,
-            plant,
-            grid,
-        } = setup;
+        let Setup { actuators, ahus, plant, grid } = setup;
         let actuator_addrs: Vec<Addr<ActuatorActor>> = actuators
             .into_iter()
             .enumerate()
-            .map(|(i, twin)| {
-                ActuatorActor::start_in_arbiter(&handle(i), move |_| ActuatorActor::new(twin))
-            })
+            .map(|(i, twin)| ActuatorActor::start_in_arbiter(&handle(i), move |_| ActuatorActor::new(twin)))
             .collect();
         let ahu_addrs: Vec<Addr<AhuActor>> = ahus
             .into_iter()
             .enumerate()
             .map(|(h, ahu)| {
-                let children = facility.ahus[h]
-                    .children
-                    .iter()
-                    .map(|&i| actuator_addrs[i].clone())
-                    .collect();
+                let children = facility.ahus[h].children.iter().map(|&i| actuator_addrs[i].clone()).collect();
                 AhuActor::start_in_arbiter(&handle(h), move |_| AhuActor { ahu, children })
             })
             .collect();
         let conditions = plant.as_ref().map(Plant::conditions);
-        let root = PlantActor {
-            plant,
-            conditions,
-            ahus: ahu_addrs,
-        }
-        .start();
+        let root = PlantActor { plant, conditions, ahus: ahu_addrs }.start();
         let recorder = Recorder::new(Arc::clone(&facility), injections);
-        let supervisor = Supervisor {
-            facility,
-            grid,
-            root,
-            actuators: actuator_addrs.clone(),
-            recorder: Some(recorder),
-            history,
-        }
-        .start();
-        Engine {
-            supervisor,
-            actuators: actuator_addrs,
-            grid,
-            epochs: grid.epochs_in(duration),
-            arbiters,
-        }
+        let supervisor =
+            Supervisor { facility, grid, root, actuators: actuator_addrs.clone(), recorder: Some(recorder), history }
+                .start();
+        Engine { supervisor, actuators: actuator_addrs, grid, epochs: grid.epochs_in(duration), arbiters }
     }
 }

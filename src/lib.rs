@@ -4,8 +4,10 @@
 //! store, the scenario runner and the command line. See `ARCHITECTURE.md` for the actor tree.
 
 pub mod bench;
+pub mod calibrate;
 pub mod engine;
 pub mod load;
 pub mod render;
+pub mod rig;
 pub mod runner;
 pub mod store;

@@ -9,19 +9,13 @@ use twinfault_core::scenario::{CampusSize, Scenario};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{0}")]
     Config(#[from] ConfigError),
 }
 
 fn read(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })
 }
 
 /// Loads a facility (or campus) file and the templates it names, relative to it.
@@ -64,10 +58,7 @@ pub fn scenario(path: &Path, campus: Option<CampusSize>) -> Result<Loaded, LoadE
     let label = path.display().to_string();
     let text = read(path)?;
     let scenario = Scenario::parse(&text, &label)?;
-    let facility_path = path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&scenario.facility);
+    let facility_path = path.parent().unwrap_or(Path::new(".")).join(&scenario.facility);
     if !facility_path.is_file() {
         return Err(ConfigError::new(
             &label,
@@ -78,13 +69,7 @@ pub fn scenario(path: &Path, campus: Option<CampusSize>) -> Result<Loaded, LoadE
     }
     let facility = facility(&facility_path, campus.or(scenario.campus))?;
     scenario.check_against(&facility, &label)?;
-    Ok(Loaded {
-        scenario,
-        facility,
-        scenario_path: path.to_path_buf(),
-        facility_path,
-        scenario_text: text,
-    })
+    Ok(Loaded { scenario, facility, scenario_path: path.to_path_buf(), facility_path, scenario_text: text })
 }
 
 /// What a TOML file holds, to validate any file the user names.
@@ -110,9 +95,7 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
             FileKind::Template
         }
         None if value.contains_key("facility") => FileKind::Scenario,
-        None => anyhow::bail!(
-            "{label}: neither a scenario (no `facility` key) nor a twin file (no `kind` key)"
-        ),
+        None => anyhow::bail!("{label}: neither a scenario (no `facility` key) nor a twin file (no `kind` key)"),
     })
 }
 

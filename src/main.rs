@@ -11,11 +11,7 @@ use twinfault_core::SimTime;
 use twinfault_core::scenario::CampusSize;
 
 #[derive(Parser)]
-#[command(
-    name = "twinfault",
-    version,
-    about = "Actor-based digital twins for fault intelligence on HVAC actuators"
-)]
+#[command(name = "twinfault", version, about = "Actor-based digital twins for fault intelligence on HVAC actuators")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,10 +38,7 @@ impl CampusArgs {
     fn size(&self) -> Option<CampusSize> {
         match (self.ahus, self.actuators_per_ahu) {
             (None, None) => None,
-            (a, m) => Some(CampusSize {
-                ahus: a.unwrap_or(10),
-                actuators_per_ahu: m.unwrap_or(100),
-            }),
+            (a, m) => Some(CampusSize { ahus: a.unwrap_or(10), actuators_per_ahu: m.unwrap_or(100) }),
         }
     }
 }
@@ -140,24 +133,27 @@ enum Command {
     },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
+    /// Compare the simulated healthy actuator with the real rig's recordings.
+    Calibrate {
+        /// The rig folder (with flox/ and pulse/).
+        #[arg(long, default_value = "../shared/data/belimo-rig")]
+        rig: PathBuf,
+        /// Actuator template to check.
+        #[arg(long, default_value = "twins/damper_actuator.toml")]
+        template: PathBuf,
+    },
 }
 
 fn resolve_run(store: &Store, id: &str) -> Result<String> {
     if id == "last" {
-        return store
-            .runs()?
-            .last()
-            .map(|r| r.id.clone())
-            .context("the store holds no runs yet");
+        return store.runs()?.last().map(|r| r.id.clone()).context("the store holds no runs yet");
     }
     Ok(id.to_string())
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -188,19 +184,7 @@ fn write_out(path: &Path, text: &str) -> Result<()> {
 
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Run {
-            scenario,
-            seed,
-            threads,
-            store,
-            no_store,
-            json,
-            events,
-            realtime,
-            speed,
-            quiet,
-            campus,
-        } => {
+        Command::Run { scenario, seed, threads, store, no_store, json, events, realtime, speed, quiet, campus } => {
             let loaded = twinfault::load::scenario(&scenario, campus.size())?;
             let opts = RunOptions {
                 threads,
@@ -210,20 +194,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 seed,
             };
             if let Some(s) = opts.speed {
-                anyhow::ensure!(
-                    s.is_finite() && s > 0.0,
-                    "--speed must be a positive number"
-                );
+                anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
             let r = run(&loaded, &opts)?;
             if let Some(p) = &events {
-                write_out(
-                    p,
-                    &r.log_lines
-                        .iter()
-                        .map(|l| format!("{l}\n"))
-                        .collect::<String>(),
-                )?;
+                write_out(p, &r.log_lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
             }
             let json_text = serde_json::to_string_pretty(&r.report)?;
             match &json {
@@ -240,11 +215,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
             }
             if !r.report.passed {
-                eprintln!(
-                    "reproduce with: twinfault run {} --seed {}",
-                    scenario.display(),
-                    r.report.seed
-                );
+                eprintln!("reproduce with: twinfault run {} --seed {}", scenario.display(), r.report.seed);
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
@@ -257,11 +228,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dirs } => {
-            let dirs = if dirs.is_empty() {
-                vec![PathBuf::from("scenarios"), PathBuf::from("twins")]
-            } else {
-                dirs
-            };
+            let dirs = if dirs.is_empty() { vec![PathBuf::from("scenarios"), PathBuf::from("twins")] } else { dirs };
             let mut rows = vec![vec!["file".to_string(), "what".into()]];
             for d in dirs {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&d)
@@ -298,11 +265,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     r.id,
                     r.scenario,
                     r.seed.to_string(),
-                    if r.report.passed {
-                        "PASS".into()
-                    } else {
-                        "FAIL".into()
-                    },
+                    if r.report.passed { "PASS".into() } else { "FAIL".into() },
                     r.report.detections.len().to_string(),
                     r.report.false_alarms.to_string(),
                     format!("{:.1} s", r.wall_s),
@@ -312,13 +275,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", render::table(&rows));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show {
-            run,
-            store,
-            faults,
-            events,
-            json,
-        } => {
+        Command::Show { run, store, faults, events, json } => {
             let s = Store::open(&store.store)?;
             let id = resolve_run(&s, &run)?;
             let r = s.run(&id)?;
@@ -350,8 +307,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 for f in s.faults(&id)? {
                     rows.push(vec![
                         f.id,
-                        f.device
-                            .map_or(f.node.clone(), |d| format!("{d} (via {})", f.node)),
+                        f.device.map_or(f.node.clone(), |d| format!("{d} (via {})", f.node)),
                         f.kind.to_string(),
                         format!("{:?}", f.severity).to_lowercase(),
                         f.opened_at.to_string(),
@@ -369,15 +325,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::History {
-            run,
-            node,
-            metric,
-            from,
-            to,
-            limit,
-            store,
-        } => {
+        Command::History { run, node, metric, from, to, limit, store } => {
             let s = Store::open(&store.store)?;
             let id = resolve_run(&s, &run)?;
             s.run(&id)?;
@@ -387,10 +335,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 "no history for node \"{node}\" in {id} (nodes with history: {})",
                 nodes.join(", ")
             );
-            anyhow::ensure!(
-                from.is_finite() && from >= 0.0,
-                "--from must be a time in seconds"
-            );
+            anyhow::ensure!(from.is_finite() && from >= 0.0, "--from must be a time in seconds");
             let to = to.map_or(SimTime(u64::MAX), SimTime::from_secs_f64);
             let page = s.history(&id, &node, &metric, SimTime::from_secs_f64(from), to, limit)?;
             println!("t_s,{metric}");
@@ -402,6 +347,46 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 eprintln!("more: --from {:.3}", next.as_secs_f64());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Calibrate { rig, template } => {
+            let text =
+                std::fs::read_to_string(&template).with_context(|| format!("cannot read {}", template.display()))?;
+            let t = std::sync::Arc::new(twinfault_core::config::ActuatorTemplate::parse(
+                &text,
+                &template.display().to_string(),
+            )?);
+            let results = twinfault::calibrate::check(&t, &rig)?;
+            anyhow::ensure!(!results.is_empty(), "no rig recordings under {}", rig.display());
+            let mut rows = vec![vec![
+                "recording".to_string(),
+                "figure".into(),
+                "rig".into(),
+                "model".into(),
+                "tolerance".into(),
+                "result".into(),
+            ]];
+            let mut all_ok = true;
+            for (name, cmp) in &results {
+                for c in cmp {
+                    all_ok &= c.ok();
+                    rows.push(vec![
+                        name.clone(),
+                        c.name.into(),
+                        format!("{:.3}", c.rig),
+                        format!("{:.3}", c.model),
+                        format!("±{:.3}", c.allowed),
+                        if c.skipped {
+                            "n/a (few samples)".into()
+                        } else if c.ok() {
+                            "ok".into()
+                        } else {
+                            "OUT".into()
+                        },
+                    ]);
+                }
+            }
+            print!("{}", render::table(&rows));
+            Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Bench(args) => {
             twinfault::bench::run(&args)?;

@@ -6,33 +6,14 @@ use twinfault_core::report::Report;
 /// Renders rows as aligned columns; the first row is the header.
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for (i, r) in rows.iter().enumerate() {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
-            .collect();
+        let line: Vec<String> = r.iter().enumerate().map(|(c, s)| format!("{s:<w$}", w = widths[c])).collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
         if i == 0 {
-            let _ = writeln!(
-                out,
-                "{}",
-                widths
-                    .iter()
-                    .map(|w| "-".repeat(*w))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            );
+            let _ = writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
         }
     }
     out
@@ -49,26 +30,14 @@ fn ratio(x: Option<f64>) -> String {
 /// The full terminal report of a run.
 pub fn report(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario {}  seed {}  {} s simulated  {} events",
-        r.scenario, r.seed, r.duration_s, r.events
-    );
+    let _ =
+        writeln!(out, "scenario {}  seed {}  {} s simulated  {} events", r.scenario, r.seed, r.duration_s, r.events);
     let _ = writeln!(out, "event log sha256 {}\n", r.event_log_sha256);
-    let mut rows = vec![vec![
-        "expectation".to_string(),
-        "result".into(),
-        "latency".into(),
-        "detail".into(),
-    ]];
+    let mut rows = vec![vec!["expectation".to_string(), "result".into(), "latency".into(), "detail".into()]];
     for e in &r.expectations {
         rows.push(vec![
             e.expectation.clone(),
-            if e.passed {
-                "PASS".into()
-            } else {
-                "FAIL".into()
-            },
+            if e.passed { "PASS".into() } else { "FAIL".into() },
             secs(e.latency_s),
             e.detail.clone(),
         ]);
@@ -127,12 +96,7 @@ pub fn report(r: &Report) -> String {
         out.push_str(&table(&rows));
         out.push('\n');
     }
-    let _ = writeln!(
-        out,
-        "false alarms: {}   result: {}",
-        r.false_alarms,
-        if r.passed { "PASS" } else { "FAIL" }
-    );
+    let _ = writeln!(out, "false alarms: {}   result: {}", r.false_alarms, if r.passed { "PASS" } else { "FAIL" });
     out
 }
 
@@ -140,10 +104,7 @@ pub fn report(r: &Report) -> String {
 mod tests {
     #[test]
     fn table_aligns_columns() {
-        let t = super::table(&[
-            vec!["a".into(), "bb".into()],
-            vec!["ccc".into(), "d".into()],
-        ]);
+        let t = super::table(&[vec!["a".into(), "bb".into()], vec!["ccc".into(), "d".into()]]);
         assert_eq!(t, "a    bb\n---  --\nccc  d\n");
     }
 }

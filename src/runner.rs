@@ -51,10 +51,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Serialises the event log, one line per event.
 pub fn log_lines(events: &[Event]) -> Result<Vec<String>> {
-    events
-        .iter()
-        .map(|e| serde_json::to_string(e).context("serialising an event"))
-        .collect()
+    events.iter().map(|e| serde_json::to_string(e).context("serialising an event")).collect()
 }
 
 /// Runs a loaded scenario to the end.
@@ -66,13 +63,9 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
     let store = opts.store.as_deref().map(Store::open).transpose()?;
     let seq = store.as_ref().map(Store::next_run).transpose()?;
     let facility = Arc::new(loaded.facility.clone());
-    let retention_s = scenario
-        .history_retention_s
-        .unwrap_or(crate::store::DEFAULT_RETENTION_S);
+    let retention_s = scenario.history_retention_s.unwrap_or(crate::store::DEFAULT_RETENTION_S);
     let started = Instant::now();
-    let started_unix_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let started_unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
 
     let history_store = store.clone();
     let history_errors = Arc::new(std::sync::Mutex::new(None::<anyhow::Error>));
@@ -80,10 +73,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
     let sink: crate::engine::HistorySink = Box::new(move |node, block| {
         if let (Some(s), Some(seq)) = (history_store.as_ref(), seq) {
             if let Err(e) = s.put_history(seq, node, &block, retention_s) {
-                history_errors_sink
-                    .lock()
-                    .expect("not poisoned")
-                    .get_or_insert(e);
+                history_errors_sink.lock().expect("not poisoned").get_or_insert(e);
             }
         }
     });
@@ -113,11 +103,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
         let engine = Engine::start(setup, facility, injections, duration, threads, sink);
         let wall0 = Instant::now();
         for e in 0..engine.epochs {
-            engine
-                .supervisor
-                .send(RunEpoch(e))
-                .await
-                .context("the supervisor stopped")?;
+            engine.supervisor.send(RunEpoch(e)).await.context("the supervisor stopped")?;
             let t1 = engine.grid.epoch_start(e + 1);
             bar2.set_position(t1.0 / 1000);
             if let Some(speed) = speed {
@@ -127,11 +113,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
                 }
             }
         }
-        let log = engine
-            .supervisor
-            .send(Finish)
-            .await
-            .context("the supervisor stopped")?;
+        let log = engine.supervisor.send(Finish).await.context("the supervisor stopped")?;
         anyhow::Ok(log)
     })?;
     bar.finish_and_clear();
@@ -161,10 +143,5 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
         }
         _ => None,
     };
-    Ok(RunResult {
-        report,
-        run_id,
-        log_lines: lines,
-        wall_s,
-    })
+    Ok(RunResult { report, run_id, log_lines: lines, wall_s })
 }

@@ -33,15 +33,8 @@ pub const DEFAULT_RETENTION_S: f64 = 6.0 * 3600.0;
 pub const MAX_HISTORY_LIMIT: usize = 10_000;
 
 /// The metrics of an actuator sample, by the names users query.
-pub const METRICS: [&str; 7] = [
-    "position_pct",
-    "setpoint_pct",
-    "torque_nm",
-    "power_w",
-    "temperature_c",
-    "rotation",
-    "signal_quality",
-];
+pub const METRICS: [&str; 7] =
+    ["position_pct", "setpoint_pct", "torque_nm", "power_w", "temperature_c", "rotation", "signal_quality"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -122,13 +115,7 @@ pub fn encode_block(b: &HistoryBlock) -> Vec<u8> {
     for s in &b.samples {
         let off = s.t.0.saturating_sub(b.start.0).min(u64::from(u32::MAX)) as u32;
         v.extend_from_slice(&off.to_le_bytes());
-        for x in [
-            s.setpoint_pct,
-            s.position_pct,
-            s.torque_nm,
-            s.power_w,
-            s.temperature_c,
-        ] {
+        for x in [s.setpoint_pct, s.position_pct, s.torque_nm, s.power_w, s.temperature_c] {
             v.extend_from_slice(&x.to_le_bytes());
         }
         v.push(s.rotation);
@@ -218,15 +205,8 @@ impl Store {
     }
 
     /// Writes one history block, then drops the node's blocks older than `retention_s`.
-    pub fn put_history(
-        &self,
-        run: u64,
-        node: &str,
-        block: &HistoryBlock,
-        retention_s: f64,
-    ) -> Result<()> {
-        self.history
-            .insert(history_key(run, node, block.start.0), encode_block(block))?;
+    pub fn put_history(&self, run: u64, node: &str, block: &HistoryBlock, retention_s: f64) -> Result<()> {
+        self.history.insert(history_key(run, node, block.start.0), encode_block(block))?;
         let keep_from = block.start.0.saturating_sub((retention_s * 1000.0) as u64);
         if keep_from > 0 {
             let old: Vec<sled::IVec> = self
@@ -242,13 +222,7 @@ impl Store {
     }
 
     /// Writes a finished run: its record, event log and fault lifecycle; flushes to disk.
-    pub fn put_run(
-        &self,
-        seq: u64,
-        record: &RunRecord,
-        log_lines: &[String],
-        events: &[Event],
-    ) -> Result<()> {
+    pub fn put_run(&self, seq: u64, record: &RunRecord, log_lines: &[String], events: &[Event]) -> Result<()> {
         let mut batch = sled::Batch::default();
         for (i, line) in log_lines.iter().enumerate() {
             batch.insert(&pair_key(seq, i as u64), line.as_bytes());
@@ -259,19 +233,14 @@ impl Store {
             batch.insert(&pair_key(seq, i as u64), serde_json::to_vec(f)?);
         }
         self.faults.apply_batch(batch)?;
-        self.runs
-            .insert(run_key(seq), serde_json::to_vec(record)?)?;
+        self.runs.insert(run_key(seq), serde_json::to_vec(record)?)?;
         self.db.flush()?;
         Ok(())
     }
 
     /// All runs, oldest first.
     pub fn runs(&self) -> Result<Vec<RunRecord>> {
-        self.runs
-            .iter()
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
-            .collect()
+        self.runs.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
     }
 
     pub fn run(&self, id: &str) -> Result<RunRecord> {
@@ -313,19 +282,13 @@ impl Store {
         limit: usize,
     ) -> Result<HistoryPage> {
         if !METRICS.contains(&metric_name) {
-            bail!(
-                "unknown metric \"{metric_name}\" (one of {})",
-                METRICS.join(", ")
-            );
+            bail!("unknown metric \"{metric_name}\" (one of {})", METRICS.join(", "));
         }
         let seq = Self::parse_run_id(id)?;
         let limit = limit.clamp(1, MAX_HISTORY_LIMIT);
         let first_block = from.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS;
         let mut points = Vec::new();
-        for kv in self
-            .history
-            .range(history_key(seq, node, first_block)..history_key(seq, node, to.0))
-        {
+        for kv in self.history.range(history_key(seq, node, first_block)..history_key(seq, node, to.0)) {
             let (k, v) = kv?;
             let start = SimTime(u64::from_be_bytes(k[k.len() - 8..].try_into()?));
             for s in decode_block(start, &v)? {
@@ -333,20 +296,14 @@ impl Store {
                     continue;
                 }
                 if points.len() == limit {
-                    return Ok(HistoryPage {
-                        points,
-                        next_from: Some(s.t),
-                    });
+                    return Ok(HistoryPage { points, next_from: Some(s.t) });
                 }
                 if let Some(x) = metric(&s, metric_name) {
                     points.push((s.t, x));
                 }
             }
         }
-        Ok(HistoryPage {
-            points,
-            next_from: None,
-        })
+        Ok(HistoryPage { points, next_from: None })
     }
 
     /// Nodes with history in a run.
@@ -368,16 +325,9 @@ impl Store {
 /// Folds a run's finding events into fault records (open → updated → resolved).
 pub fn faults_of(seq: u64, events: &[Event]) -> Vec<FaultRecord> {
     let mut out: Vec<FaultRecord> = Vec::new();
-    let mut open: std::collections::BTreeMap<(String, Option<String>, FaultKind), usize> =
-        Default::default();
+    let mut open: std::collections::BTreeMap<(String, Option<String>, FaultKind), usize> = Default::default();
     for e in events {
-        let Event::Finding {
-            node,
-            finding: f,
-            truth,
-            ..
-        } = e
-        else {
+        let Event::Finding { node, finding: f, truth, .. } = e else {
             continue;
         };
         let key = (node.clone(), f.device.clone(), f.kind);

@@ -81,12 +81,7 @@ fn quantize(v: f64, q: f64) -> f64 {
 }
 
 impl Actuator {
-    pub fn new(
-        template: Arc<ActuatorTemplate>,
-        seed: u64,
-        node_id: &str,
-        initial_pct: f64,
-    ) -> Actuator {
+    pub fn new(template: Arc<ActuatorTemplate>, seed: u64, node_id: &str, initial_pct: f64) -> Actuator {
         let m = &template.model;
         let temperature_c = m.ambient_c + m.self_heating_c;
         let pos = initial_pct.clamp(0.0, 100.0);
@@ -112,10 +107,7 @@ impl Actuator {
 
     /// Adds an injected fault; it takes effect from its onset.
     pub fn inject(&mut self, injection: Injection) {
-        self.injections.push(ActiveInjection {
-            injection,
-            stuck_default_pct: f64::NAN,
-        });
+        self.injections.push(ActiveInjection { injection, stuck_default_pct: f64::NAN });
     }
 
     /// Removes the injection with this id (live clearing); returns whether it existed.
@@ -175,18 +167,13 @@ impl Actuator {
 
         let mut cmd = command_pct;
         if e.hunting_amp_pct > 0.0 {
-            cmd += e.hunting_amp_pct
-                * (std::f64::consts::TAU * t_s / e.hunting_period_s.max(1.0)).sin();
+            cmd += e.hunting_amp_pct * (std::f64::consts::TAU * t_s / e.hunting_period_s.max(1.0)).sin();
         }
         let cmd = cmd.clamp(0.0, 100.0);
 
         // External pokes displace the shaft against the drive (destabilization).
         if e.poke_rate_hz > 0.0 && uniform(&mut self.rng) < e.poke_rate_hz * dt_s {
-            let sign = if uniform(&mut self.rng) < 0.5 {
-                -1.0
-            } else {
-                1.0
-            };
+            let sign = if uniform(&mut self.rng) < 0.5 { -1.0 } else { 1.0 };
             self.pos = (self.pos + sign * e.poke_pct).clamp(0.0, 100.0);
             self.moving = false;
         }
@@ -194,35 +181,20 @@ impl Actuator {
         let err = cmd - self.pos;
         let db = m.deadband_pct;
         self.drive = match self.drive {
-            Drive::Idle if err.abs() > db => Drive::Driving {
-                dir: if err > 0.0 { 1 } else { -1 },
-                held_s: 0.0,
-            },
+            Drive::Idle if err.abs() > db => Drive::Driving { dir: if err > 0.0 { 1 } else { -1 }, held_s: 0.0 },
             Drive::Driving { dir, held_s } => {
                 if f64::from(dir) * err <= 0.0 {
                     // Reached (or passed) the command: stop, or reverse when far past it.
-                    if err.abs() > db {
-                        Drive::Driving {
-                            dir: -dir,
-                            held_s: 0.0,
-                        }
-                    } else {
-                        Drive::Idle
-                    }
+                    if err.abs() > db { Drive::Driving { dir: -dir, held_s: 0.0 } } else { Drive::Idle }
                 } else {
                     Drive::Driving { dir, held_s }
                 }
             }
             Drive::Protected { cmd_pct, since_s } => {
                 let since_s = since_s + dt_s as f32;
-                if (cmd - f64::from(cmd_pct)).abs() > 2.0 * db.max(0.5)
-                    || f64::from(since_s) >= m.retry_after_s
-                {
+                if (cmd - f64::from(cmd_pct)).abs() > 2.0 * db.max(0.5) || f64::from(since_s) >= m.retry_after_s {
                     if err.abs() > db {
-                        Drive::Driving {
-                            dir: if err > 0.0 { 1 } else { -1 },
-                            held_s: 0.0,
-                        }
+                        Drive::Driving { dir: if err > 0.0 { 1 } else { -1 }, held_s: 0.0 }
                     } else {
                         Drive::Idle
                     }
@@ -237,14 +209,18 @@ impl Actuator {
         match self.drive {
             Drive::Driving { dir, held_s } => {
                 let d = f64::from(dir);
-                let friction = m.coulomb_torque_nm
-                    + e.extra_friction_nm
-                    + m.viscous_torque_nm_per_pct_s * m.rated_speed_pct_s;
+                let friction =
+                    m.coulomb_torque_nm + e.extra_friction_nm + m.viscous_torque_nm_per_pct_s * m.rated_speed_pct_s;
                 let resisting = friction + e.jam_torque_nm;
                 let obstacle = dir < 0 && e.block_below_pct.is_some_and(|b| self.pos <= b + 1e-9);
                 let can_turn = resisting < m.rated_torque_nm && !obstacle;
+                let speed = if m.approach_band_pct > 0.0 {
+                    m.rated_speed_pct_s * ((cmd - self.pos).abs() / m.approach_band_pct).clamp(1.0 / 3.0, 1.0)
+                } else {
+                    m.rated_speed_pct_s
+                };
                 if self.moving && can_turn {
-                    let mut next = self.pos + d * m.rated_speed_pct_s * dt_s;
+                    let mut next = self.pos + d * speed * dt_s;
                     if let Some(b) = e.block_below_pct.filter(|_| dir < 0) {
                         if next <= b {
                             next = b;
@@ -261,21 +237,18 @@ impl Actuator {
                     self.motor_torque = resisting;
                 } else {
                     self.moving = false;
-                    let breakaway = (m.breakaway_torque_nm
-                        + e.extra_breakaway_nm
-                        + e.extra_friction_nm
-                        + e.jam_torque_nm)
-                        .min(m.rated_torque_nm);
+                    let breakaway =
+                        (m.breakaway_torque_nm + e.extra_breakaway_nm + e.extra_friction_nm + e.jam_torque_nm)
+                            .min(m.rated_torque_nm);
                     let before = self.motor_torque;
                     self.motor_torque = (before + m.torque_ramp_nm_s * dt_s).min(m.rated_torque_nm);
                     if can_turn && self.motor_torque >= breakaway {
                         // Break away: the torque stored in the gear train above sliding friction
                         // is released as a jump; the rest of the step is travel at rated speed.
-                        let t_break =
-                            ((breakaway - before).max(0.0) / m.torque_ramp_nm_s).min(dt_s);
+                        let t_break = ((breakaway - before).max(0.0) / m.torque_ramp_nm_s).min(dt_s);
                         self.moving = true;
                         let jump = (breakaway - resisting).max(0.0) * m.slip_gain_pct_per_nm;
-                        let travel = jump + m.rated_speed_pct_s * (dt_s - t_break);
+                        let travel = jump + speed * (dt_s - t_break);
                         let mut next = self.pos + d * travel;
                         if (cmd - next) * d <= 0.0 && jump < (cmd - self.pos).abs() {
                             // Reached the command within the step without overshooting.
@@ -295,10 +268,7 @@ impl Actuator {
                         let held_s = held_s + dt_s as f32;
                         self.drive = if f64::from(held_s) >= m.overload_protection_s {
                             self.motor_torque = 0.0;
-                            Drive::Protected {
-                                cmd_pct: cmd as f32,
-                                since_s: 0.0,
-                            }
+                            Drive::Protected { cmd_pct: cmd as f32, since_s: 0.0 }
                         } else {
                             Drive::Driving { dir, held_s }
                         };
@@ -317,11 +287,7 @@ impl Actuator {
             _ => (0u8, 0.0),
         };
         let driving = rotation != 0;
-        let torque_noise = if driving {
-            m.torque_noise_nm
-        } else {
-            m.rest_torque_noise_nm
-        };
+        let torque_noise = if driving { m.torque_noise_nm } else { m.rest_torque_noise_nm };
         let torque = -dir * self.motor_torque + torque_noise * self.normal();
         let omega_rad_s = speed_pct_s / 100.0 * m.stroke_deg.to_radians();
         let mut power = m.standby_power_w;
@@ -332,8 +298,7 @@ impl Actuator {
                 + m.power_noise_w * self.normal();
         }
         let power = power.max(0.0);
-        let t_ss =
-            m.ambient_c + m.self_heating_c + m.thermal_resistance_c_per_w * (power + e.heat_w);
+        let t_ss = m.ambient_c + m.self_heating_c + m.thermal_resistance_c_per_w * (power + e.heat_w);
         let a = (dt_s / m.thermal_time_constant_s).min(1.0);
         self.temperature_c += (t_ss - self.temperature_c) * a;
 
@@ -348,9 +313,8 @@ impl Actuator {
             let period_ms = (1000.0 / m.position_update_hz).round() as u64;
             self.next_feedback = SimTime(t.0 + period_ms.max(1));
         }
-        let quality = (m.signal_quality_mean * e.quality_factor
-            + m.signal_quality_noise * self.normal())
-        .clamp(0.0, 1.0);
+        let quality =
+            (m.signal_quality_mean * e.quality_factor + m.signal_quality_noise * self.normal()).clamp(0.0, 1.0);
         if e.drop_prob > 0.0 && uniform(&mut self.rng) < e.drop_prob {
             return None;
         }

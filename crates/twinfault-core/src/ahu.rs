@@ -73,13 +73,7 @@ struct Pi {
 
 impl Pi {
     fn new(kp: f64, ki: f64, lo: f64, hi: f64) -> Pi {
-        Pi {
-            kp,
-            ki,
-            integral: 0.0,
-            lo,
-            hi,
-        }
+        Pi { kp, ki, integral: 0.0, lo, hi }
     }
     fn reset(&mut self, integral: f64) {
         self.integral = integral;
@@ -186,10 +180,7 @@ impl Ahu {
             supply_air_c: m.zone_setpoint_c,
             cool_dt_c: 0.0,
             heat_dt_c: 0.0,
-            plant: PlantConditions {
-                chilled_water_c: m.chilled_water_c,
-                hot_water_c: m.hot_water_c,
-            },
+            plant: PlantConditions { chilled_water_c: m.chilled_water_c, hot_water_c: m.hot_water_c },
             expected_cool_dt_c: 0.0,
             expected_heat_dt_c: 0.0,
             r_oa_fraction: 0.0,
@@ -222,12 +213,7 @@ impl Ahu {
     }
 
     /// Starts an epoch at `t`: updates the phase and returns the commands for the children [%].
-    pub fn begin_epoch(
-        &mut self,
-        t: SimTime,
-        dt_s: f64,
-        plant: Option<PlantConditions>,
-    ) -> (Phase, &[f64]) {
+    pub fn begin_epoch(&mut self, t: SimTime, dt_s: f64, plant: Option<PlantConditions>) -> (Phase, &[f64]) {
         if let Some(p) = plant {
             self.plant = p;
         }
@@ -260,9 +246,7 @@ impl Ahu {
                 // Cool-down: zone dampers wide open, no outdoor air, the coil on the supply-air loop.
                 let measured = self.supply_air_c + self.noise();
                 lag(&mut self.supply_air_filtered_c, measured, dt_s, 15.0);
-                let u = self
-                    .sat_pi
-                    .step(self.supply_air_filtered_c - m.supply_air_setpoint_c, dt_s);
+                let u = self.sat_pi.step(self.supply_air_filtered_c - m.supply_air_setpoint_c, dt_s);
                 chw = u.max(0.0) * 100.0;
                 hw = (-u).max(0.0) * 100.0;
                 zone_cmd = 100.0;
@@ -329,43 +313,22 @@ impl Ahu {
         let clock_s = self.start_clock_s + t_end.as_secs_f64();
         let outdoor = self.weather.outdoor_c(clock_s);
         let fan_on = self.phase != Phase::Off;
-        let opening = |role: Role| {
-            self.child(role)
-                .map_or(0.0, |i| reports[i].opening_pct / 100.0)
-        };
+        let opening = |role: Role| self.child(role).map_or(0.0, |i| reports[i].opening_pct / 100.0);
         let f_oa = opening(Role::OutdoorAirDamper);
         let chw = opening(Role::CoolingValve);
         let hw = opening(Role::HeatingValve);
 
-        let mixed = if fan_on {
-            f_oa * outdoor + (1.0 - f_oa) * self.return_air_c
-        } else {
-            self.return_air_c
-        };
+        let mixed = if fan_on { f_oa * outdoor + (1.0 - f_oa) * self.return_air_c } else { self.return_air_c };
         let cool_target = if fan_on {
             chw * m.cooling_coil_effectiveness * (mixed - self.plant.chilled_water_c).max(0.0)
         } else {
             0.0
         };
-        let heat_target = if fan_on {
-            hw * m.heating_coil_effectiveness * (self.plant.hot_water_c - mixed).max(0.0)
-        } else {
-            0.0
-        };
-        lag(
-            &mut self.cool_dt_c,
-            cool_target,
-            dt_s,
-            m.coil_time_constant_s,
-        );
-        lag(
-            &mut self.heat_dt_c,
-            heat_target,
-            dt_s,
-            m.coil_time_constant_s,
-        );
-        let supply =
-            mixed + if fan_on { m.fan_heat_c } else { 0.0 } - self.cool_dt_c + self.heat_dt_c;
+        let heat_target =
+            if fan_on { hw * m.heating_coil_effectiveness * (self.plant.hot_water_c - mixed).max(0.0) } else { 0.0 };
+        lag(&mut self.cool_dt_c, cool_target, dt_s, m.coil_time_constant_s);
+        lag(&mut self.heat_dt_c, heat_target, dt_s, m.coil_time_constant_s);
+        let supply = mixed + if fan_on { m.fan_heat_c } else { 0.0 } - self.cool_dt_c + self.heat_dt_c;
         self.mixed_air_c = mixed;
         self.supply_air_c = supply;
 
@@ -375,11 +338,7 @@ impl Ahu {
         let occupied_load = matches!(self.phase, Phase::Occupied | Phase::Startup);
         for (i, z) in self.zones.iter_mut().enumerate() {
             let Some(z) = z else { continue };
-            let flow = if fan_on {
-                m.zone_airflow_kw_per_k * reports[i].opening_pct / 100.0
-            } else {
-                0.0
-            };
+            let flow = if fan_on { m.zone_airflow_kw_per_k * reports[i].opening_pct / 100.0 } else { 0.0 };
             flow_total += flow;
             let load = m.zone_load_kw * z.load_factor * if occupied_load { 1.0 } else { 0.3 };
             // The envelope pulls the zone toward its setpoint (neighbouring spaces, slab).
@@ -394,12 +353,8 @@ impl Ahu {
         }
 
         // Measurements.
-        let (oa_m, ra_m, ma_m, sa_m) = (
-            outdoor + self.noise(),
-            self.return_air_c + self.noise(),
-            mixed + self.noise(),
-            supply + self.noise(),
-        );
+        let (oa_m, ra_m, ma_m, sa_m) =
+            (outdoor + self.noise(), self.return_air_c + self.noise(), mixed + self.noise(), supply + self.noise());
         let summary = AhuSummary {
             phase: self.phase,
             status: Status::Healthy,
@@ -426,10 +381,7 @@ impl Ahu {
     /// Worst of the AHU's own findings (about itself or about a child).
     pub fn own_status(&self) -> Status {
         let f = &self.template.findings;
-        self.per_child
-            .iter()
-            .map(|b| b.status(f))
-            .fold(self.own.status(f), Status::max)
+        self.per_child.iter().map(|b| b.status(f)).fold(self.own.status(f), Status::max)
     }
 
     pub fn last_summary(&self) -> AhuSummary {
@@ -448,9 +400,7 @@ impl Ahu {
         let m = &tpl.model;
         let d = &tpl.detection;
         let settled = self.phase == Phase::Occupied
-            && self
-                .occupied_since
-                .is_some_and(|since| t.0.saturating_sub(since.0) as f64 / 1000.0 >= d.settle_s);
+            && self.occupied_since.is_some_and(|since| t.0.saturating_sub(since.0) as f64 / 1000.0 >= d.settle_s);
         let tau = d.residual_tau_s;
         let children = &self.children;
         let fb = |role: Role| {
@@ -467,22 +417,11 @@ impl Ahu {
         let cool_exp = chw_fb.map_or(0.0, |(_, f)| {
             f / 100.0 * m.cooling_coil_effectiveness * (ma - self.plant.chilled_water_c).max(0.0)
         });
-        let heat_exp = hw_fb.map_or(0.0, |(_, f)| {
-            f / 100.0 * m.heating_coil_effectiveness * (self.plant.hot_water_c - ma).max(0.0)
-        });
+        let heat_exp = hw_fb
+            .map_or(0.0, |(_, f)| f / 100.0 * m.heating_coil_effectiveness * (self.plant.hot_water_c - ma).max(0.0));
         let fan_on = self.phase != Phase::Off;
-        lag(
-            &mut self.expected_cool_dt_c,
-            if fan_on { cool_exp } else { 0.0 },
-            dt_s,
-            m.coil_time_constant_s,
-        );
-        lag(
-            &mut self.expected_heat_dt_c,
-            if fan_on { heat_exp } else { 0.0 },
-            dt_s,
-            m.coil_time_constant_s,
-        );
+        lag(&mut self.expected_cool_dt_c, if fan_on { cool_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
+        lag(&mut self.expected_heat_dt_c, if fan_on { heat_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
         let sa_exp = ma + m.fan_heat_c - self.expected_cool_dt_c + self.expected_heat_dt_c;
         let a = 1.0 - (-dt_s / tau).exp();
         self.r_supply_c += (s.supply_air_c - sa_exp - self.r_supply_c) * a;
@@ -522,19 +461,7 @@ impl Ahu {
                 return;
             };
             let gated = gate || suppressed || spec.gated_in.contains(&self.phase);
-            book.update(
-                t,
-                RuleInput {
-                    kind,
-                    value,
-                    threshold,
-                    gated,
-                    spec,
-                    node: &id,
-                    device,
-                },
-                out,
-            );
+            book.update(t, RuleInput { kind, value, threshold, gated, spec, node: &id, device }, out);
         };
 
         // Supply air against its setpoint (a symptom; its cause is found below or on a device).
@@ -548,14 +475,7 @@ impl Ahu {
             false,
         );
         let band = self.r_band_c;
-        rule(
-            &mut self.own,
-            FaultKind::MixedAirOutOfBand,
-            Some(band).filter(|&v| v > 0.5),
-            0.5,
-            None,
-            false,
-        );
+        rule(&mut self.own, FaultKind::MixedAirOutOfBand, Some(band).filter(|&v| v > 0.5), 0.5, None, false);
 
         // Outdoor-air damper: leak when closed, stuck when the mixing disagrees with its feedback.
         if let Some((i, f)) = oad_fb {
@@ -630,22 +550,20 @@ impl Ahu {
                 sup,
             );
         }
-        // Zone dampers: the zone stays off setpoint while its damper is already saturated.
+        // Zone dampers: the zone stays warm while its damper is already wide open.
         for i in 0..self.children.len() {
             if self.children[i].role != Role::ZoneDamper {
                 continue;
             }
             let dev = self.children[i].id.clone();
             let sup = reports[i].status != Status::Healthy;
-            let f = if reports[i].feedback_pct.is_finite() {
-                reports[i].feedback_pct
-            } else {
-                50.0
-            };
+            let f = if reports[i].feedback_pct.is_finite() { reports[i].feedback_pct } else { 50.0 };
             let e = self.r_zone_c[i];
             // Too warm with the damper already wide open. (Too cold at minimum airflow is normal
             // at low load, so it is not evidence.)
-            let stuck = e > d.zone_error_c && f >= 95.0;
+            // A warm supply explains warm zones: then the damper is not to blame.
+            let supply_ok = self.r_sat_error_c.abs() < d.supply_air_error_c / 2.0;
+            let stuck = e > d.zone_error_c && f >= 95.0 && supply_ok;
             rule(
                 &mut self.per_child[i],
                 FaultKind::StuckAt,
@@ -668,11 +586,7 @@ pub struct Plant {
 
 impl Plant {
     pub fn new(id: &str, template: Arc<PlantTemplate>) -> Plant {
-        Plant {
-            id: id.into(),
-            template,
-            load_kw: 0.0,
-        }
+        Plant { id: id.into(), template, load_kw: 0.0 }
     }
 
     /// Conditions for the next epoch, from the AHUs' summaries of this one.
@@ -682,8 +596,7 @@ impl Plant {
         let over = (self.load_kw - p.cooling_capacity_kw).max(0.0);
         PlantConditions {
             // The chillers' supply temperature rises when overloaded, by at most 10 K.
-            chilled_water_c: p.chilled_water_supply_c
-                + (over * p.chilled_water_rise_k_per_kw).min(10.0),
+            chilled_water_c: p.chilled_water_supply_c + (over * p.chilled_water_rise_k_per_kw).min(10.0),
             hot_water_c: p.hot_water_supply_c,
         }
     }

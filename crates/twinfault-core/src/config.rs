@@ -37,12 +37,7 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     pub fn new(file: &str, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: file.to_string(),
-            line_col: None,
-            key: key.into(),
-            message: message.into(),
-        }
+        ConfigError { file: file.to_string(), line_col: None, key: key.into(), message: message.into() }
     }
 }
 
@@ -51,12 +46,7 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Conf
     toml::from_str::<T>(text).map_err(|e| {
         let line_col = e.span().map(|span| line_col(text, span.start));
         let message = e.message().trim().replace('\n', " ");
-        ConfigError {
-            file: file.to_string(),
-            line_col,
-            key: String::new(),
-            message,
-        }
+        ConfigError { file: file.to_string(), line_col, key: String::new(), message }
     })
 }
 
@@ -78,30 +68,18 @@ impl Check<'_> {
         if v.is_finite() && v >= lo && v <= hi {
             Ok(())
         } else {
-            Err(ConfigError::new(
-                self.file,
-                self.key(key),
-                format!("{v} is outside {lo}..={hi}"),
-            ))
+            Err(ConfigError::new(self.file, self.key(key), format!("{v} is outside {lo}..={hi}")))
         }
     }
     pub fn positive(&self, key: &str, v: f64) -> Result<(), ConfigError> {
         if v.is_finite() && v > 0.0 {
             Ok(())
         } else {
-            Err(ConfigError::new(
-                self.file,
-                self.key(key),
-                format!("{v} must be a positive number"),
-            ))
+            Err(ConfigError::new(self.file, self.key(key), format!("{v} must be a positive number")))
         }
     }
     pub fn key(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
+        if self.prefix.is_empty() { key.to_string() } else { format!("{}.{key}", self.prefix) }
     }
 }
 
@@ -133,6 +111,9 @@ pub struct ActuatorModelParams {
     pub rated_speed_pct_s: f64,
     /// Positioning deadband [%].
     pub deadband_pct: f64,
+    /// Within this distance of the command the drive slows down in proportion (to at least a
+    /// third of rated speed), as real positioners do [%].
+    pub approach_band_pct: f64,
     /// Maximum motor torque [N·m].
     pub rated_torque_nm: f64,
     /// Coulomb (sliding) friction [N·m].
@@ -268,19 +249,12 @@ struct ActuatorTemplateFile {
     findings: BTreeMap<String, FindingSpec>,
 }
 
-fn findings_table(
-    file: &str,
-    raw: BTreeMap<String, FindingSpec>,
-) -> Result<Vec<Option<FindingSpec>>, ConfigError> {
+fn findings_table(file: &str, raw: BTreeMap<String, FindingSpec>) -> Result<Vec<Option<FindingSpec>>, ConfigError> {
     let mut out: Vec<Option<FindingSpec>> = vec![None; crate::types::N_FAULT_KINDS];
     for (key, spec) in raw {
-        let kind = FaultKind::parse(&key).ok_or_else(|| {
-            ConfigError::new(file, format!("findings.{key}"), "unknown fault kind")
-        })?;
-        let c = Check {
-            file,
-            prefix: format!("findings.{key}"),
-        };
+        let kind = FaultKind::parse(&key)
+            .ok_or_else(|| ConfigError::new(file, format!("findings.{key}"), "unknown fault kind"))?;
+        let c = Check { file, prefix: format!("findings.{key}") };
         c.range("confirm_s", spec.confirm_s, 0.0, 86_400.0)?;
         c.range("clear_s", spec.clear_s, 0.0, 86_400.0)?;
         out[kind.index()] = Some(spec);
@@ -292,11 +266,7 @@ fn check_kind(file: &str, got: &str, want: &str) -> Result<(), ConfigError> {
     if got == want {
         Ok(())
     } else {
-        Err(ConfigError::new(
-            file,
-            "kind",
-            format!("expected \"{want}\", found \"{got}\""),
-        ))
+        Err(ConfigError::new(file, "kind", format!("expected \"{want}\", found \"{got}\"")))
     }
 }
 
@@ -305,26 +275,14 @@ impl ActuatorTemplate {
         let raw: ActuatorTemplateFile = parse_toml(text, file)?;
         check_kind(file, &raw.kind, "actuator")?;
         let m = &raw.model;
-        let c = Check {
-            file,
-            prefix: "model".into(),
-        };
+        let c = Check { file, prefix: "model".into() };
         c.positive("stroke_deg", m.stroke_deg)?;
         c.range("rated_speed_pct_s", m.rated_speed_pct_s, 0.01, 100.0)?;
         c.range("deadband_pct", m.deadband_pct, 0.0, 10.0)?;
+        c.range("approach_band_pct", m.approach_band_pct, 0.0, 50.0)?;
         c.positive("rated_torque_nm", m.rated_torque_nm)?;
-        c.range(
-            "coulomb_torque_nm",
-            m.coulomb_torque_nm,
-            0.0,
-            m.rated_torque_nm,
-        )?;
-        c.range(
-            "breakaway_torque_nm",
-            m.breakaway_torque_nm,
-            m.coulomb_torque_nm,
-            m.rated_torque_nm,
-        )?;
+        c.range("coulomb_torque_nm", m.coulomb_torque_nm, 0.0, m.rated_torque_nm)?;
+        c.range("breakaway_torque_nm", m.breakaway_torque_nm, m.coulomb_torque_nm, m.rated_torque_nm)?;
         c.positive("torque_ramp_nm_s", m.torque_ramp_nm_s)?;
         c.range("motor_efficiency", m.motor_efficiency, 0.01, 1.0)?;
         c.positive("thermal_time_constant_s", m.thermal_time_constant_s)?;
@@ -333,10 +291,7 @@ impl ActuatorTemplate {
         c.range("position_update_hz", m.position_update_hz, 0.1, 1000.0)?;
         c.range("signal_quality_mean", m.signal_quality_mean, 0.0, 1.0)?;
         let d = &raw.detection;
-        let c = Check {
-            file,
-            prefix: "detection".into(),
-        };
+        let c = Check { file, prefix: "detection".into() };
         c.positive("offline_after_s", d.offline_after_s)?;
         c.positive("tracking_error_pct", d.tracking_error_pct)?;
         c.positive("band_window_s", d.band_window_s)?;
@@ -346,17 +301,9 @@ impl ActuatorTemplate {
         c.positive("signal_tau_s", d.signal_tau_s)?;
         c.positive("temperature_tau_s", d.temperature_tau_s)?;
         c.positive("torque_tau_moving_s", d.torque_tau_moving_s)?;
-        c.range(
-            "signal_loss_below",
-            d.signal_loss_below,
-            0.0,
-            d.weak_signal_below,
-        )?;
+        c.range("signal_loss_below", d.signal_loss_below, 0.0, d.weak_signal_below)?;
         let q = &raw.quantization;
-        let c = Check {
-            file,
-            prefix: "quantization".into(),
-        };
+        let c = Check { file, prefix: "quantization".into() };
         c.range("position_pct", q.position_pct, 0.0, 10.0)?;
         c.range("power_w", q.power_w, 0.0, 10.0)?;
         c.range("temperature_c", q.temperature_c, 0.0, 10.0)?;
@@ -465,31 +412,15 @@ impl AhuTemplate {
         let raw: AhuTemplateFile = parse_toml(text, file)?;
         check_kind(file, &raw.kind, "ahu")?;
         let m = &raw.model;
-        let c = Check {
-            file,
-            prefix: "model".into(),
-        };
-        c.range(
-            "cooling_coil_effectiveness",
-            m.cooling_coil_effectiveness,
-            0.0,
-            1.0,
-        )?;
-        c.range(
-            "heating_coil_effectiveness",
-            m.heating_coil_effectiveness,
-            0.0,
-            1.0,
-        )?;
+        let c = Check { file, prefix: "model".into() };
+        c.range("cooling_coil_effectiveness", m.cooling_coil_effectiveness, 0.0, 1.0)?;
+        c.range("heating_coil_effectiveness", m.heating_coil_effectiveness, 0.0, 1.0)?;
         c.positive("coil_time_constant_s", m.coil_time_constant_s)?;
         c.positive("zone_capacity_kj_per_k", m.zone_capacity_kj_per_k)?;
         c.positive("zone_airflow_kw_per_k", m.zone_airflow_kw_per_k)?;
         c.range("zone_min_damper_pct", m.zone_min_damper_pct, 0.0, 100.0)?;
         let d = &raw.detection;
-        let c = Check {
-            file,
-            prefix: "detection".into(),
-        };
+        let c = Check { file, prefix: "detection".into() };
         c.positive("residual_tau_s", d.residual_tau_s)?;
         c.positive("supply_air_error_c", d.supply_air_error_c)?;
         c.range("closed_below_pct", d.closed_below_pct, 0.0, 50.0)?;
@@ -537,15 +468,9 @@ impl PlantTemplate {
     pub fn parse(text: &str, file: &str) -> Result<PlantTemplate, ConfigError> {
         let raw: PlantTemplateFile = parse_toml(text, file)?;
         check_kind(file, &raw.kind, "plant")?;
-        let c = Check {
-            file,
-            prefix: "model".into(),
-        };
+        let c = Check { file, prefix: "model".into() };
         c.positive("cooling_capacity_kw", raw.model.cooling_capacity_kw)?;
-        Ok(PlantTemplate {
-            name: raw.name,
-            ..raw.model
-        })
+        Ok(PlantTemplate { name: raw.name, ..raw.model })
     }
 }
 
@@ -659,8 +584,7 @@ pub fn template_kind(text: &str, file: &str) -> Result<String, ConfigError> {
         kind: Option<String>,
     }
     let k: K = toml::from_str(text).map_err(|e| ConfigError::new(file, "", e.message()))?;
-    k.kind
-        .ok_or_else(|| ConfigError::new(file, "kind", "missing (expected actuator, ahu or plant)"))
+    k.kind.ok_or_else(|| ConfigError::new(file, "kind", "missing (expected actuator, ahu or plant)"))
 }
 
 impl Templates {
@@ -668,12 +592,10 @@ impl Templates {
     pub fn add(&mut self, name: &str, text: &str, file: &str) -> Result<(), ConfigError> {
         match template_kind(text, file)?.as_str() {
             "actuator" => {
-                self.actuators
-                    .insert(name.into(), Arc::new(ActuatorTemplate::parse(text, file)?));
+                self.actuators.insert(name.into(), Arc::new(ActuatorTemplate::parse(text, file)?));
             }
             "ahu" => {
-                self.ahus
-                    .insert(name.into(), Arc::new(AhuTemplate::parse(text, file)?));
+                self.ahus.insert(name.into(), Arc::new(AhuTemplate::parse(text, file)?));
             }
             "plant" => {
                 let mut p = PlantTemplate::parse(text, file)?;
@@ -779,9 +701,11 @@ impl FacilityFile {
             self.expand_campus(file)?;
         }
         let actuator_t = |key: String, name: &str| {
-            templates.actuators.get(name).cloned().ok_or_else(|| {
-                ConfigError::new(file, key, format!("no actuator template named \"{name}\""))
-            })
+            templates
+                .actuators
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ConfigError::new(file, key, format!("no actuator template named \"{name}\"")))
         };
         let mut ids = BTreeSet::new();
         let mut unique = |key: String, id: &str| -> Result<(), ConfigError> {
@@ -793,11 +717,7 @@ impl FacilityFile {
                 ));
             }
             if !ids.insert(id.to_string()) {
-                return Err(ConfigError::new(
-                    file,
-                    key,
-                    format!("duplicate node id \"{id}\""),
-                ));
+                return Err(ConfigError::new(file, key, format!("duplicate node id \"{id}\"")));
             }
             Ok(())
         };
@@ -805,18 +725,9 @@ impl FacilityFile {
             Some(p) => {
                 unique("plant.id".into(), &p.id)?;
                 let template = templates.plants.get(&p.template).cloned().ok_or_else(|| {
-                    ConfigError::new(
-                        file,
-                        "plant.template",
-                        format!("no plant template named \"{}\"", p.template),
-                    )
+                    ConfigError::new(file, "plant.template", format!("no plant template named \"{}\"", p.template))
                 })?;
-                Some(PlantNode {
-                    id: p.id,
-                    template,
-                    position: p.position,
-                    description: p.description,
-                })
+                Some(PlantNode { id: p.id, template, position: p.position, description: p.description })
             }
             None => None,
         };
@@ -835,9 +746,7 @@ impl FacilityFile {
                     return Err(ConfigError::new(
                         file,
                         format!("ahus[{i}].parent"),
-                        format!(
-                            "unknown parent node \"{parent}\" (an AHU's parent must be the plant)"
-                        ),
+                        format!("unknown parent node \"{parent}\" (an AHU's parent must be the plant)"),
                     ));
                 }
             }
@@ -854,28 +763,16 @@ impl FacilityFile {
             unique(format!("actuators[{i}].id"), &a.id)?;
             let template = actuator_t(format!("actuators[{i}].template"), &a.template)?;
             let ahu = ahus.iter().position(|h| h.id == a.parent).ok_or_else(|| {
-                ConfigError::new(
-                    file,
-                    format!("actuators[{i}].parent"),
-                    format!("unknown AHU \"{}\"", a.parent),
-                )
+                ConfigError::new(file, format!("actuators[{i}].parent"), format!("unknown AHU \"{}\"", a.parent))
             })?;
             let zone = match &a.zone {
                 Some(z) => Some(self.zones.iter().position(|d| &d.id == z).ok_or_else(|| {
-                    ConfigError::new(
-                        file,
-                        format!("actuators[{i}].zone"),
-                        format!("unknown zone \"{z}\""),
-                    )
+                    ConfigError::new(file, format!("actuators[{i}].zone"), format!("unknown zone \"{z}\""))
                 })?),
                 None => None,
             };
             if a.role == Role::ZoneDamper && zone.is_none() {
-                return Err(ConfigError::new(
-                    file,
-                    format!("actuators[{i}].zone"),
-                    "a zone_damper needs a zone",
-                ));
+                return Err(ConfigError::new(file, format!("actuators[{i}].zone"), "a zone_damper needs a zone"));
             }
             ahus[ahu].children.push(actuators.len());
             actuators.push(ActuatorNode {
@@ -889,33 +786,18 @@ impl FacilityFile {
             });
         }
         for (i, h) in ahus.iter().enumerate() {
-            for role in [
-                Role::OutdoorAirDamper,
-                Role::CoolingValve,
-                Role::HeatingValve,
-            ] {
-                let n = h
-                    .children
-                    .iter()
-                    .filter(|&&c| actuators[c].role == role)
-                    .count();
+            for role in [Role::OutdoorAirDamper, Role::CoolingValve, Role::HeatingValve] {
+                let n = h.children.iter().filter(|&&c| actuators[c].role == role).count();
                 if n > 1 {
                     return Err(ConfigError::new(
                         file,
                         format!("ahus[{i}]"),
-                        format!(
-                            "AHU \"{}\" has {n} actuators with role {}; at most one",
-                            h.id,
-                            role.as_str()
-                        ),
+                        format!("AHU \"{}\" has {n} actuators with role {}; at most one", h.id, role.as_str()),
                     ));
                 }
             }
         }
-        let map_size = self
-            .map
-            .map(|m| [m.width, m.height])
-            .unwrap_or([1000.0, 1000.0]);
+        let map_size = self.map.map(|m| [m.width, m.height]).unwrap_or([1000.0, 1000.0]);
         Ok(Facility {
             name: self.name,
             description: self.description,
@@ -928,9 +810,10 @@ impl FacilityFile {
     }
 
     fn expand_campus(&mut self, file: &str) -> Result<(), ConfigError> {
-        let c = self.campus.clone().ok_or_else(|| {
-            ConfigError::new(file, "campus", "a campus file needs a [campus] table")
-        })?;
+        let c = self
+            .campus
+            .clone()
+            .ok_or_else(|| ConfigError::new(file, "campus", "a campus file needs a [campus] table"))?;
         let total = c.ahus.saturating_mul(c.actuators_per_ahu);
         if c.ahus == 0 || c.actuators_per_ahu == 0 || total > MAX_CAMPUS_ACTUATORS {
             return Err(ConfigError::new(
@@ -944,10 +827,7 @@ impl FacilityFile {
         }
         let cols = (c.ahus as f64).sqrt().ceil() as usize;
         let cell = 1000.0;
-        self.map = Some(MapDef {
-            width: cols as f64 * cell,
-            height: c.ahus.div_ceil(cols) as f64 * cell,
-        });
+        self.map = Some(MapDef { width: cols as f64 * cell, height: c.ahus.div_ceil(cols) as f64 * cell });
         self.plant = Some(PlantDef {
             id: "plant-01".into(),
             template: c.plant_template.clone(),
@@ -1011,10 +891,7 @@ impl Facility {
         if let Some(i) = self.ahus.iter().position(|a| a.id == id) {
             return Some(NodeRef::Ahu(i));
         }
-        self.actuators
-            .iter()
-            .position(|a| a.id == id)
-            .map(NodeRef::Actuator)
+        self.actuators.iter().position(|a| a.id == id).map(NodeRef::Actuator)
     }
 
     /// Whether `ancestor` is `node` or above it in the tree.

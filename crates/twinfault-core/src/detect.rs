@@ -61,12 +61,7 @@ pub struct FindingBook {
 
 impl Default for FindingBook {
     fn default() -> Self {
-        FindingBook {
-            slots: [Slot {
-                pending_since: u64::MAX,
-                ..Slot::default()
-            }; N_FAULT_KINDS],
-        }
+        FindingBook { slots: [Slot { pending_since: u64::MAX, ..Slot::default() }; N_FAULT_KINDS] }
     }
 }
 
@@ -92,10 +87,7 @@ impl FindingBook {
     }
 
     pub fn open_kinds(&self) -> impl Iterator<Item = FaultKind> + '_ {
-        FaultKind::ALL
-            .iter()
-            .copied()
-            .filter(|k| self.slots[k.index()].active)
+        FaultKind::ALL.iter().copied().filter(|k| self.slots[k.index()].active)
     }
 
     /// Feeds one evaluation of a rule; pushes an event when the finding opens, updates or resolves.
@@ -109,34 +101,29 @@ impl FindingBook {
         let cond = r.value.is_some();
         let value = r.value.unwrap_or(0.0);
         let confidence = |v: f64, held_s: f64| -> f32 {
-            let excess = if r.threshold.abs() > 1e-9 {
-                (v / r.threshold).abs() - 1.0
-            } else {
-                1.0
-            };
+            let excess = if r.threshold.abs() > 1e-9 { (v / r.threshold).abs() - 1.0 } else { 1.0 };
             let by_value = excess.clamp(0.0, 1.0) * 0.3;
             let by_time = (held_s / (r.spec.confirm_s.max(1.0) * 4.0)).clamp(0.0, 1.0) * 0.2;
             (0.5 + by_value + by_time) as f32
         };
-        let emit =
-            |change: Change, slot: &Slot, value: f64, out: &mut Vec<FindingEvent>, held_s: f64| {
-                out.push(FindingEvent {
-                    t,
-                    kind: r.kind,
-                    change,
-                    severity: r.spec.severity,
-                    confidence: confidence(value, held_s),
-                    value: value as f32,
-                    opened_at: SimTime(slot.opened_at),
-                    summary: r
-                        .spec
-                        .summary
-                        .replace("{node}", r.device.unwrap_or(r.node))
-                        .replace("{value}", &format!("{value:.2}")),
-                    action: r.spec.action.clone(),
-                    device: r.device.map(str::to_string),
-                });
-            };
+        let emit = |change: Change, slot: &Slot, value: f64, out: &mut Vec<FindingEvent>, held_s: f64| {
+            out.push(FindingEvent {
+                t,
+                kind: r.kind,
+                change,
+                severity: r.spec.severity,
+                confidence: confidence(value, held_s),
+                value: value as f32,
+                opened_at: SimTime(slot.opened_at),
+                summary: r
+                    .spec
+                    .summary
+                    .replace("{node}", r.device.unwrap_or(r.node))
+                    .replace("{value}", &format!("{value:.2}")),
+                action: r.spec.action.clone(),
+                device: r.device.map(str::to_string),
+            });
+        };
         if cond == slot.active {
             slot.pending_since = u64::MAX;
             if slot.active {
@@ -195,34 +182,21 @@ struct BandWindow {
 }
 
 const BAND_BLOCKS: usize = 8;
-const EMPTY_BLOCK: [f32; 4] = [
-    f32::INFINITY,
-    f32::NEG_INFINITY,
-    f32::INFINITY,
-    f32::NEG_INFINITY,
-];
+const EMPTY_BLOCK: [f32; 4] = [f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY];
 
 impl BandWindow {
     fn new(window_s: f64) -> BandWindow {
         let block_ms = ((window_s * 1000.0) / BAND_BLOCKS as f64).max(1.0) as u64;
-        BandWindow {
-            blocks: [EMPTY_BLOCK; BAND_BLOCKS],
-            block_ms,
-            current: u64::MAX,
-        }
+        BandWindow { blocks: [EMPTY_BLOCK; BAND_BLOCKS], block_ms, current: u64::MAX }
     }
 
     fn push(&mut self, t: SimTime, sp: f32, pos: f32) {
         let b = t.0 / self.block_ms;
         if b != self.current {
-            let gap = if self.current == u64::MAX {
-                BAND_BLOCKS as u64
-            } else {
-                (b - self.current).min(BAND_BLOCKS as u64)
-            };
+            let gap =
+                if self.current == u64::MAX { BAND_BLOCKS as u64 } else { (b - self.current).min(BAND_BLOCKS as u64) };
             for k in 1..=gap {
-                self.blocks[((self.current.wrapping_add(k)) % BAND_BLOCKS as u64) as usize] =
-                    EMPTY_BLOCK;
+                self.blocks[((self.current.wrapping_add(k)) % BAND_BLOCKS as u64) as usize] = EMPTY_BLOCK;
             }
             self.blocks[(b % BAND_BLOCKS as u64) as usize] = EMPTY_BLOCK;
             self.current = b;
@@ -243,11 +217,7 @@ impl BandWindow {
             r[2] = r[2].min(b[2]);
             r[3] = r[3].max(b[3]);
         }
-        if r[0] > r[1] {
-            (0.0, 0.0)
-        } else {
-            (r[1] - r[0], r[3] - r[2])
-        }
+        if r[0] > r[1] { (0.0, 0.0) } else { (r[1] - r[0], r[3] - r[2]) }
     }
 }
 
@@ -269,10 +239,7 @@ impl EventRing {
         self.len = (self.len as usize + 1).min(EVENT_RING) as u8;
     }
     fn count_since(&self, since_s: u32) -> usize {
-        self.times_s[..self.len as usize]
-            .iter()
-            .filter(|&&t| t >= since_s)
-            .count()
+        self.times_s[..self.len as usize].iter().filter(|&&t| t >= since_s).count()
     }
 }
 
@@ -378,17 +345,12 @@ impl ActuatorDetector {
     /// Whether the device has been silent longer than `offline_after_s` at `now`.
     pub fn is_offline(&self, now: SimTime) -> bool {
         let limit = (self.template.detection.offline_after_s * 1000.0) as u64;
-        self.last
-            .is_some_and(|_| now.0.saturating_sub(self.last_seen.0) > limit)
+        self.last.is_some_and(|_| now.0.saturating_sub(self.last_seen.0) > limit)
     }
 
     /// Current status: offline when silent, else the worst open finding.
     pub fn status(&self, now: SimTime) -> Status {
-        if self.is_offline(now) {
-            Status::Offline
-        } else {
-            self.book.status(&self.template.findings)
-        }
+        if self.is_offline(now) { Status::Offline } else { self.book.status(&self.template.findings) }
     }
 
     fn rule(
@@ -405,19 +367,7 @@ impl ActuatorDetector {
             return;
         };
         let gated = self.gated(t, spec);
-        self.book.update(
-            t,
-            RuleInput {
-                kind,
-                value,
-                threshold,
-                gated,
-                spec,
-                node,
-                device: None,
-            },
-            out,
-        );
+        self.book.update(t, RuleInput { kind, value, threshold, gated, spec, node, device: None }, out);
     }
 
     /// Re-evaluates the silence rule at `now` (called when time passes without samples).
@@ -429,14 +379,7 @@ impl ActuatorDetector {
         let d = &self.template.detection;
         let (loss_below, offline_after) = (d.signal_loss_below, d.offline_after_s);
         if silent_s > offline_after {
-            self.rule(
-                now,
-                FaultKind::SignalLoss,
-                Some(silent_s),
-                offline_after,
-                node,
-                out,
-            );
+            self.rule(now, FaultKind::SignalLoss, Some(silent_s), offline_after, node, out);
         } else if f64::from(self.quality) >= loss_below {
             self.rule(now, FaultKind::SignalLoss, None, loss_below, node, out);
         }
@@ -467,11 +410,7 @@ impl ActuatorDetector {
         let consecutive = dt <= 1.5;
 
         // Tracking: progress toward the setpoint, and stalls while driving.
-        let toward = if err.abs() > 1e-3 {
-            dpos * err.signum()
-        } else {
-            0.0
-        };
+        let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
         ewma(&mut self.progress_pct_s, toward / dt as f32, dt, 5.0);
         self.band.push(t, s.setpoint_pct, s.position_pct);
         if driving && dpos.abs() < 0.05 {
@@ -506,14 +445,10 @@ impl ActuatorDetector {
             // A move toward the setpoint that does not pass it is the device's own, even when it
             // started and stopped between two samples.
             let to_setpoint = s.setpoint_pct - prev.position_pct;
-            let own_move = to_setpoint * dpos > 0.0
-                && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
-            let explained =
-                own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
+            let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
+            let explained = own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
             if explained {
-                if f64::from(self.hold_s) >= d.stick_min_s
-                    && dpos.abs() > expected + d.jump_pct as f32
-                {
+                if f64::from(self.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32 {
                     self.stick_events.push(t_s);
                 }
             } else if dpos.abs() > d.jump_pct as f32 {
@@ -523,7 +458,9 @@ impl ActuatorDetector {
         // Torque against the device's own baseline, over driving samples that are not a stall
         // (a stall is the tracking rules' business). Moves too short to span a sample still
         // show their torque in the driving samples around them.
-        if driving && self.hold_s < 1.0 {
+        let recent_stall = self.last_stall != u64::MAX
+            && t.0.saturating_sub(self.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
+        if driving && self.hold_s < 1.0 && !recent_stall {
             let mag = s.torque_nm.abs();
             let learn = d.torque_learn_moving_s as f32;
             if self.moving_s < learn {
@@ -533,11 +470,8 @@ impl ActuatorDetector {
                     // A baseline learned on an already faulty device would hide the fault: only
                     // accept what is plausible next to the template's prior.
                     let prior = d.torque_prior_nm as f32;
-                    self.torque_baseline_nm = if learned < prior * 1.3 && learned > prior * 0.5 {
-                        learned
-                    } else {
-                        prior
-                    };
+                    self.torque_baseline_nm =
+                        if learned < prior * 1.3 && learned > prior * 0.5 { learned } else { prior };
                 }
             }
             self.moving_s += dt as f32;
@@ -549,12 +483,7 @@ impl ActuatorDetector {
 
         // Activity for hunting (operating time only).
         if operating {
-            ewma(
-                &mut self.active_ratio,
-                if driving { 1.0 } else { 0.0 },
-                dt,
-                d.hunting_window_s,
-            );
+            ewma(&mut self.active_ratio, if driving { 1.0 } else { 0.0 }, dt, d.hunting_window_s);
             let reversal = driving && self.last_dir != 0 && s.rotation != self.last_dir;
             let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
             ewma(&mut self.reversals_per_s, rate, dt, d.hunting_window_s);
@@ -566,12 +495,7 @@ impl ActuatorDetector {
         if let Some(q) = s.signal_quality {
             ewma(&mut self.quality, q, dt, d.signal_tau_s);
         }
-        ewma(
-            &mut self.temperature_c,
-            s.temperature_c,
-            dt,
-            d.temperature_tau_s,
-        );
+        ewma(&mut self.temperature_c, s.temperature_c, dt, d.temperature_tau_s);
 
         if driving {
             self.rest_s = 0.0;
@@ -587,8 +511,7 @@ impl ActuatorDetector {
 
         // Rules.
         let band_ms = (d.band_window_s * 1000.0) as u64;
-        let stalled_recently =
-            self.last_stall != u64::MAX && t.0.saturating_sub(self.last_stall) <= band_ms;
+        let stalled_recently = self.last_stall != u64::MAX && t.0.saturating_sub(self.last_stall) <= band_ms;
         // Not following: far from the setpoint without progress after a stall, or blocked long
         // enough to trip the overload protection (as the device's own alarm does) and still away
         // from the setpoint. The retry after a protection trip renews the evidence.
@@ -612,47 +535,20 @@ impl ActuatorDetector {
         // can move again (away from the jam position; below the obstacle), not merely because
         // the setpoint stopped asking for the blocked travel. That keeps a blockage met once per
         // stroke test from opening and resolving every stroke.
-        let (open_jam, open_block) = (
-            self.book.is_open(FaultKind::GearJam),
-            self.book.is_open(FaultKind::ClosureBlockage),
-        );
+        let (open_jam, open_block) =
+            (self.book.is_open(FaultKind::GearJam), self.book.is_open(FaultKind::ClosureBlockage));
         if not_following && self.blocked_at_pct.is_nan() {
             self.blocked_at_pct = s.position_pct;
         }
         let pinned_range = d.pinned_range_pct as f32;
         let freed_jam = (s.position_pct - self.blocked_at_pct).abs() > pinned_range;
         let freed_block = s.position_pct < self.blocked_at_pct - pinned_range;
-        let jam_cond = if open_jam {
-            !freed_jam
-        } else {
-            not_following && jam
-        };
-        let block_cond = if open_block {
-            !freed_block
-        } else {
-            not_following && !jam
-        };
+        let jam_cond = if open_jam { !freed_jam } else { not_following && jam };
+        let block_cond = if open_block { !freed_block } else { not_following && !jam };
         let e = Some(err.abs() as f64);
-        self.rule(
-            t,
-            FaultKind::GearJam,
-            e.filter(|_| jam_cond),
-            d.tracking_error_pct,
-            node,
-            out,
-        );
-        self.rule(
-            t,
-            FaultKind::ClosureBlockage,
-            e.filter(|_| block_cond),
-            d.tracking_error_pct,
-            node,
-            out,
-        );
-        if !not_following
-            && !self.book.is_open(FaultKind::GearJam)
-            && !self.book.is_open(FaultKind::ClosureBlockage)
-        {
+        self.rule(t, FaultKind::GearJam, e.filter(|_| jam_cond), d.tracking_error_pct, node, out);
+        self.rule(t, FaultKind::ClosureBlockage, e.filter(|_| block_cond), d.tracking_error_pct, node, out);
+        if !not_following && !self.book.is_open(FaultKind::GearJam) && !self.book.is_open(FaultKind::ClosureBlockage) {
             self.blocked_at_pct = f32::NAN;
         }
 
@@ -691,22 +587,14 @@ impl ActuatorDetector {
             out,
         );
 
-        let stick_or_poke =
-            self.book.is_open(FaultKind::Stiction) || self.book.is_open(FaultKind::Destabilization);
+        let stick_or_poke = self.book.is_open(FaultKind::Stiction) || self.book.is_open(FaultKind::Destabilization);
         let active = f64::from(self.active_ratio);
         let reversals_h = f64::from(self.reversals_per_s) * 3600.0;
         let hunting = operating
             && active > d.hunting_active_ratio
             && reversals_h >= d.hunting_min_reversals_per_h
             && !stick_or_poke;
-        self.rule(
-            t,
-            FaultKind::Hunting,
-            Some(active).filter(|_| hunting),
-            d.hunting_active_ratio,
-            node,
-            out,
-        );
+        self.rule(t, FaultKind::Hunting, Some(active).filter(|_| hunting), d.hunting_active_ratio, node, out);
 
         let q = f64::from(self.quality);
         if s.signal_quality.is_some() {
@@ -719,43 +607,21 @@ impl ActuatorDetector {
                 out,
             );
             let weak = q < d.weak_signal_below && !self.book.is_open(FaultKind::SignalLoss);
-            self.rule(
-                t,
-                FaultKind::WeakSignal,
-                Some(q).filter(|_| weak),
-                d.weak_signal_below,
-                node,
-                out,
-            );
+            self.rule(t, FaultKind::WeakSignal, Some(q).filter(|_| weak), d.weak_signal_below, node, out);
         }
 
         let temp_limit = m.ambient_c + d.temperature_rise_c;
         let temp = f64::from(self.temperature_c);
-        self.rule(
-            t,
-            FaultKind::TemperatureDrift,
-            Some(temp).filter(|&v| v > temp_limit),
-            temp_limit,
-            node,
-            out,
-        );
+        self.rule(t, FaultKind::TemperatureDrift, Some(temp).filter(|&v| v > temp_limit), temp_limit, node, out);
 
         // Feedback drift is judged only at rest; while the device moves or settles the rule is
         // not evaluated at all, so its confirmation time keeps running across short moves.
         let offset = f64::from(self.rest_offset_pct);
-        let blocked = stalled_recently
-            || self.book.is_open(FaultKind::GearJam)
-            || self.book.is_open(FaultKind::ClosureBlockage);
+        let blocked =
+            stalled_recently || self.book.is_open(FaultKind::GearJam) || self.book.is_open(FaultKind::ClosureBlockage);
         if f64::from(self.rest_s) >= d.rest_settle_s || blocked {
             let drift = !blocked && offset.abs() > d.rest_offset_pct;
-            self.rule(
-                t,
-                FaultKind::FeedbackDrift,
-                Some(offset).filter(|_| drift),
-                d.rest_offset_pct,
-                node,
-                out,
-            );
+            self.rule(t, FaultKind::FeedbackDrift, Some(offset).filter(|_| drift), d.rest_offset_pct, node, out);
         }
     }
 }

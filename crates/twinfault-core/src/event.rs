@@ -11,26 +11,11 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// An AHU changed operating phase.
-    Phase {
-        t: SimTime,
-        node: String,
-        from: Phase,
-        to: Phase,
-    },
+    Phase { t: SimTime, node: String, from: Phase, to: Phase },
     /// An injected fault began (its onset; a ramp may follow).
-    InjectionStarted {
-        t: SimTime,
-        id: String,
-        node: String,
-        kind: FaultKind,
-        severity: f64,
-    },
+    InjectionStarted { t: SimTime, id: String, node: String, kind: FaultKind, severity: f64 },
     /// An injected fault ended.
-    InjectionEnded {
-        t: SimTime,
-        id: String,
-        node: String,
-    },
+    InjectionEnded { t: SimTime, id: String, node: String },
     /// A finding opened, updated or resolved on `node` (for AHU rules, `finding.device` names the
     /// device the evidence points at). `truth` is the injection that caused it, if any.
     Finding {
@@ -42,13 +27,7 @@ pub enum Event {
         truth: Option<String>,
     },
     /// A node's status changed. `truth` lists the injections in its subtree behind the new status.
-    Status {
-        t: SimTime,
-        node: String,
-        from: Status,
-        to: Status,
-        truth: Vec<String>,
-    },
+    Status { t: SimTime, node: String, from: Status, to: Status, truth: Vec<String> },
 }
 
 impl Event {

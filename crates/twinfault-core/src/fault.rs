@@ -34,11 +34,7 @@ impl Injection {
             return 0.0;
         }
         let since = (t.0 - self.start.0) as f64 / 1000.0;
-        if self.ramp_s > 0.0 && since < self.ramp_s {
-            self.severity * since / self.ramp_s
-        } else {
-            self.severity
-        }
+        if self.ramp_s > 0.0 && since < self.ramp_s { self.severity * since / self.ramp_s } else { self.severity }
     }
 
     pub fn active_at(&self, t: SimTime) -> bool {
@@ -129,9 +125,7 @@ impl FaultEffects {
                     e.hunting_amp_pct = e.hunting_amp_pct.max(25.0 * s);
                     e.hunting_period_s = a.injection.period_s.unwrap_or(60.0);
                 }
-                FaultKind::ValveLeak | FaultKind::DamperLeak => {
-                    e.leak_pct = e.leak_pct.max(40.0 * s)
-                }
+                FaultKind::ValveLeak | FaultKind::DamperLeak => e.leak_pct = e.leak_pct.max(40.0 * s),
                 FaultKind::StuckAt => {
                     let p = a.injection.position_pct.unwrap_or(a.stuck_default_pct);
                     e.stuck = Some((p, s));
@@ -155,13 +149,7 @@ pub struct ActiveInjection {
 mod tests {
     use super::*;
 
-    fn inj(
-        kind: FaultKind,
-        severity: f64,
-        start_s: f64,
-        ramp_s: f64,
-        end_s: Option<f64>,
-    ) -> Injection {
+    fn inj(kind: FaultKind, severity: f64, start_s: f64, ramp_s: f64, end_s: Option<f64>) -> Injection {
         Injection {
             id: "F1".into(),
             node: "n".into(),
@@ -186,14 +174,9 @@ mod tests {
 
     #[test]
     fn overlapping_faults_combine() {
-        let a = ActiveInjection {
-            injection: inj(FaultKind::AddedResistance, 1.0, 0.0, 0.0, None),
-            stuck_default_pct: 0.0,
-        };
-        let b = ActiveInjection {
-            injection: inj(FaultKind::WeakSignal, 1.0, 0.0, 0.0, None),
-            stuck_default_pct: 0.0,
-        };
+        let a =
+            ActiveInjection { injection: inj(FaultKind::AddedResistance, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
+        let b = ActiveInjection { injection: inj(FaultKind::WeakSignal, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
         let e = FaultEffects::at(&[a, b], SimTime::from_secs_f64(1.0), 5.0);
         assert!(e.extra_friction_nm > 1.0);
         assert!((e.quality_factor - 0.3).abs() < 1e-9);

@@ -29,16 +29,7 @@ impl Setup {
         let mut actuators: Vec<ActuatorTwin> = facility
             .actuators
             .iter()
-            .map(|a| {
-                ActuatorTwin::new(
-                    &a.id,
-                    a.template.clone(),
-                    Mode::Simulate,
-                    scenario.seed,
-                    0.0,
-                    record_history,
-                )
-            })
+            .map(|a| ActuatorTwin::new(&a.id, a.template.clone(), Mode::Simulate, scenario.seed, 0.0, record_history))
             .collect();
         for inj in &scenario.injections {
             if let Some(NodeRef::Actuator(i)) = facility.node(&inj.node) {
@@ -72,16 +63,8 @@ impl Setup {
                 )
             })
             .collect();
-        let plant = facility
-            .plant
-            .as_ref()
-            .map(|p| Plant::new(&p.id, p.template.clone()));
-        Setup {
-            actuators,
-            ahus,
-            plant,
-            grid: Grid::new(scenario.sample_rate_hz, scenario.control_period_s),
-        }
+        let plant = facility.plant.as_ref().map(|p| Plant::new(&p.id, p.template.clone()));
+        Setup { actuators, ahus, plant, grid: Grid::new(scenario.sample_rate_hz, scenario.control_period_s) }
     }
 }
 
@@ -146,14 +129,7 @@ impl Recorder {
                 ));
             }
             if let Some(end) = i.end.filter(|e| *e >= t0 && *e < t1) {
-                events.push((
-                    node,
-                    Event::InjectionEnded {
-                        t: end,
-                        id: i.id.clone(),
-                        node: i.node.clone(),
-                    },
-                ));
+                events.push((node, Event::InjectionEnded { t: end, id: i.id.clone(), node: i.node.clone() }));
             }
         }
         for (node, e) in events {
@@ -165,15 +141,7 @@ impl Recorder {
         let from = self.phases[ahu];
         if from != phase {
             self.phases[ahu] = phase;
-            self.push(
-                NodeRef::Ahu(ahu),
-                Event::Phase {
-                    t,
-                    node: self.facility.ahus[ahu].id.clone(),
-                    from,
-                    to: phase,
-                },
-            );
+            self.push(NodeRef::Ahu(ahu), Event::Phase { t, node: self.facility.ahus[ahu].id.clone(), from, to: phase });
         }
     }
 
@@ -190,24 +158,9 @@ impl Recorder {
         let id = self.facility.node_id(node).to_string();
         let phase = self.phase_of(node);
         for f in findings {
-            let truth = attribute(
-                &self.facility,
-                &self.injections,
-                &id,
-                f.device.as_deref(),
-                f.kind,
-                f.t,
-            )
-            .map(|i| i.id.clone());
-            self.push(
-                node,
-                Event::Finding {
-                    node: id.clone(),
-                    phase,
-                    finding: f,
-                    truth,
-                },
-            );
+            let truth = attribute(&self.facility, &self.injections, &id, f.device.as_deref(), f.kind, f.t)
+                .map(|i| i.id.clone());
+            self.push(node, Event::Finding { node: id.clone(), phase, finding: f, truth });
         }
     }
 
@@ -222,21 +175,9 @@ impl Recorder {
         let truth = if status == Status::Healthy {
             Vec::new()
         } else {
-            injections_below(&self.facility, &self.injections, node, t)
-                .iter()
-                .map(|i| i.id.clone())
-                .collect()
+            injections_below(&self.facility, &self.injections, node, t).iter().map(|i| i.id.clone()).collect()
         };
-        self.push(
-            node,
-            Event::Status {
-                t,
-                node: self.facility.node_id(node).to_string(),
-                from,
-                to: status,
-                truth,
-            },
-        );
+        self.push(node, Event::Status { t, node: self.facility.node_id(node).to_string(), from, to: status, truth });
     }
 
     /// Orders the epoch's events, appends them to the log and returns them.
@@ -315,59 +256,34 @@ pub fn run_plain(scenario: &Scenario, facility: &Facility) -> Vec<Event> {
     let mut rec = Recorder::new(Arc::new(facility.clone()), scenario.injections.clone());
     let grid = setup.grid;
     let epochs = grid.epochs_in(scenario.duration);
-    let mut cond = setup.plant.as_ref().map_or(
-        PlantConditions {
-            chilled_water_c: f64::NAN,
-            hot_water_c: f64::NAN,
-        },
-        Plant::conditions,
-    );
+    let mut cond = setup
+        .plant
+        .as_ref()
+        .map_or(PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, Plant::conditions);
     for e in 0..epochs {
         let mut out = step_epoch(&mut setup, facility, e, &mut cond);
-        record_epoch(
-            &mut rec,
-            grid.epoch_start(e),
-            grid.epoch_start(e + 1),
-            &mut out,
-        );
+        record_epoch(&mut rec, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
     }
     rec.into_log()
 }
 
 /// One epoch of the whole facility in a plain loop.
-pub fn step_epoch(
-    setup: &mut Setup,
-    facility: &Facility,
-    epoch: u64,
-    cond: &mut PlantConditions,
-) -> EpochOutputs {
+pub fn step_epoch(setup: &mut Setup, facility: &Facility, epoch: u64, cond: &mut PlantConditions) -> EpochOutputs {
     let grid = setup.grid;
     let (t0, t1) = (grid.epoch_start(epoch), grid.epoch_start(epoch + 1));
     let dt_s = (t1.0 - t0.0) as f64 / 1000.0;
-    let mut reports: Vec<EpochReport> = (0..setup.actuators.len())
-        .map(|_| EpochReport::default())
-        .collect();
+    let mut reports: Vec<EpochReport> = (0..setup.actuators.len()).map(|_| EpochReport::default()).collect();
     let mut phases = Vec::with_capacity(setup.ahus.len());
     let mut ahu_findings = Vec::with_capacity(setup.ahus.len());
     let mut summaries = Vec::with_capacity(setup.ahus.len());
     for (h, ahu) in setup.ahus.iter_mut().enumerate() {
-        let c = if cond.chilled_water_c.is_nan() {
-            None
-        } else {
-            Some(*cond)
-        };
+        let c = if cond.chilled_water_c.is_nan() { None } else { Some(*cond) };
         let (phase, cmds) = ahu.begin_epoch(t0, dt_s, c);
         phases.push(phase);
         let children = &facility.ahus[h].children;
         let mut child_reports: Vec<ChildReport> = Vec::with_capacity(children.len());
         for (slot, &i) in children.iter().enumerate() {
-            setup.actuators[i].advance(
-                &grid,
-                epoch * grid.samples_per_epoch,
-                cmds[slot],
-                phase,
-                &mut reports[i],
-            );
+            setup.actuators[i].advance(&grid, epoch * grid.samples_per_epoch, cmds[slot], phase, &mut reports[i]);
             child_reports.push(reports[i].report);
         }
         let mut f = Vec::new();
@@ -376,17 +292,7 @@ pub fn step_epoch(
     }
     let plant_status = setup.plant.as_mut().map(|p| {
         *cond = p.update(&summaries);
-        summaries
-            .iter()
-            .map(|s| s.status)
-            .max()
-            .unwrap_or(Status::Healthy)
+        summaries.iter().map(|s| s.status).max().unwrap_or(Status::Healthy)
     });
-    EpochOutputs {
-        phases,
-        actuators: reports,
-        ahu_findings,
-        ahu_summaries: summaries,
-        plant_status,
-    }
+    EpochOutputs { phases, actuators: reports, ahu_findings, ahu_summaries: summaries, plant_status }
 }

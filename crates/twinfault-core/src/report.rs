@@ -53,11 +53,7 @@ pub fn injections_below<'a>(
     injections
         .iter()
         .filter(|i| t >= i.start && i.end.is_none_or(|e| t.0 <= e.0 + grace.0))
-        .filter(|i| {
-            facility
-                .node(&i.node)
-                .is_some_and(|target| facility.is_ancestor_or_self(node, target))
-        })
+        .filter(|i| facility.node(&i.node).is_some_and(|target| facility.is_ancestor_or_self(node, target)))
         .collect()
 }
 
@@ -118,34 +114,19 @@ pub struct Report {
 
 fn describe(e: &Expectation) -> String {
     match e {
-        Expectation::Detected {
-            injection,
-            node,
-            fault,
-            within_s,
-        } => format!("{fault} on {node} within {within_s} s ({injection})"),
-        Expectation::Status {
-            injection,
-            node,
-            status,
-            within_s,
-        } => format!("{node} at least {status} within {within_s} s ({injection})"),
-        Expectation::Recovers {
-            injection,
-            node,
-            within_s,
-        } => format!("{node} healthy within {within_s} s after {injection} ends"),
+        Expectation::Detected { injection, node, fault, within_s } => {
+            format!("{fault} on {node} within {within_s} s ({injection})")
+        }
+        Expectation::Status { injection, node, status, within_s } => {
+            format!("{node} at least {status} within {within_s} s ({injection})")
+        }
+        Expectation::Recovers { injection, node, within_s } => {
+            format!("{node} healthy within {within_s} s after {injection} ends")
+        }
         Expectation::NoFalseAlarms => "no false alarms".into(),
         Expectation::NoAlarm { nodes } => format!("no alarm on {}", nodes.join(", ")),
         Expectation::NoAlarmInPhase { phases } => {
-            format!(
-                "no alarm during {}",
-                phases
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            )
+            format!("no alarm during {}", phases.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/"))
         }
     }
 }
@@ -155,20 +136,12 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
     let inj = |id: &str| scenario.injections.iter().find(|i| i.id == id);
     let mut detections = Vec::new();
     for e in events {
-        if let Event::Finding {
-            node,
-            finding,
-            truth,
-            ..
-        } = e
-        {
+        if let Event::Finding { node, finding, truth, .. } = e {
             if finding.change != Change::Opened {
                 continue;
             }
-            let latency_s = truth
-                .as_deref()
-                .and_then(inj)
-                .map(|i| (finding.t.0.saturating_sub(i.start.0)) as f64 / 1000.0);
+            let latency_s =
+                truth.as_deref().and_then(inj).map(|i| (finding.t.0.saturating_sub(i.start.0)) as f64 / 1000.0);
             detections.push(Detection {
                 node: node.clone(),
                 device: finding.device.clone(),
@@ -184,12 +157,9 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
     }
     let opened = || {
         events.iter().filter_map(|e| match e {
-            Event::Finding {
-                node,
-                phase,
-                finding,
-                truth,
-            } if finding.change == Change::Opened => Some((node, phase, finding, truth)),
+            Event::Finding { node, phase, finding, truth } if finding.change == Change::Opened => {
+                Some((node, phase, finding, truth))
+            }
             _ => None,
         })
     };
@@ -197,12 +167,7 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
     let mut results = Vec::new();
     for x in &scenario.expectations {
         let (passed, latency_s, detail) = match x {
-            Expectation::Detected {
-                injection,
-                node,
-                fault,
-                within_s,
-            } => {
+            Expectation::Detected { injection, node, fault, within_s } => {
                 let i = inj(injection).expect("validated");
                 let hit = opened().find(|(n, _, f, truth)| {
                     f.kind == *fault
@@ -213,47 +178,43 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
                 match hit {
                     Some((_, _, f, _)) => {
                         let lat = (f.t.0 - i.start.0) as f64 / 1000.0;
-                        (
-                            lat <= *within_s,
-                            Some(lat),
-                            format!("opened at {} ({lat:.1} s after onset)", f.t),
-                        )
+                        (lat <= *within_s, Some(lat), format!("opened at {} ({lat:.1} s after onset)", f.t))
                     }
                     None => (false, None, "not detected".into()),
                 }
             }
-            Expectation::Status {
-                injection,
-                node,
-                status,
-                within_s,
-            } => {
+            Expectation::Status { injection, node, status, within_s } => {
                 let i = inj(injection).expect("validated");
-                let hit = events.iter().find_map(|e| match e {
-                    Event::Status { t, node: n, to, .. }
-                        if n == node && to >= status && *t >= i.start =>
-                    {
-                        Some(*t)
+                // Walk the node's status changes: the first time at or after the onset that it
+                // is at least `status` (possibly already at the onset).
+                let mut current = Status::Healthy;
+                let mut hit = None;
+                for e in events {
+                    let Event::Status { t, node: n, to, .. } = e else { continue };
+                    if n != node {
+                        continue;
                     }
-                    _ => None,
-                });
+                    if *t >= i.start && hit.is_none() && current >= *status {
+                        hit = Some(i.start);
+                    }
+                    current = *to;
+                    if *t >= i.start && hit.is_none() && current >= *status {
+                        hit = Some(*t);
+                    }
+                }
+                if hit.is_none() && current >= *status {
+                    hit = Some(i.start);
+                }
                 match hit {
                     Some(t) => {
                         let lat = (t.0 - i.start.0) as f64 / 1000.0;
-                        (
-                            lat <= *within_s,
-                            Some(lat),
-                            format!("reached at {t} ({lat:.1} s after onset)"),
-                        )
+                        let how = if t == i.start { "already at onset".to_string() } else { format!("reached at {t}") };
+                        (lat <= *within_s, Some(lat), format!("{how} ({lat:.1} s after onset)"))
                     }
                     None => (false, None, format!("never reached {status}")),
                 }
             }
-            Expectation::Recovers {
-                injection,
-                node,
-                within_s,
-            } => {
+            Expectation::Recovers { injection, node, within_s } => {
                 let i = inj(injection).expect("validated");
                 let end = i.end.expect("validated");
                 let deadline = SimTime(end.0 + (within_s * 1000.0) as u64);
@@ -279,72 +240,31 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
                     .filter(|o| o.3.is_none())
                     .map(|(n, _, f, _)| format!("{} on {n} at {}", f.kind, f.t))
                     .collect();
-                (
-                    bad.is_empty(),
-                    None,
-                    if bad.is_empty() {
-                        "none".into()
-                    } else {
-                        bad.join("; ")
-                    },
-                )
+                (bad.is_empty(), None, if bad.is_empty() { "none".into() } else { bad.join("; ") })
             }
             Expectation::NoAlarm { nodes } => {
                 let bad: Vec<String> = opened()
-                    .filter(|(n, _, f, _)| {
-                        nodes.contains(n) || f.device.as_ref().is_some_and(|d| nodes.contains(d))
-                    })
+                    .filter(|(n, _, f, _)| nodes.contains(n) || f.device.as_ref().is_some_and(|d| nodes.contains(d)))
                     .map(|(n, _, f, _)| format!("{} on {n} at {}", f.kind, f.t))
                     .collect();
-                (
-                    bad.is_empty(),
-                    None,
-                    if bad.is_empty() {
-                        "none".into()
-                    } else {
-                        bad.join("; ")
-                    },
-                )
+                (bad.is_empty(), None, if bad.is_empty() { "none".into() } else { bad.join("; ") })
             }
             Expectation::NoAlarmInPhase { phases } => {
                 let bad: Vec<String> = opened()
                     .filter(|(_, p, _, _)| p.is_some_and(|p| phases.contains(&p)))
-                    .map(|(n, p, f, _)| {
-                        format!(
-                            "{} on {n} at {} ({})",
-                            f.kind,
-                            f.t,
-                            p.map_or("", |p| p.as_str())
-                        )
-                    })
+                    .map(|(n, p, f, _)| format!("{} on {n} at {} ({})", f.kind, f.t, p.map_or("", |p| p.as_str())))
                     .collect();
-                (
-                    bad.is_empty(),
-                    None,
-                    if bad.is_empty() {
-                        "none".into()
-                    } else {
-                        bad.join("; ")
-                    },
-                )
+                (bad.is_empty(), None, if bad.is_empty() { "none".into() } else { bad.join("; ") })
             }
         };
-        results.push(ExpectationResult {
-            expectation: describe(x),
-            passed,
-            latency_s,
-            detail,
-        });
+        results.push(ExpectationResult { expectation: describe(x), passed, latency_s, detail });
     }
 
     let mut per_kind: BTreeMap<FaultKind, KindScore> = BTreeMap::new();
     for i in &scenario.injections {
         let s = per_kind.entry(i.kind).or_default();
         s.injected += 1;
-        if detections
-            .iter()
-            .any(|d| d.kind == i.kind && d.truth.as_deref() == Some(i.id.as_str()))
-        {
+        if detections.iter().any(|d| d.kind == i.kind && d.truth.as_deref() == Some(i.id.as_str())) {
             s.detected += 1;
         }
     }

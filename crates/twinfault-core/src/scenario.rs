@@ -86,8 +86,7 @@ pub struct Weather {
 impl Weather {
     pub fn outdoor_c(&self, clock_s: f64) -> f64 {
         let h = (clock_s / 3600.0).rem_euclid(24.0);
-        self.outdoor_mean_c
-            + self.outdoor_amplitude_c * (std::f64::consts::TAU * (h - 9.0) / 24.0).sin()
+        self.outdoor_mean_c + self.outdoor_amplitude_c * (std::f64::consts::TAU * (h - 9.0) / 24.0).sin()
     }
 }
 
@@ -98,12 +97,7 @@ pub enum Schedule {
     AlwaysOn { startup_s: f64 },
     /// Daily: startup at `start_s` (seconds after midnight) for `startup_s`, occupied until
     /// `end_s`, shutdown for `shutdown_s`, off otherwise.
-    Daily {
-        start_s: f64,
-        end_s: f64,
-        startup_s: f64,
-        shutdown_s: f64,
-    },
+    Daily { start_s: f64, end_s: f64, startup_s: f64, shutdown_s: f64 },
     /// Off for the whole run.
     Off,
 }
@@ -120,12 +114,7 @@ impl Schedule {
                     Phase::Occupied
                 }
             }
-            Schedule::Daily {
-                start_s,
-                end_s,
-                startup_s,
-                shutdown_s,
-            } => {
+            Schedule::Daily { start_s, end_s, startup_s, shutdown_s } => {
                 let s = clock_s.rem_euclid(86_400.0);
                 if s >= start_s && s < start_s + startup_s {
                     Phase::Startup
@@ -258,25 +247,11 @@ struct ExpectFile {
 pub enum Expectation {
     /// A finding of `fault` opens on `node` (or names it as its device) within `within_s` of the
     /// injection's onset, with that injection as its ground truth.
-    Detected {
-        injection: String,
-        node: String,
-        fault: FaultKind,
-        within_s: f64,
-    },
+    Detected { injection: String, node: String, fault: FaultKind, within_s: f64 },
     /// `node` reaches at least `status` within `within_s` of the injection's onset.
-    Status {
-        injection: String,
-        node: String,
-        status: Status,
-        within_s: f64,
-    },
+    Status { injection: String, node: String, status: Status, within_s: f64 },
     /// `node` is healthy again within `within_s` after the injection ends, and stays so.
-    Recovers {
-        injection: String,
-        node: String,
-        within_s: f64,
-    },
+    Recovers { injection: String, node: String, within_s: f64 },
     /// No finding anywhere lacks a ground-truth injection.
     NoFalseAlarms,
     /// No finding opens on these nodes.
@@ -324,61 +299,31 @@ impl Scenario {
     /// [`Scenario::check_against`]).
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ConfigError> {
         let raw: ScenarioFile = parse_toml(text, file)?;
-        let c = crate::config::Check {
-            file,
-            prefix: String::new(),
-        };
+        let c = crate::config::Check { file, prefix: String::new() };
         c.range("duration_s", raw.duration_s, 1.0, MAX_DURATION_S)?;
-        c.range(
-            "sample_rate_hz",
-            raw.sample_rate_hz,
-            0.01,
-            MAX_SAMPLE_RATE_HZ,
-        )?;
+        c.range("sample_rate_hz", raw.sample_rate_hz, 0.01, MAX_SAMPLE_RATE_HZ)?;
         c.range("control_period_s", raw.control_period_s, 0.05, 3600.0)?;
         if raw.control_period_s * raw.sample_rate_hz < 0.999 {
-            return Err(ConfigError::new(
-                file,
-                "control_period_s",
-                "must hold at least one sample period",
-            ));
+            return Err(ConfigError::new(file, "control_period_s", "must hold at least one sample period"));
         }
         if let Some(r) = raw.history_retention_s {
             c.range("history_retention_s", r, 60.0, MAX_DURATION_S)?;
         }
         let start_clock_s = clock(file, "start_clock", &raw.start_clock)?;
         let s = &raw.schedule;
-        let cs = crate::config::Check {
-            file,
-            prefix: "schedule".into(),
-        };
+        let cs = crate::config::Check { file, prefix: "schedule".into() };
         cs.range("startup_s", s.startup_s, 0.0, 86_400.0)?;
         cs.range("shutdown_s", s.shutdown_s, 0.0, 86_400.0)?;
         let schedule = match s.mode.as_str() {
-            "always_on" => Schedule::AlwaysOn {
-                startup_s: s.startup_s,
-            },
+            "always_on" => Schedule::AlwaysOn { startup_s: s.startup_s },
             "off" => Schedule::Off,
             "daily" => {
                 let need = |k: &str, v: &Option<String>| {
-                    v.clone().ok_or_else(|| {
-                        ConfigError::new(
-                            file,
-                            format!("schedule.{k}"),
-                            "required for mode \"daily\"",
-                        )
-                    })
+                    v.clone()
+                        .ok_or_else(|| ConfigError::new(file, format!("schedule.{k}"), "required for mode \"daily\""))
                 };
-                let start_s = clock(
-                    file,
-                    "schedule.occupied_start",
-                    &need("occupied_start", &s.occupied_start)?,
-                )?;
-                let end_s = clock(
-                    file,
-                    "schedule.occupied_end",
-                    &need("occupied_end", &s.occupied_end)?,
-                )?;
+                let start_s = clock(file, "schedule.occupied_start", &need("occupied_start", &s.occupied_start)?)?;
+                let end_s = clock(file, "schedule.occupied_end", &need("occupied_end", &s.occupied_end)?)?;
                 if end_s <= start_s + s.startup_s || end_s + s.shutdown_s > 86_400.0 {
                     return Err(ConfigError::new(
                         file,
@@ -386,12 +331,7 @@ impl Scenario {
                         "occupied_end must come after occupied_start + startup_s, and shutdown must end before midnight",
                     ));
                 }
-                Schedule::Daily {
-                    start_s,
-                    end_s,
-                    startup_s: s.startup_s,
-                    shutdown_s: s.shutdown_s,
-                }
+                Schedule::Daily { start_s, end_s, startup_s: s.startup_s, shutdown_s: s.shutdown_s }
             }
             other => {
                 return Err(ConfigError::new(
@@ -401,24 +341,13 @@ impl Scenario {
                 ));
             }
         };
-        let cw = crate::config::Check {
-            file,
-            prefix: "weather".into(),
-        };
+        let cw = crate::config::Check { file, prefix: "weather".into() };
         cw.range("outdoor_mean_c", raw.weather.outdoor_mean_c, -50.0, 60.0)?;
-        cw.range(
-            "outdoor_amplitude_c",
-            raw.weather.outdoor_amplitude_c,
-            0.0,
-            30.0,
-        )?;
+        cw.range("outdoor_amplitude_c", raw.weather.outdoor_amplitude_c, 0.0, 30.0)?;
 
         let mut commands = Vec::new();
         for (i, cmd) in raw.command.iter().enumerate() {
-            let c = crate::config::Check {
-                file,
-                prefix: format!("command[{i}]"),
-            };
+            let c = crate::config::Check { file, prefix: format!("command[{i}]") };
             c.range("min_pct", cmd.min_pct, 0.0, 100.0)?;
             c.range("max_pct", cmd.max_pct, cmd.min_pct, 100.0)?;
             c.range("period_s", cmd.period_s, 1.0, 86_400.0)?;
@@ -438,35 +367,18 @@ impl Scenario {
         let mut ids = BTreeSet::new();
         for (i, f) in raw.inject.iter().enumerate() {
             let key = |k: &str| format!("inject[{i}].{k}");
-            let kind = FaultKind::parse(&f.kind)
-                .filter(|k| k.injectable())
-                .ok_or_else(|| {
-                    let names: Vec<&str> = FaultKind::ALL
-                        .iter()
-                        .filter(|k| k.injectable())
-                        .map(|k| k.as_str())
-                        .collect();
-                    ConfigError::new(
-                        file,
-                        key("kind"),
-                        format!(
-                            "\"{}\" is not an injectable fault kind ({})",
-                            f.kind,
-                            names.join(", ")
-                        ),
-                    )
-                })?;
-            if f.id.is_empty() || !ids.insert(f.id.clone()) {
-                return Err(ConfigError::new(
+            let kind = FaultKind::parse(&f.kind).filter(|k| k.injectable()).ok_or_else(|| {
+                let names: Vec<&str> = FaultKind::ALL.iter().filter(|k| k.injectable()).map(|k| k.as_str()).collect();
+                ConfigError::new(
                     file,
-                    key("id"),
-                    format!("\"{}\" is empty or used twice", f.id),
-                ));
+                    key("kind"),
+                    format!("\"{}\" is not an injectable fault kind ({})", f.kind, names.join(", ")),
+                )
+            })?;
+            if f.id.is_empty() || !ids.insert(f.id.clone()) {
+                return Err(ConfigError::new(file, key("id"), format!("\"{}\" is empty or used twice", f.id)));
             }
-            let c = crate::config::Check {
-                file,
-                prefix: format!("inject[{i}]"),
-            };
+            let c = crate::config::Check { file, prefix: format!("inject[{i}]") };
             c.range("severity", f.severity, 0.0, 1.0)?;
             c.range("at_s", f.at_s, 0.0, raw.duration_s)?;
             c.range("ramp_s", f.ramp_s, 0.0, MAX_DURATION_S)?;
@@ -496,25 +408,20 @@ impl Scenario {
         for (i, e) in raw.expect.iter().enumerate() {
             let key = |k: &str| format!("expect[{i}].{k}");
             let need_inj = || -> Result<&Injection, ConfigError> {
-                let id = e
-                    .injection
-                    .as_ref()
-                    .ok_or_else(|| ConfigError::new(file, key("injection"), "required"))?;
-                injections.iter().find(|j| &j.id == id).ok_or_else(|| {
-                    ConfigError::new(
-                        file,
-                        key("injection"),
-                        format!("no injection with id \"{id}\""),
-                    )
-                })
+                let id = e.injection.as_ref().ok_or_else(|| ConfigError::new(file, key("injection"), "required"))?;
+                injections
+                    .iter()
+                    .find(|j| &j.id == id)
+                    .ok_or_else(|| ConfigError::new(file, key("injection"), format!("no injection with id \"{id}\"")))
             };
             let within = |d: f64| -> Result<f64, ConfigError> {
                 let w = e.within_s.unwrap_or(d);
-                crate::config::Check {
-                    file,
-                    prefix: format!("expect[{i}]"),
-                }
-                .range("within_s", w, 0.0, MAX_DURATION_S)?;
+                crate::config::Check { file, prefix: format!("expect[{i}]") }.range(
+                    "within_s",
+                    w,
+                    0.0,
+                    MAX_DURATION_S,
+                )?;
                 Ok(w)
             };
             expectations.push(match e.kind.as_str() {
@@ -603,10 +510,7 @@ impl Scenario {
                 return Err(ConfigError::new(
                     file,
                     format!("inject[{i}].node"),
-                    format!(
-                        "unknown actuator \"{}\" (faults are injected into actuators)",
-                        inj.node
-                    ),
+                    format!("unknown actuator \"{}\" (faults are injected into actuators)", inj.node),
                 ));
             };
             let ok = match inj.kind {
@@ -620,12 +524,7 @@ impl Scenario {
                 return Err(ConfigError::new(
                     file,
                     format!("inject[{i}].kind"),
-                    format!(
-                        "{} does not apply to \"{}\", a {}",
-                        inj.kind,
-                        a.id,
-                        a.role.as_str()
-                    ),
+                    format!("{} does not apply to \"{}\", a {}", inj.kind, a.id, a.role.as_str()),
                 ));
             }
         }
@@ -640,11 +539,7 @@ impl Scenario {
             };
             for n in nodes {
                 if !known(n) {
-                    return Err(ConfigError::new(
-                        file,
-                        format!("expect[{i}]"),
-                        format!("unknown node \"{n}\""),
-                    ));
+                    return Err(ConfigError::new(file, format!("expect[{i}]"), format!("unknown node \"{n}\"")));
                 }
             }
         }
@@ -663,12 +558,7 @@ mod tests {
 
     #[test]
     fn daily_schedule_phases() {
-        let s = Schedule::Daily {
-            start_s: 6.0 * 3600.0,
-            end_s: 18.0 * 3600.0,
-            startup_s: 900.0,
-            shutdown_s: 600.0,
-        };
+        let s = Schedule::Daily { start_s: 6.0 * 3600.0, end_s: 18.0 * 3600.0, startup_s: 900.0, shutdown_s: 600.0 };
         assert_eq!(s.phase(5.0 * 3600.0, 0.0), Phase::Off);
         assert_eq!(s.phase(6.0 * 3600.0 + 10.0, 0.0), Phase::Startup);
         assert_eq!(s.phase(12.0 * 3600.0, 0.0), Phase::Occupied);

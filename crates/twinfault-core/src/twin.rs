@@ -38,10 +38,7 @@ pub struct Grid {
 
 impl Grid {
     pub fn new(sample_rate_hz: f64, control_period_s: f64) -> Grid {
-        Grid {
-            sample_rate_hz,
-            samples_per_epoch: (sample_rate_hz * control_period_s).round().max(1.0) as u64,
-        }
+        Grid { sample_rate_hz, samples_per_epoch: (sample_rate_hz * control_period_s).round().max(1.0) as u64 }
     }
     pub fn sample_time(&self, k: u64) -> SimTime {
         SimTime((k as f64 * 1000.0 / self.sample_rate_hz).round() as u64)
@@ -74,13 +71,7 @@ fn record(block: &mut Option<HistoryBlock>, enabled: bool, s: &Sample) -> Option
     if block.as_ref().is_some_and(|b| b.start != start) {
         closed = block.take();
     }
-    block
-        .get_or_insert_with(|| HistoryBlock {
-            start,
-            samples: Vec::new(),
-        })
-        .samples
-        .push(*s);
+    block.get_or_insert_with(|| HistoryBlock { start, samples: Vec::new() }).samples.push(*s);
     closed
 }
 
@@ -103,8 +94,7 @@ impl ActuatorTwin {
         initial_pct: f64,
         record_history: bool,
     ) -> ActuatorTwin {
-        let model = (mode == Mode::Simulate)
-            .then(|| Actuator::new(Arc::clone(&template), seed, id, initial_pct));
+        let model = (mode == Mode::Simulate).then(|| Actuator::new(Arc::clone(&template), seed, id, initial_pct));
         ActuatorTwin {
             id: id.to_string(),
             model,
@@ -115,11 +105,7 @@ impl ActuatorTwin {
     }
 
     pub fn mode(&self) -> Mode {
-        if self.model.is_some() {
-            Mode::Simulate
-        } else {
-            Mode::Ingest
-        }
+        if self.model.is_some() { Mode::Simulate } else { Mode::Ingest }
     }
 
     pub fn inject(&mut self, injection: Injection) -> bool {
@@ -158,14 +144,7 @@ impl ActuatorTwin {
 
     /// Advances one epoch: samples `first..first + grid.samples_per_epoch` under `command_pct`,
     /// in `phase`. An ingesting twin only checks for silence.
-    pub fn advance(
-        &mut self,
-        grid: &Grid,
-        first_sample: u64,
-        command_pct: f64,
-        phase: Phase,
-        out: &mut EpochReport,
-    ) {
+    pub fn advance(&mut self, grid: &Grid, first_sample: u64, command_pct: f64, phase: Phase, out: &mut EpochReport) {
         let t0 = grid.sample_time(first_sample);
         self.detector.set_phase(t0, phase);
         let n = grid.samples_per_epoch;
@@ -175,11 +154,7 @@ impl ActuatorTwin {
             let mut prev = grid.sample_time(first_sample.saturating_sub(1));
             for k in first_sample..first_sample + n {
                 let t = grid.sample_time(k);
-                let dt_s = if k == 0 {
-                    1.0 / grid.sample_rate_hz
-                } else {
-                    (t.0 - prev.0) as f64 / 1000.0
-                };
+                let dt_s = if k == 0 { 1.0 / grid.sample_rate_hz } else { (t.0 - prev.0) as f64 / 1000.0 };
                 prev = t;
                 let sample = model.step(t, dt_s, command_pct);
                 opening_sum += model.opening_pct();
@@ -192,16 +167,9 @@ impl ActuatorTwin {
             }
         }
         self.detector.tick(t_end, &self.id, &mut out.findings);
-        let feedback_pct = self
-            .detector
-            .last_sample()
-            .map_or(f64::NAN, |s| f64::from(s.position_pct));
+        let feedback_pct = self.detector.last_sample().map_or(f64::NAN, |s| f64::from(s.position_pct));
         out.report = ChildReport {
-            opening_pct: if self.model.is_some() {
-                opening_sum / n as f64
-            } else {
-                feedback_pct
-            },
+            opening_pct: if self.model.is_some() { opening_sum / n as f64 } else { feedback_pct },
             feedback_pct,
             status: self.detector.status(t_end),
         };
