@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     for e in 0..grid.epochs_in(l.scenario.duration) {
         let out = step_epoch(&mut setup, &l.facility, e, &mut cond);
         let t = grid.epoch_start(e).as_secs_f64() as u64;
-        if t % every == 0 {
+        if t.is_multiple_of(every) {
             let s = &out.ahu_summaries[h];
             let pos: Vec<String> = l.facility.ahus[h]
                 .children

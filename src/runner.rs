@@ -71,10 +71,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
     let history_errors = Arc::new(std::sync::Mutex::new(None::<anyhow::Error>));
     let history_errors_sink = Arc::clone(&history_errors);
     let sink: crate::engine::HistorySink = Box::new(move |node, block| {
-        if let (Some(s), Some(seq)) = (history_store.as_ref(), seq) {
-            if let Err(e) = s.put_history(seq, node, &block, retention_s) {
-                history_errors_sink.lock().expect("not poisoned").get_or_insert(e);
-            }
+        if let (Some(s), Some(seq)) = (history_store.as_ref(), seq)
+            && let Err(e) = s.put_history(seq, node, &block, retention_s)
+        {
+            history_errors_sink.lock().expect("not poisoned").get_or_insert(e);
         }
     });
 

@@ -221,11 +221,9 @@ impl Actuator {
                 };
                 if self.moving && can_turn {
                     let mut next = self.pos + d * speed * dt_s;
-                    if let Some(b) = e.block_below_pct.filter(|_| dir < 0) {
-                        if next <= b {
-                            next = b;
-                            self.moving = false;
-                        }
+                    if let Some(b) = e.block_below_pct.filter(|&b| dir < 0 && next <= b) {
+                        next = b;
+                        self.moving = false;
                     }
                     if (cmd - next) * d <= 0.0 {
                         next = cmd;

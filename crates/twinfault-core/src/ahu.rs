@@ -551,17 +551,17 @@ impl Ahu {
             );
         }
         // Zone dampers: the zone stays warm while its damper is already wide open.
-        for i in 0..self.children.len() {
+        for (i, report) in reports.iter().enumerate() {
             if self.children[i].role != Role::ZoneDamper {
                 continue;
             }
             let dev = self.children[i].id.clone();
-            let sup = reports[i].status != Status::Healthy;
-            let f = if reports[i].feedback_pct.is_finite() { reports[i].feedback_pct } else { 50.0 };
+            let sup = report.status != Status::Healthy;
+            let f = if report.feedback_pct.is_finite() { report.feedback_pct } else { 50.0 };
             let e = self.r_zone_c[i];
             // Too warm with the damper already wide open. (Too cold at minimum airflow is normal
-            // at low load, so it is not evidence.)
-            // A warm supply explains warm zones: then the damper is not to blame.
+            // at low load, so it is not evidence.) A warm supply explains warm zones: then the
+            // damper is not to blame.
             let supply_ok = self.r_sat_error_c.abs() < d.supply_air_error_c / 2.0;
             let stuck = e > d.zone_error_c && f >= 95.0 && supply_ok;
             rule(

@@ -45,9 +45,37 @@ impl ConfigError {
 pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigError> {
     toml::from_str::<T>(text).map_err(|e| {
         let line_col = e.span().map(|span| line_col(text, span.start));
+        let key = e.span().map(|span| key_at(text, span.start)).unwrap_or_default();
         let message = e.message().trim().replace('\n', " ");
-        ConfigError { file: file.to_string(), line_col, key: String::new(), message }
+        ConfigError { file: file.to_string(), line_col, key, message }
     })
+}
+
+/// The dotted key path of the `key = value` line at `offset`, with array-of-table indices
+/// (`inject[2].severity`); empty when the line is not a key-value pair.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let Some((k, _)) = line.split_once('=') else { return String::new() };
+    let k = k.trim();
+    if k.is_empty() || k.starts_with('[') || !k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        return String::new();
+    }
+    // The table this line is in, counting array-of-tables headers for the index.
+    let mut table = String::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for l in text[..line_start].lines() {
+        let l = l.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+            let n = counts.entry(name.trim().to_string()).or_insert(0);
+            table = format!("{}[{}]", name.trim(), *n);
+            *n += 1;
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = name.trim().to_string();
+        }
+    }
+    if table.is_empty() { k.to_string() } else { format!("{table}.{k}") }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -741,14 +769,12 @@ impl FacilityFile {
                     format!("no AHU template named \"{}\"", a.template),
                 )
             })?;
-            if let Some(parent) = &a.parent {
-                if plant.as_ref().map(|p| &p.id) != Some(parent) {
-                    return Err(ConfigError::new(
-                        file,
-                        format!("ahus[{i}].parent"),
-                        format!("unknown parent node \"{parent}\" (an AHU's parent must be the plant)"),
-                    ));
-                }
+            if let Some(parent) = a.parent.as_ref().filter(|p| plant.as_ref().map(|x| &x.id) != Some(*p)) {
+                return Err(ConfigError::new(
+                    file,
+                    format!("ahus[{i}].parent"),
+                    format!("unknown parent node \"{parent}\" (an AHU's parent must be the plant)"),
+                ));
             }
             ahus.push(AhuNode {
                 id: a.id,

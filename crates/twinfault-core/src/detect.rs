@@ -519,10 +519,9 @@ impl ActuatorDetector {
         let overloaded = self.last_long_stall != u64::MAX
             && t.0.saturating_sub(self.last_long_stall) <= retry_ms
             && f64::from(err.abs()) > 2.0 * m.deadband_pct;
-        let not_following = overloaded
-            || (err.abs() as f64 > d.tracking_error_pct
-                && (self.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s
-                && stalled_recently);
+        let no_progress = (self.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s;
+        let not_following =
+            no_progress && (overloaded || (err.abs() as f64 > d.tracking_error_pct && stalled_recently));
         // Which fault: a device blocked while opening (or pinned over the whole window) has a
         // jammed gear; one blocked only while closing, with free travel the other way, has an
         // obstacle in its damper. A jam first met while closing reads as a blockage until the
@@ -544,7 +543,7 @@ impl ActuatorDetector {
         let freed_jam = (s.position_pct - self.blocked_at_pct).abs() > pinned_range;
         let freed_block = s.position_pct < self.blocked_at_pct - pinned_range;
         let jam_cond = if open_jam { !freed_jam } else { not_following && jam };
-        let block_cond = if open_block { !freed_block } else { not_following && !jam };
+        let block_cond = if open_block { !freed_block } else { not_following && !jam && !open_jam };
         let e = Some(err.abs() as f64);
         self.rule(t, FaultKind::GearJam, e.filter(|_| jam_cond), d.tracking_error_pct, node, out);
         self.rule(t, FaultKind::ClosureBlockage, e.filter(|_| block_cond), d.tracking_error_pct, node, out);

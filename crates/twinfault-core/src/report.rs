@@ -221,11 +221,12 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
                 let mut status = Status::Healthy;
                 let mut since = SimTime::ZERO;
                 for e in events {
-                    if let Event::Status { t, node: n, to, .. } = e {
-                        if n == node && *t <= deadline {
-                            status = *to;
-                            since = *t;
-                        }
+                    if let Event::Status { t, node: n, to, .. } = e
+                        && n == node
+                        && *t <= deadline
+                    {
+                        status = *to;
+                        since = *t;
                     }
                 }
                 if status == Status::Healthy {

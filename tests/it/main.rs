@@ -1,0 +1,39 @@
+//! Integration tests: the product as a user runs it, on real files, a real sled store and the
+//! real binary. One test binary with modules (see docs/style: ripgrep, NeXosim).
+
+mod calibration;
+mod cli;
+mod determinism;
+mod errors;
+mod hierarchy;
+mod ingest;
+mod scenarios;
+mod store;
+
+use std::path::PathBuf;
+use twinfault::load::Loaded;
+use twinfault::runner::{RunOptions, RunResult};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn load(scenario: &str) -> Loaded {
+    twinfault::load::scenario(&root().join("scenarios").join(scenario), None).expect("scenario loads")
+}
+
+pub fn run(loaded: &Loaded, threads: usize, store: Option<PathBuf>) -> RunResult {
+    let opts = RunOptions { threads, store, speed: None, progress: false, seed: None };
+    twinfault::runner::run(loaded, &opts).expect("run completes")
+}
+
+/// The shared data folder beside the project, when this machine has it.
+pub fn shared_data(sub: &str) -> Option<PathBuf> {
+    let p = root().join("..").join("shared").join("data").join(sub);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: {} is not on this machine; the checks that need it did not run", p.display());
+        None
+    }
+}
