@@ -54,13 +54,60 @@ pub struct ActuatorActor {
     twin: ActuatorTwin,
     /// Findings and closed history of ingested samples, delivered with the next epoch report.
     pending: EpochReport,
-    /// Blocks closed by ingested samples beyond the one the report carries.
-    pending_blocks: Vec<HistoryBlock>,
+    /// Blocks closed by ingested samples beyond the one the report carries, oldest first.
+    pending_blocks: std::collections::VecDeque<HistoryBlock>,
+    /// The parent AHU and this child's slot in it, for `Step`.
+    parent: Option<(Addr<AhuActor>, usize)>,
 }
 
 impl ActuatorActor {
     pub fn new(twin: ActuatorTwin) -> ActuatorActor {
-        ActuatorActor { twin, pending: EpochReport::default(), pending_blocks: Vec::new() }
+        ActuatorActor { twin, pending: EpochReport::default(), pending_blocks: Default::default(), parent: None }
+    }
+
+    fn advance(&mut self, m: &Advance) -> EpochReport {
+        let mut out = std::mem::take(&mut self.pending);
+        self.twin.advance(&m.grid, m.first_sample, m.command_pct, m.phase, &mut out);
+        if out.history.is_none() {
+            out.history = self.pending_blocks.pop_front();
+        }
+        out
+    }
+}
+
+/// Advance one epoch and report to the parent AHU with [`ChildDone`] (fire-and-forget both ways:
+/// no reply channel per message, which is most of a request's cost).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Step(pub Advance);
+
+/// A child's epoch report, sent to its AHU.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChildDone {
+    pub slot: usize,
+    pub report: EpochReport,
+}
+
+/// Tell a child which AHU it reports to, and its slot there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetParent(pub Addr<AhuActor>, pub usize);
+
+impl Handler<SetParent> for ActuatorActor {
+    type Result = ();
+    fn handle(&mut self, m: SetParent, _: &mut Context<Self>) {
+        self.parent = Some((m.0, m.1));
+    }
+}
+
+impl Handler<Step> for ActuatorActor {
+    type Result = ();
+    fn handle(&mut self, m: Step, _: &mut Context<Self>) {
+        let report = self.advance(&m.0);
+        if let Some((parent, slot)) = &self.parent {
+            parent.do_send(ChildDone { slot: *slot, report });
+        }
     }
 }
 
@@ -71,12 +118,7 @@ impl Actor for ActuatorActor {
 impl Handler<Advance> for ActuatorActor {
     type Result = MessageResult<Advance>;
     fn handle(&mut self, m: Advance, _: &mut Context<Self>) -> Self::Result {
-        let mut out = std::mem::take(&mut self.pending);
-        self.twin.advance(&m.grid, m.first_sample, m.command_pct, m.phase, &mut out);
-        if out.history.is_none() {
-            out.history = self.pending_blocks.pop();
-        }
-        MessageResult(out)
+        MessageResult(self.advance(&m))
     }
 }
 
@@ -84,7 +126,7 @@ impl Handler<IngestSample> for ActuatorActor {
     type Result = ();
     fn handle(&mut self, m: IngestSample, _: &mut Context<Self>) {
         if let Some(b) = self.twin.ingest(&m.0, &mut self.pending.findings) {
-            self.pending_blocks.push(b);
+            self.pending_blocks.push_back(b);
         }
     }
 }
@@ -124,6 +166,30 @@ pub struct AhuOut {
 pub struct AhuActor {
     ahu: Ahu,
     children: Vec<Addr<ActuatorActor>>,
+    /// The epoch in progress: children's reports by slot, how many are missing, and where the
+    /// result goes.
+    open: Option<OpenEpoch>,
+}
+
+struct OpenEpoch {
+    phase: Phase,
+    t1: SimTime,
+    dt_s: f64,
+    reports: Vec<Option<EpochReport>>,
+    missing: usize,
+    reply: tokio::sync::oneshot::Sender<AhuOut>,
+}
+
+impl AhuActor {
+    fn finish(&mut self) {
+        let Some(open) = self.open.take() else { return };
+        let children: Vec<EpochReport> = open.reports.into_iter().map(|r| r.expect("all children reported")).collect();
+        let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
+        let mut findings = Vec::new();
+        let summary = self.ahu.end_epoch(open.t1, open.dt_s, &reports, &mut findings);
+        // The parent may have gone (the run was dropped): nothing to deliver then.
+        let _ = open.reply.send(AhuOut { phase: open.phase, summary, findings, children });
+    }
 }
 
 impl Actor for AhuActor {
@@ -131,35 +197,35 @@ impl Actor for AhuActor {
 }
 
 impl Handler<AhuEpoch> for AhuActor {
-    type Result = ResponseActFuture<Self, AhuOut>;
+    type Result = ResponseFuture<AhuOut>;
     fn handle(&mut self, m: AhuEpoch, _: &mut Context<Self>) -> Self::Result {
         let (t0, t1) = (m.grid.epoch_start(m.epoch), m.grid.epoch_start(m.epoch + 1));
         let dt_s = (t1.0 - t0.0) as f64 / 1000.0;
         let (phase, commands) = self.ahu.begin_epoch(t0, dt_s, m.plant);
         let first_sample = m.epoch * m.grid.samples_per_epoch;
-        let requests: Vec<_> = self
-            .children
-            .iter()
-            .zip(commands)
-            .map(|(child, &command_pct)| child.send(Advance { grid: m.grid, first_sample, command_pct, phase }))
-            .collect();
-        Box::pin(join_all(requests).into_actor(self).map(move |replies, act, _| {
-            // A child whose mailbox is gone (it cannot be, while the run holds its address)
-            // would report nothing: it then counts as offline.
-            let children: Vec<EpochReport> = replies
-                .into_iter()
-                .map(|r| {
-                    r.unwrap_or_else(|_| EpochReport {
-                        report: ChildReport { opening_pct: 0.0, feedback_pct: f64::NAN, status: Status::Offline },
-                        ..EpochReport::default()
-                    })
-                })
-                .collect();
-            let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
-            let mut findings = Vec::new();
-            let summary = act.ahu.end_epoch(t1, dt_s, &reports, &mut findings);
-            AhuOut { phase, summary, findings, children }
-        }))
+        for (child, &command_pct) in self.children.iter().zip(commands) {
+            child.do_send(Step(Advance { grid: m.grid, first_sample, command_pct, phase }));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let n = self.children.len();
+        self.open = Some(OpenEpoch { phase, t1, dt_s, reports: (0..n).map(|_| None).collect(), missing: n, reply: tx });
+        if n == 0 {
+            self.finish();
+        }
+        Box::pin(async move { rx.await.expect("an AHU finishes every epoch it starts") })
+    }
+}
+
+impl Handler<ChildDone> for AhuActor {
+    type Result = ();
+    fn handle(&mut self, m: ChildDone, _: &mut Context<Self>) {
+        let Some(open) = self.open.as_mut() else { return };
+        if open.reports[m.slot].replace(m.report).is_none() {
+            open.missing -= 1;
+        }
+        if open.missing == 0 {
+            self.finish();
+        }
     }
 }
 
@@ -356,8 +422,16 @@ impl Engine {
             .into_iter()
             .enumerate()
             .map(|(h, ahu)| {
-                let children = facility.ahus[h].children.iter().map(|&i| actuator_addrs[i].clone()).collect();
-                AhuActor::start_in_arbiter(&handle(h), move |_| AhuActor { ahu, children })
+                let children: Vec<Addr<ActuatorActor>> =
+                    facility.ahus[h].children.iter().map(|&i| actuator_addrs[i].clone()).collect();
+                let kids = children.clone();
+                let addr =
+                    AhuActor::start_in_arbiter(&handle(h), move |_| AhuActor { ahu, children: kids, open: None });
+                // Queued before any epoch starts, so every child knows its parent before its first `Step`.
+                for (slot, c) in children.iter().enumerate() {
+                    c.do_send(SetParent(addr.clone(), slot));
+                }
+                addr
             })
             .collect();
         let conditions = plant.as_ref().map(Plant::conditions);

@@ -12,7 +12,7 @@
 
 use crate::config::ActuatorTemplate;
 use crate::fault::{ActiveInjection, FaultEffects, Injection};
-use crate::rng::{NodeRng, node_rng, uniform};
+use crate::rng::{NodeRng, node_rng, normal, uniform};
 use crate::types::SimTime;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -58,8 +58,6 @@ enum Drive {
 pub struct Actuator {
     template: Arc<ActuatorTemplate>,
     rng: NodeRng,
-    /// Cached second Box-Muller draw.
-    spare_normal: Option<f64>,
     /// True shaft position [%].
     pos: f64,
     /// Motor torque magnitude being applied [N·m].
@@ -87,7 +85,6 @@ impl Actuator {
         let pos = initial_pct.clamp(0.0, 100.0);
         Actuator {
             rng: node_rng(seed, node_id, "model"),
-            spare_normal: None,
             pos,
             motor_torque: 0.0,
             drive: Drive::Idle,
@@ -131,19 +128,6 @@ impl Actuator {
         self.pos
     }
 
-    #[inline]
-    fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare_normal.take() {
-            return z;
-        }
-        let u1 = uniform(&mut self.rng).max(1e-300);
-        let u2 = uniform(&mut self.rng);
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
-        self.spare_normal = Some(r * s);
-        r * c
-    }
-
     fn effects(&mut self, t: SimTime) -> FaultEffects {
         if self.injections.is_empty() {
             return FaultEffects::NONE;
@@ -160,7 +144,8 @@ impl Actuator {
     /// device reports, or `None` when the sample is lost on the way (signal loss).
     pub fn step(&mut self, t: SimTime, dt_s: f64, command_pct: f64) -> Option<Sample> {
         let e = self.effects(t);
-        let tpl = Arc::clone(&self.template);
+        // Borrow the template (no refcount traffic: twins on several threads share it).
+        let tpl: &ActuatorTemplate = &self.template;
         let m = &tpl.model;
         let q = &tpl.quantization;
         let t_s = t.as_secs_f64();
@@ -286,14 +271,14 @@ impl Actuator {
         };
         let driving = rotation != 0;
         let torque_noise = if driving { m.torque_noise_nm } else { m.rest_torque_noise_nm };
-        let torque = -dir * self.motor_torque + torque_noise * self.normal();
+        let torque = -dir * self.motor_torque + torque_noise * normal(&mut self.rng);
         let omega_rad_s = speed_pct_s / 100.0 * m.stroke_deg.to_radians();
         let mut power = m.standby_power_w;
         if driving {
             power += m.moving_power_w
                 + self.motor_torque * omega_rad_s / m.motor_efficiency
                 + m.copper_loss_w_per_nm2 * self.motor_torque * self.motor_torque
-                + m.power_noise_w * self.normal();
+                + m.power_noise_w * normal(&mut self.rng);
         }
         let power = power.max(0.0);
         let t_ss = m.ambient_c + m.self_heating_c + m.thermal_resistance_c_per_w * (power + e.heat_w);
@@ -312,7 +297,7 @@ impl Actuator {
             self.next_feedback = SimTime(t.0 + period_ms.max(1));
         }
         let quality =
-            (m.signal_quality_mean * e.quality_factor + m.signal_quality_noise * self.normal()).clamp(0.0, 1.0);
+            (m.signal_quality_mean * e.quality_factor + m.signal_quality_noise * normal(&mut self.rng)).clamp(0.0, 1.0);
         if e.drop_prob > 0.0 && uniform(&mut self.rng) < e.drop_prob {
             return None;
         }

@@ -165,11 +165,46 @@ impl FindingBook {
     }
 }
 
-/// Exponential moving average with a time constant, weighted by elapsed time.
+/// Exponential moving average step with weight `a` = 1 − exp(−dt/τ).
 #[inline]
-fn ewma(avg: &mut f32, x: f32, dt_s: f64, tau_s: f64) {
-    let a = (1.0 - (-dt_s / tau_s.max(1e-6)).exp()) as f32;
+fn ewma(avg: &mut f32, x: f32, a: f32) {
     *avg += (x - *avg) * a;
+}
+
+/// The weights of the detector's averages for one sample interval, recomputed only when the
+/// interval changes (samples are mostly evenly spaced): `exp` is the detector's costliest call.
+#[derive(Debug, Clone, Copy, Default)]
+struct Alphas {
+    dt_s: f64,
+    progress: f32,
+    torque: f32,
+    hunting: f32,
+    quality: f32,
+    temperature: f32,
+    offset: f32,
+}
+
+/// Time constant of the progress-toward-setpoint average [s].
+const PROGRESS_TAU_S: f64 = 5.0;
+/// Time constant of the rest-offset average [s].
+const OFFSET_TAU_S: f64 = 30.0;
+
+impl Alphas {
+    fn for_dt(&mut self, dt_s: f64, d: &crate::config::ActuatorDetection) -> Alphas {
+        if dt_s != self.dt_s {
+            let a = |tau: f64| (1.0 - (-dt_s / tau.max(1e-6)).exp()) as f32;
+            *self = Alphas {
+                dt_s,
+                progress: a(PROGRESS_TAU_S),
+                torque: a(d.torque_tau_moving_s),
+                hunting: a(d.hunting_window_s),
+                quality: a(d.signal_tau_s),
+                temperature: a(d.temperature_tau_s),
+                offset: a(OFFSET_TAU_S),
+            };
+        }
+        *self
+    }
 }
 
 /// Ranges of setpoint and position over a window made of a ring of blocks.
@@ -247,6 +282,13 @@ impl EventRing {
 #[derive(Debug, Clone)]
 pub struct ActuatorDetector {
     template: Arc<ActuatorTemplate>,
+    st: State,
+}
+
+/// The detector's mutable state, apart from its (shared, read-only) template, so rules can
+/// borrow the template while they update the state.
+#[derive(Debug, Clone)]
+struct State {
     book: FindingBook,
     last: Option<Sample>,
     last_seen: SimTime,
@@ -283,13 +325,38 @@ pub struct ActuatorDetector {
     temperature_c: f32,
     rest_s: f32,
     rest_offset_pct: f32,
+    alphas: Alphas,
+}
+
+impl State {
+    fn gated(&self, t: SimTime, spec: &FindingSpec) -> bool {
+        spec.gated_in.contains(&self.phase)
+            || (t.0 < self.grace_until && spec.gated_in.iter().any(|p| p.is_transient()))
+    }
+
+    /// Feeds one evaluation of a rule to the finding book.
+    #[allow(clippy::too_many_arguments)]
+    fn rule(
+        &mut self,
+        tpl: &ActuatorTemplate,
+        t: SimTime,
+        kind: FaultKind,
+        value: Option<f64>,
+        threshold: f64,
+        node: &str,
+        out: &mut Vec<FindingEvent>,
+    ) {
+        let Some(spec) = tpl.finding(kind) else { return };
+        let gated = self.gated(t, spec);
+        self.book.update(t, RuleInput { kind, value, threshold, gated, spec, node, device: None }, out);
+    }
 }
 
 impl ActuatorDetector {
     pub fn new(template: Arc<ActuatorTemplate>) -> ActuatorDetector {
         let d = &template.detection;
         let temp0 = (template.model.ambient_c + template.model.self_heating_c) as f32;
-        ActuatorDetector {
+        let st = State {
             band: BandWindow::new(d.band_window_s),
             torque_baseline_nm: d.torque_prior_nm as f32,
             torque_avg_nm: d.torque_prior_nm as f32,
@@ -316,85 +383,67 @@ impl ActuatorDetector {
             temperature_c: temp0,
             rest_s: 0.0,
             rest_offset_pct: 0.0,
-            template,
-        }
+            alphas: Alphas::default(),
+        };
+        ActuatorDetector { template, st }
     }
 
     pub fn book(&self) -> &FindingBook {
-        &self.book
+        &self.st.book
     }
 
     /// The last sample seen.
     pub fn last_sample(&self) -> Option<&Sample> {
-        self.last.as_ref()
+        self.st.last.as_ref()
     }
 
     /// Sets the operating phase of the device's AHU.
     pub fn set_phase(&mut self, t: SimTime, phase: Phase) {
-        if self.phase.is_transient() && !phase.is_transient() {
-            self.grace_until = t.0 + (self.template.detection.transient_grace_s * 1000.0) as u64;
+        if self.st.phase.is_transient() && !phase.is_transient() {
+            self.st.grace_until = t.0 + (self.template.detection.transient_grace_s * 1000.0) as u64;
         }
-        self.phase = phase;
-    }
-
-    fn gated(&self, t: SimTime, spec: &FindingSpec) -> bool {
-        spec.gated_in.contains(&self.phase)
-            || (t.0 < self.grace_until && spec.gated_in.iter().any(|p| p.is_transient()))
+        self.st.phase = phase;
     }
 
     /// Whether the device has been silent longer than `offline_after_s` at `now`.
     pub fn is_offline(&self, now: SimTime) -> bool {
         let limit = (self.template.detection.offline_after_s * 1000.0) as u64;
-        self.last.is_some_and(|_| now.0.saturating_sub(self.last_seen.0) > limit)
+        self.st.last.is_some_and(|_| now.0.saturating_sub(self.st.last_seen.0) > limit)
     }
 
     /// Current status: offline when silent, else the worst open finding.
     pub fn status(&self, now: SimTime) -> Status {
-        if self.is_offline(now) { Status::Offline } else { self.book.status(&self.template.findings) }
-    }
-
-    fn rule(
-        &mut self,
-        t: SimTime,
-        kind: FaultKind,
-        value: Option<f64>,
-        threshold: f64,
-        node: &str,
-        out: &mut Vec<FindingEvent>,
-    ) {
-        let tpl = Arc::clone(&self.template);
-        let Some(spec) = tpl.finding(kind) else {
-            return;
-        };
-        let gated = self.gated(t, spec);
-        self.book.update(t, RuleInput { kind, value, threshold, gated, spec, node, device: None }, out);
+        if self.is_offline(now) { Status::Offline } else { self.st.book.status(&self.template.findings) }
     }
 
     /// Re-evaluates the silence rule at `now` (called when time passes without samples).
     pub fn tick(&mut self, now: SimTime, node: &str, out: &mut Vec<FindingEvent>) {
-        if self.last.is_none() {
+        let tpl: &ActuatorTemplate = &self.template;
+        let st = &mut self.st;
+        if st.last.is_none() {
             return;
         }
-        let silent_s = now.0.saturating_sub(self.last_seen.0) as f64 / 1000.0;
-        let d = &self.template.detection;
+        let silent_s = now.0.saturating_sub(st.last_seen.0) as f64 / 1000.0;
+        let d = &tpl.detection;
         let (loss_below, offline_after) = (d.signal_loss_below, d.offline_after_s);
         if silent_s > offline_after {
-            self.rule(now, FaultKind::SignalLoss, Some(silent_s), offline_after, node, out);
-        } else if f64::from(self.quality) >= loss_below {
-            self.rule(now, FaultKind::SignalLoss, None, loss_below, node, out);
+            st.rule(tpl, now, FaultKind::SignalLoss, Some(silent_s), offline_after, node, out);
+        } else if f64::from(st.quality) >= loss_below {
+            st.rule(tpl, now, FaultKind::SignalLoss, None, loss_below, node, out);
         }
     }
 
     /// Feeds one sample (in time order; older samples are ignored) and evaluates every rule.
     pub fn observe(&mut self, s: &Sample, node: &str, out: &mut Vec<FindingEvent>) {
-        let tpl = Arc::clone(&self.template);
+        let tpl: &ActuatorTemplate = &self.template;
+        let st = &mut self.st;
         let d = &tpl.detection;
         let m = &tpl.model;
-        let Some(prev) = self.last else {
-            self.last = Some(*s);
-            self.last_seen = s.t;
-            self.quality = s.signal_quality.unwrap_or(1.0);
-            self.temperature_c = s.temperature_c;
+        let Some(prev) = st.last else {
+            st.last = Some(*s);
+            st.last_seen = s.t;
+            st.quality = s.signal_quality.unwrap_or(1.0);
+            st.temperature_c = s.temperature_c;
             return;
         };
         if s.t <= prev.t {
@@ -402,8 +451,9 @@ impl ActuatorDetector {
         }
         let t = s.t;
         let dt = (t.0 - prev.t.0) as f64 / 1000.0;
+        let al = st.alphas.for_dt(dt, d);
         let t_s = (t.0 / 1000) as u32;
-        let operating = self.phase == Phase::Occupied;
+        let operating = st.phase == Phase::Occupied;
         let err = s.setpoint_pct - s.position_pct;
         let dpos = s.position_pct - prev.position_pct;
         let driving = s.rotation != 0;
@@ -411,26 +461,26 @@ impl ActuatorDetector {
 
         // Tracking: progress toward the setpoint, and stalls while driving.
         let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
-        ewma(&mut self.progress_pct_s, toward / dt as f32, dt, 5.0);
-        self.band.push(t, s.setpoint_pct, s.position_pct);
+        ewma(&mut st.progress_pct_s, toward / dt as f32, al.progress);
+        st.band.push(t, s.setpoint_pct, s.position_pct);
         if driving && dpos.abs() < 0.05 {
-            self.hold_s += dt as f32;
-            if self.hold_s >= 1.0 {
-                self.last_stall = t.0;
+            st.hold_s += dt as f32;
+            if st.hold_s >= 1.0 {
+                st.last_stall = t.0;
                 let bit = s.rotation - 1;
-                self.stall_dirs |= 1 << bit;
-                self.free_travel_pct[bit as usize] = 0.0;
+                st.stall_dirs |= 1 << bit;
+                st.free_travel_pct[bit as usize] = 0.0;
             }
-            if f64::from(self.hold_s) >= 0.75 * m.overload_protection_s {
-                self.last_long_stall = t.0;
+            if f64::from(st.hold_s) >= 0.75 * m.overload_protection_s {
+                st.last_long_stall = t.0;
             }
         }
 
         if driving && dpos.abs() >= 0.05 && (dpos > 0.0) == (s.rotation == 1) {
             let bit = s.rotation as usize - 1;
-            self.free_travel_pct[bit] += dpos.abs();
-            if f64::from(self.free_travel_pct[bit]) >= d.pinned_range_pct {
-                self.stall_dirs &= !(1 << bit);
+            st.free_travel_pct[bit] += dpos.abs();
+            if f64::from(st.free_travel_pct[bit]) >= d.pinned_range_pct {
+                st.stall_dirs &= !(1 << bit);
             }
         }
 
@@ -448,116 +498,116 @@ impl ActuatorDetector {
             let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
             let explained = own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
             if explained {
-                if f64::from(self.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32 {
-                    self.stick_events.push(t_s);
+                if f64::from(st.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32 {
+                    st.stick_events.push(t_s);
                 }
             } else if dpos.abs() > d.jump_pct as f32 {
-                self.poke_events.push(t_s);
+                st.poke_events.push(t_s);
             }
         }
         // Torque against the device's own baseline, over driving samples that are not a stall
         // (a stall is the tracking rules' business). Moves too short to span a sample still
         // show their torque in the driving samples around them.
-        let recent_stall = self.last_stall != u64::MAX
-            && t.0.saturating_sub(self.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
-        if driving && self.hold_s < 1.0 && !recent_stall {
+        let recent_stall =
+            st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
+        if driving && st.hold_s < 1.0 && !recent_stall {
             let mag = s.torque_nm.abs();
             let learn = d.torque_learn_moving_s as f32;
-            if self.moving_s < learn {
-                self.torque_learn_sum += mag * dt as f32;
-                if self.moving_s + dt as f32 >= learn {
-                    let learned = self.torque_learn_sum / (self.moving_s + dt as f32);
+            if st.moving_s < learn {
+                st.torque_learn_sum += mag * dt as f32;
+                if st.moving_s + dt as f32 >= learn {
+                    let learned = st.torque_learn_sum / (st.moving_s + dt as f32);
                     // A baseline learned on an already faulty device would hide the fault: only
                     // accept what is plausible next to the template's prior.
                     let prior = d.torque_prior_nm as f32;
-                    self.torque_baseline_nm =
+                    st.torque_baseline_nm =
                         if learned < prior * 1.3 && learned > prior * 0.5 { learned } else { prior };
                 }
             }
-            self.moving_s += dt as f32;
-            ewma(&mut self.torque_avg_nm, mag, dt, d.torque_tau_moving_s);
+            st.moving_s += dt as f32;
+            ewma(&mut st.torque_avg_nm, mag, al.torque);
         }
         if !driving || dpos.abs() >= 0.05 {
-            self.hold_s = 0.0;
+            st.hold_s = 0.0;
         }
 
         // Activity for hunting (operating time only).
         if operating {
-            ewma(&mut self.active_ratio, if driving { 1.0 } else { 0.0 }, dt, d.hunting_window_s);
-            let reversal = driving && self.last_dir != 0 && s.rotation != self.last_dir;
+            ewma(&mut st.active_ratio, if driving { 1.0 } else { 0.0 }, al.hunting);
+            let reversal = driving && st.last_dir != 0 && s.rotation != st.last_dir;
             let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
-            ewma(&mut self.reversals_per_s, rate, dt, d.hunting_window_s);
+            ewma(&mut st.reversals_per_s, rate, al.hunting);
         }
         if driving {
-            self.last_dir = s.rotation;
+            st.last_dir = s.rotation;
         }
 
         if let Some(q) = s.signal_quality {
-            ewma(&mut self.quality, q, dt, d.signal_tau_s);
+            ewma(&mut st.quality, q, al.quality);
         }
-        ewma(&mut self.temperature_c, s.temperature_c, dt, d.temperature_tau_s);
+        ewma(&mut st.temperature_c, s.temperature_c, al.temperature);
 
         if driving {
-            self.rest_s = 0.0;
+            st.rest_s = 0.0;
         } else {
-            self.rest_s += dt as f32;
-            if f64::from(self.rest_s) >= d.rest_settle_s {
-                ewma(&mut self.rest_offset_pct, err, dt, 30.0);
+            st.rest_s += dt as f32;
+            if f64::from(st.rest_s) >= d.rest_settle_s {
+                ewma(&mut st.rest_offset_pct, err, al.offset);
             }
         }
 
-        self.last = Some(*s);
-        self.last_seen = t;
+        st.last = Some(*s);
+        st.last_seen = t;
 
         // Rules.
         let band_ms = (d.band_window_s * 1000.0) as u64;
-        let stalled_recently = self.last_stall != u64::MAX && t.0.saturating_sub(self.last_stall) <= band_ms;
+        let stalled_recently = st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= band_ms;
         // Not following: far from the setpoint without progress after a stall, or blocked long
         // enough to trip the overload protection (as the device's own alarm does) and still away
         // from the setpoint. The retry after a protection trip renews the evidence.
         let retry_ms = (2.0 * m.retry_after_s * 1000.0) as u64;
-        let overloaded = self.last_long_stall != u64::MAX
-            && t.0.saturating_sub(self.last_long_stall) <= retry_ms
+        let overloaded = st.last_long_stall != u64::MAX
+            && t.0.saturating_sub(st.last_long_stall) <= retry_ms
             && f64::from(err.abs()) > 2.0 * m.deadband_pct;
-        let no_progress = (self.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s;
+        let no_progress = (st.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s;
         let not_following =
             no_progress && (overloaded || (err.abs() as f64 > d.tracking_error_pct && stalled_recently));
         // Which fault: a device blocked while opening (or pinned over the whole window) has a
         // jammed gear; one blocked only while closing, with free travel the other way, has an
         // obstacle in its damper. A jam first met while closing reads as a blockage until the
         // device tries to open.
-        let (_, pos_range) = self.band.ranges();
+        let (_, pos_range) = st.band.ranges();
         let pinned = (pos_range as f64) < d.pinned_range_pct;
-        let jam = pinned || self.stall_dirs & 1 != 0;
+        let jam = pinned || st.stall_dirs & 1 != 0;
         //
         // Hysteresis by evidence: an open jam or blockage clears only when the device proves it
         // can move again (away from the jam position; below the obstacle), not merely because
         // the setpoint stopped asking for the blocked travel. That keeps a blockage met once per
         // stroke test from opening and resolving every stroke.
-        let (open_jam, open_block) =
-            (self.book.is_open(FaultKind::GearJam), self.book.is_open(FaultKind::ClosureBlockage));
-        if not_following && self.blocked_at_pct.is_nan() {
-            self.blocked_at_pct = s.position_pct;
+        let (open_jam, open_block) = (st.book.is_open(FaultKind::GearJam), st.book.is_open(FaultKind::ClosureBlockage));
+        if not_following && st.blocked_at_pct.is_nan() {
+            st.blocked_at_pct = s.position_pct;
         }
         let pinned_range = d.pinned_range_pct as f32;
-        let freed_jam = (s.position_pct - self.blocked_at_pct).abs() > pinned_range;
-        let freed_block = s.position_pct < self.blocked_at_pct - pinned_range;
+        let freed_jam = (s.position_pct - st.blocked_at_pct).abs() > pinned_range;
+        let freed_block = s.position_pct < st.blocked_at_pct - pinned_range;
         let jam_cond = if open_jam { !freed_jam } else { not_following && jam };
         let block_cond = if open_block { !freed_block } else { not_following && !jam && !open_jam };
         let e = Some(err.abs() as f64);
-        self.rule(t, FaultKind::GearJam, e.filter(|_| jam_cond), d.tracking_error_pct, node, out);
-        self.rule(t, FaultKind::ClosureBlockage, e.filter(|_| block_cond), d.tracking_error_pct, node, out);
-        if !not_following && !self.book.is_open(FaultKind::GearJam) && !self.book.is_open(FaultKind::ClosureBlockage) {
-            self.blocked_at_pct = f32::NAN;
+        st.rule(tpl, t, FaultKind::GearJam, e.filter(|_| jam_cond), d.tracking_error_pct, node, out);
+        st.rule(tpl, t, FaultKind::ClosureBlockage, e.filter(|_| block_cond), d.tracking_error_pct, node, out);
+        if !not_following && !st.book.is_open(FaultKind::GearJam) && !st.book.is_open(FaultKind::ClosureBlockage) {
+            st.blocked_at_pct = f32::NAN;
         }
 
-        let torque_limit = f64::from(self.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
-        let learned = f64::from(self.moving_s) >= d.torque_learn_moving_s;
-        let torque = f64::from(self.torque_avg_nm);
-        let stalled = self.book.is_open(FaultKind::GearJam)
-            || self.book.is_open(FaultKind::ClosureBlockage)
-            || self.book.is_open(FaultKind::Stiction);
-        self.rule(
+        let torque_limit = f64::from(st.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
+        let learned = f64::from(st.moving_s) >= d.torque_learn_moving_s;
+        let torque = f64::from(st.torque_avg_nm);
+        let stalled = st.book.is_open(FaultKind::GearJam)
+            || st.book.is_open(FaultKind::ClosureBlockage)
+            || st.book.is_open(FaultKind::Stiction);
+        st.rule(
+            tpl,
             t,
             FaultKind::AddedResistance,
             Some(torque).filter(|&v| learned && !stalled && v > torque_limit),
@@ -567,8 +617,9 @@ impl ActuatorDetector {
         );
 
         let since = t_s.saturating_sub(d.event_window_s as u32);
-        let sticks = self.stick_events.count_since(since) as f64;
-        self.rule(
+        let sticks = st.stick_events.count_since(since) as f64;
+        st.rule(
+            tpl,
             t,
             FaultKind::Stiction,
             Some(sticks).filter(|&n| n >= d.stiction_min_events),
@@ -576,8 +627,9 @@ impl ActuatorDetector {
             node,
             out,
         );
-        let pokes = self.poke_events.count_since(since) as f64;
-        self.rule(
+        let pokes = st.poke_events.count_since(since) as f64;
+        st.rule(
+            tpl,
             t,
             FaultKind::Destabilization,
             Some(pokes).filter(|&n| n >= d.poke_min_events),
@@ -586,18 +638,19 @@ impl ActuatorDetector {
             out,
         );
 
-        let stick_or_poke = self.book.is_open(FaultKind::Stiction) || self.book.is_open(FaultKind::Destabilization);
-        let active = f64::from(self.active_ratio);
-        let reversals_h = f64::from(self.reversals_per_s) * 3600.0;
+        let stick_or_poke = st.book.is_open(FaultKind::Stiction) || st.book.is_open(FaultKind::Destabilization);
+        let active = f64::from(st.active_ratio);
+        let reversals_h = f64::from(st.reversals_per_s) * 3600.0;
         let hunting = operating
             && active > d.hunting_active_ratio
             && reversals_h >= d.hunting_min_reversals_per_h
             && !stick_or_poke;
-        self.rule(t, FaultKind::Hunting, Some(active).filter(|_| hunting), d.hunting_active_ratio, node, out);
+        st.rule(tpl, t, FaultKind::Hunting, Some(active).filter(|_| hunting), d.hunting_active_ratio, node, out);
 
-        let q = f64::from(self.quality);
+        let q = f64::from(st.quality);
         if s.signal_quality.is_some() {
-            self.rule(
+            st.rule(
+                tpl,
                 t,
                 FaultKind::SignalLoss,
                 Some(q).filter(|&q| q < d.signal_loss_below),
@@ -605,22 +658,22 @@ impl ActuatorDetector {
                 node,
                 out,
             );
-            let weak = q < d.weak_signal_below && !self.book.is_open(FaultKind::SignalLoss);
-            self.rule(t, FaultKind::WeakSignal, Some(q).filter(|_| weak), d.weak_signal_below, node, out);
+            let weak = q < d.weak_signal_below && !st.book.is_open(FaultKind::SignalLoss);
+            st.rule(tpl, t, FaultKind::WeakSignal, Some(q).filter(|_| weak), d.weak_signal_below, node, out);
         }
 
         let temp_limit = m.ambient_c + d.temperature_rise_c;
-        let temp = f64::from(self.temperature_c);
-        self.rule(t, FaultKind::TemperatureDrift, Some(temp).filter(|&v| v > temp_limit), temp_limit, node, out);
+        let temp = f64::from(st.temperature_c);
+        st.rule(tpl, t, FaultKind::TemperatureDrift, Some(temp).filter(|&v| v > temp_limit), temp_limit, node, out);
 
         // Feedback drift is judged only at rest; while the device moves or settles the rule is
         // not evaluated at all, so its confirmation time keeps running across short moves.
-        let offset = f64::from(self.rest_offset_pct);
+        let offset = f64::from(st.rest_offset_pct);
         let blocked =
-            stalled_recently || self.book.is_open(FaultKind::GearJam) || self.book.is_open(FaultKind::ClosureBlockage);
-        if f64::from(self.rest_s) >= d.rest_settle_s || blocked {
+            stalled_recently || st.book.is_open(FaultKind::GearJam) || st.book.is_open(FaultKind::ClosureBlockage);
+        if f64::from(st.rest_s) >= d.rest_settle_s || blocked {
             let drift = !blocked && offset.abs() > d.rest_offset_pct;
-            self.rule(t, FaultKind::FeedbackDrift, Some(offset).filter(|_| drift), d.rest_offset_pct, node, out);
+            st.rule(tpl, t, FaultKind::FeedbackDrift, Some(offset).filter(|_| drift), d.rest_offset_pct, node, out);
         }
     }
 }
