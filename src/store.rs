@@ -191,7 +191,8 @@ impl Store {
 
     /// Allocates the sequence number of a new run.
     pub fn next_run(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+        // sled counts from 0; people count runs from 1.
+        Ok(self.db.generate_id()? + 1)
     }
 
     pub fn run_id(seq: u64) -> String {
