@@ -40,7 +40,7 @@ pub fn facility(path: &Path, campus: Option<CampusSize>) -> Result<Facility, Loa
         })?;
         templates.add(name, &ttext, &tpath.display().to_string())?;
     }
-    Ok(file.build(&templates, &label)?)
+    Ok(file.build(&templates, &label).map_err(|e| e.locate(&text))?)
 }
 
 /// A scenario with its facility, both validated.
@@ -68,7 +68,7 @@ pub fn scenario(path: &Path, campus: Option<CampusSize>) -> Result<Loaded, LoadE
         .into());
     }
     let facility = facility(&facility_path, campus.or(scenario.campus))?;
-    scenario.check_against(&facility, &label)?;
+    scenario.check_against(&facility, &label, &text)?;
     Ok(Loaded { scenario, facility, scenario_path: path.to_path_buf(), facility_path, scenario_text: text })
 }
 

@@ -50,7 +50,11 @@ fn unknown_key_is_named() {
 
 #[test]
 fn out_of_range_severity_names_the_key_path() {
-    check("bad_severity.toml", &base().replace("severity = 1.0", "severity = 1.5"), &["inject[0].severity", "1.5"]);
+    check(
+        "bad_severity.toml",
+        &base().replace("severity = 1.0", "severity = 1.5"),
+        &["bad_severity.toml:22:1:", "inject[0].severity", "1.5"],
+    );
 }
 
 #[test]
@@ -112,7 +116,7 @@ fn bad_twin_files_name_file_and_key() {
             "datacenter.toml",
             "parent = \"ahu-02\"\nrole = \"zone_damper\"\nzone = \"zone-5\"",
             "parent = \"ahu-09\"\nrole = \"zone_damper\"\nzone = \"zone-5\"",
-            &["actuators[4].parent", "ahu-09"],
+            &["datacenter.toml:", "actuators[4].parent", "ahu-09"],
         ),
         ("datacenter.toml", "id = \"BEL-VNT-002\"", "id = \"BEL-VNT-001\"", &["duplicate node id", "BEL-VNT-001"]),
         (

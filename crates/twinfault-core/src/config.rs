@@ -36,6 +36,14 @@ impl fmt::Display for ConfigError {
 }
 
 impl ConfigError {
+    /// Fills in the line and column of the error's key in `text`, when the error lacks them.
+    pub fn locate(mut self, text: &str) -> ConfigError {
+        if self.line_col.is_none() && !self.key.is_empty() {
+            self.line_col = locate_key(text, &self.key);
+        }
+        self
+    }
+
     pub fn new(file: &str, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError { file: file.to_string(), line_col: None, key: key.into(), message: message.into() }
     }
@@ -49,6 +57,28 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Conf
         let message = e.message().trim().replace('\n', " ");
         ConfigError { file: file.to_string(), line_col, key, message }
     })
+}
+
+/// Where the key path `key` (as [`key_at`] writes it) is written in `text`: the `key = value`
+/// line, or the table header when the path names a table.
+fn locate_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if key_at(text, offset + indent) == key {
+            return Some(line_col(text, offset + indent));
+        }
+        if trimmed.starts_with('[') {
+            // A header names its table: `inject[2]` for the third `[[inject]]`.
+            let path = key_at(text, offset + line.len()).rsplit_once('.').map(|(t, _)| t.to_string());
+            if path.as_deref() == Some(key) || trimmed.trim_end().trim_matches(|c| c == '[' || c == ']') == key {
+                return Some(line_col(text, offset + indent));
+            }
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The dotted key path of the `key = value` line at `offset`, with array-of-table indices
@@ -300,6 +330,10 @@ fn check_kind(file: &str, got: &str, want: &str) -> Result<(), ConfigError> {
 
 impl ActuatorTemplate {
     pub fn parse(text: &str, file: &str) -> Result<ActuatorTemplate, ConfigError> {
+        Self::parse_unlocated(text, file).map_err(|e| e.locate(text))
+    }
+
+    fn parse_unlocated(text: &str, file: &str) -> Result<ActuatorTemplate, ConfigError> {
         let raw: ActuatorTemplateFile = parse_toml(text, file)?;
         check_kind(file, &raw.kind, "actuator")?;
         let m = &raw.model;
@@ -437,6 +471,10 @@ struct AhuTemplateFile {
 
 impl AhuTemplate {
     pub fn parse(text: &str, file: &str) -> Result<AhuTemplate, ConfigError> {
+        Self::parse_unlocated(text, file).map_err(|e| e.locate(text))
+    }
+
+    fn parse_unlocated(text: &str, file: &str) -> Result<AhuTemplate, ConfigError> {
         let raw: AhuTemplateFile = parse_toml(text, file)?;
         check_kind(file, &raw.kind, "ahu")?;
         let m = &raw.model;
@@ -495,9 +533,9 @@ struct PlantTemplateFile {
 impl PlantTemplate {
     pub fn parse(text: &str, file: &str) -> Result<PlantTemplate, ConfigError> {
         let raw: PlantTemplateFile = parse_toml(text, file)?;
-        check_kind(file, &raw.kind, "plant")?;
+        check_kind(file, &raw.kind, "plant").map_err(|e| e.locate(text))?;
         let c = Check { file, prefix: "model".into() };
-        c.positive("cooling_capacity_kw", raw.model.cooling_capacity_kw)?;
+        c.positive("cooling_capacity_kw", raw.model.cooling_capacity_kw).map_err(|e| e.locate(text))?;
         Ok(PlantTemplate { name: raw.name, ..raw.model })
     }
 }

@@ -298,6 +298,10 @@ impl Scenario {
     /// Parses a scenario's text (first step: syntax and local checks; the facility is checked by
     /// [`Scenario::check_against`]).
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ConfigError> {
+        Self::parse_unlocated(text, file).map_err(|e| e.locate(text))
+    }
+
+    fn parse_unlocated(text: &str, file: &str) -> Result<Scenario, ConfigError> {
         let raw: ScenarioFile = parse_toml(text, file)?;
         let c = crate::config::Check { file, prefix: String::new() };
         c.range("duration_s", raw.duration_s, 1.0, MAX_DURATION_S)?;
@@ -495,7 +499,11 @@ impl Scenario {
     }
 
     /// Second step: checks every node the scenario names against the facility.
-    pub fn check_against(&self, facility: &Facility, file: &str) -> Result<(), ConfigError> {
+    pub fn check_against(&self, facility: &Facility, file: &str, text: &str) -> Result<(), ConfigError> {
+        self.check_against_unlocated(facility, file).map_err(|e| e.locate(text))
+    }
+
+    fn check_against_unlocated(&self, facility: &Facility, file: &str) -> Result<(), ConfigError> {
         for (i, c) in self.commands.iter().enumerate() {
             if !facility.actuators.iter().any(|a| a.id == c.node) {
                 return Err(ConfigError::new(
