@@ -3,14 +3,20 @@
 use crate::root;
 use std::path::{Path, PathBuf};
 
-/// Writes a scenario variant into a temp dir next to a copy of the twins, and loads it.
-fn load_variant(dir: &Path, name: &str, text: &str) -> String {
+/// Copies the repo's twins into `dir/twins`, so a test can break one file.
+fn copy_twins(dir: &Path) -> PathBuf {
     let twins = dir.join("twins");
     std::fs::create_dir_all(&twins).unwrap();
     for e in std::fs::read_dir(root().join("twins")).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), twins.join(e.file_name())).unwrap();
     }
+    twins
+}
+
+/// Writes a scenario variant into a temp dir next to a copy of the twins, and loads it.
+fn load_variant(dir: &Path, name: &str, text: &str) -> String {
+    copy_twins(dir);
     let sdir = dir.join("scenarios");
     std::fs::create_dir_all(&sdir).unwrap();
     let p = sdir.join(name);
@@ -105,12 +111,7 @@ fn expectation_naming_an_unknown_injection_is_rejected() {
 #[test]
 fn bad_twin_files_name_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let twins = dir.path().join("twins");
-    std::fs::create_dir_all(&twins).unwrap();
-    for e in std::fs::read_dir(root().join("twins")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), twins.join(e.file_name())).unwrap();
-    }
+    let twins = copy_twins(dir.path());
     let cases: [(&str, &str, &str, &[&str]); 4] = [
         (
             "datacenter.toml",

@@ -506,49 +506,18 @@ impl Ahu {
         let r = self.r_supply_c;
         let chw_open = chw_fb.is_some_and(|(_, f)| f > closed);
         let hw_open = hw_fb.is_some_and(|(_, f)| f > closed);
-        if let Some((i, _)) = chw_fb {
+        // A cooling coil shows as negative residual (colder than predicted), a heating coil as
+        // positive: `sign` turns both into "more of what this coil does".
+        for (valve, sign, this_open, other_open) in [(chw_fb, -1.0, chw_open, hw_open), (hw_fb, 1.0, hw_open, chw_open)]
+        {
+            let Some((i, _)) = valve else { continue };
             let dev = self.children[i].id.clone();
             let sup = reports[i].status != Status::Healthy;
-            let leak = !chw_open && !hw_open && r < -d.closed_coil_delta_c;
-            let stuck = chw_open && !hw_open && r.abs() > d.coil_error_c;
-            rule(
-                &mut self.per_child[i],
-                FaultKind::ValveLeak,
-                Some(-r).filter(|_| leak),
-                d.closed_coil_delta_c,
-                Some(&dev),
-                sup,
-            );
-            rule(
-                &mut self.per_child[i],
-                FaultKind::StuckAt,
-                Some(r.abs()).filter(|_| stuck),
-                d.coil_error_c,
-                Some(&dev),
-                sup,
-            );
-        }
-        if let Some((i, _)) = hw_fb {
-            let dev = self.children[i].id.clone();
-            let sup = reports[i].status != Status::Healthy;
-            let leak = !chw_open && !hw_open && r > d.closed_coil_delta_c;
-            let stuck = hw_open && !chw_open && r.abs() > d.coil_error_c;
-            rule(
-                &mut self.per_child[i],
-                FaultKind::ValveLeak,
-                Some(r).filter(|_| leak),
-                d.closed_coil_delta_c,
-                Some(&dev),
-                sup,
-            );
-            rule(
-                &mut self.per_child[i],
-                FaultKind::StuckAt,
-                Some(r.abs()).filter(|_| stuck),
-                d.coil_error_c,
-                Some(&dev),
-                sup,
-            );
+            let leak = !this_open && !other_open && sign * r > d.closed_coil_delta_c;
+            let stuck = this_open && !other_open && r.abs() > d.coil_error_c;
+            let book = &mut self.per_child[i];
+            rule(book, FaultKind::ValveLeak, Some(sign * r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
+            rule(book, FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
         }
         // Zone dampers: the zone stays warm while its damper is already wide open.
         for (i, report) in reports.iter().enumerate() {
