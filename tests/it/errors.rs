@@ -162,3 +162,17 @@ fn a_bad_value_inside_an_array_of_tables_names_its_index() {
     let text = base().replace("at_s = 1800", "at_s = \"soon\"");
     check("bad_at.toml", &text, &["key `inject[0].at_s`"]);
 }
+
+#[test]
+fn injecting_into_an_ingesting_node_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let twins = copy_twins(dir.path());
+    let facility = std::fs::read_to_string(twins.join("datacenter.toml")).unwrap();
+    let marked = facility.replacen("id = \"BEL-VNT-003\"", "id = \"BEL-VNT-003\"\nmode = \"ingest\"", 1);
+    std::fs::write(twins.join("datacenter.toml"), marked).unwrap();
+    let sdir = dir.path().join("scenarios");
+    std::fs::create_dir_all(&sdir).unwrap();
+    std::fs::write(sdir.join("jam.toml"), base()).unwrap();
+    let err = twinfault::load::scenario(&sdir.join("jam.toml"), None).err().expect("must fail").to_string();
+    assert!(err.contains("jam.toml:20:") && err.contains("inject[0].node") && err.contains("real telemetry"), "{err}");
+}

@@ -72,3 +72,30 @@ fn real_healthy_recordings_raise_no_device_faults() {
     }
     assert!(checked >= 5);
 }
+
+/// A facility may mix simulated and ingesting twins: an ingesting node that receives nothing in a
+/// simulated run raises nothing and does not disturb its AHU.
+#[test]
+fn a_mixed_facility_runs_with_an_idle_ingesting_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let twins = dir.path().join("twins");
+    std::fs::create_dir_all(&twins).unwrap();
+    for e in std::fs::read_dir(crate::root().join("twins")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), twins.join(e.file_name())).unwrap();
+    }
+    let facility = std::fs::read_to_string(twins.join("datacenter.toml")).unwrap();
+    std::fs::write(
+        twins.join("datacenter.toml"),
+        facility.replacen("id = \"BEL-VNT-001\"", "id = \"BEL-VNT-001\"\nmode = \"ingest\"", 1),
+    )
+    .unwrap();
+    let sdir = dir.path().join("scenarios");
+    std::fs::create_dir_all(&sdir).unwrap();
+    std::fs::copy(crate::root().join("scenarios/datacenter_gear_jam.toml"), sdir.join("jam.toml")).unwrap();
+    let l = twinfault::load::scenario(&sdir.join("jam.toml"), None).unwrap();
+    assert_eq!(l.facility.actuators[0].mode, Mode::Ingest);
+    let r = crate::run(&l, 2, None);
+    assert!(r.report.passed, "{:?}", r.report.expectations);
+    assert!(r.report.detections.iter().all(|d| d.node != "BEL-VNT-001"));
+}

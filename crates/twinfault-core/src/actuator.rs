@@ -72,6 +72,8 @@ pub struct Actuator {
     injections: Vec<ActiveInjection>,
     /// The output position (what the air or water sees) in the last step [%].
     opening_pct: f64,
+    /// The last valid command [%]; held when a command is not a number.
+    last_command_pct: f64,
 }
 
 fn quantize(v: f64, q: f64) -> f64 {
@@ -94,6 +96,7 @@ impl Actuator {
             next_feedback: SimTime::ZERO,
             injections: Vec::new(),
             opening_pct: pos,
+            last_command_pct: pos,
             template,
         }
     }
@@ -150,7 +153,10 @@ impl Actuator {
         let q = &tpl.quantization;
         let t_s = t.as_secs_f64();
 
-        let mut cmd = command_pct;
+        if command_pct.is_finite() {
+            self.last_command_pct = command_pct;
+        }
+        let mut cmd = self.last_command_pct;
         if e.hunting_amp_pct > 0.0 {
             cmd += e.hunting_amp_pct * (std::f64::consts::TAU * t_s / e.hunting_period_s.max(1.0)).sin();
         }

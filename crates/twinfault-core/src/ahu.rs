@@ -313,7 +313,11 @@ impl Ahu {
         let clock_s = self.start_clock_s + t_end.as_secs_f64();
         let outdoor = self.weather.outdoor_c(clock_s);
         let fan_on = self.phase != Phase::Off;
-        let opening = |role: Role| self.child(role).map_or(0.0, |i| reports[i].opening_pct / 100.0);
+        // A child that reported no position (an ingesting twin without data yet) is taken to be
+        // where it was commanded.
+        let commands = &self.commands;
+        let out_pct = |i: usize| if reports[i].opening_pct.is_finite() { reports[i].opening_pct } else { commands[i] };
+        let opening = |role: Role| self.child(role).map_or(0.0, |i| out_pct(i) / 100.0);
         let f_oa = opening(Role::OutdoorAirDamper);
         let chw = opening(Role::CoolingValve);
         let hw = opening(Role::HeatingValve);
@@ -338,7 +342,7 @@ impl Ahu {
         let occupied_load = matches!(self.phase, Phase::Occupied | Phase::Startup);
         for (i, z) in self.zones.iter_mut().enumerate() {
             let Some(z) = z else { continue };
-            let flow = if fan_on { m.zone_airflow_kw_per_k * reports[i].opening_pct / 100.0 } else { 0.0 };
+            let flow = if fan_on { m.zone_airflow_kw_per_k * out_pct(i) / 100.0 } else { 0.0 };
             flow_total += flow;
             let load = m.zone_load_kw * z.load_factor * if occupied_load { 1.0 } else { 0.3 };
             // The envelope pulls the zone toward its setpoint (neighbouring spaces, slab).

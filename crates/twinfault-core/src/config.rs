@@ -587,6 +587,13 @@ struct ActuatorDef {
     position: [f64; 2],
     #[serde(default)]
     model: String,
+    /// `simulate` (default) or `ingest` (fed by the real device's telemetry).
+    #[serde(default = "default_mode")]
+    mode: crate::twin::Mode,
+}
+
+fn default_mode() -> crate::twin::Mode {
+    crate::twin::Mode::Simulate
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -692,6 +699,8 @@ pub struct ActuatorNode {
     pub zone: Option<usize>,
     pub position: [f64; 2],
     pub model: String,
+    /// Whether the twin simulates the device or takes its real samples.
+    pub mode: crate::twin::Mode,
 }
 
 #[derive(Debug, Clone)]
@@ -847,6 +856,7 @@ impl FacilityFile {
                 zone,
                 position: a.position,
                 model: a.model,
+                mode: a.mode,
             });
         }
         for (i, h) in ahus.iter().enumerate() {
@@ -939,6 +949,7 @@ impl FacilityFile {
                     zone,
                     position: pos,
                     model: String::new(),
+                    mode: crate::twin::Mode::Simulate,
                 });
             }
         }

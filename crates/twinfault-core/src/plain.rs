@@ -12,7 +12,7 @@ use crate::event::Event;
 use crate::fault::Injection;
 use crate::report::{attribute, injections_below};
 use crate::scenario::Scenario;
-use crate::twin::{ActuatorTwin, EpochReport, Grid, HistoryBlock, Mode};
+use crate::twin::{ActuatorTwin, EpochReport, Grid, HistoryBlock};
 use crate::types::{Phase, SimTime, Status};
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ impl Setup {
         let mut actuators: Vec<ActuatorTwin> = facility
             .actuators
             .iter()
-            .map(|a| ActuatorTwin::new(&a.id, a.template.clone(), Mode::Simulate, scenario.seed, 0.0, record_history))
+            .map(|a| ActuatorTwin::new(&a.id, a.template.clone(), a.mode, scenario.seed, 0.0, record_history))
             .collect();
         for inj in &scenario.injections {
             if let Some(NodeRef::Actuator(i)) = facility.node(&inj.node) {

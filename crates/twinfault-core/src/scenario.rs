@@ -521,6 +521,13 @@ impl Scenario {
                     format!("unknown actuator \"{}\" (faults are injected into actuators)", inj.node),
                 ));
             };
+            if a.mode == crate::twin::Mode::Ingest {
+                return Err(ConfigError::new(
+                    file,
+                    format!("inject[{i}].node"),
+                    format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", a.id),
+                ));
+            }
             let ok = match inj.kind {
                 FaultKind::ValveLeak => matches!(a.role, Role::CoolingValve | Role::HeatingValve),
                 FaultKind::DamperLeak => {
