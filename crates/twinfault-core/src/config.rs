@@ -241,10 +241,16 @@ pub struct ActuatorDetection {
     pub pinned_range_pct: f64,
     /// Window over which travel range and setpoint range are compared [s].
     pub band_window_s: f64,
+    /// The setpoint swept this much more than the feedback travelled in the band window: the
+    /// device is confined (evidence of a block even without stall reports) [%].
+    pub confined_excess_pct: f64,
     /// Prior for the moving torque magnitude when the device has not learned its own [N·m].
     pub torque_prior_nm: f64,
     /// Moving time over which the device learns its own torque baseline [s].
     pub torque_learn_moving_s: f64,
+    /// A learned baseline above prior × this is not believed (the device was faulty while it
+    /// learned); the prior is used instead [-].
+    pub torque_learn_max_ratio: f64,
     /// Moving torque above baseline × ratio + margin is added resistance [-].
     pub torque_ratio: f64,
     pub torque_margin_nm: f64,

@@ -309,14 +309,19 @@ struct State {
     free_travel_pct: [f32; 2],
     /// Feedback where the device was found blocked [%]; NaN when it is not.
     blocked_at_pct: f32,
+    /// Whether the device travelled freely (in either direction) since the first stall of the
+    /// current blocking episode: a jammed gear cannot, an obstacle leaves a free band.
+    moved_since_stall: bool,
     /// Time driving with no feedback change [s].
     hold_s: f32,
     stick_events: EventRing,
     poke_events: EventRing,
     moving_s: f32,
-    torque_learn_sum: f32,
+    /// While learning: Σ |torque| × dt and Σ dt per direction (opening, closing).
+    torque_learn: [[f32; 2]; 2],
     torque_baseline_nm: f32,
-    torque_avg_nm: f32,
+    /// Mean |torque| while driving, opening and closing [N·m].
+    torque_avg_nm: [f32; 2],
     active_ratio: f32,
     reversals_per_s: f32,
     /// Last nonzero rotation (1 or 2).
@@ -359,7 +364,7 @@ impl ActuatorDetector {
         let st = State {
             band: BandWindow::new(d.band_window_s),
             torque_baseline_nm: d.torque_prior_nm as f32,
-            torque_avg_nm: d.torque_prior_nm as f32,
+            torque_avg_nm: [d.torque_prior_nm as f32; 2],
             book: FindingBook::default(),
             last: None,
             last_seen: SimTime::ZERO,
@@ -371,11 +376,12 @@ impl ActuatorDetector {
             stall_dirs: 0,
             free_travel_pct: [0.0; 2],
             blocked_at_pct: f32::NAN,
+            moved_since_stall: false,
             hold_s: 0.0,
             stick_events: EventRing::default(),
             poke_events: EventRing::default(),
             moving_s: 0.0,
-            torque_learn_sum: 0.0,
+            torque_learn: [[0.0; 2]; 2],
             active_ratio: 0.0,
             reversals_per_s: 0.0,
             last_dir: 0,
@@ -481,6 +487,9 @@ impl ActuatorDetector {
             st.free_travel_pct[bit] += dpos.abs();
             if f64::from(st.free_travel_pct[bit]) >= d.pinned_range_pct {
                 st.stall_dirs &= !(1 << bit);
+                if st.last_stall != u64::MAX {
+                    st.moved_since_stall = true;
+                }
             }
         }
 
@@ -512,20 +521,36 @@ impl ActuatorDetector {
             st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
         if driving && st.hold_s < 1.0 && !recent_stall {
             let mag = s.torque_nm.abs();
+            let dir = usize::from(s.rotation - 1);
             let learn = d.torque_learn_moving_s as f32;
             if st.moving_s < learn {
-                st.torque_learn_sum += mag * dt as f32;
+                st.torque_learn[dir][0] += mag * dt as f32;
+                st.torque_learn[dir][1] += dt as f32;
                 if st.moving_s + dt as f32 >= learn {
-                    let learned = st.torque_learn_sum / (st.moving_s + dt as f32);
-                    // A baseline learned on an already faulty device would hide the fault: only
-                    // accept what is plausible next to the template's prior.
+                    // The baseline is the lighter direction: a healthy drive needs about the same
+                    // torque both ways, so a one-sided load cannot hide in it.
+                    let learned = st
+                        .torque_learn
+                        .iter()
+                        .filter(|[_, time]| *time >= 0.1 * learn)
+                        .map(|[sum, time]| sum / time)
+                        .fold(f32::INFINITY, f32::min);
+                    // A baseline learned on an already faulty device would hide the fault: accept
+                    // only what is plausible next to the template's prior (a heavier damper may
+                    // need up to about twice it).
                     let prior = d.torque_prior_nm as f32;
-                    st.torque_baseline_nm =
-                        if learned < prior * 1.3 && learned > prior * 0.5 { learned } else { prior };
+                    st.torque_baseline_nm = if learned.is_finite()
+                        && learned <= prior * d.torque_learn_max_ratio as f32
+                        && learned >= prior * 0.5
+                    {
+                        learned
+                    } else {
+                        prior
+                    };
                 }
             }
             st.moving_s += dt as f32;
-            ewma(&mut st.torque_avg_nm, mag, al.torque);
+            ewma(&mut st.torque_avg_nm[dir], mag, al.torque);
         }
         if !driving || dpos.abs() >= 0.05 {
             st.hold_s = 0.0;
@@ -570,15 +595,23 @@ impl ActuatorDetector {
             && t.0.saturating_sub(st.last_long_stall) <= retry_ms
             && f64::from(err.abs()) > 2.0 * m.deadband_pct;
         let no_progress = (st.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s;
+        // A device may stop driving almost at once when blocked (the real rig's jammed gear
+        // reported rotation 0 on about 90 % of samples), leaving little stall evidence: travel
+        // confined well inside the range the setpoint swept is evidence too.
+        let (sp_range, pos_range) = st.band.ranges();
+        let confined = f64::from(sp_range - pos_range) > d.confined_excess_pct;
         let not_following =
-            no_progress && (overloaded || (err.abs() as f64 > d.tracking_error_pct && stalled_recently));
+            no_progress && (overloaded || (err.abs() as f64 > d.tracking_error_pct && (stalled_recently || confined)));
+        if !stalled_recently {
+            // The episode is over: the next stall starts a new one.
+            st.moved_since_stall = false;
+        }
         // Which fault: a device blocked while opening (or pinned over the whole window) has a
         // jammed gear; one blocked only while closing, with free travel the other way, has an
         // obstacle in its damper. A jam first met while closing reads as a blockage until the
         // device tries to open.
-        let (_, pos_range) = st.band.ranges();
         let pinned = (pos_range as f64) < d.pinned_range_pct;
-        let jam = pinned || st.stall_dirs & 1 != 0;
+        let jam = pinned || (st.stall_dirs & 1 != 0 && !st.moved_since_stall);
         //
         // Hysteresis by evidence: an open jam or blockage clears only when the device proves it
         // can move again (away from the jam position; below the obstacle), not merely because
@@ -602,7 +635,9 @@ impl ActuatorDetector {
 
         let torque_limit = f64::from(st.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
         let learned = f64::from(st.moving_s) >= d.torque_learn_moving_s;
-        let torque = f64::from(st.torque_avg_nm);
+        // Either direction: a load that acts one way (a spring, gravity, a binding linkage) raises
+        // the torque of one direction only, and the signed mean over both hides it.
+        let torque = f64::from(st.torque_avg_nm[0].max(st.torque_avg_nm[1]));
         let stalled = st.book.is_open(FaultKind::GearJam)
             || st.book.is_open(FaultKind::ClosureBlockage)
             || st.book.is_open(FaultKind::Stiction);
