@@ -303,7 +303,7 @@ impl Actuator {
             self.next_feedback = SimTime(t.0 + period_ms.max(1));
         }
         let quality =
-            (m.signal_quality_mean * e.quality_factor + m.signal_quality_noise * normal(&mut self.rng)).clamp(0.0, 1.0);
+            (m.signal_quality_mean.min(e.quality_cap) + m.signal_quality_noise * normal(&mut self.rng)).clamp(0.0, 1.0);
         if e.drop_prob > 0.0 && uniform(&mut self.rng) < e.drop_prob {
             return None;
         }

@@ -519,7 +519,9 @@ impl ActuatorDetector {
         // show their torque in the driving samples around them.
         let recent_stall =
             st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
-        if driving && st.hold_s < 1.0 && !recent_stall {
+        // Only samples of real travel: holds longer than `stick_min_s` (stick-slip build-up, stalls)
+        // are the stiction and tracking rules' evidence, not friction.
+        if driving && (dpos.abs() >= 0.05 || f64::from(st.hold_s) < d.stick_min_s) && !recent_stall {
             let mag = s.torque_nm.abs();
             let dir = usize::from(s.rotation - 1);
             let learn = d.torque_learn_moving_s as f32;

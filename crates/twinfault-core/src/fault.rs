@@ -56,8 +56,8 @@ pub struct FaultEffects {
     /// Rate of external pokes [1/s] and their size [%].
     pub poke_rate_hz: f64,
     pub poke_pct: f64,
-    /// Multiplier on the signal quality [0..1] and probability of losing a sample [0..1].
-    pub quality_factor: f64,
+    /// Highest signal quality the link allows [0..1] and probability of losing a sample [0..1].
+    pub quality_cap: f64,
     pub drop_prob: f64,
     /// Extra heat in the housing [W].
     pub heat_w: f64,
@@ -80,7 +80,7 @@ impl FaultEffects {
         extra_breakaway_nm: 0.0,
         poke_rate_hz: 0.0,
         poke_pct: 0.0,
-        quality_factor: 1.0,
+        quality_cap: 1.0,
         drop_prob: 0.0,
         heat_w: 0.0,
         feedback_offset_pct: 0.0,
@@ -100,9 +100,9 @@ impl FaultEffects {
                 continue;
             }
             match a.injection.kind {
-                // Holding torque reaches twice the rated torque at severity 1; from 0.5 on the
-                // gear cannot turn at all.
-                FaultKind::GearJam => e.jam_torque_nm += 2.0 * s * rated_torque_nm,
+                // A jam is a jam: the holding torque (0.9 to 2 × rated, plus friction) exceeds what
+                // the motor can give at any severity; severity sets how hard it holds.
+                FaultKind::GearJam => e.jam_torque_nm += (0.9 + 1.1 * s) * rated_torque_nm,
                 FaultKind::ClosureBlockage => {
                     let p = a.injection.position_pct.unwrap_or(10.0 + 30.0 * s);
                     e.block_below_pct = Some(e.block_below_pct.map_or(p, |q: f64| q.max(p)));
@@ -114,11 +114,13 @@ impl FaultEffects {
                     e.poke_rate_hz += 0.05 + 0.15 * s;
                     e.poke_pct = e.poke_pct.max(2.0 + 8.0 * s);
                 }
+                // Signal faults put the quality in their own band at any severity: a loss below
+                // 0.15 with half to all samples lost, a weak signal between 0.22 and 0.42.
                 FaultKind::SignalLoss => {
-                    e.quality_factor *= (1.0 - 0.95 * s).max(0.0);
-                    e.drop_prob = 1.0 - (1.0 - e.drop_prob) * (1.0 - 0.9 * s * s);
+                    e.quality_cap = e.quality_cap.min(0.15 * (1.0 - s));
+                    e.drop_prob = 1.0 - (1.0 - e.drop_prob) * (0.5 - 0.5 * s);
                 }
-                FaultKind::WeakSignal => e.quality_factor *= 1.0 - 0.7 * s,
+                FaultKind::WeakSignal => e.quality_cap = e.quality_cap.min(0.42 - 0.2 * s),
                 FaultKind::TemperatureDrift => e.heat_w += 2.0 * s,
                 FaultKind::FeedbackDrift => e.feedback_offset_pct += 20.0 * s,
                 FaultKind::Hunting => {
@@ -179,6 +181,6 @@ mod tests {
         let b = ActiveInjection { injection: inj(FaultKind::WeakSignal, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
         let e = FaultEffects::at(&[a, b], SimTime::from_secs_f64(1.0), 5.0);
         assert!(e.extra_friction_nm > 1.0);
-        assert!((e.quality_factor - 0.3).abs() < 1e-9);
+        assert!((e.quality_cap - 0.22).abs() < 1e-9);
     }
 }
