@@ -12,6 +12,7 @@
 //! own epoch. That, and the core's [`Recorder`] ordering, make the event log independent of how
 //! actors are spread over threads.
 
+use crate::store::{AhuBlock, Block};
 use actix::prelude::*;
 use futures_util::future::join_all;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use twinfault_core::detect::FindingEvent;
 use twinfault_core::event::Event;
 use twinfault_core::fault::Injection;
 use twinfault_core::plain::{EpochOutputs, Recorder, Setup, record_epoch};
-use twinfault_core::twin::{ActuatorTwin, EpochReport, Grid, HistoryBlock};
+use twinfault_core::twin::{ActuatorTwin, EpochReport, Grid, HISTORY_BLOCK_MS, HistoryBlock};
 use twinfault_core::types::{Phase, SimTime, Status};
 
 /// Advance an actuator twin by one epoch.
@@ -275,7 +276,7 @@ impl Handler<PlantEpoch> for PlantActor {
 }
 
 /// Where closed history blocks go (the store, or nowhere).
-pub type HistorySink = Box<dyn FnMut(&str, HistoryBlock)>;
+pub type HistorySink = Box<dyn FnMut(&str, Block)>;
 
 /// Run one epoch; replies with the events it added to the log.
 #[derive(Message)]
@@ -300,6 +301,8 @@ pub struct Supervisor {
     actuators: Vec<Addr<ActuatorActor>>,
     recorder: Option<Recorder>,
     history: HistorySink,
+    /// Open history block per AHU.
+    ahu_blocks: Vec<Option<AhuBlock>>,
 }
 
 impl Actor for Supervisor {
@@ -331,10 +334,21 @@ impl Handler<RunEpoch> for Supervisor {
             let rec = act.recorder.as_mut().expect("not finished");
             let before = rec.log().len();
             let blocks = record_epoch(rec, grid.epoch_start(epoch), grid.epoch_start(epoch + 1), &mut outputs);
+            let new_events = rec.log()[before..].to_vec();
             for (i, b) in blocks {
-                (act.history)(&act.facility.actuators[i].id, b);
+                (act.history)(&act.facility.actuators[i].id, Block::Actuator(b));
             }
-            rec.log()[before..].to_vec()
+            // AHU history: one point per epoch, in blocks like the actuators'.
+            let t1 = grid.epoch_start(epoch + 1);
+            let start = SimTime(t1.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS);
+            for (h, summary) in outputs.ahu_summaries.iter().enumerate() {
+                let open = &mut act.ahu_blocks[h];
+                if let Some(closed) = open.take_if(|b| b.start != start) {
+                    (act.history)(&act.facility.ahus[h].id, Block::Ahu(closed));
+                }
+                open.get_or_insert_with(|| AhuBlock { start, points: Vec::new() }).points.push((t1, *summary));
+            }
+            new_events
         }))
     }
 }
@@ -370,7 +384,12 @@ impl Handler<Finish> for Supervisor {
         Box::pin(join_all(flushes).into_actor(self).map(|blocks, act, _| {
             for (i, b) in blocks.into_iter().enumerate() {
                 if let Ok(Some(b)) = b {
-                    (act.history)(&act.facility.actuators[i].id, b);
+                    (act.history)(&act.facility.actuators[i].id, Block::Actuator(b));
+                }
+            }
+            for h in 0..act.ahu_blocks.len() {
+                if let Some(b) = act.ahu_blocks[h].take() {
+                    (act.history)(&act.facility.ahus[h].id, Block::Ahu(b));
                 }
             }
             act.recorder.take().map(Recorder::into_log).unwrap_or_default()
@@ -437,9 +456,17 @@ impl Engine {
         let conditions = plant.as_ref().map(Plant::conditions);
         let root = PlantActor { plant, conditions, ahus: ahu_addrs }.start();
         let recorder = Recorder::new(Arc::clone(&facility), injections);
-        let supervisor =
-            Supervisor { facility, grid, root, actuators: actuator_addrs.clone(), recorder: Some(recorder), history }
-                .start();
+        let ahu_blocks = vec![None; facility.ahus.len()];
+        let supervisor = Supervisor {
+            facility,
+            grid,
+            root,
+            actuators: actuator_addrs.clone(),
+            recorder: Some(recorder),
+            history,
+            ahu_blocks,
+        }
+        .start();
         Engine { supervisor, actuators: actuator_addrs, grid, epochs: grid.epochs_in(duration), arbiters }
     }
 }

@@ -116,7 +116,9 @@ enum Command {
         run: String,
         /// Node id, e.g. BEL-VNT-003.
         node: String,
-        /// Metric: position_pct, setpoint_pct, torque_nm, power_w, temperature_c, rotation, signal_quality.
+        /// Metric. Actuators: position_pct, setpoint_pct, torque_nm, power_w, temperature_c, rotation,
+        /// signal_quality. AHUs: outdoor_air_c, return_air_c, mixed_air_c, supply_air_c,
+        /// supply_air_setpoint_c, cooling_kw, heating_kw, phase, status.
         #[arg(long, default_value = "position_pct")]
         metric: String,
         /// From this simulated time [s] (inclusive).

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use twinfault_core::actuator::Sample;
+use twinfault_core::ahu::AhuSummary;
 use twinfault_core::detect::Change;
 use twinfault_core::event::Event;
 use twinfault_core::report::Report;
@@ -35,6 +36,19 @@ pub const MAX_HISTORY_LIMIT: usize = 10_000;
 /// The metrics of an actuator sample, by the names users query.
 pub const METRICS: [&str; 7] =
     ["position_pct", "setpoint_pct", "torque_nm", "power_w", "temperature_c", "rotation", "signal_quality"];
+/// The metrics of an AHU, one point per control epoch (`phase`: 0 off, 1 startup, 2 occupied,
+/// 3 shutdown; `status`: 0 healthy, 1 warning, 2 critical, 3 offline).
+pub const AHU_METRICS: [&str; 9] = [
+    "outdoor_air_c",
+    "return_air_c",
+    "mixed_air_c",
+    "supply_air_c",
+    "supply_air_setpoint_c",
+    "cooling_kw",
+    "heating_kw",
+    "phase",
+    "status",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -105,7 +119,92 @@ fn history_key(run: u64, node: &str, start_ms: u64) -> Vec<u8> {
 
 /// Bytes per packed sample.
 const SAMPLE_BYTES: usize = 29;
+/// First byte of a block: its layout.
 const BLOCK_VERSION: u8 = 1;
+const AHU_BLOCK_VERSION: u8 = 2;
+/// Bytes per packed AHU point: offset, 7 temperatures and powers, phase, status.
+const AHU_POINT_BYTES: usize = 4 + 7 * 4 + 2;
+
+/// A block of one AHU's epoch summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AhuBlock {
+    pub start: SimTime,
+    pub points: Vec<(SimTime, AhuSummary)>,
+}
+
+/// A closed block of any node, for the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Actuator(HistoryBlock),
+    Ahu(AhuBlock),
+}
+
+impl Block {
+    pub fn start(&self) -> SimTime {
+        match self {
+            Block::Actuator(b) => b.start,
+            Block::Ahu(b) => b.start,
+        }
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Block::Actuator(b) => encode_block(b),
+            Block::Ahu(b) => encode_ahu_block(b),
+        }
+    }
+}
+
+pub fn encode_ahu_block(b: &AhuBlock) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5 + b.points.len() * AHU_POINT_BYTES);
+    v.push(AHU_BLOCK_VERSION);
+    v.extend_from_slice(&(b.points.len() as u32).to_le_bytes());
+    for (t, a) in &b.points {
+        let off = t.0.saturating_sub(b.start.0).min(u64::from(u32::MAX)) as u32;
+        v.extend_from_slice(&off.to_le_bytes());
+        for x in [
+            a.outdoor_air_c,
+            a.return_air_c,
+            a.mixed_air_c,
+            a.supply_air_c,
+            a.supply_air_setpoint_c,
+            a.cooling_kw,
+            a.heating_kw,
+        ] {
+            v.extend_from_slice(&(x as f32).to_le_bytes());
+        }
+        v.push(a.phase as u8);
+        v.push(a.status as u8);
+    }
+    v
+}
+
+/// Decodes one stored block into (time, value of `metric`) points; `None` where the sample
+/// lacks the metric (an actuator without signal quality).
+fn block_points(start: SimTime, bytes: &[u8], metric_name: &str) -> Result<Vec<(SimTime, Option<f64>)>> {
+    match bytes.first() {
+        Some(&BLOCK_VERSION) => Ok(decode_block(start, bytes)?.iter().map(|s| (s.t, metric(s, metric_name))).collect()),
+        Some(&AHU_BLOCK_VERSION) => {
+            let n = u32::from_le_bytes(bytes.get(1..5).context("truncated AHU block")?.try_into()?) as usize;
+            if bytes.len() != 5 + n * AHU_POINT_BYTES {
+                bail!("AHU history block at {start} is truncated");
+            }
+            let k = AHU_METRICS.iter().position(|m| *m == metric_name);
+            Ok(bytes[5..]
+                .chunks_exact(AHU_POINT_BYTES)
+                .map(|c| {
+                    let t = SimTime(start.0 + u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                    let v = k.map(|k| match k {
+                        0..=6 => f64::from(f32::from_le_bytes(c[4 + 4 * k..8 + 4 * k].try_into().expect("4 bytes"))),
+                        7 => f64::from(c[32]),
+                        _ => f64::from(c[33]),
+                    });
+                    (t, v)
+                })
+                .collect())
+        }
+        _ => bail!("history block at {start} has an unknown format"),
+    }
+}
 
 /// Packs a block: version, count, then per sample the offset from the block start and every metric.
 pub fn encode_block(b: &HistoryBlock) -> Vec<u8> {
@@ -206,9 +305,9 @@ impl Store {
     }
 
     /// Writes one history block, then drops the node's blocks older than `retention_s`.
-    pub fn put_history(&self, run: u64, node: &str, block: &HistoryBlock, retention_s: f64) -> Result<()> {
-        self.history.insert(history_key(run, node, block.start.0), encode_block(block))?;
-        let keep_from = block.start.0.saturating_sub((retention_s * 1000.0) as u64);
+    pub fn put_history(&self, run: u64, node: &str, block: &Block, retention_s: f64) -> Result<()> {
+        self.history.insert(history_key(run, node, block.start().0), block.encode())?;
+        let keep_from = block.start().0.saturating_sub((retention_s * 1000.0) as u64);
         if keep_from > 0 {
             let old: Vec<sled::IVec> = self
                 .history
@@ -282,25 +381,34 @@ impl Store {
         to: SimTime,
         limit: usize,
     ) -> Result<HistoryPage> {
-        if !METRICS.contains(&metric_name) {
-            bail!("unknown metric \"{metric_name}\" (one of {})", METRICS.join(", "));
-        }
         let seq = Self::parse_run_id(id)?;
+        // The node's kind decides its metrics: look at any one of its blocks.
+        let kind = self
+            .history
+            .scan_prefix(history_prefix(seq, node))
+            .values()
+            .next()
+            .transpose()?
+            .and_then(|v| v.first().copied());
+        let names: &[&str] = if kind == Some(AHU_BLOCK_VERSION) { &AHU_METRICS } else { &METRICS };
+        if !names.contains(&metric_name) {
+            bail!("unknown metric \"{metric_name}\" for {node} (one of {})", names.join(", "));
+        }
         let limit = limit.clamp(1, MAX_HISTORY_LIMIT);
         let first_block = from.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS;
         let mut points = Vec::new();
         for kv in self.history.range(history_key(seq, node, first_block)..history_key(seq, node, to.0)) {
             let (k, v) = kv?;
             let start = SimTime(u64::from_be_bytes(k[k.len() - 8..].try_into()?));
-            for s in decode_block(start, &v)? {
-                if s.t < from || s.t >= to {
+            for (t, x) in block_points(start, &v, metric_name)? {
+                if t < from || t >= to {
                     continue;
                 }
                 if points.len() == limit {
-                    return Ok(HistoryPage { points, next_from: Some(s.t) });
+                    return Ok(HistoryPage { points, next_from: Some(t) });
                 }
-                if let Some(x) = metric(&s, metric_name) {
-                    points.push((s.t, x));
+                if let Some(x) = x {
+                    points.push((t, x));
                 }
             }
         }

@@ -47,6 +47,15 @@ fn store_reopens_with_its_runs_events_faults_and_history() {
     let (lo, hi) = page.points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     assert!(hi - lo < 0.5, "jammed feedback moved from {lo} to {hi}");
     assert!(s.history(&id, "BEL-VNT-003", "no_such_metric", SimTime(0), SimTime(1), 1).is_err());
+
+    // AHU history: one point per control epoch, supply air held near its setpoint when occupied.
+    let sat = s.history(&id, "ahu-02", "supply_air_c", SimTime(3_000_000), SimTime(3_060_000), 1000).unwrap();
+    assert_eq!(sat.points.len(), 60, "one point per 1 s epoch");
+    assert!(sat.points.iter().all(|p| (p.1 - 18.0).abs() < 1.5), "{:?}", &sat.points[..3]);
+    let phase = s.history(&id, "ahu-02", "phase", SimTime(3_000_000), SimTime(3_001_000), 10).unwrap();
+    assert_eq!(phase.points[0].1, 2.0, "occupied");
+    let err = s.history(&id, "ahu-02", "torque_nm", SimTime(0), SimTime(1), 1).unwrap_err().to_string();
+    assert!(err.contains("supply_air_c"), "{err}");
 }
 
 #[test]
