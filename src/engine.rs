@@ -46,6 +46,29 @@ pub struct IngestSample(pub Sample);
 #[rtype(result = "bool")]
 pub struct Inject(pub Injection);
 
+/// Resolve an open finding on an operator's word; the `resolved` event rides on the next epoch.
+#[derive(Message, Clone)]
+#[rtype(result = "bool")]
+pub struct ForceResolve {
+    pub t: SimTime,
+    pub kind: twinfault_core::FaultKind,
+    /// For AHU findings about a child: that child.
+    pub device: Option<String>,
+}
+
+impl Handler<ForceResolve> for ActuatorActor {
+    type Result = bool;
+    fn handle(&mut self, m: ForceResolve, _: &mut Context<Self>) -> bool {
+        match self.twin.force_resolve(m.t, m.kind) {
+            Some(e) => {
+                self.pending.findings.push(e);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Take the open history block at the end of a run.
 #[derive(Message)]
 #[rtype(result = "Option<HistoryBlock>")]
@@ -167,6 +190,8 @@ pub struct AhuOut {
 pub struct AhuActor {
     ahu: Ahu,
     children: Vec<Addr<ActuatorActor>>,
+    /// Operator resolutions, delivered with the next epoch's findings.
+    pending: Vec<FindingEvent>,
     /// The epoch in progress: children's reports by slot, how many are missing, and where the
     /// result goes.
     open: Option<OpenEpoch>,
@@ -186,7 +211,7 @@ impl AhuActor {
         let Some(open) = self.open.take() else { return };
         let children: Vec<EpochReport> = open.reports.into_iter().map(|r| r.expect("all children reported")).collect();
         let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
-        let mut findings = Vec::new();
+        let mut findings = std::mem::take(&mut self.pending);
         let summary = self.ahu.end_epoch(open.t1, open.dt_s, &reports, &mut findings);
         // The parent may have gone (the run was dropped): nothing to deliver then.
         let _ = open.reply.send(AhuOut { phase: open.phase, summary, findings, children });
@@ -214,6 +239,19 @@ impl Handler<AhuEpoch> for AhuActor {
             self.finish();
         }
         Box::pin(async move { rx.await.expect("an AHU finishes every epoch it starts") })
+    }
+}
+
+impl Handler<ForceResolve> for AhuActor {
+    type Result = bool;
+    fn handle(&mut self, m: ForceResolve, _: &mut Context<Self>) -> bool {
+        match self.ahu.force_resolve(m.t, m.kind, m.device.as_deref()) {
+            Some(e) => {
+                self.pending.push(e);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -332,7 +370,7 @@ impl Handler<RunEpoch> for Supervisor {
             }
             let mut outputs = EpochOutputs { phases, actuators, ahu_findings, ahu_summaries, plant_status: out.status };
             let rec = act.recorder.as_mut().expect("not finished");
-            let before = rec.log().len();
+            let before = if rec.keeps_log() { rec.log().len() } else { 0 };
             let blocks = record_epoch(rec, grid.epoch_start(epoch), grid.epoch_start(epoch + 1), &mut outputs);
             let new_events = rec.log()[before..].to_vec();
             for (i, b) in blocks {
@@ -401,6 +439,7 @@ impl Handler<Finish> for Supervisor {
 pub struct Engine {
     pub supervisor: Addr<Supervisor>,
     pub actuators: Vec<Addr<ActuatorActor>>,
+    pub ahus: Vec<Addr<AhuActor>>,
     pub grid: Grid,
     pub epochs: u64,
     /// Arbiters (threads) the actors run on; stopped when the engine is dropped.
@@ -426,6 +465,19 @@ impl Engine {
         threads: usize,
         history: HistorySink,
     ) -> Engine {
+        let recorder = Recorder::new(Arc::clone(&facility), injections);
+        Self::start_with(setup, facility, recorder, duration, threads, history)
+    }
+
+    /// As [`Engine::start`], with a recorder prepared by the caller (a server streams its log).
+    pub fn start_with(
+        setup: Setup,
+        facility: Arc<Facility>,
+        recorder: Recorder,
+        duration: SimTime,
+        threads: usize,
+        history: HistorySink,
+    ) -> Engine {
         let arbiters: Vec<Arbiter> =
             if threads > 1 { (0..threads).map(|_| Arbiter::new()).collect() } else { Vec::new() };
         let handle = |k: usize| {
@@ -444,8 +496,12 @@ impl Engine {
                 let children: Vec<Addr<ActuatorActor>> =
                     facility.ahus[h].children.iter().map(|&i| actuator_addrs[i].clone()).collect();
                 let kids = children.clone();
-                let addr =
-                    AhuActor::start_in_arbiter(&handle(h), move |_| AhuActor { ahu, children: kids, open: None });
+                let addr = AhuActor::start_in_arbiter(&handle(h), move |_| AhuActor {
+                    ahu,
+                    children: kids,
+                    open: None,
+                    pending: Vec::new(),
+                });
                 // Queued before any epoch starts, so every child knows its parent before its first `Step`.
                 for (slot, c) in children.iter().enumerate() {
                     c.do_send(SetParent(addr.clone(), slot));
@@ -453,9 +509,9 @@ impl Engine {
                 addr
             })
             .collect();
+        let ahu_addrs_for_engine = ahu_addrs.clone();
         let conditions = plant.as_ref().map(Plant::conditions);
         let root = PlantActor { plant, conditions, ahus: ahu_addrs }.start();
-        let recorder = Recorder::new(Arc::clone(&facility), injections);
         let ahu_blocks = vec![None; facility.ahus.len()];
         let supervisor = Supervisor {
             facility,
@@ -467,6 +523,13 @@ impl Engine {
             ahu_blocks,
         }
         .start();
-        Engine { supervisor, actuators: actuator_addrs, grid, epochs: grid.epochs_in(duration), arbiters }
+        Engine {
+            supervisor,
+            actuators: actuator_addrs,
+            ahus: ahu_addrs_for_engine,
+            grid,
+            epochs: grid.epochs_in(duration),
+            arbiters,
+        }
     }
 }

@@ -10,4 +10,5 @@ pub mod load;
 pub mod render;
 pub mod rig;
 pub mod runner;
+pub mod serve;
 pub mod store;

@@ -133,6 +133,21 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Serve a facility's twins live: HTTP ingest and status API (see README).
+    Serve {
+        /// Facility file.
+        #[arg(long)]
+        facility: PathBuf,
+        /// Server configuration (tokens, limits, CORS, simulated nodes); see serve.example.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address (overrides the config).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Store directory (overrides the config).
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
     /// Compare the simulated healthy actuator with the real rig's recordings.
@@ -389,6 +404,25 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             print!("{}", render::table(&rows));
             Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Serve { facility, config, bind, store } => {
+            let mut cfg = match &config {
+                Some(p) => twinfault::serve::ServeConfig::load(p)?,
+                None => twinfault::serve::ServeConfig::default(),
+            };
+            if let Some(b) = bind {
+                cfg.bind = b;
+            }
+            if let Some(s) = store {
+                cfg.store = s;
+            }
+            if cfg.tokens.is_empty() {
+                eprintln!(
+                    "warning: no tokens configured: ingest and every write endpoint will refuse requests (see serve.example.toml)"
+                );
+            }
+            twinfault::serve::serve(&facility, cfg)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
             twinfault::bench::run(&args)?;

@@ -478,3 +478,129 @@ pub fn faults_of(seq: u64, events: &[Event]) -> Vec<FaultRecord> {
     }
     out
 }
+
+/// Live (served) telemetry: chunks of one node's samples from one commit, keyed by node, the
+/// chunk's history block and a sequence number, so samples of the same millisecond, or arriving
+/// out of order, never overwrite each other.
+impl Store {
+    fn live_key(node: &str, block_ms: u64, seq: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(node.len() + 17);
+        k.extend_from_slice(node.as_bytes());
+        k.push(0);
+        k.extend_from_slice(&block_ms.to_be_bytes());
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    /// Adds chunks to the live history without flushing (the caller commits a group).
+    pub fn put_live(&self, node: &str, samples: &[Sample]) -> Result<()> {
+        let tree = self.db.open_tree("live_history")?;
+        // One chunk per history block the samples fall in.
+        let mut sorted: Vec<Sample> = samples.to_vec();
+        sorted.sort_by_key(|s| s.t);
+        for group in sorted.chunk_by(|a, b| a.t.0 / HISTORY_BLOCK_MS == b.t.0 / HISTORY_BLOCK_MS) {
+            let block = group[0].t.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS;
+            let seq = self.db.generate_id()?;
+            let b = HistoryBlock { start: SimTime(block), samples: group.to_vec() };
+            tree.insert(Self::live_key(node, block, seq), encode_block(&b))?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (one fsync for a whole group of requests).
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every live sample of a node from `from` on, in time order.
+    pub fn live_samples(&self, node: &str, from: SimTime) -> Result<Vec<Sample>> {
+        let tree = self.db.open_tree("live_history")?;
+        let start = Self::live_key(node, from.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS, 0);
+        let end = Self::live_key(node, u64::MAX, u64::MAX);
+        let mut out = Vec::new();
+        for kv in tree.range(start..=end) {
+            let (k, v) = kv?;
+            let block = u64::from_be_bytes(k[node.len() + 1..node.len() + 9].try_into()?);
+            out.extend(decode_block(SimTime(block), &v)?.into_iter().filter(|s| s.t >= from));
+        }
+        out.sort_by_key(|s| s.t);
+        Ok(out)
+    }
+
+    /// One page of a live node's metric, from `from` (inclusive) to `to` (exclusive).
+    pub fn live_history(
+        &self,
+        node: &str,
+        metric_name: &str,
+        from: SimTime,
+        to: SimTime,
+        limit: usize,
+    ) -> Result<HistoryPage> {
+        if !METRICS.contains(&metric_name) {
+            bail!("unknown metric \"{metric_name}\" (one of {})", METRICS.join(", "));
+        }
+        let tree = self.db.open_tree("live_history")?;
+        let limit = limit.clamp(1, MAX_HISTORY_LIMIT);
+        let start = Self::live_key(node, from.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS, 0);
+        let end = Self::live_key(node, to.0.min(u64::MAX - HISTORY_BLOCK_MS), 0);
+        let mut points: Vec<(SimTime, f64)> = Vec::new();
+        let mut block_samples: Vec<Sample> = Vec::new();
+        let mut current_block = None;
+        let flush_block = |samples: &mut Vec<Sample>, points: &mut Vec<(SimTime, f64)>| -> Option<SimTime> {
+            samples.sort_by_key(|s| s.t);
+            for s in samples.drain(..) {
+                if s.t < from || s.t >= to {
+                    continue;
+                }
+                if points.len() == limit {
+                    return Some(s.t);
+                }
+                if let Some(x) = metric(&s, metric_name) {
+                    points.push((s.t, x));
+                }
+            }
+            None
+        };
+        for kv in tree.range(start..end) {
+            let (k, v) = kv?;
+            let block = u64::from_be_bytes(k[node.len() + 1..node.len() + 9].try_into()?);
+            if current_block.is_some_and(|b| b != block)
+                && let Some(next) = flush_block(&mut block_samples, &mut points)
+            {
+                return Ok(HistoryPage { points, next_from: Some(next) });
+            }
+            current_block = Some(block);
+            block_samples.extend(decode_block(SimTime(block), &v)?);
+        }
+        let next_from = flush_block(&mut block_samples, &mut points);
+        Ok(HistoryPage { points, next_from })
+    }
+
+    /// Drops a node's live chunks of blocks older than `before`.
+    pub fn prune_live(&self, node: &str, before: SimTime) -> Result<usize> {
+        let tree = self.db.open_tree("live_history")?;
+        let keys: Vec<sled::IVec> = tree
+            .range(Self::live_key(node, 0, 0)..Self::live_key(node, before.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS, 0))
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for k in &keys {
+            tree.remove(k)?;
+        }
+        Ok(keys.len())
+    }
+
+    /// An operator's resolution of a live fault, kept across restarts.
+    pub fn put_resolution(&self, fault_id: &str, record: &serde_json::Value) -> Result<()> {
+        self.db.open_tree("resolutions")?.insert(fault_id.as_bytes(), serde_json::to_vec(record)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn resolution(&self, fault_id: &str) -> Result<Option<serde_json::Value>> {
+        Ok(match self.db.open_tree("resolutions")?.get(fault_id.as_bytes())? {
+            Some(v) => Some(serde_json::from_slice(&v)?),
+            None => None,
+        })
+    }
+}

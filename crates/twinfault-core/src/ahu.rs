@@ -388,6 +388,20 @@ impl Ahu {
         self.per_child.iter().map(|b| b.status(f)).fold(self.own.status(f), Status::max)
     }
 
+    /// Resolves an open AHU finding (about the AHU itself when `device` is `None`, else about that
+    /// child) on an operator's word.
+    pub fn force_resolve(&mut self, t: SimTime, kind: FaultKind, device: Option<&str>) -> Option<FindingEvent> {
+        let spec = self.template.finding(kind)?;
+        let book = match device {
+            None => &mut self.own,
+            Some(d) => {
+                let i = self.children.iter().position(|c| c.id == d)?;
+                &mut self.per_child[i]
+            }
+        };
+        book.force_resolve(t, kind, spec, &self.id, device)
+    }
+
     pub fn last_summary(&self) -> AhuSummary {
         self.last_summary
     }

@@ -156,6 +156,41 @@ impl FindingBook {
         }
     }
 
+    /// Closes an open finding now (an operator resolved it); returns the `resolved` event. If its
+    /// condition still holds, it opens again as a new finding after its confirmation time.
+    pub fn force_resolve(
+        &mut self,
+        t: SimTime,
+        kind: FaultKind,
+        spec: &FindingSpec,
+        node: &str,
+        device: Option<&str>,
+    ) -> Option<FindingEvent> {
+        let slot = &mut self.slots[kind.index()];
+        if !slot.active {
+            return None;
+        }
+        slot.active = false;
+        slot.pending_since = u64::MAX;
+        Some(FindingEvent {
+            t,
+            kind,
+            change: Change::Resolved,
+            severity: spec.severity,
+            confidence: 1.0,
+            value: slot.last_value,
+            opened_at: SimTime(slot.opened_at),
+            summary: format!(
+                "resolved by an operator: {}",
+                spec.summary
+                    .replace("{node}", device.unwrap_or(node))
+                    .replace("{value}", &format!("{:.2}", slot.last_value))
+            ),
+            action: spec.action.clone(),
+            device: device.map(str::to_string),
+        })
+    }
+
     /// Worst severity over the open findings.
     pub fn status(&self, specs: &[Option<FindingSpec>]) -> Status {
         self.open_kinds()
@@ -420,6 +455,12 @@ impl ActuatorDetector {
     /// Current status: offline when silent, else the worst open finding.
     pub fn status(&self, now: SimTime) -> Status {
         if self.is_offline(now) { Status::Offline } else { self.st.book.status(&self.template.findings) }
+    }
+
+    /// Resolves an open finding on an operator's word (see [`FindingBook::force_resolve`]).
+    pub fn force_resolve(&mut self, t: SimTime, kind: FaultKind, node: &str) -> Option<FindingEvent> {
+        let spec = self.template.finding(kind)?;
+        self.st.book.force_resolve(t, kind, spec, node, None)
     }
 
     /// Re-evaluates the silence rule at `now` (called when time passes without samples).

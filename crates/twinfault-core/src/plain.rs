@@ -79,6 +79,8 @@ pub struct Recorder {
     phases: Vec<Phase>,
     pending: Vec<(SimTime, u8, usize, Event)>,
     log: Vec<Event>,
+    /// Whether the log keeps every epoch (a run) or only the last (a server, which streams it).
+    keep_log: bool,
 }
 
 impl Recorder {
@@ -92,6 +94,7 @@ impl Recorder {
             phases: vec![Phase::Off; h],
             pending: Vec::new(),
             log: Vec::new(),
+            keep_log: true,
         }
     }
 
@@ -184,6 +187,9 @@ impl Recorder {
     pub fn end_epoch(&mut self) -> &[Event] {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|(t, c, n, _)| (*t, *c, *n));
+        if !self.keep_log {
+            self.log.clear();
+        }
         let from = self.log.len();
         self.log.extend(pending.into_iter().map(|p| p.3));
         &self.log[from..]
@@ -191,6 +197,16 @@ impl Recorder {
 
     pub fn statuses(&self) -> &[Status] {
         &self.statuses
+    }
+
+    /// Whether the log keeps every epoch's events.
+    pub fn keeps_log(&self) -> bool {
+        self.keep_log
+    }
+
+    /// Keep only the last epoch's events (for a server that streams them elsewhere).
+    pub fn stream_only(&mut self) {
+        self.keep_log = false;
     }
 
     /// Adds an injection made while the run goes on (live fault injection).

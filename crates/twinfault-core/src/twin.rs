@@ -122,6 +122,11 @@ impl ActuatorTwin {
         self.model.as_mut().is_some_and(|m| m.clear(id))
     }
 
+    /// Resolves an open finding on an operator's word; returns the event.
+    pub fn force_resolve(&mut self, t: SimTime, kind: crate::types::FaultKind) -> Option<FindingEvent> {
+        self.detector.force_resolve(t, kind, &self.id)
+    }
+
     pub fn detector(&self) -> &ActuatorDetector {
         &self.detector
     }

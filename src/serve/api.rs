@@ -1,0 +1,548 @@
+//! The HTTP API (actix-web).
+
+// Handlers return a ready `HttpResponse` as their error: it is the value they would build anyway.
+#![allow(clippy::result_large_err)]
+
+use super::payload::{self, FieldError, Refusal, Window};
+use super::state::Live;
+use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
+use crate::engine::{ActuatorActor, AhuActor, ForceResolve, LiveInject, Supervisor};
+use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
+use crate::store::Store;
+use actix::Addr;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use twinfault_core::SimTime;
+use twinfault_core::config::{Facility, NodeRef};
+use twinfault_core::fault::Injection;
+use twinfault_core::twin::Mode;
+use twinfault_core::types::{FaultKind, Status};
+
+pub struct AppState {
+    pub cfg: Arc<ServeConfig>,
+    pub facility: Arc<Facility>,
+    pub live: Arc<Live>,
+    pub store: Store,
+    pub writer: Writer,
+    pub actuators: Vec<Addr<ActuatorActor>>,
+    pub ahus: Vec<Addr<AhuActor>>,
+    pub supervisor: Addr<Supervisor>,
+}
+
+type State = web::Data<AppState>;
+
+fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
+}
+
+/// The token's holder and access, or the response refusing the request.
+fn authorize(req: &HttpRequest, st: &AppState, need: Access) -> Result<String, HttpResponse> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        if need == Access::Read && st.cfg.read_open {
+            return Ok("anonymous".into());
+        }
+        return Err(error(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer …)", vec![]));
+    };
+    match st.cfg.tokens.iter().find(|t| t.token == token) {
+        None => Err(error(StatusCode::UNAUTHORIZED, "unknown token", vec![])),
+        Some(t) if need == Access::Write && t.access != Access::Write => {
+            Err(error(StatusCode::FORBIDDEN, format!("token \"{}\" is read-only", t.name), vec![]))
+        }
+        Some(t) => Ok(t.name.clone()),
+    }
+}
+
+async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+    st.live.requests.fetch_add(1, Ordering::Relaxed);
+    if let Err(r) = authorize(&req, &st, Access::Write) {
+        return r;
+    }
+    let items = match payload::objects(&body) {
+        Ok(items) => items,
+        Err(e) => {
+            st.live.reject("malformed", 1);
+            return error(StatusCode::BAD_REQUEST, "the body is not JSON, a JSON array or NDJSON", vec![e]);
+        }
+    };
+    let window = Window {
+        now_ms: now_ms(),
+        max_future_ms: (st.cfg.max_future_s * 1000.0) as i64,
+        out_of_order_ms: (st.cfg.out_of_order_window_s * 1000.0) as i64,
+    };
+    let samples = match payload::validate(&items, &st.facility, &window, |i| st.live.latest_ms(i)) {
+        Ok(s) => s,
+        Err((refusal, details)) => {
+            let (status, reason, msg) = match refusal {
+                Refusal::UnknownNode => (StatusCode::NOT_FOUND, "unknown_node", "unknown node; nothing was accepted"),
+                Refusal::Malformed => (StatusCode::BAD_REQUEST, "malformed", "malformed payload; nothing was accepted"),
+                Refusal::Invalid => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "invalid samples; nothing was accepted")
+                }
+            };
+            st.live.reject(reason, items.len() as u64);
+            return error(status, msg, details);
+        }
+    };
+    // Samples for simulated nodes are refused: their twin makes its own.
+    let simulated: Vec<FieldError> = samples
+        .iter()
+        .filter(|a| st.facility.actuators[a.actuator].mode == Mode::Simulate)
+        .map(|a| FieldError {
+            path: "nodeId".into(),
+            message: format!("\"{}\" is simulated by this server", st.facility.actuators[a.actuator].id),
+        })
+        .collect();
+    if !simulated.is_empty() {
+        st.live.reject("simulated_node", items.len() as u64);
+        return error(StatusCode::CONFLICT, "telemetry for a simulated node; nothing was accepted", simulated);
+    }
+    let n = samples.len();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if let Err(_job) = st.writer.try_send(WriteJob { samples, ack: tx }) {
+        st.live.reject("queue_full", n as u64);
+        return HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, "1")).json(
+            json!({ "error": "the ingest queue is full; nothing was accepted, retry after 1 s", "details": [] }),
+        );
+    }
+    match rx.await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "accepted": n })),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e, vec![]),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped", vec![]),
+    }
+}
+
+/// An f32 as the shortest decimal that reads back as it (40.1, not 40.099998474121094).
+fn short(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+fn node_kind(n: NodeRef) -> &'static str {
+    match n {
+        NodeRef::Plant => "plant",
+        NodeRef::Ahu(_) => "ahu",
+        NodeRef::Actuator(_) => "actuator",
+    }
+}
+
+fn node_json(st: &AppState, n: NodeRef) -> serde_json::Value {
+    let f = &st.facility;
+    let id = f.node_id(n);
+    let mut v = json!({ "id": id, "kind": node_kind(n), "status": st.live.status(n) });
+    match n {
+        NodeRef::Plant => {
+            v["children"] = json!(f.ahus.iter().map(|a| &a.id).collect::<Vec<_>>());
+        }
+        NodeRef::Ahu(h) => {
+            v["parent"] = json!(f.plant.as_ref().map(|p| &p.id));
+            v["phase"] = json!(st.live.phase(h));
+            v["children"] = json!(f.ahus[h].children.iter().map(|&c| &f.actuators[c].id).collect::<Vec<_>>());
+        }
+        NodeRef::Actuator(i) => {
+            let a = &f.actuators[i];
+            v["parent"] = json!(f.ahus[a.ahu].id);
+            v["role"] = json!(a.role.as_str());
+            v["mode"] = json!(a.mode);
+            v["model"] = json!(a.model);
+            if let Some(s) = st.live.last_sample(i) {
+                v["last_sample"] = json!({
+                    "timestamp": format_timestamp_ms(s.t.0 as i64),
+                    "setpoint_pct": short(s.setpoint_pct), "position_pct": short(s.position_pct), "torque_nm": short(s.torque_nm),
+                    "power_w": short(s.power_w), "temperature_c": short(s.temperature_c), "rotation": s.rotation,
+                    "signal_quality": s.signal_quality.map(short),
+                });
+            }
+        }
+    }
+    v
+}
+
+async fn status(req: HttpRequest, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    let f = &st.facility;
+    let mut nodes = Vec::new();
+    if f.plant.is_some() {
+        nodes.push(node_json(&st, NodeRef::Plant));
+    }
+    nodes.extend((0..f.ahus.len()).map(|h| node_json(&st, NodeRef::Ahu(h))));
+    nodes.extend((0..f.actuators.len()).map(|i| node_json(&st, NodeRef::Actuator(i))));
+    let counts = |s: Status| (0..f.actuators.len()).filter(|&i| st.live.status(NodeRef::Actuator(i)) == s).count();
+    let healthy = counts(Status::Healthy);
+    let worst = (0..f.actuators.len()).map(|i| st.live.status(NodeRef::Actuator(i))).max().unwrap_or(Status::Healthy);
+    let open = st.live.open_faults();
+    HttpResponse::Ok().json(json!({
+        "facility": f.name,
+        "time": format_timestamp_ms(now_ms()),
+        "health": {
+            "status": worst,
+            "healthy_share": if f.actuators.is_empty() { 1.0 } else { healthy as f64 / f.actuators.len() as f64 },
+            "actuators": { "healthy": healthy, "warning": counts(Status::Warning), "critical": counts(Status::Critical), "offline": counts(Status::Offline) },
+            "open_faults": open.len(),
+        },
+        "open_faults": open,
+        "nodes": nodes,
+    }))
+}
+
+fn find_node(st: &AppState, id: &str) -> Result<NodeRef, HttpResponse> {
+    st.facility.node(id).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown node \"{id}\""), vec![]))
+}
+
+async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    let n = match find_node(&st, &path) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let mut v = node_json(&st, n);
+    v["open_faults"] = json!(st.live.open_faults_of(&path));
+    HttpResponse::Ok().json(v)
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A time given as epoch milliseconds or RFC 3339.
+fn time_param(name: &str, v: &Option<String>, default: i64) -> Result<i64, FieldError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s.parse::<i64>().ok().or_else(|| parse_timestamp_ms(s)).ok_or_else(|| FieldError {
+            path: name.into(),
+            message: format!("\"{s}\" is neither epoch milliseconds nor RFC 3339"),
+        }),
+    }
+}
+
+async fn history(req: HttpRequest, path: web::Path<String>, q: web::Query<HistoryQuery>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    match find_node(&st, &path) {
+        Ok(NodeRef::Actuator(_)) => {}
+        Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "live history is kept for actuators", vec![]),
+        Err(r) => return r,
+    }
+    let (from, to) = match (time_param("from", &q.from, 0), time_param("to", &q.to, i64::MAX)) {
+        (Ok(a), Ok(b)) => (a.max(0) as u64, b.max(0) as u64),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, "bad time", vec![e]),
+    };
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > crate::store::MAX_HISTORY_LIMIT {
+        let e =
+            FieldError { path: "limit".into(), message: format!("must be 1..={}", crate::store::MAX_HISTORY_LIMIT) };
+        return error(StatusCode::BAD_REQUEST, "bad limit", vec![e]);
+    }
+    let metric = q.metric.clone().unwrap_or_else(|| "position_pct".into());
+    match st.store.live_history(&path, &metric, SimTime(from), SimTime(to), limit) {
+        Ok(page) => HttpResponse::Ok().json(json!({
+            "node": path.as_str(),
+            "metric": metric,
+            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": short(*v as f32) })).collect::<Vec<_>>(),
+            "next_from": page.next_from.map(|t| t.0),
+        })),
+        Err(e) if e.to_string().contains("unknown metric") => {
+            error(StatusCode::BAD_REQUEST, "bad metric", vec![FieldError { path: "metric".into(), message: e.to_string() }])
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
+    }
+}
+
+#[derive(Deserialize)]
+struct FaultsQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn faults(req: HttpRequest, q: web::Query<FaultsQuery>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    match q.state.as_deref().unwrap_or("open") {
+        "open" => HttpResponse::Ok().json(st.live.open_faults().into_iter().take(limit).collect::<Vec<_>>()),
+        "resolved" => HttpResponse::Ok().json(st.live.resolved_faults(limit)),
+        other => error(
+            StatusCode::BAD_REQUEST,
+            "bad state",
+            vec![FieldError { path: "state".into(), message: format!("\"{other}\" is not open or resolved") }],
+        ),
+    }
+}
+
+async fn fault_history(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    if let Err(r) = find_node(&st, &path) {
+        return r;
+    }
+    HttpResponse::Ok().json(st.live.fault_history(&path))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    note: String,
+    #[serde(default)]
+    who: Option<String>,
+}
+
+async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st: State) -> HttpResponse {
+    let holder = match authorize(&req, &st, Access::Write) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let b: ResolveBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "expected {\"note\": \"…\", \"who\": \"…\"}",
+                vec![FieldError { path: "body".into(), message: e.to_string() }],
+            );
+        }
+    };
+    let Some(f) = st.live.fault(&path) else {
+        return error(StatusCode::NOT_FOUND, format!("no fault \"{}\"", path.as_str()), vec![]);
+    };
+    if f.state != "open" {
+        return error(StatusCode::CONFLICT, format!("fault \"{}\" is already resolved", f.id), vec![]);
+    }
+    let who = b.who.unwrap_or(holder);
+    let t = SimTime(now_ms().max(0) as u64);
+    let msg = ForceResolve { t, kind: f.kind, device: f.device.clone() };
+    let done = match st.facility.node(&f.node) {
+        Some(NodeRef::Actuator(i)) => st.actuators[i].send(msg).await,
+        Some(NodeRef::Ahu(h)) => st.ahus[h].send(msg).await,
+        _ => Ok(false),
+    };
+    match done {
+        Ok(true) => {
+            let record = json!({ "who": who, "note": b.note, "at": format_timestamp_ms(t.0 as i64) });
+            if let Err(e) = st.store.put_resolution(&f.id, &record) {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]);
+            }
+            st.live.mark_resolved(&f.id, &record);
+            HttpResponse::Ok().json(
+                json!({ "fault": f.id, "resolved_by": record["who"], "note": record["note"], "at": record["at"] }),
+            )
+        }
+        Ok(false) => error(StatusCode::CONFLICT, format!("fault \"{}\" is no longer open", f.id), vec![]),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the twin did not answer: {e}"), vec![]),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InjectBody {
+    node: String,
+    kind: String,
+    severity: f64,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    ramp_s: f64,
+    #[serde(default)]
+    duration_s: Option<f64>,
+    #[serde(default)]
+    position_pct: Option<f64>,
+    #[serde(default)]
+    period_s: Option<f64>,
+}
+
+async fn inject(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Write) {
+        return r;
+    }
+    let b: InjectBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad injection",
+                vec![FieldError { path: "body".into(), message: e.to_string() }],
+            );
+        }
+    };
+    let bad = |p: &str, m: String| {
+        error(StatusCode::UNPROCESSABLE_ENTITY, "bad injection", vec![FieldError { path: p.into(), message: m }])
+    };
+    let Some(kind) = FaultKind::parse(&b.kind).filter(|k| k.injectable()) else {
+        return bad("kind", format!("\"{}\" is not an injectable fault kind", b.kind));
+    };
+    if !(0.0..=1.0).contains(&b.severity) {
+        return bad("severity", format!("{} is outside 0..=1", b.severity));
+    }
+    if !(b.ramp_s.is_finite() && b.ramp_s >= 0.0) || b.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+        return bad("ramp_s", "ramp_s and duration_s must be non-negative numbers".into());
+    }
+    match st.facility.node(&b.node) {
+        Some(NodeRef::Actuator(_)) => {}
+        _ => return error(StatusCode::NOT_FOUND, format!("unknown actuator \"{}\"", b.node), vec![]),
+    }
+    let start = SimTime(now_ms().max(0) as u64);
+    let id = b.id.unwrap_or_else(|| format!("L-{}-{}", b.node, start.0));
+    let injection = Injection {
+        id: id.clone(),
+        node: b.node.clone(),
+        kind,
+        severity: b.severity,
+        start,
+        ramp_s: b.ramp_s,
+        end: b.duration_s.map(|d| SimTime(start.0 + (d * 1000.0) as u64)),
+        position_pct: b.position_pct,
+        period_s: b.period_s,
+    };
+    match st.supervisor.send(LiveInject(injection)).await {
+        Ok(Ok(())) => HttpResponse::Ok()
+            .json(json!({ "injection": id, "node": b.node, "kind": kind, "at": format_timestamp_ms(start.0 as i64) })),
+        Ok(Err(m)) => error(StatusCode::CONFLICT, m, vec![]),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
+    }
+}
+
+async fn health(st: State) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "uptime_s": st.live.started.elapsed().as_secs() }))
+}
+
+async fn metrics(st: State) -> HttpResponse {
+    let l = &st.live;
+    let mut out = String::new();
+    let mut line = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in samples {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    line(
+        "twinfault_ingested_samples_total",
+        "Samples acknowledged and stored.",
+        "counter",
+        vec![(String::new(), l.ingested.load(Ordering::Relaxed) as f64)],
+    );
+    line(
+        "twinfault_ingest_requests_total",
+        "Ingest requests received.",
+        "counter",
+        vec![(String::new(), l.requests.load(Ordering::Relaxed) as f64)],
+    );
+    let rejected = l
+        .rejected
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v as f64))
+        .collect();
+    line("twinfault_rejected_samples_total", "Samples refused, by reason.", "counter", rejected);
+    line(
+        "twinfault_ingest_queue_depth",
+        "Ingest requests waiting for the writer.",
+        "gauge",
+        vec![(String::new(), l.queue_depth.load(Ordering::Relaxed) as f64)],
+    );
+    let open = l.open_faults();
+    let by_sev = ["warning", "critical"]
+        .iter()
+        .map(|s| {
+            (
+                format!("{{severity=\"{s}\"}}"),
+                open.iter().filter(|f| format!("{:?}", f.severity).to_lowercase() == *s).count() as f64,
+            )
+        })
+        .collect();
+    line("twinfault_open_faults", "Open faults, by severity.", "gauge", by_sev);
+    line(
+        "twinfault_uptime_seconds",
+        "Seconds since the server started.",
+        "gauge",
+        vec![(String::new(), l.started.elapsed().as_secs_f64())],
+    );
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+}
+
+/// CORS: closed unless the origin is configured; answers preflights.
+fn cors_headers(cfg: &ServeConfig, origin: Option<&str>) -> Option<String> {
+    origin.filter(|o| cfg.cors_origins.iter().any(|c| c == o || c == "*")).map(str::to_string)
+}
+
+async fn preflight(req: HttpRequest, st: State) -> HttpResponse {
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match cors_headers(&st.cfg, origin) {
+        Some(o) => HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+            .finish(),
+        None => error(StatusCode::FORBIDDEN, "origin not allowed (configure cors_origins)", vec![]),
+    }
+}
+
+pub fn app(
+    state: State,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.cfg.max_body_bytes;
+    let cfg = Arc::clone(&state.cfg);
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            let resp = error(
+                StatusCode::BAD_REQUEST,
+                "bad query",
+                vec![FieldError { path: "query".into(), message: e.to_string() }],
+            );
+            actix_web::error::InternalError::from_response(e, resp).into()
+        }))
+        .wrap_fn(move |req, srv| {
+            let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let allow = cors_headers(&cfg, origin.as_deref());
+            let fut = actix_web::dev::Service::call(srv, req);
+            async move {
+                let mut res = fut.await?;
+                if let Some(o) = allow.and_then(|o| header::HeaderValue::from_str(&o).ok()) {
+                    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+                }
+                Ok(res)
+            }
+        })
+        .route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .route("/api/ingest", web::post().to(ingest))
+        .route("/api/status", web::get().to(status))
+        .route("/api/nodes/{id}", web::get().to(node))
+        .route("/api/nodes/{id}/history", web::get().to(history))
+        .route("/api/nodes/{id}/fault-history", web::get().to(fault_history))
+        .route("/api/faults", web::get().to(faults))
+        .route("/api/faults/{id}/resolve", web::post().to(resolve))
+        .route("/api/scenario/inject", web::post().to(inject))
+        .route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight))
+}

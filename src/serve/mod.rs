@@ -1,0 +1,391 @@
+//! `twinfault serve`: the facility's twins fed by real telemetry over HTTP, live.
+//!
+//! ```text
+//!  HTTP POST /api/ingest ──validate──▶ queue (bounded: 429 when full) ──▶ writer thread
+//!                                                                         │ group commit: sled insert + one flush
+//!                                                                         │ then acknowledge every request (2xx)
+//!                                                                         ▼
+//!                                                           IngestSample ▶ actuator actors
+//!  clock (every control period) ──RunEpoch──▶ supervisor ──▶ events ──▶ live state (status, faults) ◀── GET /api/…
+//! ```
+//!
+//! Time is wall-clock UTC: a sample's timestamp is its `SimTime` in milliseconds since the epoch.
+//! An acknowledged sample is on disk. On start the server replays each ingesting node's stored
+//! samples through its twin, so fault state survives a restart, and re-applies operators'
+//! resolutions.
+
+pub mod api;
+pub mod payload;
+pub mod state;
+
+use crate::engine::{Engine, IngestSample, RunEpoch};
+use crate::store::Store;
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use state::Live;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+use twinfault_core::SimTime;
+use twinfault_core::config::{ConfigError, Facility, parse_toml};
+use twinfault_core::plain::{Recorder, Setup};
+use twinfault_core::scenario::Scenario;
+use twinfault_core::twin::Mode;
+
+/// Who may do what with a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Read endpoints only.
+    Read,
+    /// Read, ingest, resolve, inject.
+    Write,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenDef {
+    /// Who holds it (shown in resolutions and logs).
+    pub name: String,
+    pub token: String,
+    pub access: Access,
+}
+
+/// The server's configuration file (all keys optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Store directory.
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// Read endpoints without a token.
+    #[serde(default)]
+    pub read_open: bool,
+    #[serde(default)]
+    pub tokens: Vec<TokenDef>,
+    /// Origins allowed by CORS; none by default.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Largest request body [bytes]; larger gets 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Ingest requests waiting for the writer; more gets 429 with Retry-After.
+    #[serde(default = "default_queue")]
+    pub queue_depth: usize,
+    /// Samples older than their node's latest by more than this are refused [s]; newer
+    /// out-of-order samples are stored (history is sorted) but only evaluated in time order.
+    #[serde(default = "default_ooo")]
+    pub out_of_order_window_s: f64,
+    /// Samples timestamped further ahead of the server clock are refused [s].
+    #[serde(default = "default_future")]
+    pub max_future_s: f64,
+    /// How far back the store keeps live samples, and replays them on restart [s].
+    #[serde(default = "default_retention")]
+    pub history_retention_s: f64,
+    /// Actuators that are simulated; every other actuator is fed by telemetry.
+    #[serde(default)]
+    pub simulate: Vec<String>,
+    /// Sample rate of simulated actuators [Hz].
+    #[serde(default = "default_rate")]
+    pub sample_rate_hz: f64,
+    /// Controller period and epoch length [s].
+    #[serde(default = "default_period")]
+    pub control_period_s: f64,
+    /// HTTP worker threads.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:5000".into()
+}
+fn default_store() -> PathBuf {
+    PathBuf::from(crate::store::DEFAULT_DIR)
+}
+fn default_max_body() -> usize {
+    8 * 1024 * 1024
+}
+fn default_queue() -> usize {
+    1024
+}
+fn default_ooo() -> f64 {
+    300.0
+}
+fn default_future() -> f64 {
+    300.0
+}
+fn default_retention() -> f64 {
+    7.0 * 86_400.0
+}
+fn default_rate() -> f64 {
+    1.0
+}
+fn default_period() -> f64 {
+    1.0
+}
+fn default_workers() -> usize {
+    2
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        parse_toml::<ServeConfig>("", "default").expect("all keys have defaults")
+    }
+}
+
+impl ServeConfig {
+    pub fn load(path: &std::path::Path) -> Result<ServeConfig> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {label}"))?;
+        let c: ServeConfig = parse_toml(&text, &label)?;
+        let bad = |k: &str, m: &str| -> anyhow::Error { ConfigError::new(&label, k, m).locate(&text).into() };
+        if c.tokens.iter().any(|t| t.token.len() < 16) {
+            return Err(bad("tokens", "every token needs at least 16 characters"));
+        }
+        if !(c.sample_rate_hz > 0.0 && c.sample_rate_hz <= 20.0) {
+            return Err(bad("sample_rate_hz", "must be in (0, 20]"));
+        }
+        if !(c.control_period_s >= 0.1 && c.control_period_s * c.sample_rate_hz >= 1.0) {
+            return Err(bad("control_period_s", "must be at least 0.1 s and hold one sample"));
+        }
+        if c.queue_depth == 0 || c.max_body_bytes < 1024 {
+            return Err(bad("queue_depth", "queue_depth must be positive and max_body_bytes at least 1024"));
+        }
+        Ok(c)
+    }
+}
+
+/// A durable write: samples per actuator, acknowledged when on disk.
+pub struct WriteJob {
+    pub samples: Vec<payload::Accepted>,
+    pub ack: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The writer's end: a bounded queue.
+#[derive(Clone)]
+pub struct Writer {
+    tx: SyncSender<WriteJob>,
+    live: Arc<Live>,
+}
+
+/// Most requests committed with one flush.
+const GROUP_COMMIT_MAX: usize = 512;
+
+impl Writer {
+    /// Queues a job; `Err` gives the job back when the queue is full.
+    pub fn try_send(&self, job: WriteJob) -> Result<(), WriteJob> {
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+        })?;
+        self.live.queue_depth.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn run(
+        rx: Receiver<WriteJob>,
+        store: Store,
+        facility: Arc<Facility>,
+        actors: Vec<actix::Addr<crate::engine::ActuatorActor>>,
+        live: Arc<Live>,
+    ) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < GROUP_COMMIT_MAX {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            let result = (|| -> Result<()> {
+                let mut per_node: Vec<Vec<twinfault_core::actuator::Sample>> =
+                    vec![Vec::new(); facility.actuators.len()];
+                for j in &jobs {
+                    for a in &j.samples {
+                        per_node[a.actuator].push(a.sample);
+                    }
+                }
+                for (i, samples) in per_node.iter().enumerate() {
+                    if !samples.is_empty() {
+                        store.put_live(&facility.actuators[i].id, samples)?;
+                    }
+                }
+                store.flush()
+            })();
+            match result {
+                Ok(()) => {
+                    let mut n = 0u64;
+                    for j in jobs {
+                        for a in &j.samples {
+                            actors[a.actuator].do_send(IngestSample(a.sample));
+                            live.note_sample(a.actuator, a.sample);
+                        }
+                        n += j.samples.len() as u64;
+                        let _ = j.ack.send(Ok(()));
+                        live.queue_depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    live.ingested.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!("group commit failed: {e:#}");
+                    for j in jobs {
+                        let _ = j.ack.send(Err(format!("the store could not write: {e}")));
+                        live.queue_depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The scenario-like settings of a live facility: wall-clock time, always on.
+fn live_scenario(cfg: &ServeConfig) -> Result<Scenario> {
+    let text = format!(
+        "name = \"live\"\nfacility = \"-\"\nseed = 1\nduration_s = {}\nsample_rate_hz = {}\ncontrol_period_s = {}\n\
+         [schedule]\nmode = \"always_on\"\nstartup_s = 0\n[weather]\noutdoor_mean_c = 20.0\noutdoor_amplitude_c = 5.0\n",
+        twinfault_core::scenario::MAX_DURATION_S,
+        cfg.sample_rate_hz,
+        cfg.control_period_s
+    );
+    Ok(Scenario::parse(&text, "serve")?)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Loads the facility with every actuator ingesting except those the config simulates.
+pub fn facility(path: &std::path::Path, cfg: &ServeConfig) -> Result<Facility> {
+    let mut f = crate::load::facility(path, None)?;
+    for name in &cfg.simulate {
+        anyhow::ensure!(
+            f.actuators.iter().any(|a| &a.id == name),
+            "serve config: `simulate` names unknown actuator \"{name}\""
+        );
+    }
+    for a in &mut f.actuators {
+        a.mode = if cfg.simulate.contains(&a.id) { Mode::Simulate } else { Mode::Ingest };
+    }
+    Ok(f)
+}
+
+/// Runs the server until it is stopped.
+pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
+    let facility = Arc::new(facility(facility_path, &cfg)?);
+    let scenario = live_scenario(&cfg)?;
+    let store = Store::open(&cfg.store)?;
+    let mut setup = Setup::new(&scenario, &facility, false);
+    let live = Arc::new(Live::new(Arc::clone(&facility)));
+
+    // Restore: replay each ingesting node's stored samples through its twin.
+    let keep_from = SimTime((now_ms() - (cfg.history_retention_s * 1000.0) as i64).max(0) as u64);
+    let mut restored = 0usize;
+    for (i, a) in facility.actuators.iter().enumerate() {
+        if a.mode != Mode::Ingest {
+            continue;
+        }
+        store.prune_live(&a.id, keep_from)?;
+        let samples = store.live_samples(&a.id, keep_from)?;
+        let mut findings = Vec::new();
+        for s in &samples {
+            setup.actuators[i].ingest(s, &mut findings);
+            live.note_sample(i, *s);
+        }
+        restored += samples.len();
+        live.apply_restored(&a.id, findings);
+    }
+    // Operators' resolutions outlive restarts.
+    for (i, a) in facility.actuators.iter().enumerate() {
+        for f in live.open_faults_of(&a.id) {
+            if let Some(r) = store.resolution(&f.id)? {
+                let t = SimTime(now_ms().max(0) as u64);
+                if let Some(e) = setup.actuators[i].force_resolve(t, f.kind) {
+                    live.apply_restored(&a.id, vec![e]);
+                    live.mark_resolved(&f.id, &r);
+                }
+            }
+        }
+    }
+    tracing::info!(restored, "restored ingested samples from the store");
+    eprintln!(
+        "twinfault serve: {} ({} actuators, {} ingesting), store {}, {restored} samples restored, listening on http://{}",
+        facility.name,
+        facility.actuators.len(),
+        facility.actuators.iter().filter(|a| a.mode == Mode::Ingest).count(),
+        cfg.store.display(),
+        cfg.bind
+    );
+
+    let cfg = Arc::new(cfg);
+    actix_web::rt::System::new().block_on(async move {
+        let mut recorder = Recorder::new(Arc::clone(&facility), Vec::new());
+        recorder.stream_only();
+        let history_store = store.clone();
+        let sink: crate::engine::HistorySink = Box::new(move |node, block| {
+            if let crate::store::Block::Actuator(b) = block
+                && let Err(e) = history_store.put_live(node, &b.samples)
+            {
+                tracing::warn!("history of simulated {node} not stored: {e:#}");
+            }
+        });
+        let engine = Engine::start_with(setup, Arc::clone(&facility), recorder, scenario.duration, 1, sink);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(cfg.queue_depth);
+        {
+            let (store, facility, actors, live) =
+                (store.clone(), Arc::clone(&facility), engine.actuators.clone(), Arc::clone(&live));
+            std::thread::Builder::new()
+                .name("twinfault-writer".into())
+                .spawn(move || Writer::run(rx, store, facility, actors, live))?;
+        }
+        let writer = Writer { tx, live: Arc::clone(&live) };
+
+        // The clock: one epoch per control period of wall time.
+        let period_ms = (cfg.control_period_s * 1000.0).round() as i64;
+        {
+            let supervisor = engine.supervisor.clone();
+            let live = Arc::clone(&live);
+            let grid = engine.grid;
+            actix_web::rt::spawn(async move {
+                let mut epoch = (now_ms() / period_ms) as u64;
+                loop {
+                    let next_start = grid.epoch_start(epoch + 1).0 as i64;
+                    let wait = next_start - now_ms();
+                    if wait > 0 {
+                        actix_web::rt::time::sleep(Duration::from_millis(wait as u64)).await;
+                    }
+                    match supervisor.send(RunEpoch(epoch)).await {
+                        Ok(events) => live.apply(&events),
+                        Err(e) => {
+                            tracing::error!("the supervisor stopped: {e}");
+                            break;
+                        }
+                    }
+                    epoch += 1;
+                }
+            });
+        }
+
+        let state = actix_web::web::Data::new(api::AppState {
+            cfg: Arc::clone(&cfg),
+            facility: Arc::clone(&facility),
+            live: Arc::clone(&live),
+            store: store.clone(),
+            writer,
+            actuators: engine.actuators.clone(),
+            ahus: engine.ahus.clone(),
+            supervisor: engine.supervisor.clone(),
+        });
+        let bind = cfg.bind.clone();
+        let workers = cfg.workers.max(1);
+        let server = actix_web::HttpServer::new(move || api::app(state.clone()))
+            .workers(workers)
+            .bind(&bind)
+            .with_context(|| format!("cannot listen on {bind}"))?
+            .run();
+        server.await.context("the HTTP server stopped")?;
+        drop(engine);
+        anyhow::Ok(())
+    })
+}

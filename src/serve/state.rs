@@ -1,0 +1,277 @@
+//! The live state the API reads: node statuses, last samples, open and resolved faults, counters.
+//! Updated from the supervisor's events each epoch and by the writer as samples are committed.
+
+use crate::rig::format_timestamp_ms;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, RwLock};
+use twinfault_core::actuator::Sample;
+use twinfault_core::config::{Facility, NodeRef};
+use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::event::Event;
+use twinfault_core::types::{FaultKind, Phase, Severity, Status};
+
+/// Resolved faults kept in memory for `GET /api/faults?state=resolved`.
+const RESOLVED_KEPT: usize = 10_000;
+/// Fault changes kept per node for `GET /api/nodes/{id}/fault-history`.
+const NODE_HISTORY_KEPT: usize = 1_000;
+
+/// A fault as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultView {
+    /// Stable id: the device, the kind and when it opened.
+    pub id: String,
+    pub node: String,
+    /// For AHU findings: the device the evidence points at.
+    pub device: Option<String>,
+    pub kind: FaultKind,
+    pub severity: Severity,
+    pub confidence: f32,
+    pub opened_at: String,
+    pub updated_at: String,
+    pub resolved_at: Option<String>,
+    pub state: &'static str,
+    pub summary: String,
+    pub recommended_action: String,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// One change in a node's fault history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultChange {
+    pub at: String,
+    pub fault_id: String,
+    pub kind: FaultKind,
+    pub change: Change,
+    pub severity: Severity,
+    pub summary: String,
+}
+
+pub fn fault_id(node: &str, device: Option<&str>, kind: FaultKind, opened_ms: u64) -> String {
+    format!("F-{}-{}-{}", device.unwrap_or(node), kind.as_str(), opened_ms)
+}
+
+#[derive(Default)]
+struct Faults {
+    open: BTreeMap<String, FaultView>,
+    resolved: VecDeque<FaultView>,
+    history: BTreeMap<String, VecDeque<FaultChange>>,
+}
+
+pub struct Live {
+    facility: Arc<Facility>,
+    /// Per node in `Facility::node_ids` order.
+    statuses: RwLock<Vec<Status>>,
+    phases: RwLock<Vec<Phase>>,
+    /// Latest sample per actuator (by timestamp) and its time, for the out-of-order window.
+    last: Mutex<Vec<Option<Sample>>>,
+    faults: RwLock<Faults>,
+    pub ingested: AtomicU64,
+    pub requests: AtomicU64,
+    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+    pub queue_depth: AtomicUsize,
+    pub started: std::time::Instant,
+}
+
+impl Live {
+    pub fn new(facility: Arc<Facility>) -> Live {
+        let n = facility.node_ids().len();
+        let (a, h) = (facility.actuators.len(), facility.ahus.len());
+        Live {
+            facility,
+            statuses: RwLock::new(vec![Status::Healthy; n]),
+            phases: RwLock::new(vec![Phase::Off; h]),
+            last: Mutex::new(vec![None; a]),
+            faults: RwLock::new(Faults::default()),
+            ingested: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            rejected: Mutex::new(BTreeMap::new()),
+            queue_depth: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub fn reject(&self, reason: &'static str, n: u64) {
+        *self.rejected.lock().expect("not poisoned").entry(reason).or_default() += n;
+    }
+
+    pub fn note_sample(&self, actuator: usize, s: Sample) {
+        let mut last = self.last.lock().expect("not poisoned");
+        if last[actuator].is_none_or(|l| s.t >= l.t) {
+            last[actuator] = Some(s);
+        }
+    }
+
+    pub fn latest_ms(&self, actuator: usize) -> Option<i64> {
+        self.last.lock().expect("not poisoned")[actuator].map(|s| s.t.0 as i64)
+    }
+
+    pub fn last_sample(&self, actuator: usize) -> Option<Sample> {
+        self.last.lock().expect("not poisoned")[actuator]
+    }
+
+    fn order(&self, node: NodeRef) -> usize {
+        let p = usize::from(self.facility.plant.is_some());
+        match node {
+            NodeRef::Plant => 0,
+            NodeRef::Ahu(i) => p + i,
+            NodeRef::Actuator(i) => p + self.facility.ahus.len() + i,
+        }
+    }
+
+    pub fn status(&self, node: NodeRef) -> Status {
+        self.statuses.read().expect("not poisoned")[self.order(node)]
+    }
+
+    pub fn phase(&self, ahu: usize) -> Phase {
+        self.phases.read().expect("not poisoned")[ahu]
+    }
+
+    fn apply_finding(&self, faults: &mut Faults, node: &str, f: &FindingEvent) {
+        let id = fault_id(node, f.device.as_deref(), f.kind, f.opened_at.0);
+        let at = format_timestamp_ms(f.t.0 as i64);
+        let hist = faults.history.entry(f.device.clone().unwrap_or_else(|| node.to_string())).or_default();
+        hist.push_back(FaultChange {
+            at: at.clone(),
+            fault_id: id.clone(),
+            kind: f.kind,
+            change: f.change,
+            severity: f.severity,
+            summary: f.summary.clone(),
+        });
+        if hist.len() > NODE_HISTORY_KEPT {
+            hist.pop_front();
+        }
+        match f.change {
+            Change::Opened => {
+                faults.open.insert(
+                    id.clone(),
+                    FaultView {
+                        id,
+                        node: node.to_string(),
+                        device: f.device.clone(),
+                        kind: f.kind,
+                        severity: f.severity,
+                        confidence: f.confidence,
+                        opened_at: at.clone(),
+                        updated_at: at,
+                        resolved_at: None,
+                        state: "open",
+                        summary: f.summary.clone(),
+                        recommended_action: f.action.clone(),
+                        resolved_by: None,
+                        note: None,
+                    },
+                );
+            }
+            Change::Updated => {
+                if let Some(v) = faults.open.get_mut(&id) {
+                    v.updated_at = at;
+                    v.confidence = f.confidence;
+                    v.summary = f.summary.clone();
+                }
+            }
+            Change::Resolved => {
+                if let Some(mut v) = faults.open.remove(&id) {
+                    v.state = "resolved";
+                    v.resolved_at = Some(at.clone());
+                    v.updated_at = at;
+                    faults.resolved.push_back(v);
+                    if faults.resolved.len() > RESOLVED_KEPT {
+                        faults.resolved.pop_front();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Findings replayed from the store at start-up.
+    pub fn apply_restored(&self, node: &str, findings: Vec<FindingEvent>) {
+        let mut faults = self.faults.write().expect("not poisoned");
+        for f in &findings {
+            self.apply_finding(&mut faults, node, f);
+        }
+    }
+
+    /// One epoch's events from the supervisor.
+    pub fn apply(&self, events: &[Event]) {
+        let mut faults = self.faults.write().expect("not poisoned");
+        for e in events {
+            match e {
+                Event::Finding { node, finding, .. } => self.apply_finding(&mut faults, node, finding),
+                Event::Status { node, to, .. } => {
+                    if let Some(n) = self.facility.node(node) {
+                        let k = self.order(n);
+                        self.statuses.write().expect("not poisoned")[k] = *to;
+                    }
+                }
+                Event::Phase { node, to, .. } => {
+                    if let Some(NodeRef::Ahu(h)) = self.facility.node(node) {
+                        self.phases.write().expect("not poisoned")[h] = *to;
+                    }
+                }
+                Event::InjectionStarted { .. } | Event::InjectionEnded { .. } => {}
+            }
+        }
+    }
+
+    /// Records who resolved a fault (the twin's own `resolved` event follows).
+    pub fn mark_resolved(&self, id: &str, record: &serde_json::Value) {
+        let mut faults = self.faults.write().expect("not poisoned");
+        let who = record.get("who").and_then(|v| v.as_str()).map(str::to_string);
+        let note = record.get("note").and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(v) = faults.open.get_mut(id) {
+            v.resolved_by = who.clone();
+            v.note = note.clone();
+        }
+        if let Some(v) = faults.resolved.iter_mut().rev().find(|v| v.id == id) {
+            v.resolved_by = who;
+            v.note = note;
+        }
+    }
+
+    pub fn open_faults_of(&self, node: &str) -> Vec<FaultView> {
+        self.faults
+            .read()
+            .expect("not poisoned")
+            .open
+            .values()
+            .filter(|f| f.node == node || f.device.as_deref() == Some(node))
+            .cloned()
+            .collect()
+    }
+
+    pub fn fault(&self, id: &str) -> Option<FaultView> {
+        let f = self.faults.read().expect("not poisoned");
+        f.open.get(id).cloned().or_else(|| f.resolved.iter().rev().find(|v| v.id == id).cloned())
+    }
+
+    /// Open faults, worst first: severity, then confidence, then oldest.
+    pub fn open_faults(&self) -> Vec<FaultView> {
+        let mut v: Vec<FaultView> = self.faults.read().expect("not poisoned").open.values().cloned().collect();
+        v.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.confidence.total_cmp(&a.confidence))
+                .then(a.opened_at.cmp(&b.opened_at))
+                .then(a.id.cmp(&b.id))
+        });
+        v
+    }
+
+    pub fn resolved_faults(&self, limit: usize) -> Vec<FaultView> {
+        self.faults.read().expect("not poisoned").resolved.iter().rev().take(limit).cloned().collect()
+    }
+
+    pub fn fault_history(&self, node: &str) -> Vec<FaultChange> {
+        self.faults
+            .read()
+            .expect("not poisoned")
+            .history
+            .get(node)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
