@@ -8,6 +8,7 @@ mod errors;
 mod hierarchy;
 mod ingest;
 mod scenarios;
+mod server;
 mod store;
 
 use std::path::PathBuf;

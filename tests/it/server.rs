@@ -1,0 +1,368 @@
+//! `twinfault serve` as a real process on a free loopback port, driven over HTTP.
+
+use crate::root;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WRITE: &str = "test-gateway-token-0123456789";
+pub const READ: &str = "test-dashboard-token-0123456789";
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub port: u16,
+    pub store: PathBuf,
+    config: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Server {
+    /// Starts a server with `extra` appended to a test configuration, storing in `store`.
+    pub fn start(dir: &Path, extra: &str) -> Server {
+        let port = free_port();
+        let store = dir.join("store");
+        let config = dir.join("serve.toml");
+        let mut f = std::fs::File::create(&config).unwrap();
+        writeln!(f, "bind = \"127.0.0.1:{port}\"\nstore = \"{}\"\n{extra}", store.display()).unwrap();
+        writeln!(f, "[[tokens]]\nname = \"gateway\"\ntoken = \"{WRITE}\"\naccess = \"write\"").unwrap();
+        writeln!(f, "[[tokens]]\nname = \"dashboard\"\ntoken = \"{READ}\"\naccess = \"read\"").unwrap();
+        Self::spawn(port, store, config)
+    }
+
+    fn spawn(port: u16, store: PathBuf, config: PathBuf) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_twinfault"))
+            .args(["serve", "--facility", "twins/datacenter.toml", "--config", config.to_str().unwrap()])
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        let s = Server { child, base: format!("http://127.0.0.1:{port}"), port, store, config, agent };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if s.agent.get(format!("{}/health", s.base)).call().is_ok_and(|r| r.status() == 200) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not answer /health within 20 s");
+    }
+
+    /// Kills the process with SIGKILL (no shutdown of any kind) and starts it again on the same store.
+    pub fn kill_and_restart(mut self) -> Server {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (port, store, config) = (self.port, self.store.clone(), self.config.clone());
+        std::mem::forget(self);
+        Self::spawn(port, store, config)
+    }
+
+    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        match r {
+            Ok(mut r) => {
+                let headers =
+                    r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                let status = r.status().as_u16();
+                let body = r.body_mut().read_to_string().unwrap_or_default();
+                Reply { status, body, headers }
+            }
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::reply(req.call())
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &str) -> Reply {
+        let mut req = self.agent.post(format!("{}{path}", self.base)).header("Content-Type", "application/json");
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::reply(req.send(body))
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let uri = format!("{}{path}", self.base);
+        let mut b = ureq::http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        Self::reply(self.agent.run(b.body(()).unwrap()))
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn iso(ms: i64) -> String {
+    twinfault::rig::format_timestamp_ms(ms)
+}
+
+fn seed_sample(node: &str, t_ms: i64, position: f64) -> String {
+    format!(
+        r#"{{"nodeId":"{node}","timestamp":"{}","deviceType":"dampener","parentIds":["ahu-01"],"telemetry":{{"position_percent":{position},"setpoint_position_percent":40,"torque":0.01,"temperature":27.1,"power_w":0,"rotation_direction":0}}}}"#,
+        iso(t_ms)
+    )
+}
+
+#[test]
+fn ingest_accepts_the_seed_and_rig_formats_and_keeps_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "");
+    let t0 = now_ms() - 10_000;
+    // One object, an array, NDJSON, and the rig's own field names at the top level.
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &seed_sample("BEL-VNT-003", t0, 40.0)).status, 200);
+    let arr =
+        format!("[{},{}]", seed_sample("BEL-VNT-003", t0 + 100, 40.1), seed_sample("BEL-VNT-003", t0 + 150, 40.2));
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &arr).json()["accepted"], 2);
+    let nd =
+        format!("{}\n{}\n", seed_sample("BEL-VNT-003", t0 + 200, 40.3), seed_sample("BEL-VNT-003", t0 + 250, 40.4));
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &nd).json()["accepted"], 2);
+    let rig = format!(
+        r#"{{"nodeId":"BEL-VNT-003","_time":"{}","feedback_position_%":40.5,"setpoint_position_%":40.0,"motor_torque_Nmm":-0.6,"power_W":0.17,"internal_temperature_deg_C":27.2,"rotation_direction":1}}"#,
+        iso(t0 + 300)
+    );
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &rig).status, 200);
+    // Same millisecond twice, and out of order within the window: both kept.
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &seed_sample("BEL-VNT-003", t0 + 300, 40.6)).status, 200);
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &seed_sample("BEL-VNT-003", t0 + 120, 40.7)).status, 200);
+
+    let h = s.get(&format!("/api/nodes/BEL-VNT-003/history?metric=position_pct&from={}", t0), Some(READ)).json();
+    let values: Vec<f64> = h["points"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect();
+    assert_eq!(values.len(), 8, "{h}");
+    let times: Vec<i64> = h["points"].as_array().unwrap().iter().map(|p| p["t_ms"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "history is in time order: {times:?}");
+    assert!(values.contains(&40.5) && values.contains(&40.6) && values.contains(&40.7));
+    // Paged, never unbounded.
+    let page = s.get(&format!("/api/nodes/BEL-VNT-003/history?from={}&limit=4", t0), Some(READ)).json();
+    assert_eq!(page["points"].as_array().unwrap().len(), 4);
+    assert!(page["next_from"].as_i64().is_some());
+    let node = s.get("/api/nodes/BEL-VNT-003", Some(READ)).json();
+    assert_eq!(node["last_sample"]["position_pct"], 40.6);
+    assert_eq!(node["parent"], "ahu-01");
+    let m = s.get("/metrics", None).body;
+    assert!(m.contains("twinfault_ingested_samples_total 8"), "{m}");
+}
+
+#[test]
+fn bad_input_gets_the_exact_status_code_and_nothing_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "max_body_bytes = 4096\nsimulate = [\"BEL-VNT-001\"]");
+    let now = now_ms();
+    let ok = seed_sample("BEL-VNT-003", now, 40.0);
+    let check = |body: &str, token: Option<&str>, status: u16, needle: &str| {
+        let r = s.post("/api/ingest", token, body);
+        assert_eq!(r.status, status, "{body} -> {}", r.body);
+        assert!(r.body.contains(needle), "{} does not mention {needle}", r.body);
+    };
+    check("{not json", Some(WRITE), 400, "invalid JSON");
+    check(&ok, None, 401, "bearer token");
+    check(&ok, Some("wrong-token-0123456789"), 401, "unknown token");
+    check(&ok, Some(READ), 403, "read-only");
+    check(&ok.replace("BEL-VNT-003", "BEL-VNT-099"), Some(WRITE), 404, "BEL-VNT-099");
+    check(
+        &ok.replace("\"position_percent\":40", "\"position_percent\":\"abc\""),
+        Some(WRITE),
+        422,
+        "telemetry.position_percent",
+    );
+    check(&ok.replace("\"torque\":0.01", "\"torque\":\"NaN\""), Some(WRITE), 422, "telemetry.torque");
+    check(&ok.replace("dampener", "toaster"), Some(WRITE), 422, "deviceType");
+    check(&seed_sample("BEL-VNT-003", now + 3_600_000, 40.0), Some(WRITE), 422, "in the future");
+    check(&ok.replace("\"rotation_direction\":0", "\"rotation_direction\":7"), Some(WRITE), 422, "rotation_direction");
+    check(&seed_sample("BEL-VNT-001", now, 40.0).replace("ahu-01", "ahu-01"), Some(WRITE), 409, "simulated");
+    // A batch with one bad element is refused whole, naming the element.
+    let batch = format!("[{ok},{}]", ok.replace("\"power_w\":0", "\"power_w\":null"));
+    check(&batch, Some(WRITE), 422, "[1].telemetry.power_w");
+    // Too large.
+    let big = format!("[{}]", vec![ok.clone(); 40].join(","));
+    assert!(big.len() > 4096);
+    check(&big, Some(WRITE), 413, "");
+    // Nothing above was stored; a good sample is, and then an old one is refused.
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &ok).status, 200);
+    check(&seed_sample("BEL-VNT-003", now - 1_000_000, 40.0), Some(WRITE), 422, "older than this node's latest");
+    let h = s.get("/api/nodes/BEL-VNT-003/history?from=0", Some(READ)).json();
+    assert_eq!(h["points"].as_array().unwrap().len(), 1, "{h}");
+    // Reads: unknown node 404, bad metric 400, no token 401; status never fails.
+    assert_eq!(s.get("/api/nodes/NOPE", Some(READ)).status, 404);
+    assert_eq!(s.get("/api/nodes/BEL-VNT-003/history?metric=speed", Some(READ)).status, 400);
+    assert_eq!(s.get("/api/nodes/BEL-VNT-003/history?limit=0", Some(READ)).status, 400);
+    assert_eq!(s.get("/api/faults?state=maybe", Some(READ)).status, 400);
+    assert_eq!(s.get("/api/status", None).status, 401);
+    let st = s.get("/api/status", Some(READ));
+    assert_eq!(st.status, 200);
+    assert_eq!(st.json()["nodes"].as_array().unwrap().len(), 17);
+    let m = s.get("/metrics", None).body;
+    assert!(m.contains("twinfault_rejected_samples_total{reason=\"invalid\"}"), "{m}");
+    assert!(m.contains("twinfault_ingested_samples_total 1"), "{m}");
+}
+
+/// A gear jam shaped like the rig's recording, timestamped over the last four minutes.
+fn jam_ndjson(node: &str, from_ms: i64, k0: usize, k1: usize) -> String {
+    let mut out = String::new();
+    for k in k0..k1 {
+        let t = k as f64 / 20.0;
+        let x = (t / 120.0).rem_euclid(1.0);
+        let sp = 99.0 * (1.0 - (2.0 * x - 1.0).abs());
+        let rot = if k % 10 == 0 { 1 } else { 0 };
+        out.push_str(&format!(
+            r#"{{"nodeId":"{node}","timestamp":{},"telemetry":{{"position_percent":1.2,"setpoint_position_percent":{sp:.2},"torque":0.0,"temperature":27.5,"power_w":0.004,"rotation_direction":{rot}}}}}"#,
+            from_ms + (k as i64) * 50
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+fn wait_for(deadline_s: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(deadline_s);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_sample_and_the_fault_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "");
+    let from = now_ms() - 240_000;
+    let n = 4800;
+    let mut acked = 0;
+    for chunk in (0..n).step_by(400) {
+        let r = s.post("/api/ingest", Some(WRITE), &jam_ndjson("BEL-VNT-005", from, chunk, (chunk + 400).min(n)));
+        assert_eq!(r.status, 200, "{}", r.body);
+        acked += r.json()["accepted"].as_u64().unwrap();
+    }
+    assert_eq!(acked, n as u64);
+    let mut fault_id = String::new();
+    assert!(
+        wait_for(10, || {
+            let f = s.get("/api/faults?state=open", Some(READ)).json();
+            match f.as_array().unwrap().iter().find(|f| f["kind"] == "gear_jam" && f["node"] == "BEL-VNT-005") {
+                Some(f) => {
+                    fault_id = f["id"].as_str().unwrap().to_string();
+                    true
+                }
+                None => false,
+            }
+        }),
+        "the jam was not detected"
+    );
+    let s = s.kill_and_restart();
+    // Every acknowledged sample is back, in pages.
+    let mut count = 0;
+    let mut cursor = Some(from);
+    while let Some(c) = cursor {
+        let page = s.get(&format!("/api/nodes/BEL-VNT-005/history?from={c}&limit=1000"), Some(READ)).json();
+        count += page["points"].as_array().unwrap().len();
+        cursor = page["next_from"].as_i64();
+    }
+    assert_eq!(count, n, "samples after kill -9");
+    // The fault state was restored from the store, under the same id.
+    let f = s.get("/api/faults?state=open", Some(READ)).json();
+    assert!(f.as_array().unwrap().iter().any(|f| f["id"] == fault_id.as_str()), "{f}");
+    let st = s.get("/api/status", Some(READ)).json();
+    assert!(st["open_faults"].as_array().unwrap().iter().any(|f| f["id"] == fault_id.as_str()));
+    let hist = s.get("/api/nodes/BEL-VNT-005/fault-history", Some(READ)).json();
+    assert!(
+        hist.as_array().unwrap().iter().any(|c| c["fault_id"] == fault_id.as_str() && c["change"] == "opened"),
+        "{hist}"
+    );
+
+    // An operator resolves it: read tokens may not; the resolution names who and why, and
+    // survives another restart.
+    let path = format!("/api/faults/{fault_id}/resolve");
+    assert_eq!(s.post(&path, Some(READ), r#"{"note":"x"}"#).status, 403);
+    assert_eq!(s.post("/api/faults/F-nope/resolve", Some(WRITE), r#"{"note":"x"}"#).status, 404);
+    let r = s.post(&path, Some(WRITE), r#"{"note":"gear replaced","who":"alice"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.post(&path, Some(WRITE), r#"{"note":"again"}"#).status, 409);
+    assert!(wait_for(5, || {
+        let res = s.get("/api/faults?state=resolved", Some(READ)).json();
+        res.as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == fault_id.as_str() && f["resolved_by"] == "alice" && f["note"] == "gear replaced")
+    }));
+    let s = s.kill_and_restart();
+    let open = s.get("/api/faults?state=open", Some(READ)).json();
+    assert!(
+        !open.as_array().unwrap().iter().any(|f| f["id"] == fault_id.as_str()),
+        "resolved fault reopened after restart: {open}"
+    );
+}
+
+#[test]
+fn live_injection_into_simulated_nodes_and_cors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "simulate = [\"BEL-VNT-001\"]\ncors_origins = [\"http://dash.local\"]");
+    let inj = r#"{"node":"BEL-VNT-001","kind":"gear_jam","severity":1.0}"#;
+    assert_eq!(s.post("/api/scenario/inject", Some(READ), inj).status, 403);
+    let r = s.post("/api/scenario/inject", Some(WRITE), inj);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("BEL-VNT-001", "BEL-VNT-002")).status, 409);
+    assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("gear_jam", "jam")).status, 422);
+    assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("BEL-VNT-001", "X")).status, 404);
+    // CORS: closed unless configured.
+    let pre = s.request(
+        "OPTIONS",
+        "/api/status",
+        &[("Origin", "http://dash.local"), ("Access-Control-Request-Method", "GET")],
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("http://dash.local"));
+    let pre = s.request(
+        "OPTIONS",
+        "/api/status",
+        &[("Origin", "http://evil.example"), ("Access-Control-Request-Method", "GET")],
+    );
+    assert_eq!(pre.status, 403);
+    let get = s.request("GET", "/health", &[("Origin", "http://evil.example")]);
+    assert_eq!(get.header("access-control-allow-origin"), None);
+    // The simulated node runs on its own and reports samples of its own.
+    assert!(wait_for(10, || s.get("/api/nodes/BEL-VNT-001", Some(READ)).json()["mode"] == "simulate"));
+}
