@@ -15,6 +15,7 @@
 //! resolutions.
 
 pub mod api;
+pub mod mqtt;
 pub mod payload;
 pub mod state;
 
@@ -97,6 +98,25 @@ pub struct ServeConfig {
     /// HTTP worker threads.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// An MQTT subscription feeding the same ingest path.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+}
+
+/// `[mqtt]`: where to subscribe.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port`.
+    pub url: String,
+    /// Topic filter, e.g. `site/+/telemetry`.
+    pub topic: String,
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+}
+
+fn default_client_id() -> String {
+    "twinfault".into()
 }
 
 fn default_bind() -> String {
@@ -367,6 +387,9 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             });
         }
 
+        if let Some(m) = cfg.mqtt.clone() {
+            mqtt::start(m, Arc::clone(&facility), Arc::clone(&live), writer.clone(), Arc::clone(&cfg))?;
+        }
         let state = actix_web::web::Data::new(api::AppState {
             cfg: Arc::clone(&cfg),
             facility: Arc::clone(&facility),

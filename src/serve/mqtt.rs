@@ -1,0 +1,145 @@
+//! The MQTT subscription: the same payloads and validation as `POST /api/ingest`. A message is
+//! acknowledged to the broker (QoS 1, manual acks) only once its samples are on disk; a bad
+//! message is counted, logged and acknowledged (so the broker does not resend it forever); a lost
+//! connection is retried every second.
+
+use super::payload::{self, Window};
+use super::state::Live;
+use super::{MqttConfig, ServeConfig, WriteJob, Writer, now_ms};
+use anyhow::{Context, Result, bail};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use twinfault_core::config::Facility;
+
+/// Messages buffered between the MQTT event loop and us.
+const MQTT_CHANNEL: usize = 1024;
+
+fn host_port(url: &str) -> Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .context("the MQTT url must start with mqtt://")?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => {
+            (h.to_string(), p.trim_end_matches('/').parse::<u16>().with_context(|| format!("bad port in {url}"))?)
+        }
+        None => (rest.trim_end_matches('/').to_string(), 1883),
+    };
+    if host.is_empty() {
+        bail!("no host in {url}");
+    }
+    Ok((host, port))
+}
+
+pub fn start(
+    m: MqttConfig,
+    facility: Arc<Facility>,
+    live: Arc<Live>,
+    writer: Writer,
+    cfg: Arc<ServeConfig>,
+) -> Result<()> {
+    let (host, port) = host_port(&m.url)?;
+    let mut opts = MqttOptions::new(m.client_id.clone(), host, port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_manual_acks(true);
+    opts.set_max_packet_size(cfg.max_body_bytes, cfg.max_body_bytes);
+    let (client, mut eventloop) = AsyncClient::new(opts, MQTT_CHANNEL);
+    let topic = m.topic.clone();
+    // Acknowledgements in arrival order (MQTT asks for it), each once its samples are on disk;
+    // the event loop goes on reading meanwhile.
+    let (ack_tx, mut ack_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(rumqttc::Publish, tokio::sync::oneshot::Receiver<Result<(), String>>)>(
+        );
+    let acker = client.clone();
+    actix_web::rt::spawn(async move {
+        while let Some((p, rx)) = ack_rx.recv().await {
+            match rx.await {
+                Ok(Ok(())) => {
+                    let _ = acker.ack(&p).await;
+                }
+                // Not acknowledged: the broker delivers it again after a reconnect.
+                Ok(Err(e)) => tracing::error!("MQTT message not stored: {e}"),
+                Err(_) => tracing::error!("MQTT message not stored: the writer stopped"),
+            }
+        }
+    });
+    actix_web::rt::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    tracing::info!("MQTT connected; subscribing to {topic}");
+                    if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
+                        tracing::warn!("MQTT subscribe failed: {e}");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let items = match payload::objects(&p.payload) {
+                        Ok(items) => items,
+                        Err(e) => {
+                            live.reject("mqtt_malformed", 1);
+                            tracing::warn!(topic = %p.topic, "MQTT message refused: {}: {}", e.path, e.message);
+                            let _ = client.ack(&p).await;
+                            continue;
+                        }
+                    };
+                    let window = Window {
+                        now_ms: now_ms(),
+                        max_future_ms: (cfg.max_future_s * 1000.0) as i64,
+                        out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
+                    };
+                    let samples = match payload::validate(&items, &facility, &window, |i| live.latest_ms(i)) {
+                        Ok(s) => s,
+                        Err((_, details)) => {
+                            live.reject("mqtt_invalid", items.len() as u64);
+                            let first =
+                                details.first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
+                            tracing::warn!(topic = %p.topic, "MQTT message refused: {first}");
+                            let _ = client.ack(&p).await;
+                            continue;
+                        }
+                    };
+                    let simulated = samples
+                        .iter()
+                        .any(|a| facility.actuators[a.actuator].mode == twinfault_core::twin::Mode::Simulate);
+                    if simulated {
+                        live.reject("simulated_node", items.len() as u64);
+                        let _ = client.ack(&p).await;
+                        continue;
+                    }
+                    // Wait for room in the queue rather than drop: the broker holds the rest.
+                    let mut job = {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        (WriteJob { samples, ack: tx }, rx)
+                    };
+                    loop {
+                        match writer.try_send(job.0) {
+                            Ok(()) => break,
+                            Err(back) => {
+                                job.0 = back;
+                                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    }
+                    let _ = ack_tx.send((p, job.1));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("MQTT connection: {e}; retrying in 1 s");
+                    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_broker_urls() {
+        assert_eq!(super::host_port("mqtt://127.0.0.1:1884").unwrap(), ("127.0.0.1".into(), 1884));
+        assert_eq!(super::host_port("mqtt://broker").unwrap(), ("broker".into(), 1883));
+        assert!(super::host_port("http://x").is_err());
+    }
+}
