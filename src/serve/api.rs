@@ -5,6 +5,7 @@
 
 use super::payload::{self, FieldError, Refusal, Window};
 use super::state::Live;
+use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
 use crate::engine::{ActuatorActor, AhuActor, ForceResolve, LiveInject, Supervisor};
 use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
@@ -37,6 +38,96 @@ pub struct AppState {
 
 type State = web::Data<AppState>;
 
+/// An error reply: what was wrong, and where.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    error: String,
+    details: Vec<FieldError>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestReply {
+    /// Samples stored and passed to the twins.
+    accepted: u64,
+}
+
+/// One sample as gateways send it (the rig's names are accepted too: `feedback_position_%`,
+/// `setpoint_position_%`, `motor_torque_Nmm`, `power_W`, `internal_temperature_deg_C`).
+#[derive(utoipa::ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub(crate) struct SampleDoc {
+    /// Actuator id, e.g. `BEL-VNT-003`.
+    nodeId: String,
+    /// RFC 3339 with sub-second precision, or epoch milliseconds.
+    timestamp: String,
+    /// dampener, damper, damper_actuator, valve, valve_actuator or actuator.
+    deviceType: Option<String>,
+    /// If given, must contain the node's AHU.
+    parentIds: Option<Vec<String>>,
+    telemetry: TelemetryDoc,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TelemetryDoc {
+    position_percent: f64,
+    setpoint_position_percent: f64,
+    /// Signed motor torque [N·m].
+    torque: f64,
+    /// Internal temperature [°C].
+    temperature: f64,
+    power_w: f64,
+    /// 0 stopped, 1 opening, 2 closing.
+    rotation_direction: Option<u8>,
+    /// 0..1, when the gateway reports one.
+    signal_quality: Option<f64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PointDoc {
+    t: String,
+    t_ms: u64,
+    value: f64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct HistoryReply {
+    node: String,
+    metric: String,
+    points: Vec<PointDoc>,
+    /// Pass as `from` for the next page; null on the last.
+    next_from: Option<u64>,
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
+    paths(ingest, status, node, history, faults, fault_history, resolve, inject, health, metrics),
+    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
 fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
 }
@@ -64,6 +155,22 @@ fn authorize(req: &HttpRequest, st: &AppState, need: Access) -> Result<String, H
     }
 }
 
+/// Ingest samples: one object, a JSON array, or NDJSON; the seed's or the rig's field names.
+/// All or nothing: a 2xx means every sample is on disk.
+#[utoipa::path(post, path = "/api/ingest", tag = "ingest",
+    request_body(content = SampleDoc, description = "One sample, an array of them, or NDJSON (one per line)"),
+    responses(
+        (status = 200, description = "Stored and passed to the twins", body = IngestReply),
+        (status = 400, description = "Not JSON, an array or NDJSON", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Read-only token", body = ErrorBody),
+        (status = 404, description = "Unknown node", body = ErrorBody),
+        (status = 409, description = "The node is simulated by this server", body = ErrorBody),
+        (status = 413, description = "Body larger than max_body_bytes"),
+        (status = 422, description = "Invalid values, with field paths", body = ErrorBody),
+        (status = 429, description = "Queue full; retry after the Retry-After seconds", body = ErrorBody),
+        (status = 503, description = "The store could not write", body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
     st.live.requests.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = authorize(&req, &st, Access::Write) {
@@ -168,6 +275,8 @@ fn node_json(st: &AppState, n: NodeRef) -> serde_json::Value {
     v
 }
 
+/// Every node with its status, open faults ranked by severity then confidence, building health.
+#[utoipa::path(get, path = "/api/status", tag = "read", responses((status = 200, description = "Facility status (JSON object)"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn status(req: HttpRequest, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
@@ -201,6 +310,8 @@ fn find_node(st: &AppState, id: &str) -> Result<NodeRef, HttpResponse> {
     st.facility.node(id).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown node \"{id}\""), vec![]))
 }
 
+/// One node: kind, parent, children, status, mode, last sample, open faults.
+#[utoipa::path(get, path = "/api/nodes/{id}", tag = "read", params(("id" = String, Path, description = "Node id")), responses((status = 200, description = "The node (JSON object)"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
@@ -233,6 +344,14 @@ fn time_param(name: &str, v: &Option<String>, default: i64) -> Result<i64, Field
     }
 }
 
+/// One page of an actuator's telemetry, in time order.
+#[utoipa::path(get, path = "/api/nodes/{id}/history", tag = "read",
+    params(("id" = String, Path, description = "Actuator id"),
+        ("metric" = Option<String>, Query, description = "position_pct (default), setpoint_pct, torque_nm, power_w, temperature_c, rotation, signal_quality"),
+        ("from" = Option<String>, Query, description = "Epoch ms or RFC 3339, inclusive"),
+        ("to" = Option<String>, Query, description = "Epoch ms or RFC 3339, exclusive"),
+        ("limit" = Option<usize>, Query, description = "1..=10000, default 1000")),
+    responses((status = 200, body = HistoryReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn history(req: HttpRequest, path: web::Path<String>, q: web::Query<HistoryQuery>, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
@@ -273,6 +392,10 @@ struct FaultsQuery {
     limit: Option<usize>,
 }
 
+/// Open faults (ranked) or recently resolved ones.
+#[utoipa::path(get, path = "/api/faults", tag = "read",
+    params(("state" = Option<String>, Query, description = "open (default) or resolved"), ("limit" = Option<usize>, Query, description = "default 1000")),
+    responses((status = 200, body = Vec<FaultView>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 async fn faults(req: HttpRequest, q: web::Query<FaultsQuery>, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
@@ -289,6 +412,9 @@ async fn faults(req: HttpRequest, q: web::Query<FaultsQuery>, st: State) -> Http
     }
 }
 
+/// A node's fault changes (opened, updated, resolved), oldest first.
+#[utoipa::path(get, path = "/api/nodes/{id}/fault-history", tag = "read", params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, body = Vec<FaultChange>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn fault_history(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
@@ -299,14 +425,19 @@ async fn fault_history(req: HttpRequest, path: web::Path<String>, st: State) -> 
     HttpResponse::Ok().json(st.live.fault_history(&path))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResolveBody {
+pub(crate) struct ResolveBody {
     note: String,
     #[serde(default)]
     who: Option<String>,
 }
 
+/// Resolve an open fault (write token). If its condition persists it opens again as a new fault.
+#[utoipa::path(post, path = "/api/faults/{id}/resolve", tag = "write", params(("id" = String, Path, description = "Fault id")),
+    request_body = ResolveBody,
+    responses((status = 200, description = "Resolved"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st: State) -> HttpResponse {
     let holder = match authorize(&req, &st, Access::Write) {
         Ok(h) => h,
@@ -352,9 +483,9 @@ async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct InjectBody {
+pub(crate) struct InjectBody {
     node: String,
     kind: String,
     severity: f64,
@@ -370,6 +501,10 @@ struct InjectBody {
     period_s: Option<f64>,
 }
 
+/// Inject a fault into a simulated actuator now (write token).
+#[utoipa::path(post, path = "/api/scenario/inject", tag = "write", request_body = InjectBody,
+    responses((status = 200, description = "Injected"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn inject(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Write) {
         return r;
@@ -421,10 +556,14 @@ async fn inject(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
     }
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "ok")))]
 async fn health(st: State) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok", "uptime_s": st.live.started.elapsed().as_secs() }))
 }
 
+/// Prometheus text: ingest rate, queue depth, rejected samples by reason, open faults.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(st: State) -> HttpResponse {
     let l = &st.live;
     let mut out = String::new();
@@ -534,6 +673,7 @@ pub fn app(
                 Ok(res)
             }
         })
+        .route("/api/openapi.json", web::get().to(openapi))
         .route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics))
         .route("/api/ingest", web::post().to(ingest))

@@ -9,7 +9,7 @@ use twinfault_core::actuator::Sample;
 use twinfault_core::config::{Facility, NodeRef};
 
 /// One problem with one field of the payload.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
     /// Where: `[3].telemetry.torque`, `nodeId`, `body`.
     pub path: String,

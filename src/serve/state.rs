@@ -18,19 +18,25 @@ const RESOLVED_KEPT: usize = 10_000;
 const NODE_HISTORY_KEPT: usize = 1_000;
 
 /// A fault as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FaultView {
     /// Stable id: the device, the kind and when it opened.
     pub id: String,
     pub node: String,
     /// For AHU findings: the device the evidence points at.
     pub device: Option<String>,
+    /// Fault kind, e.g. `gear_jam`.
+    #[schema(value_type = String)]
     pub kind: FaultKind,
+    /// `warning` or `critical`.
+    #[schema(value_type = String)]
     pub severity: Severity,
     pub confidence: f32,
     pub opened_at: String,
     pub updated_at: String,
     pub resolved_at: Option<String>,
+    /// `open` or `resolved`.
+    #[schema(value_type = String)]
     pub state: &'static str,
     pub summary: String,
     pub recommended_action: String,
@@ -39,12 +45,16 @@ pub struct FaultView {
 }
 
 /// One change in a node's fault history.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FaultChange {
     pub at: String,
     pub fault_id: String,
+    #[schema(value_type = String)]
     pub kind: FaultKind,
+    /// `opened`, `updated` or `resolved`.
+    #[schema(value_type = String)]
     pub change: Change,
+    #[schema(value_type = String)]
     pub severity: Severity,
     pub summary: String,
 }

@@ -363,6 +363,29 @@ fn live_injection_into_simulated_nodes_and_cors() {
     assert_eq!(pre.status, 403);
     let get = s.request("GET", "/health", &[("Origin", "http://evil.example")]);
     assert_eq!(get.header("access-control-allow-origin"), None);
+    // The OpenAPI document is generated from the code and covers every endpoint.
+    let doc = s.get("/api/openapi.json", None).json();
+    for p in [
+        "/api/ingest",
+        "/api/status",
+        "/api/nodes/{id}",
+        "/api/nodes/{id}/history",
+        "/api/faults",
+        "/api/nodes/{id}/fault-history",
+        "/api/faults/{id}/resolve",
+        "/api/scenario/inject",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+    }
+    assert_eq!(
+        doc["paths"]["/api/ingest"]["post"]["responses"]["429"]["description"]
+            .as_str()
+            .map(|d| d.contains("Retry-After")),
+        Some(true)
+    );
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The simulated node runs on its own and reports samples of its own.
     assert!(wait_for(10, || s.get("/api/nodes/BEL-VNT-001", Some(READ)).json()["mode"] == "simulate"));
 }
