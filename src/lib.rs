@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod engine;
 pub mod load;
 pub mod render;
+pub mod replay;
 pub mod rig;
 pub mod runner;
 pub mod serve;

@@ -148,6 +148,29 @@ enum Command {
         #[arg(long)]
         store: Option<PathBuf>,
     },
+    /// Feed a trend log (rig CSV, mapped CSV, or NDJSON in the ingest format) into the twins.
+    Replay {
+        /// The log.
+        file: PathBuf,
+        /// Facility file (every actuator is fed by the log).
+        #[arg(long)]
+        facility: PathBuf,
+        /// The actuator a single-device CSV belongs to.
+        #[arg(long)]
+        node: Option<String>,
+        /// Column mapping for CSV (see maps/); rig recordings need none.
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// Pace at N × the log's own time.
+        #[arg(long, conflicts_with = "as_fast_as_possible")]
+        speed: Option<f64>,
+        /// As fast as possible (the default).
+        #[arg(long)]
+        as_fast_as_possible: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
     /// Compare the simulated healthy actuator with the real rig's recordings.
@@ -422,6 +445,46 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 );
             }
             twinfault::serve::serve(&facility, cfg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, json } => {
+            if let Some(s) = speed {
+                anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
+            }
+            let cfg = twinfault::serve::ServeConfig::default();
+            let f = twinfault::serve::facility(&facility, &cfg)?;
+            let r = twinfault::replay::replay(&file, &f, &twinfault::replay::ReplayOptions { node, map, speed })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("replayed {} samples of {} from {}", r.samples, r.nodes.join(", "), r.file);
+                let mut rows = vec![vec![
+                    "opened".to_string(),
+                    "resolved".into(),
+                    "node".into(),
+                    "kind".into(),
+                    "severity".into(),
+                    "summary".into(),
+                ]];
+                for f in &r.findings {
+                    let ts = |ms: u64| twinfault::rig::format_timestamp_ms(ms as i64);
+                    rows.push(vec![
+                        ts(f.opened_at_ms),
+                        f.resolved_at_ms.map_or("open".into(), ts),
+                        f.node.clone(),
+                        f.kind.clone(),
+                        f.severity.clone(),
+                        f.summary.clone(),
+                    ]);
+                }
+                if r.findings.is_empty() {
+                    println!("findings: none");
+                } else {
+                    print!("{}", render::table(&rows));
+                }
+                let st: Vec<String> = r.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!("statuses: {}", st.join(", "));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {

@@ -53,10 +53,9 @@ fn an_ingesting_twin_detects_a_gear_jam_and_then_goes_offline() {
 }
 
 /// Every healthy recording of the real rig (baselines, sweeps, steps, hunting, thermal and
-/// electronics tests, at both of the rig's load settings) replayed into an ingesting twin. The
-/// bench tests drive healthy devices with exercise and sine setpoints; a hunting finding there
-/// describes the command (active over 20 % of the time), not the device, and is allowed. No device
-/// fault may open.
+/// electronics tests, at both of the rig's load settings) replayed into an ingesting twin: no
+/// finding may open. (The bench tests are minutes long: too short for the hunting rule's
+/// 10-minute window of operating time, which it needs before it judges.)
 #[test]
 fn real_healthy_recordings_raise_no_device_faults() {
     let Some(rig) = crate::shared_data("belimo-rig") else { return };
@@ -69,7 +68,7 @@ fn real_healthy_recordings_raise_no_device_faults() {
             }
             let rec = twinfault::rig::read(&f).unwrap();
             let findings = replay(&rec.samples);
-            let faults: Vec<_> = findings.iter().map(|f| f.kind).filter(|k| *k != FaultKind::Hunting).collect();
+            let faults: Vec<_> = findings.iter().map(|f| f.kind).collect();
             assert!(faults.is_empty(), "{}: {faults:?}", rec.name);
             checked += 1;
         }

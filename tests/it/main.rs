@@ -7,6 +7,7 @@ mod determinism;
 mod errors;
 mod hierarchy;
 mod ingest;
+mod replay;
 mod scenarios;
 mod server;
 mod store;

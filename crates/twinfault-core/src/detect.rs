@@ -358,6 +358,8 @@ struct State {
     /// Mean |torque| while driving, opening and closing [N·m].
     torque_avg_nm: [f32; 2],
     active_ratio: f32,
+    /// Operating (occupied) time observed [s]: the active ratio means nothing before a window of it.
+    operating_s: f32,
     reversals_per_s: f32,
     /// Last nonzero rotation (1 or 2).
     last_dir: u8,
@@ -418,6 +420,7 @@ impl ActuatorDetector {
             moving_s: 0.0,
             torque_learn: [[0.0; 2]; 2],
             active_ratio: 0.0,
+            operating_s: 0.0,
             reversals_per_s: 0.0,
             last_dir: 0,
             quality: 1.0,
@@ -601,6 +604,7 @@ impl ActuatorDetector {
 
         // Activity for hunting (operating time only).
         if operating {
+            st.operating_s += dt as f32;
             ewma(&mut st.active_ratio, if driving { 1.0 } else { 0.0 }, al.hunting);
             let reversal = driving && st.last_dir != 0 && s.rotation != st.last_dir;
             let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
@@ -720,6 +724,7 @@ impl ActuatorDetector {
         let active = f64::from(st.active_ratio);
         let reversals_h = f64::from(st.reversals_per_s) * 3600.0;
         let hunting = operating
+            && f64::from(st.operating_s) >= d.hunting_window_s
             && active > d.hunting_active_ratio
             && reversals_h >= d.hunting_min_reversals_per_h
             && !stick_or_poke;
