@@ -27,6 +27,9 @@ pub enum Refusal {
     Invalid,
 }
 
+/// Most field errors returned for one request.
+const MAX_REPORTED_ERRORS: usize = 20;
+
 /// Device types the seed's gateways send, and the rig's.
 const DEVICE_TYPES: [&str; 6] = ["dampener", "damper", "damper_actuator", "valve", "valve_actuator", "actuator"];
 
@@ -299,6 +302,12 @@ pub fn validate(
     if errors.is_empty() {
         Ok(ok)
     } else {
+        // Bounded: the first problems say what is wrong; a count says how much.
+        if errors.len() > MAX_REPORTED_ERRORS {
+            let more = errors.len() - MAX_REPORTED_ERRORS;
+            errors.truncate(MAX_REPORTED_ERRORS);
+            errors.push(FieldError { path: "…".into(), message: format!("and {more} more problems") });
+        }
         Err((if unknown_only { Refusal::UnknownNode } else { Refusal::Invalid }, errors))
     }
 }
