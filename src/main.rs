@@ -167,6 +167,9 @@ enum Command {
         /// As fast as possible (the default).
         #[arg(long)]
         as_fast_as_possible: bool,
+        /// AHU logs: a day-label file to score the flagged days against.
+        #[arg(long)]
+        labels: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -447,12 +450,35 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             twinfault::serve::serve(&facility, cfg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, json } => {
+        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, labels, json } => {
             if let Some(s) = speed {
                 anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
             let cfg = twinfault::serve::ServeConfig::default();
             let f = twinfault::serve::facility(&facility, &cfg)?;
+            if let Some(m) =
+                map.as_ref().map(|m| twinfault::replay::Mapping::load(m)).transpose()?.filter(|m| m.target == "ahu")
+            {
+                let r = twinfault::replay::replay_ahu(&file, &f, &m, labels.as_deref())?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    println!("replayed {} rows of {}", r.rows, r.file);
+                    let mut rows = vec![vec!["day".to_string(), "label".into(), "findings".into()]];
+                    for d in &r.days {
+                        rows.push(vec![
+                            d.date.clone(),
+                            d.label.clone().unwrap_or_else(|| "-".into()),
+                            if d.findings.is_empty() { "-".into() } else { d.findings.join(", ") },
+                        ]);
+                    }
+                    print!("{}", render::table(&rows));
+                    if let (Some((a, b)), Some((c, d))) = (r.faulted_days_flagged, r.unfaulted_days_flagged) {
+                        println!("faulted days flagged: {a} of {b}; unfaulted days flagged: {c} of {d}");
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let r = twinfault::replay::replay(&file, &f, &twinfault::replay::ReplayOptions { node, map, speed })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

@@ -27,8 +27,44 @@ pub struct Mapping {
     /// Column with the node id; without it, `--node` names the node.
     #[serde(default)]
     pub node_column: Option<String>,
-    /// Ingest field name → CSV column.
+    /// Ingest field name → CSV column (for AHU logs: outdoor_air, return_air, mixed_air,
+    /// supply_air, supply_air_setpoint or supply_air_heating/cooling_setpoint, occupied, fan).
     pub fields: BTreeMap<String, String>,
+    /// `actuator` (default) or `ahu`.
+    #[serde(default = "default_target")]
+    pub target: String,
+    /// The node an AHU log belongs to.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// `celsius` (default) or `fahrenheit`.
+    #[serde(default = "default_unit")]
+    pub temperature_unit: String,
+    /// AHU logs: child actuator id → column of its command.
+    #[serde(default)]
+    pub commands: BTreeMap<String, String>,
+    /// Multiplier from the log's command unit to % (100 for 0..1).
+    #[serde(default = "default_scale")]
+    pub command_scale: f64,
+}
+
+fn default_target() -> String {
+    "actuator".into()
+}
+fn default_unit() -> String {
+    "celsius".into()
+}
+fn default_scale() -> f64 {
+    1.0
+}
+
+/// Parses `9/11/2017 13:05` (month/day/year, 24 h) into ms since the epoch (as UTC).
+fn parse_us_datetime(s: &str) -> Option<i64> {
+    let (date, time) = s.trim().split_once(' ')?;
+    let mut d = date.split('/').map(|x| x.parse::<u32>().ok());
+    let (m, day, y) = (d.next()??, d.next()??, d.next()??);
+    let (h, mi) = time.split_once(':')?;
+    let iso = format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:00Z", h.parse::<u32>().ok()?, mi.parse::<u32>().ok()?);
+    parse_timestamp_ms(&iso)
 }
 
 impl Mapping {
@@ -39,8 +75,14 @@ impl Mapping {
         if m.format != "csv" {
             bail!("{label}: key `format`: only \"csv\" mappings exist (NDJSON needs none)");
         }
-        if m.time != "rfc3339" && m.time != "seconds" {
-            bail!("{label}: key `time`: \"{}\" is not rfc3339 or seconds", m.time);
+        if !["rfc3339", "seconds", "us_datetime"].contains(&m.time.as_str()) {
+            bail!("{label}: key `time`: \"{}\" is not rfc3339, seconds or us_datetime", m.time);
+        }
+        if m.target != "actuator" && m.target != "ahu" {
+            bail!("{label}: key `target`: \"{}\" is not actuator or ahu", m.target);
+        }
+        if m.temperature_unit != "celsius" && m.temperature_unit != "fahrenheit" {
+            bail!("{label}: key `temperature_unit`: \"{}\" is not celsius or fahrenheit", m.temperature_unit);
         }
         Ok(m)
     }
@@ -69,6 +111,7 @@ fn csv_objects(text: &str, file: &str, m: &Mapping, node: Option<&str>) -> Resul
         let get = |c: usize| f.get(c).copied().unwrap_or("").trim();
         let t = match m.time.as_str() {
             "rfc3339" => parse_timestamp_ms(get(t_col)),
+            "us_datetime" => parse_us_datetime(get(t_col)),
             _ => get(t_col).parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64),
         };
         let Some(mut t) = t else { continue };
@@ -223,5 +266,174 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
         nodes: twins.keys().map(|&i| facility.actuators[i].id.clone()).collect(),
         findings: report_findings,
         statuses,
+    })
+}
+
+/// One day of an AHU replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct AhuDay {
+    pub date: String,
+    /// Findings open at some time of the day: `kind` or `kind@device`.
+    pub findings: Vec<String>,
+    /// The label of the day from `--labels`, when given (`none` = unfaulted).
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AhuReplayReport {
+    pub file: String,
+    pub rows: usize,
+    pub days: Vec<AhuDay>,
+    /// With labels: faulted days flagged, unfaulted days flagged.
+    pub faulted_days_flagged: Option<(usize, usize)>,
+    pub unfaulted_days_flagged: Option<(usize, usize)>,
+}
+
+fn day_of(ms: i64) -> String {
+    crate::rig::format_timestamp_ms(ms)[..10].to_string()
+}
+
+/// Reads a label file (`dataset,date,fault_component,fault_type,...`): date → "component fault_type".
+fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 4 {
+            continue;
+        }
+        let Some(ms) = parse_us_datetime(&format!("{} 0:00", f[1].trim())) else { continue };
+        let label = if f[2].trim() == "none" { "none".to_string() } else { format!("{} {}", f[2].trim(), f[3].trim()) };
+        out.insert(day_of(ms), label);
+    }
+    Ok(out)
+}
+
+/// Replays a real AHU's trend log into its AHU twin's rules; reports which days were flagged.
+pub fn replay_ahu(file: &Path, facility: &Facility, map: &Mapping, labels: Option<&Path>) -> Result<AhuReplayReport> {
+    let label = file.display().to_string();
+    let node = map.node.as_deref().with_context(|| format!("{label}: an AHU mapping needs `node`"))?;
+    let h = facility
+        .ahus
+        .iter()
+        .position(|a| a.id == node)
+        .with_context(|| format!("the facility has no AHU \"{node}\""))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {label}"))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().context("empty file")?.split(',').map(str::trim).collect();
+    let col = |name: &str| -> Result<usize> {
+        header.iter().position(|h| *h == name.trim()).with_context(|| format!("{label}: no column \"{name}\""))
+    };
+    let field = |k: &str| -> Result<Option<usize>> { map.fields.get(k).map(|c| col(c)).transpose() };
+    let t_col = col(&map.time_column)?;
+    let need = |k: &str| -> Result<usize> { field(k)?.with_context(|| format!("the mapping needs fields.{k}")) };
+    let (oa, ra, ma, sa) = (need("outdoor_air")?, need("return_air")?, need("mixed_air")?, need("supply_air")?);
+    let (sp, sp_heat, sp_cool, occ, fan) = (
+        field("supply_air_setpoint")?,
+        field("supply_air_heating_setpoint")?,
+        field("supply_air_cooling_setpoint")?,
+        field("occupied")?,
+        field("fan")?,
+    );
+    let ahu_node = &facility.ahus[h];
+    let children: Vec<&str> = ahu_node.children.iter().map(|&c| facility.actuators[c].id.as_str()).collect();
+    let mut cmd_cols = Vec::new();
+    for c in &children {
+        cmd_cols.push(map.commands.get(*c).map(|name| col(name)).transpose()?);
+    }
+    let to_c = |f: f64| if map.temperature_unit == "fahrenheit" { (f - 32.0) / 1.8 } else { f };
+    let schedule = twinfault_core::scenario::Schedule::Off;
+    let weather = twinfault_core::scenario::Weather { outdoor_mean_c: 20.0, outdoor_amplitude_c: 0.0 };
+    let specs = ahu_node
+        .children
+        .iter()
+        .map(|&c| twinfault_core::ahu::ChildSpec {
+            id: facility.actuators[c].id.clone(),
+            role: facility.actuators[c].role,
+            profile: None,
+        })
+        .collect();
+    let mut ahu = twinfault_core::ahu::Ahu::new(node, Arc::clone(&ahu_node.template), specs, schedule, weather, 0.0, 1);
+    let mut day_findings: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut open: std::collections::BTreeSet<String> = Default::default();
+    let mut prev_t: Option<i64> = None;
+    let mut rows = 0;
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let get = |c: usize| f.get(c).map(|s| s.trim()).unwrap_or("");
+        let num = |c: usize| get(c).parse::<f64>().ok();
+        let Some(t) = parse_us_datetime(get(t_col)).or_else(|| parse_timestamp_ms(get(t_col))) else {
+            bail!("{label}: row {}: column {}: \"{}\" is not a time", i + 2, map.time_column, get(t_col));
+        };
+        let (Some(oa), Some(ra), Some(ma), Some(sa)) = (num(oa), num(ra), num(ma), num(sa)) else { continue };
+        let (oa, ra, ma, sa) = (to_c(oa), to_c(ra), to_c(ma), to_c(sa));
+        // The controller holds supply air inside its heating-cooling setpoint band.
+        let setpoint = match (sp.and_then(num), sp_heat.and_then(num), sp_cool.and_then(num)) {
+            (Some(x), _, _) => Some(to_c(x)),
+            (None, Some(lo), Some(hi)) => Some(sa.clamp(to_c(lo).min(to_c(hi)), to_c(hi).max(to_c(lo)))),
+            (None, None, Some(x)) | (None, Some(x), None) => Some(to_c(x)),
+            _ => None,
+        };
+        let occupied = occ.and_then(num).is_none_or(|v| v > 0.5) && fan.and_then(num).is_none_or(|v| v > 0.5);
+        let commands_pct = cmd_cols
+            .iter()
+            .map(|c| c.and_then(num).map_or(0.0, |v| (v * map.command_scale).clamp(0.0, 100.0)))
+            .collect();
+        let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
+        prev_t = Some(t);
+        let m = twinfault_core::ahu::AhuMeasurement {
+            t: SimTime(t.max(0) as u64),
+            occupied,
+            outdoor_air_c: oa,
+            return_air_c: ra,
+            mixed_air_c: ma,
+            supply_air_c: sa,
+            supply_air_setpoint_c: setpoint,
+            commands_pct,
+        };
+        let mut out = Vec::new();
+        ahu.observe(&m, dt, &mut out);
+        for f in out {
+            let name = match &f.device {
+                Some(d) => format!("{}@{d}", f.kind),
+                None => f.kind.to_string(),
+            };
+            match f.change {
+                Change::Opened => {
+                    open.insert(name);
+                }
+                Change::Resolved => {
+                    open.remove(&name);
+                }
+                Change::Updated => {}
+            }
+        }
+        let day = day_of(t);
+        let e = day_findings.entry(day).or_default();
+        e.extend(open.iter().cloned());
+        rows += 1;
+    }
+    let labels = labels.map(read_labels).transpose()?;
+    let days: Vec<AhuDay> = day_findings
+        .into_iter()
+        .map(|(date, f)| AhuDay {
+            label: labels.as_ref().and_then(|l| l.get(&date).cloned()),
+            findings: f.into_iter().collect(),
+            date,
+        })
+        .collect();
+    let score = |faulted: bool| {
+        labels.as_ref().map(|_| {
+            let those: Vec<&AhuDay> =
+                days.iter().filter(|d| d.label.as_deref().is_some_and(|l| (l != "none") == faulted)).collect();
+            (those.iter().filter(|d| !d.findings.is_empty()).count(), those.len())
+        })
+    };
+    Ok(AhuReplayReport {
+        file: label,
+        rows,
+        faulted_days_flagged: score(true),
+        unfaulted_days_flagged: score(false),
+        days,
     })
 }

@@ -97,3 +97,36 @@ fn bad_logs_are_refused_with_the_row_and_field() {
     assert_eq!(code, 2);
     assert!(err.contains("no column \"_time\""), "{err}");
 }
+
+/// The LBNL SZVAV trend log (real AHU, faults imposed per day) through the AHU twin's rules.
+#[test]
+fn the_lbnl_trend_log_flags_the_cooling_valve_fault_days() {
+    let Some(data) = shared_data("lbnl-ahu") else { return };
+    let log = data.join("SZVAV.csv");
+    let labels = data.join("SZVAV_fault_days.csv");
+    let (code, out, err) = replay(&[
+        log.to_str().unwrap(),
+        "--facility",
+        "twins/lbnl_szvav.toml",
+        "--map",
+        "maps/lbnl-szvav.toml",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(r["rows"].as_u64().unwrap() > 15_000);
+    let days = r["days"].as_array().unwrap();
+    assert_eq!(days.len(), 11);
+    let day = |d: &str| days.iter().find(|x| x["date"] == d).unwrap_or_else(|| panic!("no {d}"));
+    for d in ["2017-09-11", "2017-09-22"] {
+        assert!(day(d)["label"].as_str().unwrap().starts_with("cooling_coil_valve"));
+        let f: Vec<&str> = day(d)["findings"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+        assert!(f.contains(&"valve_leak@SZVAV-CHW"), "{d}: {f:?}");
+    }
+    let (flagged, faulted) =
+        (r["faulted_days_flagged"][0].as_u64().unwrap(), r["faulted_days_flagged"][1].as_u64().unwrap());
+    assert_eq!(faulted, 7);
+    assert!(flagged >= 6, "only {flagged} of 7 fault days flagged");
+}

@@ -46,6 +46,22 @@ pub struct PlantConditions {
     pub hot_water_c: f64,
 }
 
+/// One row of a real AHU's trend log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AhuMeasurement {
+    pub t: SimTime,
+    /// Occupied with the supply fan on.
+    pub occupied: bool,
+    pub outdoor_air_c: f64,
+    pub return_air_c: f64,
+    pub mixed_air_c: f64,
+    pub supply_air_c: f64,
+    /// The controller's active supply-air setpoint, when logged.
+    pub supply_air_setpoint_c: Option<f64>,
+    /// Command to each child, in child order [%].
+    pub commands_pct: Vec<f64>,
+}
+
 /// A summary of an AHU epoch for its parent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct AhuSummary {
@@ -136,6 +152,11 @@ pub struct Ahu {
     r_band_c: f64,
     own: FindingBook,
     per_child: Vec<FindingBook>,
+    /// Fed by a real AHU's trend log rather than simulated: no coil model is trusted, so the
+    /// model-based stuck-valve rule is off (the model-free rules stay).
+    measured: bool,
+    /// Since when both coil valves have been closed (trend-log mode).
+    coils_closed_since: Option<SimTime>,
     last_summary: AhuSummary,
 }
 
@@ -190,6 +211,8 @@ impl Ahu {
             r_band_c: 0.0,
             own: FindingBook::default(),
             per_child: vec![FindingBook::default(); n],
+            measured: false,
+            coils_closed_since: None,
             last_summary: AhuSummary::default(),
             children,
             template,
@@ -376,6 +399,54 @@ impl Ahu {
         self.last_summary
     }
 
+    /// Evaluates the AHU's rules on a real AHU's measurements (a trend-log row): temperatures in
+    /// °C and the controller's commands to its children in % (a BMS trend log has commands, not
+    /// positions, so commands stand in for feedback). Occupied with the fan on is the operating
+    /// phase; the rules wait `settle_s` after it starts, as in a simulated run.
+    pub fn observe(&mut self, m: &AhuMeasurement, dt_s: f64, out: &mut Vec<FindingEvent>) -> AhuSummary {
+        self.measured = true;
+        let phase = if m.occupied { Phase::Occupied } else { Phase::Off };
+        if phase != self.phase {
+            // A trend log is judged per operating period (as G36 fault conditions are): when the
+            // unit stops, its findings close and are re-established, with confirmation, the next
+            // time it runs.
+            if self.phase == Phase::Occupied {
+                let tpl = Arc::clone(&self.template);
+                let ids: Vec<String> = self.children.iter().map(|c| c.id.clone()).collect();
+                for kind in FaultKind::ALL {
+                    let Some(spec) = tpl.finding(*kind) else { continue };
+                    out.extend(self.own.force_resolve(m.t, *kind, spec, &self.id, None));
+                    for (i, id) in ids.iter().enumerate() {
+                        out.extend(self.per_child[i].force_resolve(m.t, *kind, spec, &self.id, Some(id)));
+                    }
+                }
+            }
+            self.occupied_since = (phase == Phase::Occupied).then_some(m.t);
+            self.phase = phase;
+        }
+        let reports: Vec<ChildReport> = (0..self.children.len())
+            .map(|i| {
+                let c = m.commands_pct.get(i).copied().unwrap_or(0.0);
+                ChildReport { opening_pct: c, feedback_pct: c, status: Status::Healthy }
+            })
+            .collect();
+        let summary = AhuSummary {
+            phase,
+            status: Status::Healthy,
+            outdoor_air_c: m.outdoor_air_c,
+            return_air_c: m.return_air_c,
+            mixed_air_c: m.mixed_air_c,
+            supply_air_c: m.supply_air_c,
+            supply_air_setpoint_c: m.supply_air_setpoint_c.unwrap_or(self.template.model.supply_air_setpoint_c),
+            cooling_kw: 0.0,
+            heating_kw: 0.0,
+        };
+        self.evaluate(m.t, dt_s, &reports, &summary, out);
+        let status = self.status(&reports);
+        self.last_summary = AhuSummary { status, ..summary };
+        self.last_summary
+    }
+
     /// Worst of the AHU's own findings and its children's current statuses.
     pub fn status(&self, reports: &[ChildReport]) -> Status {
         let own = self.own_status();
@@ -440,7 +511,24 @@ impl Ahu {
         let fan_on = self.phase != Phase::Off;
         lag(&mut self.expected_cool_dt_c, if fan_on { cool_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
         lag(&mut self.expected_heat_dt_c, if fan_on { heat_exp } else { 0.0 }, dt_s, m.coil_time_constant_s);
-        let sa_exp = ma + m.fan_heat_c - self.expected_cool_dt_c + self.expected_heat_dt_c;
+        // A real AHU's coils are not modelled: with both valves closed, supply air should be mixed
+        // air plus fan heat, once the coils have settled.
+        let sa_exp = if self.measured {
+            ma + m.fan_heat_c
+        } else {
+            ma + m.fan_heat_c - self.expected_cool_dt_c + self.expected_heat_dt_c
+        };
+        let both_closed =
+            chw_fb.is_none_or(|(_, f)| f <= d.closed_below_pct) && hw_fb.is_none_or(|(_, f)| f <= d.closed_below_pct);
+        if !both_closed {
+            self.coils_closed_since = None;
+        } else if self.coils_closed_since.is_none() {
+            self.coils_closed_since = Some(t);
+        }
+        let coils_settled = !self.measured
+            || self
+                .coils_closed_since
+                .is_some_and(|c| t.0.saturating_sub(c.0) as f64 / 1000.0 >= 3.0 * m.coil_time_constant_s);
         let a = 1.0 - (-dt_s / tau).exp();
         self.r_supply_c += (s.supply_air_c - sa_exp - self.r_supply_c) * a;
         self.r_sat_error_c += (s.supply_air_c - s.supply_air_setpoint_c - self.r_sat_error_c) * a;
@@ -531,8 +619,8 @@ impl Ahu {
             let Some((i, _)) = valve else { continue };
             let dev = self.children[i].id.clone();
             let sup = reports[i].status != Status::Healthy;
-            let leak = !this_open && !other_open && sign * r > d.closed_coil_delta_c;
-            let stuck = this_open && !other_open && r.abs() > d.coil_error_c;
+            let leak = coils_settled && !this_open && !other_open && sign * r > d.closed_coil_delta_c;
+            let stuck = !self.measured && this_open && !other_open && r.abs() > d.coil_error_c;
             let book = &mut self.per_child[i];
             rule(book, FaultKind::ValveLeak, Some(sign * r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
             rule(book, FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
