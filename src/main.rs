@@ -147,6 +147,12 @@ enum Command {
         /// Store directory (overrides the config).
         #[arg(long)]
         store: Option<PathBuf>,
+        /// Subscribe to this MQTT broker, e.g. mqtt://127.0.0.1:1883 (overrides the config).
+        #[arg(long, requires = "topic")]
+        mqtt: Option<String>,
+        /// MQTT topic filter, e.g. 'site/+/telemetry'.
+        #[arg(long, requires = "mqtt")]
+        topic: Option<String>,
     },
     /// Feed a trend log (rig CSV, mapped CSV, or NDJSON in the ingest format) into the twins.
     Replay {
@@ -431,7 +437,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", render::table(&rows));
             Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Serve { facility, config, bind, store } => {
+        Command::Serve { facility, config, bind, store, mqtt, topic } => {
             let mut cfg = match &config {
                 Some(p) => twinfault::serve::ServeConfig::load(p)?,
                 None => twinfault::serve::ServeConfig::default(),
@@ -441,6 +447,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             if let Some(s) = store {
                 cfg.store = s;
+            }
+            if let (Some(url), Some(topic)) = (mqtt, topic) {
+                cfg.mqtt = Some(twinfault::serve::MqttConfig { url, topic, client_id: "twinfault".into() });
             }
             if cfg.tokens.is_empty() {
                 eprintln!(
