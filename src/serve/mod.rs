@@ -195,6 +195,11 @@ pub struct Writer {
 const GROUP_COMMIT_MAX: usize = 512;
 
 impl Writer {
+    /// The sending end of a writer queue; `serve` starts the thread that drains it.
+    pub fn new(tx: SyncSender<WriteJob>, live: Arc<Live>) -> Writer {
+        Writer { tx, live }
+    }
+
     /// Queues a job; `Err` gives the job back when the queue is full.
     pub fn try_send(&self, job: WriteJob) -> Result<(), WriteJob> {
         self.tx.try_send(job).map_err(|e| match e {

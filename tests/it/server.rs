@@ -481,3 +481,74 @@ fn mqtt_messages_go_through_the_same_validation_into_the_twins() {
     let h = s.get(&format!("/api/nodes/BEL-VNT-004/history?from={t0}"), Some(READ)).json();
     assert!(h["points"].as_array().unwrap().iter().all(|p| p["value"] != 49.0));
 }
+
+/// A full ingest queue answers 429 with Retry-After and accepts nothing. Driven in-process through
+/// the real handlers, with a writer queue of one job that nobody drains (so it stays full).
+#[actix_web::test]
+async fn a_full_queue_gets_429_with_retry_after() {
+    use std::sync::Arc;
+    use twinfault::serve::{ServeConfig, Writer, api, state::Live};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServeConfig::default();
+    cfg.tokens.push(twinfault::serve::TokenDef {
+        name: "gw".into(),
+        token: WRITE.into(),
+        access: twinfault::serve::Access::Write,
+    });
+    let facility = Arc::new(twinfault::serve::facility(&root().join("twins/datacenter.toml"), &cfg).unwrap());
+    let scenario = twinfault_core::scenario::Scenario::parse(
+        "name = \"t\"\nfacility = \"-\"\nseed = 1\nduration_s = 10\nsample_rate_hz = 1.0\n[schedule]\nmode = \"always_on\"\n[weather]\noutdoor_mean_c = 20.0\noutdoor_amplitude_c = 0.0\n",
+        "t",
+    )
+    .unwrap();
+    let setup = twinfault_core::plain::Setup::new(&scenario, &facility, false);
+    let recorder = twinfault_core::plain::Recorder::new(Arc::clone(&facility), Vec::new());
+    let engine = twinfault::engine::Engine::start_with(
+        setup,
+        Arc::clone(&facility),
+        recorder,
+        scenario.duration,
+        1,
+        Box::new(|_, _| {}),
+    );
+    let live = Arc::new(Live::new(Arc::clone(&facility)));
+    let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+    let state = actix_web::web::Data::new(api::AppState {
+        cfg: Arc::new(cfg),
+        facility: Arc::clone(&facility),
+        live: Arc::clone(&live),
+        store: twinfault::store::Store::open(&dir.path().join("store")).unwrap(),
+        writer: Writer::new(tx, Arc::clone(&live)),
+        actuators: engine.actuators.clone(),
+        ahus: engine.ahus.clone(),
+        supervisor: engine.supervisor.clone(),
+    });
+    let app = actix_web::test::init_service(api::app(state)).await;
+    let req = |t: i64| {
+        actix_web::test::TestRequest::post()
+            .uri("/api/ingest")
+            .insert_header(("Authorization", format!("Bearer {WRITE}")))
+            .set_payload(seed_sample("BEL-VNT-003", t, 40.0))
+            .to_request()
+    };
+    // The first request fills the queue and waits for a writer that never comes: poll it until it
+    // is waiting (its job queued), then leave it.
+    let mut first = Box::pin(actix_web::test::call_service(&app, req(now_ms())));
+    for _ in 0..100 {
+        if futures_util::FutureExt::now_or_never(&mut first).is_some() {
+            panic!("the first request finished without a writer");
+        }
+        if live.queue_depth.load(std::sync::atomic::Ordering::Relaxed) == 1 {
+            break;
+        }
+        actix_web::rt::task::yield_now().await;
+    }
+    assert_eq!(live.queue_depth.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let second = actix_web::test::call_service(&app, req(now_ms())).await;
+    assert_eq!(second.status().as_u16(), 429);
+    assert_eq!(second.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let body = actix_web::test::read_body(second).await;
+    assert!(String::from_utf8_lossy(&body).contains("queue is full"));
+    assert_eq!(live.ingested.load(std::sync::atomic::Ordering::Relaxed), 0);
+    drop(first);
+}
