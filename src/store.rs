@@ -513,19 +513,33 @@ impl Store {
         Ok(())
     }
 
-    /// Every live sample of a node from `from` on, in time order.
-    pub fn live_samples(&self, node: &str, from: SimTime) -> Result<Vec<Sample>> {
+    /// Calls `f` with every live sample of a node from `from` on, in time order, one history
+    /// block at a time (bounded memory however long the retention).
+    pub fn for_each_live_sample(&self, node: &str, from: SimTime, mut f: impl FnMut(&Sample)) -> Result<usize> {
         let tree = self.db.open_tree("live_history")?;
         let start = Self::live_key(node, from.0 / HISTORY_BLOCK_MS * HISTORY_BLOCK_MS, 0);
         let end = Self::live_key(node, u64::MAX, u64::MAX);
-        let mut out = Vec::new();
+        let mut block_samples: Vec<Sample> = Vec::new();
+        let mut current = None;
+        let mut n = 0;
+        let mut emit = |samples: &mut Vec<Sample>, n: &mut usize| {
+            samples.sort_by_key(|s| s.t);
+            for s in samples.drain(..).filter(|s| s.t >= from) {
+                f(&s);
+                *n += 1;
+            }
+        };
         for kv in tree.range(start..=end) {
             let (k, v) = kv?;
             let block = u64::from_be_bytes(k[node.len() + 1..node.len() + 9].try_into()?);
-            out.extend(decode_block(SimTime(block), &v)?.into_iter().filter(|s| s.t >= from));
+            if current.is_some_and(|b| b != block) {
+                emit(&mut block_samples, &mut n);
+            }
+            current = Some(block);
+            block_samples.extend(decode_block(SimTime(block), &v)?);
         }
-        out.sort_by_key(|s| s.t);
-        Ok(out)
+        emit(&mut block_samples, &mut n);
+        Ok(n)
     }
 
     /// One page of a live node's metric, from `from` (inclusive) to `to` (exclusive).

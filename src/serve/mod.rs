@@ -312,13 +312,12 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             continue;
         }
         store.prune_live(&a.id, keep_from)?;
-        let samples = store.live_samples(&a.id, keep_from)?;
         let mut findings = Vec::new();
-        for s in &samples {
-            setup.actuators[i].ingest(s, &mut findings);
+        let twin = &mut setup.actuators[i];
+        restored += store.for_each_live_sample(&a.id, keep_from, |s| {
+            twin.ingest(s, &mut findings);
             live.note_sample(i, *s);
-        }
-        restored += samples.len();
+        })?;
         live.apply_restored(&a.id, findings);
     }
     // Operators' resolutions outlive restarts.
