@@ -618,3 +618,16 @@ impl Store {
         })
     }
 }
+
+/// Auto-created live nodes, kept across restarts.
+impl Store {
+    pub fn put_auto_node(&self, id: &str, record: &serde_json::Value) -> Result<()> {
+        self.db.open_tree("auto_nodes")?.insert(id.as_bytes(), serde_json::to_vec(record)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn auto_nodes(&self) -> Result<Vec<serde_json::Value>> {
+        self.db.open_tree("auto_nodes")?.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
+    }
+}

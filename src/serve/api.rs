@@ -7,7 +7,7 @@ use super::payload::{self, FieldError, Refusal, Window};
 use super::state::Live;
 use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
-use crate::engine::{ActuatorActor, AhuActor, ForceResolve, LiveInject, Supervisor};
+use crate::engine::{AhuActor, ForceResolve, LiveInject, Supervisor};
 use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
 use crate::store::Store;
 use actix::Addr;
@@ -31,7 +31,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     pub store: Store,
     pub writer: Writer,
-    pub actuators: Vec<Addr<ActuatorActor>>,
+    /// Every actuator actor: the facility's, then auto-created ones.
+    pub actuators: super::Actors,
     pub ahus: Vec<Addr<AhuActor>>,
     pub supervisor: Addr<Supervisor>,
 }
@@ -188,24 +189,32 @@ async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
         max_future_ms: (st.cfg.max_future_s * 1000.0) as i64,
         out_of_order_ms: (st.cfg.out_of_order_window_s * 1000.0) as i64,
     };
-    let samples = match payload::validate(&items, &st.facility, &window, |i| st.live.latest_ms(i)) {
-        Ok(s) => s,
-        Err((refusal, details)) => {
-            let (status, reason, msg) = match refusal {
-                Refusal::UnknownNode => (StatusCode::NOT_FOUND, "unknown_node", "unknown node; nothing was accepted"),
-                Refusal::Malformed => (StatusCode::BAD_REQUEST, "malformed", "malformed payload; nothing was accepted"),
-                Refusal::Invalid => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "invalid samples; nothing was accepted")
-                }
-            };
-            st.live.reject(reason, items.len() as u64);
-            return error(status, msg, details);
-        }
-    };
+    if st.cfg.auto_create {
+        auto_create(&st, &items);
+    }
+    let samples =
+        match payload::validate_with(&items, &st.facility, &window, |i| st.live.latest_ms(i), |id| st.live.extra(id)) {
+            Ok(s) => s,
+            Err((refusal, details)) => {
+                let (status, reason, msg) = match refusal {
+                    Refusal::UnknownNode => {
+                        (StatusCode::NOT_FOUND, "unknown_node", "unknown node; nothing was accepted")
+                    }
+                    Refusal::Malformed => {
+                        (StatusCode::BAD_REQUEST, "malformed", "malformed payload; nothing was accepted")
+                    }
+                    Refusal::Invalid => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "invalid samples; nothing was accepted")
+                    }
+                };
+                st.live.reject(reason, items.len() as u64);
+                return error(status, msg, details);
+            }
+        };
     // Samples for simulated nodes are refused: their twin makes its own.
     let simulated: Vec<FieldError> = samples
         .iter()
-        .filter(|a| st.facility.actuators[a.actuator].mode == Mode::Simulate)
+        .filter(|a| st.facility.actuators.get(a.actuator).is_some_and(|n| n.mode == Mode::Simulate))
         .map(|a| FieldError {
             path: "nodeId".into(),
             message: format!("\"{}\" is simulated by this server", st.facility.actuators[a.actuator].id),
@@ -233,6 +242,26 @@ async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
 /// An f32 as the shortest decimal that reads back as it (40.1, not 40.099998474121094).
 fn short(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+/// Creates twins for unknown nodes whose `parentIds` name a known AHU.
+fn auto_create(st: &AppState, items: &[serde_json::Value]) {
+    for item in items {
+        let Some(id) = item.get("nodeId").and_then(|v| v.as_str()) else { continue };
+        if st.facility.node(id).is_some() || st.live.extra(id).is_some() {
+            continue;
+        }
+        let valid_id = !id.is_empty() && id.len() <= 64 && !id.chars().any(|c| c.is_whitespace() || c == '/');
+        let parent = item.get("parentIds").and_then(|v| v.as_array()).and_then(|ps| {
+            ps.iter().filter_map(|p| p.as_str()).find_map(|p| st.facility.ahus.iter().position(|a| a.id == p))
+        });
+        let (Some(ahu), true) = (parent, valid_id) else { continue };
+        let device_type = item.get("deviceType").and_then(|v| v.as_str()).unwrap_or("actuator").to_string();
+        let node = super::state::ExtraNode { id: id.to_string(), ahu, device_type };
+        if let Err(e) = super::create_extra(&st.facility, &st.live, &st.actuators, &st.store, node, None) {
+            tracing::warn!("could not auto-create {id}: {e:#}");
+        }
+    }
 }
 
 fn node_kind(n: NodeRef) -> &'static str {
@@ -288,16 +317,24 @@ async fn status(req: HttpRequest, st: State) -> HttpResponse {
     }
     nodes.extend((0..f.ahus.len()).map(|h| node_json(&st, NodeRef::Ahu(h))));
     nodes.extend((0..f.actuators.len()).map(|i| node_json(&st, NodeRef::Actuator(i))));
-    let counts = |s: Status| (0..f.actuators.len()).filter(|&i| st.live.status(NodeRef::Actuator(i)) == s).count();
+    let extras = st.live.extras();
+    for (e, s) in &extras {
+        nodes.push(extra_json(&st, e, *s));
+    }
+    let all: Vec<Status> = (0..f.actuators.len())
+        .map(|i| st.live.status(NodeRef::Actuator(i)))
+        .chain(extras.iter().map(|e| e.1))
+        .collect();
+    let counts = |s: Status| all.iter().filter(|&&x| x == s).count();
     let healthy = counts(Status::Healthy);
-    let worst = (0..f.actuators.len()).map(|i| st.live.status(NodeRef::Actuator(i))).max().unwrap_or(Status::Healthy);
+    let worst = all.iter().copied().max().unwrap_or(Status::Healthy);
     let open = st.live.open_faults();
     HttpResponse::Ok().json(json!({
         "facility": f.name,
         "time": format_timestamp_ms(now_ms()),
         "health": {
             "status": worst,
-            "healthy_share": if f.actuators.is_empty() { 1.0 } else { healthy as f64 / f.actuators.len() as f64 },
+                        "healthy_share": if all.is_empty() { 1.0 } else { healthy as f64 / all.len() as f64 },
             "actuators": { "healthy": healthy, "warning": counts(Status::Warning), "critical": counts(Status::Critical), "offline": counts(Status::Offline) },
             "open_faults": open.len(),
         },
@@ -306,8 +343,30 @@ async fn status(req: HttpRequest, st: State) -> HttpResponse {
     }))
 }
 
-fn find_node(st: &AppState, id: &str) -> Result<NodeRef, HttpResponse> {
-    st.facility.node(id).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown node \"{id}\""), vec![]))
+fn extra_json(st: &AppState, e: &super::state::ExtraNode, status: Status) -> serde_json::Value {
+    let (index, _) = st.live.extra(&e.id).unwrap_or((usize::MAX, e.ahu));
+    let mut v = json!({ "id": e.id, "kind": "actuator", "status": status, "parent": st.facility.ahus[e.ahu].id,
+        "role": "unassigned", "mode": "ingest", "auto_created": true, "device_type": e.device_type });
+    if let Some(s) = (index != usize::MAX).then(|| st.live.last_sample(index)).flatten() {
+        v["last_sample"] = json!({
+            "timestamp": format_timestamp_ms(s.t.0 as i64),
+            "setpoint_pct": short(s.setpoint_pct), "position_pct": short(s.position_pct), "torque_nm": short(s.torque_nm),
+            "power_w": short(s.power_w), "temperature_c": short(s.temperature_c), "rotation": s.rotation,
+            "signal_quality": s.signal_quality.map(short),
+        });
+    }
+    v
+}
+
+/// A facility node, or `None` for an auto-created actuator (with its JSON).
+fn find_node(st: &AppState, id: &str) -> Result<Option<NodeRef>, HttpResponse> {
+    if let Some(n) = st.facility.node(id) {
+        return Ok(Some(n));
+    }
+    if st.live.extra(id).is_some() {
+        return Ok(None);
+    }
+    Err(error(StatusCode::NOT_FOUND, format!("unknown node \"{id}\""), vec![]))
 }
 
 /// One node: kind, parent, children, status, mode, last sample, open faults.
@@ -316,11 +375,15 @@ async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpRespo
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
     }
-    let n = match find_node(&st, &path) {
-        Ok(n) => n,
+    let mut v = match find_node(&st, &path) {
+        Ok(Some(n)) => node_json(&st, n),
+        Ok(None) => {
+            let extras = st.live.extras();
+            let (e, s) = extras.iter().find(|(e, _)| e.id == path.as_str()).expect("found above");
+            extra_json(&st, e, *s)
+        }
         Err(r) => return r,
     };
-    let mut v = node_json(&st, n);
     v["open_faults"] = json!(st.live.open_faults_of(&path));
     HttpResponse::Ok().json(v)
 }
@@ -357,7 +420,7 @@ async fn history(req: HttpRequest, path: web::Path<String>, q: web::Query<Histor
         return r;
     }
     match find_node(&st, &path) {
-        Ok(NodeRef::Actuator(_)) => {}
+        Ok(Some(NodeRef::Actuator(_)) | None) => {}
         Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "live history is kept for actuators", vec![]),
         Err(r) => return r,
     }
@@ -462,9 +525,14 @@ async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st
     let who = b.who.unwrap_or(holder);
     let t = SimTime(now_ms().max(0) as u64);
     let msg = ForceResolve { t, kind: f.kind, device: f.device.clone() };
-    let done = match st.facility.node(&f.node) {
-        Some(NodeRef::Actuator(i)) => st.actuators[i].send(msg).await,
-        Some(NodeRef::Ahu(h)) => st.ahus[h].send(msg).await,
+    let actor = match st.facility.node(&f.node) {
+        Some(NodeRef::Actuator(i)) => st.actuators.read().expect("not poisoned").get(i).cloned(),
+        None => st.live.extra(&f.node).and_then(|(i, _)| st.actuators.read().expect("not poisoned").get(i).cloned()),
+        _ => None,
+    };
+    let done = match (actor, st.facility.node(&f.node)) {
+        (Some(a), _) => a.send(msg).await,
+        (None, Some(NodeRef::Ahu(h))) => st.ahus[h].send(msg).await,
         _ => Ok(false),
     };
     match done {

@@ -98,6 +98,10 @@ pub struct ServeConfig {
     /// HTTP worker threads.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Create an actuator twin when telemetry names an unknown node whose `parentIds` name a known
+    /// AHU (default false: unknown nodes get 404).
+    #[serde(default)]
+    pub auto_create: bool,
     /// An MQTT subscription feeding the same ingest path.
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,
@@ -209,13 +213,7 @@ impl Writer {
         Ok(())
     }
 
-    fn run(
-        rx: Receiver<WriteJob>,
-        store: Store,
-        facility: Arc<Facility>,
-        actors: Vec<actix::Addr<crate::engine::ActuatorActor>>,
-        live: Arc<Live>,
-    ) {
+    fn run(rx: Receiver<WriteJob>, store: Store, actors: Actors, live: Arc<Live>) {
         while let Ok(first) = rx.recv() {
             let mut jobs = vec![first];
             while jobs.len() < GROUP_COMMIT_MAX {
@@ -225,23 +223,22 @@ impl Writer {
                 }
             }
             let result = (|| -> Result<()> {
-                let mut per_node: Vec<Vec<twinfault_core::actuator::Sample>> =
-                    vec![Vec::new(); facility.actuators.len()];
+                let mut per_node: std::collections::BTreeMap<usize, Vec<twinfault_core::actuator::Sample>> =
+                    Default::default();
                 for j in &jobs {
                     for a in &j.samples {
-                        per_node[a.actuator].push(a.sample);
+                        per_node.entry(a.actuator).or_default().push(a.sample);
                     }
                 }
-                for (i, samples) in per_node.iter().enumerate() {
-                    if !samples.is_empty() {
-                        store.put_live(&facility.actuators[i].id, samples)?;
-                    }
+                for (i, samples) in &per_node {
+                    store.put_live(&live.actuator_id(*i), samples)?;
                 }
                 store.flush()
             })();
             match result {
                 Ok(()) => {
                     let mut n = 0u64;
+                    let actors = actors.read().expect("not poisoned");
                     for j in jobs {
                         for a in &j.samples {
                             actors[a.actuator].do_send(IngestSample(a.sample));
@@ -263,6 +260,49 @@ impl Writer {
             }
         }
     }
+}
+
+/// Every actuator actor by index: the facility's, then auto-created ones.
+pub type Actors = Arc<std::sync::RwLock<Vec<actix::Addr<crate::engine::ActuatorActor>>>>;
+
+/// Creates (or finds) the twin of an auto-created actuator under AHU `ahu`; returns its index.
+pub fn create_extra(
+    facility: &Facility,
+    live: &Live,
+    actors: &Actors,
+    store: &Store,
+    node: state::ExtraNode,
+    restore_from: Option<SimTime>,
+) -> Result<usize> {
+    use actix::Actor;
+    if let Some((i, _)) = live.extra(&node.id) {
+        return Ok(i);
+    }
+    // The template of a sibling of the same kind (valve or damper), else of any actuator.
+    let valve = node.device_type.contains("valve");
+    let template = facility
+        .actuators
+        .iter()
+        .find(|a| matches!(a.role, twinfault_core::Role::CoolingValve | twinfault_core::Role::HeatingValve) == valve)
+        .or(facility.actuators.first())
+        .map(|a| Arc::clone(&a.template))
+        .context("the facility has no actuator template to create a node from")?;
+    let mut twin = twinfault_core::twin::ActuatorTwin::new(&node.id, template, Mode::Ingest, 1, 0.0, false);
+    let index = live.add_extra(node.clone());
+    if let Some(from) = restore_from {
+        let mut findings = Vec::new();
+        store.for_each_live_sample(&node.id, from, |s| {
+            twin.ingest(s, &mut findings);
+            live.note_sample(index, *s);
+        })?;
+        live.apply_restored(&node.id, findings);
+    } else {
+        store.put_auto_node(&node.id, &serde_json::to_value(&node)?)?;
+    }
+    let addr = crate::engine::ActuatorActor::new(twin).start();
+    actors.write().expect("not poisoned").push(addr);
+    tracing::info!(node = %node.id, ahu = %facility.ahus[node.ahu].id, "auto-created an actuator twin");
+    Ok(index)
 }
 
 /// The scenario-like settings of a live facility: wall-clock time, always on.
@@ -355,13 +395,20 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             }
         });
         let engine = Engine::start_with(setup, Arc::clone(&facility), recorder, scenario.duration, 1, sink);
+        let actors: Actors = Arc::new(std::sync::RwLock::new(engine.actuators.clone()));
+        // Auto-created actuators of earlier runs, with their stored samples replayed.
+        for v in store.auto_nodes()? {
+            let node: state::ExtraNode = serde_json::from_value(v)?;
+            if node.ahu < facility.ahus.len() && facility.node(&node.id).is_none() {
+                create_extra(&facility, &live, &actors, &store, node, Some(keep_from))?;
+            }
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(cfg.queue_depth);
         {
-            let (store, facility, actors, live) =
-                (store.clone(), Arc::clone(&facility), engine.actuators.clone(), Arc::clone(&live));
+            let (store, actors, live) = (store.clone(), Arc::clone(&actors), Arc::clone(&live));
             std::thread::Builder::new()
                 .name("twinfault-writer".into())
-                .spawn(move || Writer::run(rx, store, facility, actors, live))?;
+                .spawn(move || Writer::run(rx, store, actors, live))?;
         }
         let writer = Writer { tx, live: Arc::clone(&live) };
 
@@ -371,6 +418,8 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             let supervisor = engine.supervisor.clone();
             let live = Arc::clone(&live);
             let grid = engine.grid;
+            let actors = Arc::clone(&actors);
+            let n_facility = facility.actuators.len();
             actix_web::rt::spawn(async move {
                 let mut epoch = (now_ms() / period_ms) as u64;
                 loop {
@@ -384,6 +433,22 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
                         Err(e) => {
                             tracing::error!("the supervisor stopped: {e}");
                             break;
+                        }
+                    }
+                    // Auto-created actuators are not under an AHU actor: the clock advances them.
+                    let extras: Vec<_> = actors.read().expect("not poisoned")[n_facility..].to_vec();
+                    for (k, addr) in extras.into_iter().enumerate() {
+                        let first_sample = epoch * grid.samples_per_epoch;
+                        let adv = crate::engine::Advance {
+                            grid,
+                            first_sample,
+                            command_pct: f64::NAN,
+                            phase: twinfault_core::Phase::Occupied,
+                        };
+                        if let Ok(r) = addr.send(adv).await {
+                            let id = live.actuator_id(n_facility + k);
+                            live.apply_restored(&id, r.findings);
+                            live.set_extra_status(n_facility + k, r.report.status);
                         }
                     }
                     epoch += 1;
@@ -400,7 +465,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             live: Arc::clone(&live),
             store: store.clone(),
             writer,
-            actuators: engine.actuators.clone(),
+            actuators: Arc::clone(&actors),
             ahus: engine.ahus.clone(),
             supervisor: engine.supervisor.clone(),
         });

@@ -88,7 +88,14 @@ pub fn start(
                         max_future_ms: (cfg.max_future_s * 1000.0) as i64,
                         out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
                     };
-                    let samples = match payload::validate(&items, &facility, &window, |i| live.latest_ms(i)) {
+                    // Auto-created nodes are known here too (creating them is the HTTP path's).
+                    let samples = match payload::validate_with(
+                        &items,
+                        &facility,
+                        &window,
+                        |i| live.latest_ms(i),
+                        |id| live.extra(id),
+                    ) {
                         Ok(s) => s,
                         Err((_, details)) => {
                             live.reject("mqtt_invalid", items.len() as u64);

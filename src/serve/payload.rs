@@ -107,6 +107,18 @@ pub fn validate(
     window: &Window,
     latest_ms: impl Fn(usize) -> Option<i64>,
 ) -> Result<Vec<Accepted>, (Refusal, Vec<FieldError>)> {
+    validate_with(items, facility, window, latest_ms, |_| None)
+}
+
+/// As [`validate`], with `extra` resolving nodes the facility file does not have (auto-created
+/// actuators) to their (actuator index, AHU index).
+pub fn validate_with(
+    items: &[Value],
+    facility: &Facility,
+    window: &Window,
+    latest_ms: impl Fn(usize) -> Option<i64>,
+    extra: impl Fn(&str) -> Option<(usize, usize)>,
+) -> Result<Vec<Accepted>, (Refusal, Vec<FieldError>)> {
     let mut ok = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     let mut unknown_only = true;
@@ -150,8 +162,8 @@ pub fn validate(
                 ),
             }
         }
-        let actuator = match facility.node(node) {
-            Some(NodeRef::Actuator(a)) => a,
+        let (actuator, ahu) = match facility.node(node) {
+            Some(NodeRef::Actuator(a)) => (a, facility.actuators[a].ahu),
             Some(_) => {
                 err(
                     at("nodeId"),
@@ -161,13 +173,16 @@ pub fn validate(
                 );
                 continue;
             }
-            None => {
-                err(at("nodeId"), format!("unknown node \"{node}\""), true, &mut errors);
-                continue;
-            }
+            None => match extra(node) {
+                Some(x) => x,
+                None => {
+                    err(at("nodeId"), format!("unknown node \"{node}\""), true, &mut errors);
+                    continue;
+                }
+            },
         };
         if let Some((k, v)) = field(obj, &["parentIds", "parent_ids"]) {
-            let parent = &facility.ahus[facility.actuators[actuator].ahu].id;
+            let parent = &facility.ahus[ahu].id;
             match v.as_array() {
                 Some(ps) if ps.iter().any(|p| p.as_str() == Some(parent)) || ps.is_empty() => {}
                 Some(_) => err(at(k), format!("\"{node}\" belongs to \"{parent}\""), false, &mut errors),

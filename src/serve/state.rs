@@ -70,8 +70,21 @@ struct Faults {
     history: BTreeMap<String, VecDeque<FaultChange>>,
 }
 
+/// An actuator created at run time from telemetry naming an unknown node under a known AHU
+/// (`auto_create`). It has a twin (ingesting) and reports under its AHU; it is not part of the
+/// AHU's thermal model.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct ExtraNode {
+    pub id: String,
+    /// Index of its AHU in the facility.
+    pub ahu: usize,
+    pub device_type: String,
+}
+
 pub struct Live {
     facility: Arc<Facility>,
+    /// Auto-created actuators; their index is `facility.actuators.len() + k`.
+    extras: RwLock<Vec<(ExtraNode, Status)>>,
     /// Per node in `Facility::node_ids` order.
     statuses: RwLock<Vec<Status>>,
     phases: RwLock<Vec<Phase>>,
@@ -91,6 +104,7 @@ impl Live {
         let (a, h) = (facility.actuators.len(), facility.ahus.len());
         Live {
             facility,
+            extras: RwLock::new(Vec::new()),
             statuses: RwLock::new(vec![Status::Healthy; n]),
             phases: RwLock::new(vec![Phase::Off; h]),
             last: Mutex::new(vec![None; a]),
@@ -101,6 +115,59 @@ impl Live {
             queue_depth: AtomicUsize::new(0),
             started: std::time::Instant::now(),
         }
+    }
+
+    /// Registers an auto-created actuator; returns its index.
+    pub fn add_extra(&self, node: ExtraNode) -> usize {
+        let mut extras = self.extras.write().expect("not poisoned");
+        let mut last = self.last.lock().expect("not poisoned");
+        extras.push((node, Status::Healthy));
+        last.push(None);
+        self.facility.actuators.len() + extras.len() - 1
+    }
+
+    /// The index and AHU of an auto-created actuator.
+    pub fn extra(&self, id: &str) -> Option<(usize, usize)> {
+        let a = self.facility.actuators.len();
+        self.extras
+            .read()
+            .expect("not poisoned")
+            .iter()
+            .position(|(e, _)| e.id == id)
+            .map(|k| (a + k, self.extras.read().expect("not poisoned")[k].0.ahu))
+    }
+
+    pub fn extras(&self) -> Vec<(ExtraNode, Status)> {
+        self.extras.read().expect("not poisoned").clone()
+    }
+
+    pub fn set_extra_status(&self, index: usize, status: Status) {
+        let k = index - self.facility.actuators.len();
+        if let Some(e) = self.extras.write().expect("not poisoned").get_mut(k) {
+            e.1 = status;
+        }
+    }
+
+    /// The id of actuator `index` (facility or auto-created).
+    pub fn actuator_id(&self, index: usize) -> String {
+        let a = self.facility.actuators.len();
+        if index < a {
+            self.facility.actuators[index].id.clone()
+        } else {
+            self.extras.read().expect("not poisoned")[index - a].0.id.clone()
+        }
+    }
+
+    /// Worst status of the auto-created actuators under an AHU (`None`: all of them).
+    pub fn extras_status(&self, ahu: Option<usize>) -> Status {
+        self.extras
+            .read()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(e, _)| ahu.is_none_or(|h| e.ahu == h))
+            .map(|(_, s)| *s)
+            .max()
+            .unwrap_or(Status::Healthy)
     }
 
     pub fn reject(&self, reason: &'static str, n: u64) {
@@ -131,8 +198,14 @@ impl Live {
         }
     }
 
+    /// A node's status; an AHU's and the plant's include their auto-created actuators.
     pub fn status(&self, node: NodeRef) -> Status {
-        self.statuses.read().expect("not poisoned")[self.order(node)]
+        let own = self.statuses.read().expect("not poisoned")[self.order(node)];
+        match node {
+            NodeRef::Ahu(h) => own.max(self.extras_status(Some(h))),
+            NodeRef::Plant => own.max(self.extras_status(None)),
+            NodeRef::Actuator(_) => own,
+        }
     }
 
     pub fn phase(&self, ahu: usize) -> Phase {

@@ -519,7 +519,7 @@ async fn a_full_queue_gets_429_with_retry_after() {
         live: Arc::clone(&live),
         store: twinfault::store::Store::open(&dir.path().join("store")).unwrap(),
         writer: Writer::new(tx, Arc::clone(&live)),
-        actuators: engine.actuators.clone(),
+        actuators: Arc::new(std::sync::RwLock::new(engine.actuators.clone())),
         ahus: engine.ahus.clone(),
         supervisor: engine.supervisor.clone(),
     });
@@ -551,4 +551,33 @@ async fn a_full_queue_gets_429_with_retry_after() {
     assert!(String::from_utf8_lossy(&body).contains("queue is full"));
     assert_eq!(live.ingested.load(std::sync::atomic::Ordering::Relaxed), 0);
     drop(first);
+}
+
+#[test]
+fn unknown_nodes_are_auto_created_under_their_parent_only_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "auto_create = true");
+    let t0 = now_ms() - 5_000;
+    let new = |t: i64, parents: &str| seed_sample("BEL-VNT-NEW", t, 40.0).replace("[\"ahu-01\"]", parents);
+    // No parent, or an unknown one: still 404, and nothing is created.
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &new(t0, "[]")).status, 404);
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &new(t0, "[\"ahu-99\"]")).status, 404);
+    assert_eq!(s.get("/api/nodes/BEL-VNT-NEW", Some(READ)).status, 404);
+    // Under a known AHU: created, stored, evaluated, listed, rolled up.
+    let r = s.post("/api/ingest", Some(WRITE), &new(t0, "[\"ahu-02\"]"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &new(t0 + 100, "[\"ahu-02\"]")).status, 200);
+    let n = s.get("/api/nodes/BEL-VNT-NEW", Some(READ)).json();
+    assert_eq!(n["parent"], "ahu-02");
+    assert_eq!(n["auto_created"], true);
+    assert_eq!(n["last_sample"]["position_pct"], 40.0);
+    let st = s.get("/api/status", Some(READ)).json();
+    assert!(st["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "BEL-VNT-NEW"));
+    // A sample naming the wrong parent for an existing auto-created node is refused.
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &new(t0 + 200, "[\"ahu-01\"]")).status, 422);
+    // It survives a restart with its history.
+    let s = s.kill_and_restart();
+    let h = s.get(&format!("/api/nodes/BEL-VNT-NEW/history?from={t0}"), Some(READ)).json();
+    assert_eq!(h["points"].as_array().unwrap().len(), 2, "{h}");
+    assert_eq!(s.get("/api/nodes/BEL-VNT-NEW", Some(READ)).json()["parent"], "ahu-02");
 }
