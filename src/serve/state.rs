@@ -129,12 +129,9 @@ impl Live {
     /// The index and AHU of an auto-created actuator.
     pub fn extra(&self, id: &str) -> Option<(usize, usize)> {
         let a = self.facility.actuators.len();
-        self.extras
-            .read()
-            .expect("not poisoned")
-            .iter()
-            .position(|(e, _)| e.id == id)
-            .map(|k| (a + k, self.extras.read().expect("not poisoned")[k].0.ahu))
+        // One guard: a second read while a writer waits could deadlock.
+        let extras = self.extras.read().expect("not poisoned");
+        extras.iter().position(|(e, _)| e.id == id).map(|k| (a + k, extras[k].0.ahu))
     }
 
     pub fn extras(&self) -> Vec<(ExtraNode, Status)> {
