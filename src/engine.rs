@@ -2,13 +2,13 @@
 //! owns the clock and the event log.
 //!
 //! ```text
-//!  clock loop ──RunEpoch──▶ Supervisor ──PlantEpoch──▶ PlantActor ──AhuEpoch──▶ AhuActor ──Advance──▶ ActuatorActor
-//!                          (recorder,   ◀─PlantOut──              ◀─AhuOut───            ◀─EpochReport─
+//!  clock loop ──RunEpoch──▶ Supervisor ──PlantEpoch──▶ PlantActor ──AhuEpoch──▶ AhuActor ───Step────▶ ActuatorActor
+//!                          (recorder,   ◀─PlantOut──              ◀─AhuOut───            ◀─ChildDone─
 //!                           event log)
 //! ```
 //!
 //! Each level answers its parent with its status and a summary; a parent waits for all its
-//! children (replies are collected in child order, never arrival order) before it finishes its
+//! children (reports are filed by child slot, never by arrival order) before it finishes its
 //! own epoch. That, and the core's [`Recorder`] ordering, make the event log independent of how
 //! actors are spread over threads.
 
