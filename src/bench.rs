@@ -117,6 +117,13 @@ pub fn measure(args: &BenchArgs, n: usize) -> Result<Measurement> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.sizes.iter().all(|&n| (1..=twinfault_core::config::MAX_CAMPUS_ACTUATORS).contains(&n)),
+        "--sizes: every size must be 1..={} actuators",
+        twinfault_core::config::MAX_CAMPUS_ACTUATORS
+    );
+    anyhow::ensure!(args.sim_s.is_finite() && args.sim_s >= 1.0, "--sim-s must be at least 1");
+    anyhow::ensure!(args.sample_rate_hz > 0.0 && args.sample_rate_hz <= 20.0, "--sample-rate-hz must be in (0, 20]");
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
     println!(
         "twinfault bench: {} s simulated at {} Hz, {} samples per actor message, {} engine threads, plain loop on 1 thread{}",

@@ -75,6 +75,8 @@ pub fn scenario(path: &Path, campus: Option<CampusSize>) -> Result<Loaded, LoadE
 /// What a TOML file holds, to validate any file the user names.
 pub enum FileKind {
     Scenario,
+    /// A `replay` column mapping.
+    Mapping,
     Facility,
     Template,
 }
@@ -95,6 +97,7 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
             FileKind::Template
         }
         None if value.contains_key("facility") => FileKind::Scenario,
+        None if value.contains_key("format") && value.contains_key("fields") => FileKind::Mapping,
         None => anyhow::bail!("{label}: neither a scenario (no `facility` key) nor a twin file (no `kind` key)"),
     })
 }
@@ -112,6 +115,10 @@ pub fn validate(path: &Path) -> Result<String> {
                 l.scenario.expectations.len(),
                 l.scenario.duration.as_secs_f64()
             ))
+        }
+        FileKind::Mapping => {
+            let m = crate::replay::Mapping::load(path)?;
+            Ok(format!("{} mapping for {} logs, {} fields", m.format, m.target, m.fields.len()))
         }
         FileKind::Facility => {
             let f = facility(path, None)?;

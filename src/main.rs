@@ -298,7 +298,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { store } => {
-            let s = Store::open(&store.store)?;
+            let s = Store::open_existing(&store.store)?;
             let mut rows = vec![vec![
                 "run".to_string(),
                 "scenario".into(),
@@ -325,7 +325,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { run, store, faults, events, json } => {
-            let s = Store::open(&store.store)?;
+            let s = Store::open_existing(&store.store)?;
             let id = resolve_run(&s, &run)?;
             let r = s.run(&id)?;
             if json {
@@ -375,7 +375,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::History { run, node, metric, from, to, limit, store } => {
-            let s = Store::open(&store.store)?;
+            let s = Store::open_existing(&store.store)?;
             let id = resolve_run(&s, &run)?;
             s.run(&id)?;
             let nodes = s.history_nodes(&id)?;

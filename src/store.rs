@@ -273,6 +273,14 @@ pub struct HistoryPage {
 }
 
 impl Store {
+    /// Opens an existing store for reading commands; a missing one is an error, not a new store.
+    pub fn open_existing(dir: &Path) -> Result<Store> {
+        if !dir.join("db").exists() && !dir.join("conf").exists() {
+            bail!("no store at {} (run a scenario first, or pass --store)", dir.display());
+        }
+        Self::open(dir)
+    }
+
     pub fn open(dir: &Path) -> Result<Store> {
         let db = sled::Config::new()
             .path(dir)
