@@ -282,11 +282,23 @@ impl Store {
     }
 
     pub fn open(dir: &Path) -> Result<Store> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .with_context(|| format!("cannot open the store at {}", dir.display()))?;
+        // sled locks its directory; a store closed a moment ago (its flusher thread still ending)
+        // or by a process that is exiting can hold the lock briefly: retry for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).open() {
+                Ok(db) => break db,
+                // sled reports a held lock as `Other` with this message.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!("cannot open the store at {}", dir.display())));
+                }
+            }
+        };
         Ok(Store {
             runs: db.open_tree("runs")?,
             events: db.open_tree("events")?,

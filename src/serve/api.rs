@@ -678,6 +678,15 @@ async fn metrics(st: State) -> HttpResponse {
         })
         .collect();
     line("twinfault_open_faults", "Open faults, by severity.", "gauge", by_sev);
+    if st.cfg.mqtt.is_some() {
+        let up = f64::from(u8::from(l.mqtt_subscribed.load(Ordering::Relaxed)));
+        line(
+            "twinfault_mqtt_subscribed",
+            "1 while the MQTT subscription is in place.",
+            "gauge",
+            vec![(String::new(), up)],
+        );
+    }
     line(
         "twinfault_uptime_seconds",
         "Seconds since the server started.",

@@ -73,6 +73,9 @@ pub fn start(
                         tracing::warn!("MQTT subscribe failed: {e}");
                     }
                 }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    live.mqtt_subscribed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let items = match payload::objects(&p.payload) {
                         Ok(items) => items,
@@ -132,6 +135,7 @@ pub fn start(
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    live.mqtt_subscribed.store(false, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!("MQTT connection: {e}; retrying in 1 s");
                     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
                 }

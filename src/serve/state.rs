@@ -95,6 +95,8 @@ pub struct Live {
     pub requests: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
     pub queue_depth: AtomicUsize,
+    /// Whether the MQTT subscription is in place (1 after the broker's SubAck).
+    pub mqtt_subscribed: std::sync::atomic::AtomicBool,
     pub started: std::time::Instant,
 }
 
@@ -113,6 +115,7 @@ impl Live {
             requests: AtomicU64::new(0),
             rejected: Mutex::new(BTreeMap::new()),
             queue_depth: AtomicUsize::new(0),
+            mqtt_subscribed: std::sync::atomic::AtomicBool::new(false),
             started: std::time::Instant::now(),
         }
     }

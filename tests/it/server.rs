@@ -452,9 +452,8 @@ fn mqtt_messages_go_through_the_same_validation_into_the_twins() {
         dir.path(),
         &format!("[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic = \"site/+/telemetry\"", broker.port),
     );
-    // Give the server time to subscribe before publishing (messages before that are not retained).
-    assert!(wait_for(10, || s.get("/metrics", None).status == 200));
-    std::thread::sleep(Duration::from_millis(500));
+    // Publish only once the server's subscription is in place (earlier messages are not retained).
+    assert!(wait_for(15, || s.get("/metrics", None).body.contains("twinfault_mqtt_subscribed 1")), "never subscribed");
     let t0 = now_ms() - 5_000;
     let mut msgs: Vec<(String, String)> = (0..3)
         .map(|k| ("site/floor1/telemetry".to_string(), seed_sample("BEL-VNT-004", t0 + k * 100, 41.0 + k as f64)))

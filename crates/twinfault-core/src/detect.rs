@@ -221,6 +221,8 @@ struct Alphas {
 
 /// Time constant of the progress-toward-setpoint average [s].
 const PROGRESS_TAU_S: f64 = 5.0;
+/// Average speed of a move shorter than a sample interval, as a fraction of rated speed [-].
+const SHORT_MOVE_SPEED_RATIO: f64 = 0.67;
 /// Time constant of the rest-offset average [s].
 const OFFSET_TAU_S: f64 = 30.0;
 
@@ -550,8 +552,18 @@ impl ActuatorDetector {
             let to_setpoint = s.setpoint_pct - prev.position_pct;
             let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
             let explained = own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
+            // Overshoot: the drive carried the feedback past a steady setpoint by more than twice
+            // the deadband. A positioner stops at its command; a shaft released from static
+            // friction does not. This is the stick-slip evidence slow polling still sees.
+            let before = prev.setpoint_pct - prev.position_pct;
+            let after = s.setpoint_pct - s.position_pct;
+            let db2 = 2.0 * m.deadband_pct as f32;
+            let overshoot = before * after < 0.0
+                && after.abs() > db2
+                && (s.setpoint_pct - prev.setpoint_pct).abs() < m.deadband_pct as f32;
             if explained {
-                if f64::from(st.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32 {
+                let stick_jump = f64::from(st.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32;
+                if stick_jump || overshoot {
                     st.stick_events.push(t_s);
                 }
             } else if dpos.abs() > d.jump_pct as f32 {
@@ -603,15 +615,34 @@ impl ActuatorDetector {
         }
 
         // Activity for hunting (operating time only).
+        // Moves shorter than a sample interval leave no rotation flag in the sample: count the
+        // time the travel between samples takes at rated speed, and its direction, too.
+        let travelled = consecutive && f64::from(dpos.abs()) > m.deadband_pct;
+        let direction = if driving {
+            s.rotation
+        } else if travelled {
+            if dpos > 0.0 { 1 } else { 2 }
+        } else {
+            0
+        };
         if operating {
             st.operating_s += dt as f32;
-            ewma(&mut st.active_ratio, if driving { 1.0 } else { 0.0 }, al.hunting);
-            let reversal = driving && st.last_dir != 0 && s.rotation != st.last_dir;
+            // Short moves start from rest and slow down near the command: they average about
+            // two-thirds of rated speed.
+            let active = if driving {
+                1.0
+            } else if travelled {
+                (f64::from(dpos.abs()) / (SHORT_MOVE_SPEED_RATIO * m.rated_speed_pct_s * dt)).min(1.0) as f32
+            } else {
+                0.0
+            };
+            ewma(&mut st.active_ratio, active, al.hunting);
+            let reversal = direction != 0 && st.last_dir != 0 && direction != st.last_dir;
             let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
             ewma(&mut st.reversals_per_s, rate, al.hunting);
         }
-        if driving {
-            st.last_dir = s.rotation;
+        if direction != 0 {
+            st.last_dir = direction;
         }
 
         if let Some(q) = s.signal_quality {
