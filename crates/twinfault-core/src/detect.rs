@@ -561,9 +561,11 @@ impl ActuatorDetector {
             let overshoot = before * after < 0.0
                 && after.abs() > db2
                 && (s.setpoint_pct - prev.setpoint_pct).abs() < m.deadband_pct as f32;
+            // External pokes overshoot too: while they are seen, overshoots are not evidence.
+            let poked = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
             if explained {
                 let stick_jump = f64::from(st.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32;
-                if stick_jump || overshoot {
+                if stick_jump || (overshoot && !poked) {
                     st.stick_events.push(t_s);
                 }
             } else if dpos.abs() > d.jump_pct as f32 {
