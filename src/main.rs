@@ -180,6 +180,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the desktop visualizer on a scenario (runs the `twinfault-viz` binary built beside
+    /// this one: `cargo build --release -p twinfault-viz`).
+    Viz {
+        /// Arguments for the visualizer: SCENARIO [--speed N] [--select NODE] ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
     /// Compare the simulated healthy actuator with the real rig's recordings.
@@ -521,6 +528,24 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 println!("statuses: {}", st.join(", "));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Viz { args } => {
+            let exe = std::env::current_exe().context("cannot find this program's path")?;
+            let viz = exe.with_file_name(format!("twinfault-viz{}", std::env::consts::EXE_SUFFIX));
+            anyhow::ensure!(
+                viz.exists(),
+                "the visualizer is not built next to {}: cargo build --release -p twinfault-viz (or cargo run --release -p twinfault-viz -- …)",
+                exe.display()
+            );
+            let status = std::process::Command::new(&viz)
+                .args(&args)
+                .status()
+                .with_context(|| format!("cannot run {}", viz.display()))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8)
+            })
         }
         Command::Bench(args) => {
             twinfault::bench::run(&args)?;

@@ -1,0 +1,506 @@
+//! The bevy app: the facility map (bevy 2D sprites) under egui panels (issues, device charts,
+//! hierarchy, scenario controls and live fault injection).
+
+use crate::state::{InjectForm, Sim, search};
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::prelude::*;
+use bevy::render::view::window::screenshot::{Screenshot, save_to_disk};
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use egui_plot::{Line, Plot, PlotPoints};
+use std::path::PathBuf;
+use twinfault_core::types::{FaultKind, Status};
+
+/// Window and panel geometry [logical px]: fixed so a screenshot can be checked pixel by pixel.
+pub const WINDOW: (f32, f32) = (1280.0, 800.0);
+pub const LEFT_PANEL: f32 = 220.0;
+pub const RIGHT_PANEL: f32 = 420.0;
+pub const TOP_BAR: f32 = 40.0;
+
+/// The colour of a status, on the map and in the panels.
+pub fn status_rgb(s: Status) -> [u8; 3] {
+    match s {
+        Status::Healthy => [46, 160, 67],
+        Status::Warning => [230, 160, 20],
+        Status::Critical => [220, 38, 38],
+        Status::Offline => [120, 120, 120],
+    }
+}
+
+fn color(s: Status) -> Color {
+    let [r, g, b] = status_rgb(s);
+    Color::srgb_u8(r, g, b)
+}
+
+fn zone_color(s: Status) -> Color {
+    let [r, g, b] = status_rgb(s);
+    Color::srgba_u8(r, g, b, 60)
+}
+
+/// Where the map's region of the window is, and the initial view of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Layout {
+    /// Pixels per map unit.
+    pub scale: f32,
+    /// Camera centre in world coordinates (map x, −map y).
+    pub camera: (f32, f32),
+}
+
+impl Layout {
+    /// Fits a `w × h` map into the window between the panels.
+    pub fn fit(map_w: f32, map_h: f32) -> Layout {
+        let region_w = WINDOW.0 - LEFT_PANEL - RIGHT_PANEL;
+        let region_h = WINDOW.1 - TOP_BAR;
+        let scale = (region_w / map_w).min(region_h / map_h) * 0.95;
+        // The region's centre on screen, and its offset from the window's centre.
+        let cx = LEFT_PANEL + region_w / 2.0 - WINDOW.0 / 2.0;
+        let cy = TOP_BAR + region_h / 2.0 - WINDOW.1 / 2.0;
+        Layout { scale, camera: (map_w / 2.0 - cx / scale, -map_h / 2.0 + cy / scale) }
+    }
+
+    /// The window pixel (logical, from the top left) where map point `(x, y)` is drawn.
+    pub fn map_to_screen(&self, x: f32, y: f32) -> (f32, f32) {
+        let (wx, wy) = (x, -y);
+        ((wx - self.camera.0) * self.scale + WINDOW.0 / 2.0, WINDOW.1 / 2.0 - (wy - self.camera.1) * self.scale)
+    }
+}
+
+/// How the app was started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Simulated seconds per wall second.
+    pub speed: f64,
+    /// Save a screenshot here once a critical fault is open (and the issues panel lists it),
+    /// then exit.
+    pub screenshot: Option<PathBuf>,
+    /// Inject this fault live (`node:kind:severity`) when the run reaches this time [s].
+    pub inject_at: Option<(f64, InjectForm)>,
+    /// Select this node at start (its charts fill from the beginning).
+    pub select: Option<String>,
+}
+
+#[derive(Resource)]
+struct App {
+    sim: Sim,
+    opts: Options,
+    layout: Layout,
+    paused: bool,
+    /// Simulated seconds owed to the clock.
+    owed_s: f64,
+    query: String,
+    form: InjectForm,
+    message: String,
+    shot: ShotState,
+}
+
+#[derive(PartialEq)]
+enum ShotState {
+    None,
+    Waiting,
+    Taken(u32),
+}
+
+/// What a coloured sprite on the map stands for.
+#[derive(Component, Clone, Copy)]
+enum Marker {
+    Device(usize),
+    Zone(usize),
+    Ahu(usize),
+    Plant,
+}
+#[derive(Component)]
+struct Needle(usize);
+
+pub fn run(mut sim: Sim, opts: Options) {
+    if let Some(id) = &opts.select {
+        sim.select(id);
+    }
+    let layout = Layout::fit(sim.facility.map_size[0] as f32, sim.facility.map_size[1] as f32);
+    let shot = if opts.screenshot.is_some() { ShotState::Waiting } else { ShotState::None };
+    let title = format!("twinfault · {}", sim.scenario.name);
+    bevy::app::App::new()
+        .insert_resource(ClearColor(Color::srgb(0.09, 0.10, 0.12)))
+        .add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title,
+                resolution: (WINDOW.0 as u32, WINDOW.1 as u32).into(),
+                resizable: false,
+                ..default()
+            }),
+            ..default()
+        }))
+        .add_plugins(EguiPlugin::default())
+        .insert_resource(App {
+            sim,
+            opts,
+            layout,
+            paused: false,
+            owed_s: 0.0,
+            query: String::new(),
+            form: InjectForm::default(),
+            message: String::new(),
+            shot,
+        })
+        .add_systems(Startup, setup)
+        .add_systems(Update, (advance, paint, pan_zoom, screenshot))
+        .add_systems(EguiPrimaryContextPass, panels)
+        .run();
+}
+
+fn setup(mut commands: Commands, app: Res<App>) {
+    let l = app.layout;
+    commands.spawn((
+        Camera2d,
+        Projection::Orthographic(OrthographicProjection {
+            scale: 1.0 / l.scale,
+            ..OrthographicProjection::default_2d()
+        }),
+        Transform::from_xyz(l.camera.0, l.camera.1, 0.0),
+    ));
+    let f = &app.sim.facility;
+    for (z, zone) in f.zones.iter().enumerate() {
+        let [x, y, w, h] = zone.rect.map(|v| v as f32);
+        commands.spawn((
+            Sprite::from_color(zone_color(Status::Healthy), Vec2::new(w, h)),
+            Transform::from_xyz(x + w / 2.0, -(y + h / 2.0), 0.0),
+            Marker::Zone(z),
+        ));
+    }
+    // Device markers scale with the map so a campus of thousands stays readable when zoomed out.
+    let size = (f.map_size[0].min(f.map_size[1]) as f32 / 28.0).clamp(4.0, 36.0);
+    for (i, a) in f.actuators.iter().enumerate() {
+        let [x, y] = a.position.map(|v| v as f32);
+        commands.spawn((
+            Sprite::from_color(color(Status::Healthy), Vec2::splat(size)),
+            Transform::from_xyz(x, -y, 2.0),
+            Marker::Device(i),
+        ));
+        // The position needle: a bar whose length follows the output position.
+        commands.spawn((
+            Sprite::from_color(Color::srgb(0.95, 0.95, 0.95), Vec2::new(size, size * 0.18)),
+            Transform::from_xyz(x, -y - size * 0.75, 3.0),
+            Needle(i),
+        ));
+    }
+    // Lines from each AHU to its devices and from the plant to each AHU.
+    let line = |commands: &mut Commands, a: [f64; 2], b: [f64; 2], width: f32| {
+        let (a, b) = (Vec2::new(a[0] as f32, -a[1] as f32), Vec2::new(b[0] as f32, -b[1] as f32));
+        let d = b - a;
+        commands.spawn((
+            Sprite::from_color(Color::srgba(0.8, 0.8, 0.85, 0.25), Vec2::new(d.length(), width)),
+            Transform::from_xyz((a.x + b.x) / 2.0, (a.y + b.y) / 2.0, 1.0)
+                .with_rotation(Quat::from_rotation_z(d.y.atan2(d.x))),
+        ));
+    };
+    let width = 1.5 / l.scale;
+    for ahu in &f.ahus {
+        for &c in &ahu.children {
+            line(&mut commands, ahu.position, f.actuators[c].position, width);
+        }
+        if let Some(p) = &f.plant {
+            line(&mut commands, p.position, ahu.position, width * 2.0);
+        }
+    }
+    if let Some(p) = &f.plant {
+        let [x, y] = p.position.map(|v| v as f32);
+        commands.spawn((
+            Sprite::from_color(color(Status::Healthy), Vec2::new(size * 3.0, size * 1.2)),
+            Transform::from_xyz(x, -y, 2.0),
+            Marker::Plant,
+        ));
+    }
+    for (h, ahu) in f.ahus.iter().enumerate() {
+        let [x, y] = ahu.position.map(|v| v as f32);
+        commands.spawn((
+            Sprite::from_color(color(Status::Healthy), Vec2::new(size * 2.0, size * 1.2)),
+            Transform::from_xyz(x, -y, 2.0),
+            Marker::Ahu(h),
+        ));
+    }
+}
+
+/// Steps the simulation at `speed` × the wall clock (never more than 2000 epochs a frame).
+fn advance(time: Res<Time>, mut app: ResMut<App>) {
+    if app.paused || app.sim.finished() {
+        return;
+    }
+    let speed = app.opts.speed;
+    app.owed_s += time.delta_secs_f64() * speed;
+    let period = app.sim.control_period_s();
+    let mut n = 0;
+    while app.owed_s >= period && n < 2000 {
+        app.owed_s -= period;
+        let now = app.sim.now().as_secs_f64();
+        if let Some((at, form)) = app.opts.inject_at.clone()
+            && now >= at
+        {
+            app.opts.inject_at = None;
+            let msg = match app.sim.inject(&form) {
+                Ok(id) => format!("injected {id}: {} {} {}", form.kind, form.node, form.severity),
+                Err(e) => format!("injection refused: {e}"),
+            };
+            app.message = msg;
+        }
+        app.sim.step();
+        n += 1;
+    }
+    if n == 2000 {
+        app.owed_s = 0.0;
+    }
+}
+
+fn paint(app: Res<App>, mut marks: Query<(&Marker, &mut Sprite)>, mut needles: Query<(&Needle, &mut Transform)>) {
+    let sim = &app.sim;
+    let f = &sim.facility;
+    for (m, mut s) in &mut marks {
+        s.color = match *m {
+            Marker::Device(i) => color(sim.status(&f.actuators[i].id)),
+            Marker::Zone(z) => zone_color(sim.zone_status(z)),
+            Marker::Ahu(h) => color(sim.status(&f.ahus[h].id)),
+            Marker::Plant => color(f.plant.as_ref().map_or(Status::Healthy, |p| sim.status(&p.id))),
+        };
+    }
+    for (n, mut t) in &mut needles {
+        t.scale.x = (sim.openings[n.0] / 100.0).clamp(0.02, 1.0) as f32;
+    }
+}
+
+fn pan_zoom(
+    mut contexts: EguiContexts,
+    buttons: Res<ButtonInput<MouseButton>>,
+    motion: Res<AccumulatedMouseMotion>,
+    scroll: Res<AccumulatedMouseScroll>,
+    mut camera: Query<(&mut Transform, &mut Projection), With<Camera2d>>,
+) {
+    if contexts.ctx_mut().is_ok_and(|c| c.is_pointer_over_egui()) {
+        return;
+    }
+    let Ok((mut t, mut p)) = camera.single_mut() else { return };
+    let Projection::Orthographic(o) = &mut *p else { return };
+    if scroll.delta.y != 0.0 {
+        o.scale = (o.scale * (1.0 - 0.1 * scroll.delta.y.signum())).clamp(0.01, 1000.0);
+    }
+    if buttons.pressed(MouseButton::Left) || buttons.pressed(MouseButton::Right) {
+        t.translation.x -= motion.delta.x * o.scale;
+        t.translation.y += motion.delta.y * o.scale;
+    }
+}
+
+fn screenshot(mut commands: Commands, mut app: ResMut<App>, mut exit: MessageWriter<AppExit>) {
+    let Some(path) = app.opts.screenshot.clone() else { return };
+    match app.shot {
+        ShotState::Waiting => {
+            // Once a critical fault is open and the issues panel has drawn it, take the shot.
+            if app.sim.issues().iter().any(|i| i.severity == twinfault_core::types::Severity::Critical) {
+                app.paused = true;
+                app.shot = ShotState::Taken(0);
+            } else if app.sim.finished() {
+                eprintln!("the run ended without a critical fault; no screenshot");
+                exit.write(AppExit::error());
+            }
+        }
+        ShotState::Taken(n) => {
+            // Let egui lay out and draw the paused state for a few frames first.
+            if n == 10 {
+                commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
+            }
+            if n > 10 && path.exists() && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) && n > 30 {
+                exit.write(AppExit::Success);
+            }
+            if n > 600 {
+                eprintln!("the screenshot was not written");
+                exit.write(AppExit::error());
+            }
+            app.shot = ShotState::Taken(n + 1);
+        }
+        ShotState::None => {}
+    }
+}
+
+/// A status dot, painted (the default fonts have no bullet glyph).
+fn status_label(ui: &mut egui::Ui, s: Status) {
+    let [r, g, b] = status_rgb(s);
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    ui.painter().circle_filled(rect.center(), 5.0, egui::Color32::from_rgb(r, g, b));
+}
+
+fn panels(mut contexts: EguiContexts, mut app: ResMut<App>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "root".into(),
+        egui::UiBuilder::new().layer_id(egui::LayerId::background()).max_rect(ctx.viewport_rect()),
+    );
+    let app = &mut *app;
+
+    egui::Panel::top("controls").exact_size(TOP_BAR).show(&mut root, |ui| {
+        ui.horizontal_centered(|ui| {
+            let label = if app.paused { "play" } else { "pause" };
+            if ui.button(label).clicked() {
+                app.paused = !app.paused;
+            }
+            if ui.button("step").clicked() {
+                app.sim.step();
+            }
+            ui.label("speed");
+            ui.add(egui::Slider::new(&mut app.opts.speed, 1.0..=1000.0).logarithmic(true).suffix("×"));
+            ui.separator();
+            ui.monospace(format!("{}  {}", app.sim.scenario.name, app.sim.now()));
+            if app.sim.finished() {
+                ui.label("(end)");
+            }
+            ui.separator();
+            for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline] {
+                status_label(ui, s);
+                ui.label(s.as_str());
+            }
+        });
+    });
+
+    egui::Panel::left("tree").exact_size(LEFT_PANEL).resizable(false).show(&mut root, |ui| {
+        ui.heading("Hierarchy");
+        ui.add(egui::TextEdit::singleline(&mut app.query).hint_text("search id"));
+        let f = std::sync::Arc::clone(&app.sim.facility);
+        let matching: std::collections::BTreeSet<&str> = search(f.node_ids(), &app.query).into_iter().collect();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            if let Some(p) = &f.plant {
+                ui.horizontal(|ui| {
+                    status_label(ui, app.sim.status(&p.id));
+                    ui.label(&p.id);
+                });
+            }
+            for ahu in &f.ahus {
+                ui.horizontal(|ui| {
+                    ui.add_space(10.0);
+                    status_label(ui, app.sim.status(&ahu.id));
+                    if ui.selectable_label(app.sim.selected.as_deref() == Some(ahu.id.as_str()), &ahu.id).clicked() {
+                        app.sim.select(&ahu.id);
+                    }
+                });
+                for &c in &ahu.children {
+                    let id = &f.actuators[c].id;
+                    if !matching.contains(id.as_str()) {
+                        continue;
+                    }
+                    ui.horizontal(|ui| {
+                        ui.add_space(24.0);
+                        status_label(ui, app.sim.status(id));
+                        if ui.selectable_label(app.sim.selected.as_deref() == Some(id.as_str()), id).clicked() {
+                            app.sim.select(id);
+                            app.form.node = id.clone();
+                        }
+                    });
+                }
+            }
+        });
+    });
+
+    egui::Panel::right("side").exact_size(RIGHT_PANEL).resizable(false).show(&mut root, |ui| {
+        ui.heading(format!("Issues ({})", app.sim.issues().len()));
+        egui::ScrollArea::vertical().id_salt("issues").max_height(260.0).show(ui, |ui| {
+            for issue in app.sim.issues() {
+                let sev = match issue.severity {
+                    twinfault_core::types::Severity::Critical => Status::Critical,
+                    twinfault_core::types::Severity::Warning => Status::Warning,
+                };
+                let text =
+                    format!("{}  {}  {:.2}  since {}", issue.kind, issue.target(), issue.confidence, issue.opened_at);
+                ui.horizontal(|ui| {
+                    status_label(ui, sev);
+                    if ui.selectable_label(app.sim.selected.as_deref() == Some(issue.target()), text).clicked() {
+                        let t = issue.target().to_string();
+                        app.sim.select(&t);
+                        app.form.node = t;
+                    }
+                });
+                ui.small(&issue.summary);
+                ui.small(format!("Action: {}", issue.action));
+                ui.separator();
+            }
+        });
+        ui.separator();
+        match app.sim.selected.clone() {
+            Some(id) => {
+                ui.horizontal(|ui| {
+                    status_label(ui, app.sim.status(&id));
+                    ui.strong(&id);
+                });
+                let pts = |f: fn(&crate::state::ChartPoint) -> f64| -> PlotPoints {
+                    app.sim.chart.iter().map(|p| [p.t_s, f(p)]).collect()
+                };
+                // Fault open and close markers on the time axis.
+                let marks: Vec<(f64, bool)> = app
+                    .sim
+                    .fault_history
+                    .iter()
+                    .filter(|h| h.1 == id && h.3 != twinfault_core::detect::Change::Updated)
+                    .map(|h| (h.0.as_secs_f64(), h.3 == twinfault_core::detect::Change::Opened))
+                    .collect();
+                let add_marks = |p: &mut egui_plot::PlotUi| {
+                    for &(t, opened) in &marks {
+                        let c = if opened {
+                            egui::Color32::from_rgb(220, 38, 38)
+                        } else {
+                            egui::Color32::from_rgb(46, 160, 67)
+                        };
+                        p.vline(
+                            egui_plot::VLine::new(if opened { "fault opened" } else { "fault resolved" }, t).color(c),
+                        );
+                    }
+                };
+                let legend = || egui_plot::Legend::default().position(egui_plot::Corner::LeftTop);
+                Plot::new("position").height(110.0).legend(legend()).show(ui, |p| {
+                    p.line(Line::new("setpoint %", pts(|c| c.setpoint_pct)));
+                    p.line(Line::new("position %", pts(|c| c.position_pct)));
+                    add_marks(p);
+                });
+                Plot::new("torque").height(80.0).legend(legend()).show(ui, |p| {
+                    p.line(Line::new("torque N·m", pts(|c| c.torque_nm)));
+                    p.line(Line::new("power W", pts(|c| c.power_w)));
+                    p.line(Line::new("signal quality", pts(|c| c.signal_quality)));
+                    add_marks(p);
+                });
+                Plot::new("temperature").height(70.0).legend(legend()).show(ui, |p| {
+                    p.line(Line::new("temperature °C", pts(|c| c.temperature_c)));
+                    add_marks(p);
+                });
+                let history: Vec<String> = app
+                    .sim
+                    .fault_history
+                    .iter()
+                    .filter(|h| h.1 == id)
+                    .rev()
+                    .take(6)
+                    .map(|h| format!("{}  {} {:?}", h.0, h.2, h.3))
+                    .collect();
+                for h in history {
+                    ui.small(h);
+                }
+            }
+            None => {
+                ui.label("Select a device on the tree or an issue.");
+            }
+        }
+        ui.separator();
+        ui.strong("Inject a fault");
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut app.form.node).desired_width(110.0).hint_text("node"));
+            egui::ComboBox::from_id_salt("kind").selected_text(app.form.kind.as_str()).show_ui(ui, |ui| {
+                for k in FaultKind::ALL.iter().filter(|k| k.injectable()) {
+                    ui.selectable_value(&mut app.form.kind, *k, k.as_str());
+                }
+            });
+            ui.add(egui::TextEdit::singleline(&mut app.form.severity).desired_width(40.0));
+            if ui.button("inject").clicked() {
+                let form = app.form.clone();
+                app.message = match app.sim.inject(&form) {
+                    Ok(id) => format!("injected {id}"),
+                    Err(e) => e,
+                };
+            }
+        });
+        if !app.message.is_empty() {
+            ui.small(&app.message);
+        }
+    });
+    Ok(())
+}

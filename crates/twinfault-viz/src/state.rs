@@ -1,0 +1,431 @@
+//! The visualizer's state and panel logic, as plain code (no bevy, no egui): the simulation it
+//! steps, ranking of issues, selection, search, and the injection form's validation.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use twinfault_core::ahu::PlantConditions;
+use twinfault_core::config::{Facility, NodeRef};
+use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::event::Event;
+use twinfault_core::fault::Injection;
+use twinfault_core::plain::{Recorder, Setup, record_epoch, step_epoch};
+use twinfault_core::scenario::Scenario;
+use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
+
+/// Points kept for the selected device's charts.
+pub const CHART_POINTS: usize = 1200;
+
+/// An open fault as the issues panel shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub node: String,
+    /// For AHU findings: the device the evidence points at (selecting the issue selects it).
+    pub device: Option<String>,
+    pub kind: FaultKind,
+    pub severity: Severity,
+    pub confidence: f32,
+    pub opened_at: SimTime,
+    pub summary: String,
+    pub action: String,
+}
+
+impl Issue {
+    /// The node a click on the issue selects.
+    pub fn target(&self) -> &str {
+        self.device.as_deref().unwrap_or(&self.node)
+    }
+}
+
+/// Open issues, worst first: severity, then confidence, then the oldest, then by node.
+pub fn rank(issues: &mut [Issue]) {
+    issues.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then(a.opened_at.cmp(&b.opened_at))
+            .then(a.target().cmp(b.target()))
+    });
+}
+
+/// Node ids matching a search (case-insensitive substring; empty matches all).
+pub fn search<'a>(ids: impl IntoIterator<Item = &'a str>, query: &str) -> Vec<&'a str> {
+    let q = query.trim().to_lowercase();
+    ids.into_iter().filter(|id| q.is_empty() || id.to_lowercase().contains(&q)).collect()
+}
+
+/// The injection form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectForm {
+    pub node: String,
+    pub kind: FaultKind,
+    /// As typed [0..1].
+    pub severity: String,
+}
+
+impl Default for InjectForm {
+    fn default() -> Self {
+        InjectForm { node: String::new(), kind: FaultKind::GearJam, severity: "1.0".into() }
+    }
+}
+
+impl InjectForm {
+    /// The injection the form describes at `now`, or what is wrong with it.
+    pub fn validate(&self, facility: &Facility, now: SimTime, seq: usize) -> Result<Injection, String> {
+        let Some(NodeRef::Actuator(i)) = facility.node(self.node.trim()) else {
+            return Err(format!("\"{}\" is not an actuator of this facility", self.node.trim()));
+        };
+        if !self.kind.injectable() {
+            return Err(format!("{} cannot be injected", self.kind));
+        }
+        let severity: f64 = self
+            .severity
+            .trim()
+            .parse()
+            .map_err(|_| format!("severity \"{}\" is not a number", self.severity.trim()))?;
+        if !(0.0..=1.0).contains(&severity) {
+            return Err(format!("severity {severity} is outside 0..=1"));
+        }
+        let a = &facility.actuators[i];
+        let ok = match self.kind {
+            FaultKind::ValveLeak => {
+                matches!(a.role, twinfault_core::Role::CoolingValve | twinfault_core::Role::HeatingValve)
+            }
+            FaultKind::DamperLeak => {
+                matches!(a.role, twinfault_core::Role::OutdoorAirDamper | twinfault_core::Role::ZoneDamper)
+            }
+            _ => true,
+        };
+        if !ok {
+            return Err(format!("{} does not apply to {}, a {}", self.kind, a.id, a.role.as_str()));
+        }
+        Ok(Injection {
+            id: format!("L{seq}"),
+            node: a.id.clone(),
+            kind: self.kind,
+            severity,
+            start: now,
+            ramp_s: 0.0,
+            end: None,
+            position_pct: None,
+            period_s: None,
+        })
+    }
+}
+
+/// One chart point of the selected device.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChartPoint {
+    pub t_s: f64,
+    pub setpoint_pct: f64,
+    pub position_pct: f64,
+    pub torque_nm: f64,
+    pub power_w: f64,
+    pub temperature_c: f64,
+    pub signal_quality: f64,
+}
+
+/// A scenario running in-process, stepped epoch by epoch.
+pub struct Sim {
+    pub scenario: Scenario,
+    pub facility: Arc<Facility>,
+    setup: Setup,
+    recorder: Recorder,
+    conditions: PlantConditions,
+    pub epoch: u64,
+    pub epochs: u64,
+    /// Status per node, by id.
+    pub statuses: BTreeMap<String, Status>,
+    pub phases: BTreeMap<String, Phase>,
+    issues: BTreeMap<(String, Option<String>, FaultKind), Issue>,
+    /// Fault changes of every node: (time, node, kind, change).
+    pub fault_history: VecDeque<(SimTime, String, FaultKind, Change)>,
+    /// Output position per actuator [%], for drawing.
+    pub openings: Vec<f64>,
+    pub selected: Option<String>,
+    pub chart: VecDeque<ChartPoint>,
+    injected: usize,
+}
+
+/// Fault changes kept for the device panel.
+const FAULT_HISTORY_KEPT: usize = 10_000;
+
+impl Sim {
+    pub fn new(scenario: Scenario, facility: Facility) -> Sim {
+        let facility = Arc::new(facility);
+        let setup = Setup::new(&scenario, &facility, false);
+        let conditions = setup
+            .plant
+            .as_ref()
+            .map_or(PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, |p| p.conditions());
+        let mut recorder = Recorder::new(Arc::clone(&facility), scenario.injections.clone());
+        recorder.stream_only();
+        let epochs = setup.grid.epochs_in(scenario.duration);
+        let statuses = facility.node_ids().into_iter().map(|id| (id.to_string(), Status::Healthy)).collect();
+        let n = facility.actuators.len();
+        Sim {
+            scenario,
+            setup,
+            recorder,
+            conditions,
+            epoch: 0,
+            epochs,
+            statuses,
+            phases: BTreeMap::new(),
+            issues: BTreeMap::new(),
+            fault_history: VecDeque::new(),
+            openings: vec![0.0; n],
+            selected: None,
+            chart: VecDeque::new(),
+            injected: 0,
+            facility,
+        }
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.setup.grid.epoch_start(self.epoch)
+    }
+
+    pub fn finished(&self) -> bool {
+        self.epoch >= self.epochs
+    }
+
+    pub fn control_period_s(&self) -> f64 {
+        self.scenario.control_period_s
+    }
+
+    /// Advances one epoch; returns its events.
+    pub fn step(&mut self) -> Vec<Event> {
+        if self.finished() {
+            return Vec::new();
+        }
+        let e = self.epoch;
+        let grid = self.setup.grid;
+        let mut out = step_epoch(&mut self.setup, &self.facility, e, &mut self.conditions);
+        for (i, r) in out.actuators.iter().enumerate() {
+            self.openings[i] = r.report.opening_pct;
+        }
+        record_epoch(&mut self.recorder, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
+        let events = self.recorder.log().to_vec();
+        self.apply(&events);
+        self.epoch += 1;
+        self.sample_chart();
+        events
+    }
+
+    fn apply(&mut self, events: &[Event]) {
+        for ev in events {
+            match ev {
+                Event::Status { node, to, .. } => {
+                    self.statuses.insert(node.clone(), *to);
+                }
+                Event::Phase { node, to, .. } => {
+                    self.phases.insert(node.clone(), *to);
+                }
+                Event::Finding { node, finding, .. } => self.apply_finding(node, finding),
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_finding(&mut self, node: &str, f: &FindingEvent) {
+        let key = (node.to_string(), f.device.clone(), f.kind);
+        self.fault_history.push_back((f.t, f.device.clone().unwrap_or_else(|| node.to_string()), f.kind, f.change));
+        if self.fault_history.len() > FAULT_HISTORY_KEPT {
+            self.fault_history.pop_front();
+        }
+        match f.change {
+            Change::Opened | Change::Updated => {
+                self.issues.insert(
+                    key,
+                    Issue {
+                        node: node.to_string(),
+                        device: f.device.clone(),
+                        kind: f.kind,
+                        severity: f.severity,
+                        confidence: f.confidence,
+                        opened_at: f.opened_at,
+                        summary: f.summary.clone(),
+                        action: f.action.clone(),
+                    },
+                );
+            }
+            Change::Resolved => {
+                self.issues.remove(&key);
+            }
+        }
+    }
+
+    /// Open issues, ranked.
+    pub fn issues(&self) -> Vec<Issue> {
+        let mut v: Vec<Issue> = self.issues.values().cloned().collect();
+        rank(&mut v);
+        v
+    }
+
+    pub fn status(&self, id: &str) -> Status {
+        self.statuses.get(id).copied().unwrap_or_default()
+    }
+
+    /// Selects a node (its charts start afresh).
+    pub fn select(&mut self, id: &str) {
+        if self.facility.node(id).is_some() && self.selected.as_deref() != Some(id) {
+            self.selected = Some(id.to_string());
+            self.chart.clear();
+        }
+    }
+
+    fn sample_chart(&mut self) {
+        let Some(NodeRef::Actuator(i)) = self.selected.as_deref().and_then(|s| self.facility.node(s)) else { return };
+        let Some(s) = self.setup.actuators[i].detector().last_sample() else { return };
+        self.chart.push_back(ChartPoint {
+            t_s: s.t.as_secs_f64(),
+            setpoint_pct: f64::from(s.setpoint_pct),
+            position_pct: f64::from(s.position_pct),
+            torque_nm: f64::from(s.torque_nm),
+            power_w: f64::from(s.power_w),
+            temperature_c: f64::from(s.temperature_c),
+            signal_quality: s.signal_quality.map_or(f64::NAN, f64::from),
+        });
+        if self.chart.len() > CHART_POINTS {
+            self.chart.pop_front();
+        }
+    }
+
+    /// Injects a fault from the form into a running simulation now.
+    pub fn inject(&mut self, form: &InjectForm) -> Result<String, String> {
+        let inj = form.validate(&self.facility, self.now(), self.injected + 1)?;
+        let Some(NodeRef::Actuator(i)) = self.facility.node(&inj.node) else { unreachable!("validated") };
+        if !self.setup.actuators[i].inject(inj.clone()) {
+            return Err(format!("{} is fed by telemetry", inj.node));
+        }
+        self.injected += 1;
+        let id = inj.id.clone();
+        self.recorder.add_injection(inj);
+        Ok(id)
+    }
+
+    /// Status of a zone: the worst of the devices in it.
+    pub fn zone_status(&self, zone: usize) -> Status {
+        self.facility
+            .actuators
+            .iter()
+            .filter(|a| a.zone == Some(zone))
+            .map(|a| self.status(&a.id))
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(node: &str, severity: Severity, confidence: f32, opened_s: u64) -> Issue {
+        Issue {
+            node: node.into(),
+            device: None,
+            kind: FaultKind::GearJam,
+            severity,
+            confidence,
+            opened_at: SimTime(opened_s * 1000),
+            summary: String::new(),
+            action: String::new(),
+        }
+    }
+
+    #[test]
+    fn issues_rank_by_severity_then_confidence_then_age() {
+        let mut v = vec![
+            issue("a", Severity::Warning, 0.9, 1),
+            issue("b", Severity::Critical, 0.6, 5),
+            issue("c", Severity::Critical, 0.8, 9),
+            issue("d", Severity::Critical, 0.8, 3),
+        ];
+        rank(&mut v);
+        let order: Vec<&str> = v.iter().map(|i| i.node.as_str()).collect();
+        assert_eq!(order, ["d", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn search_is_case_insensitive_and_empty_matches_all() {
+        let ids = ["BEL-VNT-001", "BEL-VNT-002", "ahu-01"];
+        assert_eq!(search(ids, "vnt-002"), ["BEL-VNT-002"]);
+        assert_eq!(search(ids, "  ").len(), 3);
+        assert!(search(ids, "xyz").is_empty());
+    }
+
+    fn facility() -> Facility {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../twins/datacenter.toml");
+        twinfault::load::facility(&root, None).unwrap()
+    }
+
+    #[test]
+    fn the_injection_form_refuses_what_cannot_be_injected() {
+        let f = facility();
+        let form = |node: &str, kind, severity: &str| InjectForm { node: node.into(), kind, severity: severity.into() };
+        assert!(form("BEL-VNT-003", FaultKind::GearJam, "0.8").validate(&f, SimTime(5000), 1).is_ok());
+        assert!(
+            form("ahu-01", FaultKind::GearJam, "1")
+                .validate(&f, SimTime(0), 1)
+                .unwrap_err()
+                .contains("not an actuator")
+        );
+        assert!(
+            form("BEL-VNT-003", FaultKind::GearJam, "1.5").validate(&f, SimTime(0), 1).unwrap_err().contains("outside")
+        );
+        assert!(
+            form("BEL-VNT-003", FaultKind::GearJam, "lots")
+                .validate(&f, SimTime(0), 1)
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            form("BEL-VNT-003", FaultKind::ValveLeak, "1")
+                .validate(&f, SimTime(0), 1)
+                .unwrap_err()
+                .contains("does not apply")
+        );
+        assert!(
+            form("BEL-VNT-003", FaultKind::SupplyAirDeviation, "1")
+                .validate(&f, SimTime(0), 1)
+                .unwrap_err()
+                .contains("cannot be injected")
+        );
+        let inj = form(" BEL-CHW-101 ", FaultKind::ValveLeak, "0.5").validate(&f, SimTime(7000), 3).unwrap();
+        assert_eq!((inj.node.as_str(), inj.start, inj.id.as_str()), ("BEL-CHW-101", SimTime(7000), "L3"));
+    }
+
+    #[test]
+    fn a_live_injection_is_detected_and_selection_follows_the_issue() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/datacenter_fault_free_day.toml");
+        let l = twinfault::load::scenario(&root, None).unwrap();
+        let mut sim = Sim::new(l.scenario, l.facility);
+        // Into the occupied day, then a jam.
+        while sim.now() < SimTime(8 * 3600 * 1000) {
+            sim.step();
+        }
+        assert!(sim.issues().is_empty());
+        let form = InjectForm { node: "BEL-VNT-004".into(), kind: FaultKind::GearJam, severity: "1".into() };
+        sim.inject(&form).unwrap();
+        sim.select("BEL-VNT-004");
+        // A settled zone loop asks little of its damper: the jam shows once the zone drifts.
+        for _ in 0..1800 {
+            sim.step();
+            if !sim.issues().is_empty() {
+                break;
+            }
+        }
+        for _ in 0..5 {
+            sim.step();
+        }
+        let issues = sim.issues();
+        assert_eq!(issues.first().map(|i| (i.target(), i.kind)), Some(("BEL-VNT-004", FaultKind::GearJam)));
+        assert_eq!(sim.status("BEL-VNT-004"), Status::Critical);
+        assert_eq!(sim.status("ahu-01"), Status::Critical);
+        let zone = sim.facility.actuators.iter().find(|a| a.id == "BEL-VNT-004").unwrap().zone.unwrap();
+        assert_eq!(sim.zone_status(zone), Status::Critical);
+        assert!(sim.chart.len() >= 5, "the selected device's chart fills");
+        assert!(sim.fault_history.iter().any(|h| h.1 == "BEL-VNT-004" && h.3 == Change::Opened));
+    }
+}
