@@ -16,6 +16,9 @@ pub const LEFT_PANEL: f32 = 220.0;
 pub const RIGHT_PANEL: f32 = 420.0;
 pub const TOP_BAR: f32 = 40.0;
 
+/// Devices listed per AHU in the hierarchy before "… more".
+const TREE_ROWS_PER_AHU: usize = 50;
+
 /// The colour of a status, on the map and in the panels.
 pub fn status_rgb(s: Status) -> [u8; 3] {
     match s {
@@ -76,6 +79,16 @@ pub struct Options {
     pub inject_at: Option<(f64, InjectForm)>,
     /// Select this node at start (its charts fill from the beginning).
     pub select: Option<String>,
+    /// Exit after this many frames, printing frame-time statistics.
+    pub frames: Option<u32>,
+}
+
+/// Per-frame CPU time of the app's own systems (simulation, painting, picking, panels) [µs].
+#[derive(Resource, Default)]
+struct FrameStats {
+    systems_us: Vec<u64>,
+    frame_us: Vec<u64>,
+    current_us: u64,
 }
 
 #[derive(Resource)]
@@ -90,6 +103,10 @@ struct App {
     form: InjectForm,
     message: String,
     shot: ShotState,
+    /// What the pointer is over on the map.
+    hovered: Option<Marker>,
+    /// Where the left button went down (for telling a click from a drag) [px].
+    press: Option<Vec2>,
 }
 
 #[derive(PartialEq)]
@@ -139,9 +156,12 @@ pub fn run(mut sim: Sim, opts: Options) {
             form: InjectForm::default(),
             message: String::new(),
             shot,
+            hovered: None,
+            press: None,
         })
         .add_systems(Startup, setup)
-        .add_systems(Update, (advance, paint, pan_zoom, screenshot))
+        .init_resource::<FrameStats>()
+        .add_systems(Update, (advance, paint, pan_zoom, pick, screenshot, frame_stats))
         .add_systems(EguiPrimaryContextPass, panels)
         .run();
 }
@@ -219,7 +239,8 @@ fn setup(mut commands: Commands, app: Res<App>) {
 }
 
 /// Steps the simulation at `speed` × the wall clock (never more than 2000 epochs a frame).
-fn advance(time: Res<Time>, mut app: ResMut<App>) {
+fn advance(time: Res<Time>, mut app: ResMut<App>, mut stats: ResMut<FrameStats>) {
+    let _t = Timed::new(&mut stats.current_us);
     if app.paused || app.sim.finished() {
         return;
     }
@@ -248,19 +269,33 @@ fn advance(time: Res<Time>, mut app: ResMut<App>) {
     }
 }
 
-fn paint(app: Res<App>, mut marks: Query<(&Marker, &mut Sprite)>, mut needles: Query<(&Needle, &mut Transform)>) {
+fn paint(
+    app: Res<App>,
+    mut marks: Query<(&Marker, &mut Sprite)>,
+    mut needles: Query<(&Needle, &mut Transform)>,
+    mut stats: ResMut<FrameStats>,
+) {
+    let _t = Timed::new(&mut stats.current_us);
     let sim = &app.sim;
     let f = &sim.facility;
+    let (devices, zones) = sim.frame_statuses();
     for (m, mut s) in &mut marks {
-        s.color = match *m {
-            Marker::Device(i) => color(sim.status(&f.actuators[i].id)),
-            Marker::Zone(z) => zone_color(sim.zone_status(z)),
+        let c = match *m {
+            Marker::Device(i) => color(devices[i]),
+            Marker::Zone(z) => zone_color(zones[z]),
             Marker::Ahu(h) => color(sim.status(&f.ahus[h].id)),
             Marker::Plant => color(f.plant.as_ref().map_or(Status::Healthy, |p| sim.status(&p.id))),
         };
+        // Only touch what changed: bevy re-extracts changed sprites only.
+        if s.color != c {
+            s.color = c;
+        }
     }
     for (n, mut t) in &mut needles {
-        t.scale.x = (sim.openings[n.0] / 100.0).clamp(0.02, 1.0) as f32;
+        let x = (sim.openings[n.0] / 100.0).clamp(0.02, 1.0) as f32;
+        if (t.scale.x - x).abs() > 0.005 {
+            t.scale.x = x;
+        }
     }
 }
 
@@ -282,6 +317,98 @@ fn pan_zoom(
     if buttons.pressed(MouseButton::Left) || buttons.pressed(MouseButton::Right) {
         t.translation.x -= motion.delta.x * o.scale;
         t.translation.y += motion.delta.y * o.scale;
+    }
+}
+
+/// Adds the time until it is dropped to a counter [µs].
+struct Timed<'a> {
+    start: std::time::Instant,
+    into: &'a mut u64,
+}
+
+impl<'a> Timed<'a> {
+    fn new(into: &'a mut u64) -> Timed<'a> {
+        Timed { start: std::time::Instant::now(), into }
+    }
+}
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        *self.into += self.start.elapsed().as_micros() as u64;
+    }
+}
+
+/// Collects the frame's figures; with `--frames N`, prints them and exits after N frames.
+fn frame_stats(time: Res<Time>, app: Res<App>, mut stats: ResMut<FrameStats>, mut exit: MessageWriter<AppExit>) {
+    let us = std::mem::take(&mut stats.current_us);
+    stats.systems_us.push(us);
+    stats.frame_us.push(time.delta().as_micros() as u64);
+    let Some(n) = app.opts.frames else { return };
+    if stats.systems_us.len() as u32 >= n {
+        // Skip the first frames (start-up, shader compilation).
+        let skip = (n as usize / 5).min(30);
+        let pct = |v: &[u64], p: f64| {
+            let mut v: Vec<u64> = v[skip..].to_vec();
+            v.sort_unstable();
+            v[((v.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        };
+        println!(
+            "{} devices, {} frames: app systems (simulation, painting, picking, panels) median {:.2} ms, p95 {:.2} ms; whole frame median {:.1} ms, p95 {:.1} ms",
+            app.sim.facility.actuators.len(),
+            n as usize - skip,
+            pct(&stats.systems_us, 0.5),
+            pct(&stats.systems_us, 0.95),
+            pct(&stats.frame_us, 0.5),
+            pct(&stats.frame_us, 0.95)
+        );
+        exit.write(AppExit::Success);
+    }
+}
+
+/// Hover and click on the map: the device (or zone) under the pointer; a click (not a drag) selects.
+fn pick(
+    mut contexts: EguiContexts,
+    mut app: ResMut<App>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    camera: Query<(&Camera, &GlobalTransform, &Projection), With<Camera2d>>,
+) {
+    let over_egui = contexts.ctx_mut().is_ok_and(|c| c.is_pointer_over_egui());
+    let (Ok(window), Ok((cam, cam_t, proj))) = (windows.single(), camera.single()) else { return };
+    let Some(cursor) = window.cursor_position().filter(|_| !over_egui) else {
+        app.hovered = None;
+        return;
+    };
+    let Ok(world) = cam.viewport_to_world_2d(cam_t, cursor) else { return };
+    let (x, y) = (world.x as f64, -world.y as f64);
+    let f = std::sync::Arc::clone(&app.sim.facility);
+    // A marker is hit within its half size, or at least a few pixels when zoomed out.
+    let px = match proj {
+        Projection::Orthographic(o) => o.scale as f64,
+        _ => 1.0,
+    };
+    let reach = (f.map_size[0].min(f.map_size[1]) / 56.0).clamp(2.0, 18.0).max(6.0 * px);
+    app.hovered = crate::state::hit_test(&f, x, y, reach).map(|h| match h {
+        crate::state::MapHit::Device(i) => Marker::Device(i),
+        crate::state::MapHit::Ahu(i) => Marker::Ahu(i),
+        crate::state::MapHit::Zone(i) => Marker::Zone(i),
+    });
+    if buttons.just_pressed(MouseButton::Left) {
+        app.press = Some(cursor);
+    }
+    if buttons.just_released(MouseButton::Left) {
+        let click = app.press.take().is_some_and(|p| p.distance(cursor) < 4.0);
+        let target = match app.hovered {
+            Some(Marker::Device(i)) => Some(f.actuators[i].id.clone()),
+            Some(Marker::Ahu(h)) => Some(f.ahus[h].id.clone()),
+            _ => None,
+        };
+        if let (true, Some(id)) = (click, target) {
+            app.sim.select(&id);
+            if f.actuators.iter().any(|a| a.id == id) {
+                app.form.node = id;
+            }
+        }
     }
 }
 
@@ -323,7 +450,8 @@ fn status_label(ui: &mut egui::Ui, s: Status) {
     ui.painter().circle_filled(rect.center(), 5.0, egui::Color32::from_rgb(r, g, b));
 }
 
-fn panels(mut contexts: EguiContexts, mut app: ResMut<App>) -> Result {
+fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<FrameStats>) -> Result {
+    let _t = Timed::new(&mut stats.current_us);
     let ctx = contexts.ctx_mut()?;
     let mut root = egui::Ui::new(
         ctx.clone(),
@@ -331,6 +459,41 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>) -> Result {
         egui::UiBuilder::new().layer_id(egui::LayerId::background()).max_rect(ctx.viewport_rect()),
     );
     let app = &mut *app;
+
+    // Tooltip for what the pointer is over on the map.
+    if let (Some(m), Some(pos)) = (app.hovered, ctx.pointer_hover_pos()) {
+        let f = &app.sim.facility;
+        let (title, detail) = match m {
+            Marker::Device(i) => {
+                let a = &f.actuators[i];
+                let s = app.sim.status(&a.id);
+                (
+                    format!("{}  {}", a.id, s),
+                    format!(
+                        "{} {}, under {}, output {:.1} %",
+                        a.model,
+                        a.role.as_str(),
+                        f.ahus[a.ahu].id,
+                        app.sim.openings[i]
+                    ),
+                )
+            }
+            Marker::Ahu(h) => {
+                (format!("{}  {}", f.ahus[h].id, app.sim.status(&f.ahus[h].id)), f.ahus[h].description.clone())
+            }
+            Marker::Zone(z) => (format!("{}  {}", f.zones[z].id, app.sim.zone_status(z)), f.zones[z].name.clone()),
+            Marker::Plant => (String::new(), String::new()),
+        };
+        egui::Area::new(egui::Id::new("map-tooltip"))
+            .fixed_pos(pos + egui::vec2(14.0, 14.0))
+            .order(egui::Order::Tooltip)
+            .show(ctx, |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.strong(title);
+                    ui.small(detail);
+                });
+            });
+    }
 
     egui::Panel::top("controls").exact_size(TOP_BAR).show(&mut root, |ui| {
         ui.horizontal_centered(|ui| {
@@ -368,28 +531,46 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>) -> Result {
                     ui.label(&p.id);
                 });
             }
+            // Small facilities open every AHU; a campus opens them on demand (egui lays out
+            // only what is open) or when a search narrows the list.
+            let open = f.ahus.len() <= 4 || !app.query.trim().is_empty();
             for ahu in &f.ahus {
-                ui.horizontal(|ui| {
-                    ui.add_space(10.0);
-                    status_label(ui, app.sim.status(&ahu.id));
-                    if ui.selectable_label(app.sim.selected.as_deref() == Some(ahu.id.as_str()), &ahu.id).clicked() {
+                let status = app.sim.status(&ahu.id);
+                let header = egui::CollapsingHeader::new(egui::RichText::new(&ahu.id).color({
+                    let [r, g, b] = status_rgb(status);
+                    egui::Color32::from_rgb(r, g, b)
+                }))
+                .id_salt(&ahu.id)
+                .default_open(f.ahus.len() <= 4)
+                .open(if open { Some(true) } else { None });
+                header.show(ui, |ui| {
+                    if ui
+                        .selectable_label(
+                            app.sim.selected.as_deref() == Some(ahu.id.as_str()),
+                            format!("select {}", ahu.id),
+                        )
+                        .clicked()
+                    {
                         app.sim.select(&ahu.id);
                     }
-                });
-                for &c in &ahu.children {
-                    let id = &f.actuators[c].id;
-                    if !matching.contains(id.as_str()) {
-                        continue;
-                    }
-                    ui.horizontal(|ui| {
-                        ui.add_space(24.0);
-                        status_label(ui, app.sim.status(id));
-                        if ui.selectable_label(app.sim.selected.as_deref() == Some(id.as_str()), id).clicked() {
-                            app.sim.select(id);
-                            app.form.node = id.clone();
+                    for (shown, &c) in
+                        ahu.children.iter().filter(|&&c| matching.contains(f.actuators[c].id.as_str())).enumerate()
+                    {
+                        let id = &f.actuators[c].id;
+                        // A large AHU lists its first devices; search finds the rest.
+                        if shown == TREE_ROWS_PER_AHU {
+                            ui.small(format!("… {} more (search)", ahu.children.len() - TREE_ROWS_PER_AHU));
+                            break;
                         }
-                    });
-                }
+                        ui.horizontal(|ui| {
+                            status_label(ui, app.sim.status(id));
+                            if ui.selectable_label(app.sim.selected.as_deref() == Some(id.as_str()), id).clicked() {
+                                app.sim.select(id);
+                                app.form.node = id.clone();
+                            }
+                        });
+                    }
+                });
             }
         });
     });

@@ -53,6 +53,42 @@ pub fn search<'a>(ids: impl IntoIterator<Item = &'a str>, query: &str) -> Vec<&'
     ids.into_iter().filter(|id| q.is_empty() || id.to_lowercase().contains(&q)).collect()
 }
 
+/// What is at a point of the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapHit {
+    Device(usize),
+    Ahu(usize),
+    Zone(usize),
+}
+
+/// The device nearest to map point `(x, y)` within `reach` map units; else an AHU there; else the
+/// zone it lies in.
+pub fn hit_test(f: &Facility, x: f64, y: f64, reach: f64) -> Option<MapHit> {
+    let device = f
+        .actuators
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, (a.position[0] - x).hypot(a.position[1] - y)))
+        .filter(|(_, d)| *d <= reach)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| MapHit::Device(i));
+    device
+        .or_else(|| {
+            f.ahus
+                .iter()
+                .position(|a| (a.position[0] - x).abs() <= 2.0 * reach && (a.position[1] - y).abs() <= 1.2 * reach)
+                .map(MapHit::Ahu)
+        })
+        .or_else(|| {
+            f.zones
+                .iter()
+                .position(|z| {
+                    x >= z.rect[0] && x <= z.rect[0] + z.rect[2] && y >= z.rect[1] && y <= z.rect[1] + z.rect[3]
+                })
+                .map(MapHit::Zone)
+        })
+}
+
 /// The injection form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InjectForm {
@@ -304,6 +340,19 @@ impl Sim {
         Ok(id)
     }
 
+    /// Status of every actuator (facility order) and of every zone, in one pass: what a frame
+    /// paints.
+    pub fn frame_statuses(&self) -> (Vec<Status>, Vec<Status>) {
+        let devices: Vec<Status> = self.facility.actuators.iter().map(|a| self.status(&a.id)).collect();
+        let mut zones = vec![Status::Healthy; self.facility.zones.len()];
+        for (a, s) in self.facility.actuators.iter().zip(&devices) {
+            if let Some(z) = a.zone {
+                zones[z] = zones[z].max(*s);
+            }
+        }
+        (devices, zones)
+    }
+
     /// Status of a zone: the worst of the devices in it.
     pub fn zone_status(&self, zone: usize) -> Status {
         self.facility
@@ -357,6 +406,22 @@ mod tests {
     fn facility() -> Facility {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../twins/datacenter.toml");
         twinfault::load::facility(&root, None).unwrap()
+    }
+
+    #[test]
+    fn hit_test_finds_the_device_then_the_ahu_then_the_zone() {
+        let f = facility();
+        let id = |h: Option<MapHit>| match h {
+            Some(MapHit::Device(i)) => f.actuators[i].id.clone(),
+            Some(MapHit::Ahu(i)) => f.ahus[i].id.clone(),
+            Some(MapHit::Zone(i)) => f.zones[i].id.clone(),
+            None => "-".into(),
+        };
+        // BEL-VNT-003 is drawn at (730, 185), in zone-3; ahu-01 at (20, 185).
+        assert_eq!(id(hit_test(&f, 733.0, 183.0, 10.0)), "BEL-VNT-003");
+        assert_eq!(id(hit_test(&f, 760.0, 230.0, 10.0)), "zone-3");
+        assert_eq!(id(hit_test(&f, 25.0, 190.0, 10.0)), "ahu-01");
+        assert_eq!(id(hit_test(&f, 1190.0, 690.0, 10.0)), "-");
     }
 
     #[test]
@@ -425,6 +490,10 @@ mod tests {
         assert_eq!(sim.status("ahu-01"), Status::Critical);
         let zone = sim.facility.actuators.iter().find(|a| a.id == "BEL-VNT-004").unwrap().zone.unwrap();
         assert_eq!(sim.zone_status(zone), Status::Critical);
+        let (devices, zones) = sim.frame_statuses();
+        assert_eq!(zones[zone], Status::Critical);
+        assert_eq!(zones.iter().filter(|z| **z == Status::Critical).count(), 1);
+        assert_eq!(devices.iter().filter(|d| **d == Status::Critical).count(), 1);
         assert!(sim.chart.len() >= 5, "the selected device's chart fills");
         assert!(sim.fault_history.iter().any(|h| h.1 == "BEL-VNT-004" && h.3 == Change::Opened));
     }
