@@ -1,18 +1,7 @@
 //! Bad input gets one clear error naming the file, the key and what was wrong; nothing panics.
 
-use crate::root;
+use crate::{copy_twins, root};
 use std::path::{Path, PathBuf};
-
-/// Copies the repo's twins into `dir/twins`, so a test can break one file.
-fn copy_twins(dir: &Path) -> PathBuf {
-    let twins = dir.join("twins");
-    std::fs::create_dir_all(&twins).unwrap();
-    for e in std::fs::read_dir(root().join("twins")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), twins.join(e.file_name())).unwrap();
-    }
-    twins
-}
 
 /// Writes a scenario variant into a temp dir next to a copy of the twins, and loads it.
 fn load_variant(dir: &Path, name: &str, text: &str) -> String {

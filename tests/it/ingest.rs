@@ -168,12 +168,7 @@ fn rig_like_one_sided_added_resistance_is_found() {
 #[test]
 fn a_mixed_facility_runs_with_an_idle_ingesting_node() {
     let dir = tempfile::tempdir().unwrap();
-    let twins = dir.path().join("twins");
-    std::fs::create_dir_all(&twins).unwrap();
-    for e in std::fs::read_dir(crate::root().join("twins")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), twins.join(e.file_name())).unwrap();
-    }
+    let twins = crate::copy_twins(dir.path());
     let facility = std::fs::read_to_string(twins.join("datacenter.toml")).unwrap();
     std::fs::write(
         twins.join("datacenter.toml"),

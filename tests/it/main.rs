@@ -12,7 +12,7 @@ mod scenarios;
 mod server;
 mod store;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use twinfault::load::Loaded;
 use twinfault::runner::{RunOptions, RunResult};
 
@@ -38,4 +38,15 @@ pub fn shared_data(sub: &str) -> Option<PathBuf> {
         eprintln!("SKIPPED: {} is not on this machine; the checks that need it did not run", p.display());
         None
     }
+}
+
+/// Copies the repo's twins into `dir/twins`, so a test can break one file.
+pub fn copy_twins(dir: &Path) -> PathBuf {
+    let twins = dir.join("twins");
+    std::fs::create_dir_all(&twins).unwrap();
+    for e in std::fs::read_dir(root().join("twins")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), twins.join(e.file_name())).unwrap();
+    }
+    twins
 }

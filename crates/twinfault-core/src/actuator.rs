@@ -110,25 +110,9 @@ impl Actuator {
         self.injections.push(ActiveInjection { injection, stuck_default_pct: f64::NAN });
     }
 
-    /// Removes the injection with this id (live clearing); returns whether it existed.
-    pub fn clear(&mut self, id: &str) -> bool {
-        let n = self.injections.len();
-        self.injections.retain(|a| a.injection.id != id);
-        n != self.injections.len()
-    }
-
-    pub fn injections(&self) -> impl Iterator<Item = &Injection> {
-        self.injections.iter().map(|a| &a.injection)
-    }
-
     /// The output position the air or water sees [%] (differs from feedback under leaks and `stuck_at`).
     pub fn opening_pct(&self) -> f64 {
         self.opening_pct
-    }
-
-    /// True shaft position [%].
-    pub fn position_pct(&self) -> f64 {
-        self.pos
     }
 
     fn effects(&mut self, t: SimTime) -> FaultEffects {

@@ -219,14 +219,6 @@ impl Ahu {
         }
     }
 
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
-    pub fn children(&self) -> &[ChildSpec] {
-        &self.children
-    }
-
     fn child(&self, role: Role) -> Option<usize> {
         self.children.iter().position(|c| c.role == role)
     }
@@ -471,10 +463,6 @@ impl Ahu {
             }
         };
         book.force_resolve(t, kind, spec, &self.id, device)
-    }
-
-    pub fn last_summary(&self) -> AhuSummary {
-        self.last_summary
     }
 
     fn evaluate(

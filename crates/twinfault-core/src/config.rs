@@ -760,10 +760,6 @@ impl FacilityFile {
         Ok(f)
     }
 
-    pub fn is_campus(&self) -> bool {
-        self.kind == "campus"
-    }
-
     /// Overrides a campus's generated size (from the command line).
     pub fn set_campus_size(&mut self, ahus: Option<usize>, per_ahu: Option<usize>) {
         if let Some(c) = self.campus.as_mut() {

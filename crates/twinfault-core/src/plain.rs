@@ -195,10 +195,6 @@ impl Recorder {
         &self.log[from..]
     }
 
-    pub fn statuses(&self) -> &[Status] {
-        &self.statuses
-    }
-
     /// Whether the log keeps every epoch's events.
     pub fn keeps_log(&self) -> bool {
         self.keep_log

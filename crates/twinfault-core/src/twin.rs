@@ -104,10 +104,6 @@ impl ActuatorTwin {
         }
     }
 
-    pub fn mode(&self) -> Mode {
-        if self.model.is_some() { Mode::Simulate } else { Mode::Ingest }
-    }
-
     pub fn inject(&mut self, injection: Injection) -> bool {
         match self.model.as_mut() {
             Some(m) => {
@@ -116,10 +112,6 @@ impl ActuatorTwin {
             }
             None => false,
         }
-    }
-
-    pub fn clear_injection(&mut self, id: &str) -> bool {
-        self.model.as_mut().is_some_and(|m| m.clear(id))
     }
 
     /// Resolves an open finding on an operator's word; returns the event.
