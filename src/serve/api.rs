@@ -119,7 +119,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
-    paths(ingest, status, node, history, faults, fault_history, resolve, inject, health, metrics),
+    paths(ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
     components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody)),
     modifiers(&BearerAuth)
 )]
@@ -302,6 +302,15 @@ fn node_json(st: &AppState, n: NodeRef) -> serde_json::Value {
         }
     }
     v
+}
+
+/// The facility's tree and map geometry (zones, positions, children), as the visualizer draws it.
+#[utoipa::path(get, path = "/api/facility", tag = "read", responses((status = 200, description = "Facility layout (JSON object)"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn facility(req: HttpRequest, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    HttpResponse::Ok().json(st.facility.layout())
 }
 
 /// Every node with its status, open faults ranked by severity then confidence, building health.
@@ -755,6 +764,7 @@ pub fn app(
         .route("/metrics", web::get().to(metrics))
         .route("/api/ingest", web::post().to(ingest))
         .route("/api/status", web::get().to(status))
+        .route("/api/facility", web::get().to(facility))
         .route("/api/nodes/{id}", web::get().to(node))
         .route("/api/nodes/{id}/history", web::get().to(history))
         .route("/api/nodes/{id}/fault-history", web::get().to(fault_history))

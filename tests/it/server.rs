@@ -368,6 +368,7 @@ fn live_injection_into_simulated_nodes_and_cors() {
     for p in [
         "/api/ingest",
         "/api/status",
+        "/api/facility",
         "/api/nodes/{id}",
         "/api/nodes/{id}/history",
         "/api/faults",

@@ -547,7 +547,7 @@ impl PlantTemplate {
 }
 
 /// Map geometry of a zone: `[x, y, width, height]` in map units.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneDef {
     pub id: String,

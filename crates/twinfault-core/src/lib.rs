@@ -22,6 +22,7 @@ pub mod config;
 pub mod detect;
 pub mod event;
 pub mod fault;
+pub mod layout;
 pub mod plain;
 pub mod report;
 pub mod rng;

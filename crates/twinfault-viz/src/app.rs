@@ -81,14 +81,19 @@ pub struct Options {
     pub select: Option<String>,
     /// Exit after this many frames, printing frame-time statistics.
     pub frames: Option<u32>,
+    /// Start zoomed out this many times from the fitted view.
+    pub zoom_out: f32,
 }
 
-/// Per-frame CPU time of the app's own systems (simulation, painting, picking, panels) [µs].
+/// Per-frame CPU time [µs] of the app's drawing systems (map painting, level of detail, picking,
+/// egui panels), of stepping the simulation, and of the whole frame.
 #[derive(Resource, Default)]
 struct FrameStats {
-    systems_us: Vec<u64>,
+    draw_us: Vec<u64>,
+    sim_us: Vec<u64>,
     frame_us: Vec<u64>,
     current_us: u64,
+    current_sim_us: u64,
 }
 
 #[derive(Resource)]
@@ -107,7 +112,21 @@ struct App {
     hovered: Option<Marker>,
     /// Where the left button went down (for telling a click from a drag) [px].
     press: Option<Vec2>,
+    /// The fault whose resolve note is being typed (live mode), and the note.
+    resolving: Option<String>,
+    note: String,
+    /// Per AHU, the map rectangle around it and its devices.
+    blocks: Vec<[f64; 4]>,
+    /// Device marker size [map units].
+    marker: f32,
+    /// Whether the map is drawn aggregated (one block per AHU) because it is zoomed out too far.
+    aggregated: bool,
 }
+
+/// Facilities with more devices than this draw one block per AHU once a device marker would be
+/// smaller than [`AGGREGATE_BELOW_PX`].
+const AGGREGATE_ABOVE_DEVICES: usize = 200;
+const AGGREGATE_BELOW_PX: f32 = 4.0;
 
 #[derive(PartialEq)]
 enum ShotState {
@@ -126,14 +145,23 @@ enum Marker {
 }
 #[derive(Component)]
 struct Needle(usize);
+/// Drawn only when the map is not aggregated.
+#[derive(Component)]
+struct Detail;
+/// An AHU's block, drawn only when the map is aggregated.
+#[derive(Component)]
+struct Block(usize);
 
 pub fn run(mut sim: Sim, opts: Options) {
     if let Some(id) = &opts.select {
         sim.select(id);
     }
-    let layout = Layout::fit(sim.facility.map_size[0] as f32, sim.facility.map_size[1] as f32);
+    let layout = Layout::fit(sim.layout.map_size[0] as f32, sim.layout.map_size[1] as f32);
+    // Device markers scale with the map so a campus of thousands stays readable when zoomed out.
+    let marker = (sim.layout.map_size[0].min(sim.layout.map_size[1]) as f32 / 28.0).clamp(4.0, 36.0);
+    let blocks = crate::state::ahu_blocks(&sim.layout, f64::from(marker));
     let shot = if opts.screenshot.is_some() { ShotState::Waiting } else { ShotState::None };
-    let title = format!("twinfault · {}", sim.scenario.name);
+    let title = format!("twinfault · {}", sim.title);
     bevy::app::App::new()
         .insert_resource(ClearColor(Color::srgb(0.09, 0.10, 0.12)))
         .add_plugins(DefaultPlugins.set(WindowPlugin {
@@ -158,10 +186,15 @@ pub fn run(mut sim: Sim, opts: Options) {
             shot,
             hovered: None,
             press: None,
+            resolving: None,
+            note: String::new(),
+            blocks,
+            marker,
+            aggregated: false,
         })
         .add_systems(Startup, setup)
         .init_resource::<FrameStats>()
-        .add_systems(Update, (advance, paint, pan_zoom, pick, screenshot, frame_stats))
+        .add_systems(Update, (advance, level_of_detail, paint, pan_zoom, pick, screenshot, frame_stats).chain())
         .add_systems(EguiPrimaryContextPass, panels)
         .run();
 }
@@ -171,53 +204,67 @@ fn setup(mut commands: Commands, app: Res<App>) {
     commands.spawn((
         Camera2d,
         Projection::Orthographic(OrthographicProjection {
-            scale: 1.0 / l.scale,
+            scale: app.opts.zoom_out / l.scale,
             ..OrthographicProjection::default_2d()
         }),
         Transform::from_xyz(l.camera.0, l.camera.1, 0.0),
     ));
-    let f = &app.sim.facility;
+    let f = &app.sim.layout;
     for (z, zone) in f.zones.iter().enumerate() {
         let [x, y, w, h] = zone.rect.map(|v| v as f32);
         commands.spawn((
             Sprite::from_color(zone_color(Status::Healthy), Vec2::new(w, h)),
             Transform::from_xyz(x + w / 2.0, -(y + h / 2.0), 0.0),
             Marker::Zone(z),
+            Detail,
         ));
     }
-    // Device markers scale with the map so a campus of thousands stays readable when zoomed out.
-    let size = (f.map_size[0].min(f.map_size[1]) as f32 / 28.0).clamp(4.0, 36.0);
+    for (h, b) in app.blocks.iter().enumerate() {
+        let [x, y, w, h_] = b.map(|v| v as f32);
+        commands.spawn((
+            Sprite::from_color(zone_color(Status::Healthy), Vec2::new(w, h_)),
+            Transform::from_xyz(x + w / 2.0, -(y + h_ / 2.0), 0.5),
+            Block(h),
+            Visibility::Hidden,
+        ));
+    }
+    let size = app.marker;
     for (i, a) in f.actuators.iter().enumerate() {
         let [x, y] = a.position.map(|v| v as f32);
         commands.spawn((
             Sprite::from_color(color(Status::Healthy), Vec2::splat(size)),
             Transform::from_xyz(x, -y, 2.0),
             Marker::Device(i),
+            Detail,
         ));
         // The position needle: a bar whose length follows the output position.
         commands.spawn((
             Sprite::from_color(Color::srgb(0.95, 0.95, 0.95), Vec2::new(size, size * 0.18)),
             Transform::from_xyz(x, -y - size * 0.75, 3.0),
             Needle(i),
+            Detail,
         ));
     }
     // Lines from each AHU to its devices and from the plant to each AHU.
-    let line = |commands: &mut Commands, a: [f64; 2], b: [f64; 2], width: f32| {
+    let line = |commands: &mut Commands, a: [f64; 2], b: [f64; 2], width: f32, detail: bool| {
         let (a, b) = (Vec2::new(a[0] as f32, -a[1] as f32), Vec2::new(b[0] as f32, -b[1] as f32));
         let d = b - a;
-        commands.spawn((
+        let mut e = commands.spawn((
             Sprite::from_color(Color::srgba(0.8, 0.8, 0.85, 0.25), Vec2::new(d.length(), width)),
             Transform::from_xyz((a.x + b.x) / 2.0, (a.y + b.y) / 2.0, 1.0)
                 .with_rotation(Quat::from_rotation_z(d.y.atan2(d.x))),
         ));
+        if detail {
+            e.insert(Detail);
+        }
     };
     let width = 1.5 / l.scale;
     for ahu in &f.ahus {
         for &c in &ahu.children {
-            line(&mut commands, ahu.position, f.actuators[c].position, width);
+            line(&mut commands, ahu.position, f.actuators[c].position, width, true);
         }
         if let Some(p) = &f.plant {
-            line(&mut commands, p.position, ahu.position, width * 2.0);
+            line(&mut commands, p.position, ahu.position, width * 2.0, false);
         }
     }
     if let Some(p) = &f.plant {
@@ -240,7 +287,15 @@ fn setup(mut commands: Commands, app: Res<App>) {
 
 /// Steps the simulation at `speed` × the wall clock (never more than 2000 epochs a frame).
 fn advance(time: Res<Time>, mut app: ResMut<App>, mut stats: ResMut<FrameStats>) {
-    let _t = Timed::new(&mut stats.current_us);
+    let _t = Timed::new(&mut stats.current_sim_us);
+    if app.sim.is_live() {
+        app.sim.poll();
+        if let Some(m) = app.sim.messages.pop() {
+            app.message = m;
+            app.sim.messages.clear();
+        }
+        return;
+    }
     if app.paused || app.sim.finished() {
         return;
     }
@@ -269,16 +324,68 @@ fn advance(time: Res<Time>, mut app: ResMut<App>, mut stats: ResMut<FrameStats>)
     }
 }
 
+/// Switches between drawing every device and one block per AHU as the zoom crosses the threshold.
+fn level_of_detail(
+    mut app: ResMut<App>,
+    camera: Query<&Projection, With<Camera2d>>,
+    mut detail: Query<&mut Visibility, (With<Detail>, Without<Block>)>,
+    mut blocks: Query<&mut Visibility, (With<Block>, Without<Detail>)>,
+    mut stats: ResMut<FrameStats>,
+) {
+    let _t = Timed::new(&mut stats.current_us);
+    let Ok(Projection::Orthographic(o)) = camera.single() else { return };
+    let aggregated =
+        app.sim.layout.actuators.len() > AGGREGATE_ABOVE_DEVICES && app.marker / o.scale < AGGREGATE_BELOW_PX;
+    if aggregated == app.aggregated {
+        return;
+    }
+    app.aggregated = aggregated;
+    let (on, off) = if aggregated {
+        (Visibility::Hidden, Visibility::Inherited)
+    } else {
+        (Visibility::Inherited, Visibility::Hidden)
+    };
+    for mut v in &mut detail {
+        *v = on;
+    }
+    for mut v in &mut blocks {
+        *v = off;
+    }
+}
+
 fn paint(
     app: Res<App>,
-    mut marks: Query<(&Marker, &mut Sprite)>,
+    mut marks: Query<(&Marker, &mut Sprite), Without<Block>>,
     mut needles: Query<(&Needle, &mut Transform)>,
+    mut blocks: Query<(&Block, &mut Sprite), Without<Marker>>,
     mut stats: ResMut<FrameStats>,
 ) {
     let _t = Timed::new(&mut stats.current_us);
     let sim = &app.sim;
-    let f = &sim.facility;
+    let f = &sim.layout;
     let (devices, zones) = sim.frame_statuses();
+    if app.aggregated {
+        // One block per AHU, coloured by its worst device; devices and zones are hidden.
+        let counts = crate::state::ahu_counts(f, &devices);
+        for (b, mut s) in &mut blocks {
+            let [r, g, b_] = status_rgb(crate::state::worst(&counts[b.0]));
+            let c = Color::srgba_u8(r, g, b_, 150);
+            if s.color != c {
+                s.color = c;
+            }
+        }
+        for (m, mut s) in &mut marks {
+            let c = match *m {
+                Marker::Ahu(h) => color(sim.status(&f.ahus[h].id)),
+                Marker::Plant => color(f.plant.as_ref().map_or(Status::Healthy, |p| sim.status(&p.id))),
+                _ => continue,
+            };
+            if s.color != c {
+                s.color = c;
+            }
+        }
+        return;
+    }
     for (m, mut s) in &mut marks {
         let c = match *m {
             Marker::Device(i) => color(devices[i]),
@@ -341,10 +448,12 @@ impl Drop for Timed<'_> {
 /// Collects the frame's figures; with `--frames N`, prints them and exits after N frames.
 fn frame_stats(time: Res<Time>, app: Res<App>, mut stats: ResMut<FrameStats>, mut exit: MessageWriter<AppExit>) {
     let us = std::mem::take(&mut stats.current_us);
-    stats.systems_us.push(us);
+    stats.draw_us.push(us);
+    let us = std::mem::take(&mut stats.current_sim_us);
+    stats.sim_us.push(us);
     stats.frame_us.push(time.delta().as_micros() as u64);
     let Some(n) = app.opts.frames else { return };
-    if stats.systems_us.len() as u32 >= n {
+    if stats.draw_us.len() as u32 >= n {
         // Skip the first frames (start-up, shader compilation).
         let skip = (n as usize / 5).min(30);
         let pct = |v: &[u64], p: f64| {
@@ -353,11 +462,14 @@ fn frame_stats(time: Res<Time>, app: Res<App>, mut stats: ResMut<FrameStats>, mu
             v[((v.len() - 1) as f64 * p) as usize] as f64 / 1000.0
         };
         println!(
-            "{} devices, {} frames: app systems (simulation, painting, picking, panels) median {:.2} ms, p95 {:.2} ms; whole frame median {:.1} ms, p95 {:.1} ms",
-            app.sim.facility.actuators.len(),
+            "{} devices{}, {} frames: drawing (map, level of detail, picking, egui panels) median {:.2} ms, p95 {:.2} ms; simulation median {:.2} ms, p95 {:.2} ms; whole frame median {:.1} ms, p95 {:.1} ms",
+            app.sim.layout.actuators.len(),
+            if app.aggregated { " (aggregated)" } else { "" },
             n as usize - skip,
-            pct(&stats.systems_us, 0.5),
-            pct(&stats.systems_us, 0.95),
+            pct(&stats.draw_us, 0.5),
+            pct(&stats.draw_us, 0.95),
+            pct(&stats.sim_us, 0.5),
+            pct(&stats.sim_us, 0.95),
             pct(&stats.frame_us, 0.5),
             pct(&stats.frame_us, 0.95)
         );
@@ -381,18 +493,23 @@ fn pick(
     };
     let Ok(world) = cam.viewport_to_world_2d(cam_t, cursor) else { return };
     let (x, y) = (world.x as f64, -world.y as f64);
-    let f = std::sync::Arc::clone(&app.sim.facility);
+    let f = std::sync::Arc::clone(&app.sim.layout);
     // A marker is hit within its half size, or at least a few pixels when zoomed out.
     let px = match proj {
         Projection::Orthographic(o) => o.scale as f64,
         _ => 1.0,
     };
     let reach = (f.map_size[0].min(f.map_size[1]) / 56.0).clamp(2.0, 18.0).max(6.0 * px);
-    app.hovered = crate::state::hit_test(&f, x, y, reach).map(|h| match h {
-        crate::state::MapHit::Device(i) => Marker::Device(i),
-        crate::state::MapHit::Ahu(i) => Marker::Ahu(i),
-        crate::state::MapHit::Zone(i) => Marker::Zone(i),
-    });
+    app.hovered = if app.aggregated {
+        // Zoomed out: the blocks stand for their AHUs.
+        app.blocks.iter().position(|b| x >= b[0] && x <= b[0] + b[2] && y >= b[1] && y <= b[1] + b[3]).map(Marker::Ahu)
+    } else {
+        crate::state::hit_test(&f, x, y, reach).map(|h| match h {
+            crate::state::MapHit::Device(i) => Marker::Device(i),
+            crate::state::MapHit::Ahu(i) => Marker::Ahu(i),
+            crate::state::MapHit::Zone(i) => Marker::Zone(i),
+        })
+    };
     if buttons.just_pressed(MouseButton::Left) {
         app.press = Some(cursor);
     }
@@ -462,7 +579,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
 
     // Tooltip for what the pointer is over on the map.
     if let (Some(m), Some(pos)) = (app.hovered, ctx.pointer_hover_pos()) {
-        let f = &app.sim.facility;
+        let f = &app.sim.layout;
         let (title, detail) = match m {
             Marker::Device(i) => {
                 let a = &f.actuators[i];
@@ -479,7 +596,23 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                 )
             }
             Marker::Ahu(h) => {
-                (format!("{}  {}", f.ahus[h].id, app.sim.status(&f.ahus[h].id)), f.ahus[h].description.clone())
+                let n = f.ahus[h].children.iter().map(|&c| app.sim.status(&f.actuators[c].id) as usize);
+                let mut counts = [0usize; 4];
+                for k in n {
+                    counts[k] += 1;
+                }
+                let devices = format!(
+                    "{} devices: {} critical, {} warning, {} offline",
+                    f.ahus[h].children.len(),
+                    counts[Status::Critical as usize],
+                    counts[Status::Warning as usize],
+                    counts[Status::Offline as usize]
+                );
+                let d = &f.ahus[h].description;
+                (
+                    format!("{}  {}", f.ahus[h].id, app.sim.status(&f.ahus[h].id)),
+                    if d.is_empty() { devices } else { format!("{d}\n{devices}") },
+                )
             }
             Marker::Zone(z) => (format!("{}  {}", f.zones[z].id, app.sim.zone_status(z)), f.zones[z].name.clone()),
             Marker::Plant => (String::new(), String::new()),
@@ -497,19 +630,27 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
 
     egui::Panel::top("controls").exact_size(TOP_BAR).show(&mut root, |ui| {
         ui.horizontal_centered(|ui| {
-            let label = if app.paused { "play" } else { "pause" };
-            if ui.button(label).clicked() {
-                app.paused = !app.paused;
-            }
-            if ui.button("step").clicked() {
-                app.sim.step();
-            }
-            ui.label("speed");
-            ui.add(egui::Slider::new(&mut app.opts.speed, 1.0..=1000.0).logarithmic(true).suffix("×"));
-            ui.separator();
-            ui.monospace(format!("{}  {}", app.sim.scenario.name, app.sim.now()));
-            if app.sim.finished() {
-                ui.label("(end)");
+            if app.sim.is_live() {
+                // A live building runs on its own clock.
+                ui.monospace(format!("{}  {}", app.sim.title, app.sim.time_label(app.sim.now())));
+                if !app.sim.reachable {
+                    ui.colored_label(egui::Color32::from_rgb(220, 38, 38), "server unreachable, retrying");
+                }
+            } else {
+                let label = if app.paused { "play" } else { "pause" };
+                if ui.button(label).clicked() {
+                    app.paused = !app.paused;
+                }
+                if ui.button("step").clicked() {
+                    app.sim.step();
+                }
+                ui.label("speed");
+                ui.add(egui::Slider::new(&mut app.opts.speed, 1.0..=1000.0).logarithmic(true).suffix("×"));
+                ui.separator();
+                ui.monospace(format!("{}  {}", app.sim.title, app.sim.now()));
+                if app.sim.finished() {
+                    ui.label("(end)");
+                }
             }
             ui.separator();
             for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline] {
@@ -522,7 +663,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
     egui::Panel::left("tree").exact_size(LEFT_PANEL).resizable(false).show(&mut root, |ui| {
         ui.heading("Hierarchy");
         ui.add(egui::TextEdit::singleline(&mut app.query).hint_text("search id"));
-        let f = std::sync::Arc::clone(&app.sim.facility);
+        let f = std::sync::Arc::clone(&app.sim.layout);
         let matching: std::collections::BTreeSet<&str> = search(f.node_ids(), &app.query).into_iter().collect();
         egui::ScrollArea::vertical().show(ui, |ui| {
             if let Some(p) = &f.plant {
@@ -583,8 +724,13 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                     twinfault_core::types::Severity::Critical => Status::Critical,
                     twinfault_core::types::Severity::Warning => Status::Warning,
                 };
-                let text =
-                    format!("{}  {}  {:.2}  since {}", issue.kind, issue.target(), issue.confidence, issue.opened_at);
+                let text = format!(
+                    "{}  {}  {:.2}  since {}",
+                    issue.kind,
+                    issue.target(),
+                    issue.confidence,
+                    app.sim.time_label(issue.opened_at)
+                );
                 ui.horizontal(|ui| {
                     status_label(ui, sev);
                     if ui.selectable_label(app.sim.selected.as_deref() == Some(issue.target()), text).clicked() {
@@ -595,6 +741,33 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                 });
                 ui.small(&issue.summary);
                 ui.small(format!("Action: {}", issue.action));
+                // Live servers: an operator resolves a fault with a note of what was done.
+                if let Some(id) = issue.id.as_deref().filter(|_| app.sim.is_live()) {
+                    if app.resolving.as_deref() == Some(id) {
+                        ui.horizontal(|ui| {
+                            ui.add(
+                                egui::TextEdit::singleline(&mut app.note)
+                                    .desired_width(220.0)
+                                    .hint_text("note: what was done"),
+                            );
+                            if ui.button("resolve").clicked() {
+                                match app.sim.resolve(id, &app.note) {
+                                    Ok(m) => {
+                                        app.message = m;
+                                        app.resolving = None;
+                                        app.note.clear();
+                                    }
+                                    Err(e) => app.message = e,
+                                }
+                            }
+                            if ui.button("cancel").clicked() {
+                                app.resolving = None;
+                            }
+                        });
+                    } else if ui.small_button("resolve…").clicked() {
+                        app.resolving = Some(id.to_string());
+                    }
+                }
                 ui.separator();
             }
         });
@@ -605,8 +778,10 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                     status_label(ui, app.sim.status(&id));
                     ui.strong(&id);
                 });
+                // Seconds since the run started, or (live) seconds before now.
+                let origin = app.sim.chart_origin_s();
                 let pts = |f: fn(&crate::state::ChartPoint) -> f64| -> PlotPoints {
-                    app.sim.chart.iter().map(|p| [p.t_s, f(p)]).collect()
+                    app.sim.chart.iter().map(|p| [p.t_s - origin, f(p)]).collect()
                 };
                 // Fault open and close markers on the time axis.
                 let marks: Vec<(f64, bool)> = app
@@ -614,7 +789,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                     .fault_history
                     .iter()
                     .filter(|h| h.1 == id && h.3 != twinfault_core::detect::Change::Updated)
-                    .map(|h| (h.0.as_secs_f64(), h.3 == twinfault_core::detect::Change::Opened))
+                    .map(|h| (h.0.as_secs_f64() - origin, h.3 == twinfault_core::detect::Change::Opened))
                     .collect();
                 let add_marks = |p: &mut egui_plot::PlotUi| {
                     for &(t, opened) in &marks {
@@ -651,7 +826,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                     .filter(|h| h.1 == id)
                     .rev()
                     .take(6)
-                    .map(|h| format!("{}  {} {:?}", h.0, h.2, h.3))
+                    .map(|h| format!("{}  {} {:?}", app.sim.time_label(h.0), h.2, h.3))
                     .collect();
                 for h in history {
                     ui.small(h);
@@ -674,8 +849,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
             if ui.button("inject").clicked() {
                 let form = app.form.clone();
                 app.message = match app.sim.inject(&form) {
-                    Ok(id) => format!("injected {id}"),
-                    Err(e) => e,
+                    Ok(m) | Err(m) => m,
                 };
             }
         });

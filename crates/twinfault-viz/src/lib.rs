@@ -6,4 +6,5 @@
 //! The panel logic lives in [`state`] as plain code with unit tests; [`app`] draws it.
 
 pub mod app;
+pub mod remote;
 pub mod state;

@@ -1,63 +1,99 @@
-//! `twinfault-viz SCENARIO [--speed N] [--screenshot PNG] [--inject-at S:NODE:KIND:SEVERITY] [--select NODE] [--frames N] [--ahus N --actuators-per-ahu M]`
+//! `twinfault-viz SCENARIO [options]` runs a scenario in-process; `twinfault-viz --connect URL`
+//! watches a running `twinfault serve`.
 
+use clap::Parser;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 use twinfault_core::types::FaultKind;
 use twinfault_viz::app::{Options, run};
 use twinfault_viz::state::{InjectForm, Sim};
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: twinfault-viz SCENARIO [--speed N] [--screenshot PNG] [--inject-at S:NODE:KIND:SEVERITY] [--select NODE]"
-    );
-    std::process::exit(2);
+/// The twinfault desktop visualizer: facility map, ranked issues, live charts, live fault injection.
+#[derive(Parser)]
+#[command(name = "twinfault-viz", version)]
+struct Args {
+    /// Scenario file to run in-process (omit with --connect).
+    #[arg(required_unless_present = "connect", conflicts_with = "connect")]
+    scenario: Option<PathBuf>,
+    /// Watch a running `twinfault serve` instead, e.g. http://127.0.0.1:5000.
+    #[arg(long)]
+    connect: Option<String>,
+    /// Bearer token for --connect (a write token also allows resolve and inject).
+    #[arg(long, env = "TWINFAULT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// How often to poll the server [ms].
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    poll_ms: u64,
+    /// Simulated seconds per wall second (in-process runs).
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// Save a PNG once a critical fault is open and listed, then exit.
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+    /// Inject a fault when the run reaches a time: SECONDS:NODE:KIND:SEVERITY.
+    #[arg(long, value_parser = parse_inject)]
+    inject_at: Option<(f64, InjectForm)>,
+    /// Select this node at start.
+    #[arg(long)]
+    select: Option<String>,
+    /// Exit after this many frames, printing frame-time statistics.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(10..))]
+    frames: Option<u32>,
+    /// Start with the map zoomed out this many times (e.g. 4 to see the aggregated campus view).
+    #[arg(long, default_value_t = 1.0)]
+    zoom_out: f32,
+    /// Generated campus: number of AHUs.
+    #[arg(long)]
+    ahus: Option<usize>,
+    /// Generated campus: actuators per AHU.
+    #[arg(long)]
+    actuators_per_ahu: Option<usize>,
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut scenario = None;
-    let mut opts = Options { speed: 60.0, screenshot: None, inject_at: None, select: None, frames: None };
-    let (mut ahus, mut per_ahu) = (None, None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--speed" => {
-                opts.speed =
-                    args.next().and_then(|s| s.parse().ok()).filter(|s: &f64| *s > 0.0).unwrap_or_else(|| usage())
-            }
-            "--screenshot" => opts.screenshot = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
-            "--inject-at" => {
-                let spec = args.next().unwrap_or_else(|| usage());
-                let parts: Vec<&str> = spec.split(':').collect();
-                let [at, node, kind, severity] = parts[..] else { usage() };
-                let (Ok(at), Some(kind)) = (at.parse::<f64>(), FaultKind::parse(kind)) else { usage() };
-                opts.inject_at = Some((at, InjectForm { node: node.into(), kind, severity: severity.into() }));
-            }
-            "--select" => opts.select = Some(args.next().unwrap_or_else(|| usage())),
-            "--frames" => {
-                opts.frames =
-                    Some(args.next().and_then(|s| s.parse().ok()).filter(|n: &u32| *n >= 10).unwrap_or_else(|| usage()))
-            }
-            "--ahus" => ahus = Some(args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage())),
-            "--actuators-per-ahu" => {
-                per_ahu = Some(args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| usage()))
-            }
-            "-h" | "--help" => usage(),
-            s if scenario.is_none() && !s.starts_with('-') => scenario = Some(PathBuf::from(s)),
-            _ => usage(),
-        }
+fn parse_inject(spec: &str) -> Result<(f64, InjectForm), String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [at, node, kind, severity] = parts[..] else { return Err("expected SECONDS:NODE:KIND:SEVERITY".into()) };
+    let at: f64 = at.parse().map_err(|_| format!("\"{at}\" is not a number of seconds"))?;
+    let kind = FaultKind::parse(kind).ok_or_else(|| format!("\"{kind}\" is not a fault kind"))?;
+    Ok((at, InjectForm { node: node.into(), kind, severity: severity.into() }))
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    if !(a.speed > 0.0 && a.speed.is_finite() && a.zoom_out > 0.0 && a.zoom_out.is_finite()) {
+        eprintln!("error: --speed and --zoom-out must be positive numbers");
+        return ExitCode::from(2);
     }
-    let Some(path) = scenario else { usage() };
-    let campus = match (ahus, per_ahu) {
-        (None, None) => None,
-        (a, m) => {
-            Some(twinfault_core::scenario::CampusSize { ahus: a.unwrap_or(10), actuators_per_ahu: m.unwrap_or(100) })
+    let sim = match (&a.connect, &a.scenario) {
+        (Some(url), _) => Sim::connect(url, a.token.clone(), Duration::from_millis(a.poll_ms)),
+        (None, Some(path)) => {
+            let campus = match (a.ahus, a.actuators_per_ahu) {
+                (None, None) => None,
+                (h, m) => Some(twinfault_core::scenario::CampusSize {
+                    ahus: h.unwrap_or(10),
+                    actuators_per_ahu: m.unwrap_or(100),
+                }),
+            };
+            twinfault::load::scenario(path, campus).map(|l| Sim::new(l.scenario, l.facility)).map_err(|e| e.to_string())
         }
+        (None, None) => unreachable!("clap requires one"),
     };
-    let loaded = match twinfault::load::scenario(&path, campus) {
-        Ok(l) => l,
+    let sim = match sim {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::exit(2);
+            return ExitCode::from(2);
         }
     };
-    run(Sim::new(loaded.scenario, loaded.facility), opts);
+    let opts = Options {
+        speed: a.speed,
+        screenshot: a.screenshot,
+        inject_at: a.inject_at,
+        select: a.select,
+        frames: a.frames,
+        zoom_out: a.zoom_out,
+    };
+    run(sim, opts);
+    ExitCode::SUCCESS
 }

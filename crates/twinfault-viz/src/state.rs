@@ -1,6 +1,7 @@
 //! The visualizer's state and panel logic, as plain code (no bevy, no egui): the simulation it
 //! steps, ranking of issues, selection, search, and the injection form's validation.
 
+use crate::remote::{Command, Remote, Update};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use twinfault_core::ahu::PlantConditions;
@@ -8,6 +9,7 @@ use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::detect::{Change, FindingEvent};
 use twinfault_core::event::Event;
 use twinfault_core::fault::Injection;
+use twinfault_core::layout::Layout;
 use twinfault_core::plain::{Recorder, Setup, record_epoch, step_epoch};
 use twinfault_core::scenario::Scenario;
 use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
@@ -18,6 +20,8 @@ pub const CHART_POINTS: usize = 1200;
 /// An open fault as the issues panel shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issue {
+    /// The server's fault id (live mode: what a resolve names).
+    pub id: Option<String>,
     pub node: String,
     /// For AHU findings: the device the evidence points at (selecting the issue selects it).
     pub device: Option<String>,
@@ -63,7 +67,7 @@ pub enum MapHit {
 
 /// The device nearest to map point `(x, y)` within `reach` map units; else an AHU there; else the
 /// zone it lies in.
-pub fn hit_test(f: &Facility, x: f64, y: f64, reach: f64) -> Option<MapHit> {
+pub fn hit_test(f: &Layout, x: f64, y: f64, reach: f64) -> Option<MapHit> {
     let device = f
         .actuators
         .iter()
@@ -89,6 +93,51 @@ pub fn hit_test(f: &Facility, x: f64, y: f64, reach: f64) -> Option<MapHit> {
         })
 }
 
+/// The map rectangle `[x, y, w, h]` around each AHU and its devices: what stands for them when the
+/// map is zoomed out too far to draw every device.
+pub fn ahu_blocks(f: &Layout, margin: f64) -> Vec<[f64; 4]> {
+    f.ahus
+        .iter()
+        .map(|a| {
+            let points = a.children.iter().map(|&c| f.actuators[c].position).chain([a.position]);
+            let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+            for [x, y] in points {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
+            [x0 - margin, y0 - margin, x1 - x0 + 2.0 * margin, y1 - y0 + 2.0 * margin]
+        })
+        .collect()
+}
+
+/// Per AHU, how many of its devices are in each status (healthy, warning, critical, offline).
+pub fn ahu_counts(f: &Layout, devices: &[Status]) -> Vec<[usize; 4]> {
+    let mut counts = vec![[0; 4]; f.ahus.len()];
+    for (a, s) in f.actuators.iter().zip(devices) {
+        counts[a.ahu][*s as usize] += 1;
+    }
+    counts
+}
+
+/// The worst status with a count above zero.
+pub fn worst(counts: &[usize; 4]) -> Status {
+    [Status::Offline, Status::Critical, Status::Warning]
+        .into_iter()
+        .find(|s| counts[*s as usize] > 0)
+        .unwrap_or_default()
+}
+
+/// At most `max` of `points`, evenly spread over them (the last one kept), for a chart.
+pub fn thin<T: Copy>(points: Vec<T>, max: usize) -> Vec<T> {
+    if points.len() <= max || max < 2 {
+        return points;
+    }
+    let stride = points.len().div_ceil(max - 1);
+    let last = *points.last().expect("more than max");
+    let mut out: Vec<T> = points.into_iter().step_by(stride).collect();
+    out.push(last);
+    out
+}
+
 /// The injection form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InjectForm {
@@ -106,7 +155,7 @@ impl Default for InjectForm {
 
 impl InjectForm {
     /// The injection the form describes at `now`, or what is wrong with it.
-    pub fn validate(&self, facility: &Facility, now: SimTime, seq: usize) -> Result<Injection, String> {
+    pub fn validate(&self, facility: &Layout, now: SimTime, seq: usize) -> Result<Injection, String> {
         let Some(NodeRef::Actuator(i)) = facility.node(self.node.trim()) else {
             return Err(format!("\"{}\" is not an actuator of this facility", self.node.trim()));
         };
@@ -160,15 +209,33 @@ pub struct ChartPoint {
     pub signal_quality: f64,
 }
 
-/// A scenario running in-process, stepped epoch by epoch.
-pub struct Sim {
-    pub scenario: Scenario,
-    pub facility: Arc<Facility>,
+/// The in-process simulation behind a [`Sim`].
+struct Local {
+    scenario: Scenario,
+    facility: Arc<Facility>,
     setup: Setup,
     recorder: Recorder,
     conditions: PlantConditions,
-    pub epoch: u64,
-    pub epochs: u64,
+    epoch: u64,
+    epochs: u64,
+    injected: usize,
+}
+
+/// Where the twins run.
+enum Driver {
+    /// A scenario stepped in-process, epoch by epoch.
+    Local(Box<Local>),
+    /// A running `twinfault serve`, polled.
+    Remote(Remote),
+}
+
+/// What the visualizer shows: a scenario running in-process, or a live server it watches. The
+/// panels read the same state either way.
+pub struct Sim {
+    /// Scenario name, or the server's address.
+    pub title: String,
+    pub layout: Arc<Layout>,
+    driver: Driver,
     /// Status per node, by id.
     pub statuses: BTreeMap<String, Status>,
     pub phases: BTreeMap<String, Phase>,
@@ -179,7 +246,12 @@ pub struct Sim {
     pub openings: Vec<f64>,
     pub selected: Option<String>,
     pub chart: VecDeque<ChartPoint>,
-    injected: usize,
+    /// Server time of the last poll (live mode).
+    server_time: SimTime,
+    /// Whether the last poll reached the server (live mode).
+    pub reachable: bool,
+    /// Outcomes of live requests, for the status line.
+    pub messages: Vec<String>,
 }
 
 /// Fault changes kept for the device panel.
@@ -196,15 +268,26 @@ impl Sim {
         let mut recorder = Recorder::new(Arc::clone(&facility), scenario.injections.clone());
         recorder.stream_only();
         let epochs = setup.grid.epochs_in(scenario.duration);
-        let statuses = facility.node_ids().into_iter().map(|id| (id.to_string(), Status::Healthy)).collect();
-        let n = facility.actuators.len();
+        let title = scenario.name.clone();
+        let layout = Arc::new(facility.layout());
+        let local = Local { scenario, facility, setup, recorder, conditions, epoch: 0, epochs, injected: 0 };
+        Sim::with(title, layout, Driver::Local(Box::new(local)))
+    }
+
+    /// Watches a running `twinfault serve` at `base` (`http://host:port`), polling every `every`.
+    pub fn connect(base: &str, token: Option<String>, every: std::time::Duration) -> Result<Sim, String> {
+        let (layout, remote) = Remote::connect(base, token, every)?;
+        let title = format!("{} at {}", layout.name, remote.base);
+        Ok(Sim::with(title, Arc::new(layout), Driver::Remote(remote)))
+    }
+
+    fn with(title: String, layout: Arc<Layout>, driver: Driver) -> Sim {
+        let statuses = layout.node_ids().into_iter().map(|id| (id.to_string(), Status::Healthy)).collect();
+        let n = layout.actuators.len();
         Sim {
-            scenario,
-            setup,
-            recorder,
-            conditions,
-            epoch: 0,
-            epochs,
+            title,
+            layout,
+            driver,
             statuses,
             phases: BTreeMap::new(),
             issues: BTreeMap::new(),
@@ -212,40 +295,107 @@ impl Sim {
             openings: vec![0.0; n],
             selected: None,
             chart: VecDeque::new(),
-            injected: 0,
-            facility,
+            server_time: SimTime(0),
+            reachable: true,
+            messages: Vec::new(),
         }
     }
 
+    /// Whether this watches a live server (no stepping; resolve instead).
+    pub fn is_live(&self) -> bool {
+        matches!(self.driver, Driver::Remote(_))
+    }
+
+    /// Simulated time since the start of the run, or the server's clock [ms since 1970].
     pub fn now(&self) -> SimTime {
-        self.setup.grid.epoch_start(self.epoch)
+        match &self.driver {
+            Driver::Local(l) => l.setup.grid.epoch_start(l.epoch),
+            Driver::Remote(_) => self.server_time,
+        }
+    }
+
+    /// A time as the panels print it: run time in-process, UTC date and time live.
+    pub fn time_label(&self, t: SimTime) -> String {
+        match self.driver {
+            Driver::Local(_) => t.to_string(),
+            Driver::Remote(_) => twinfault::rig::format_timestamp_ms(t.0 as i64),
+        }
+    }
+
+    /// What chart times are measured from [s]: the run's start in-process, the server's "now" live
+    /// (so a live chart reads in seconds before now).
+    pub fn chart_origin_s(&self) -> f64 {
+        match self.driver {
+            Driver::Local(_) => 0.0,
+            Driver::Remote(_) => self.server_time.as_secs_f64(),
+        }
     }
 
     pub fn finished(&self) -> bool {
-        self.epoch >= self.epochs
+        match &self.driver {
+            Driver::Local(l) => l.epoch >= l.epochs,
+            Driver::Remote(_) => false,
+        }
     }
 
+    /// The step of the in-process run [s] (live: 1).
     pub fn control_period_s(&self) -> f64 {
-        self.scenario.control_period_s
+        match &self.driver {
+            Driver::Local(l) => l.scenario.control_period_s,
+            Driver::Remote(_) => 1.0,
+        }
     }
 
-    /// Advances one epoch; returns its events.
+    /// Advances one epoch of the in-process run; returns its events (live: none).
     pub fn step(&mut self) -> Vec<Event> {
-        if self.finished() {
+        let Driver::Local(l) = &mut self.driver else { return Vec::new() };
+        if l.epoch >= l.epochs {
             return Vec::new();
         }
-        let e = self.epoch;
-        let grid = self.setup.grid;
-        let mut out = step_epoch(&mut self.setup, &self.facility, e, &mut self.conditions);
+        let e = l.epoch;
+        let grid = l.setup.grid;
+        let mut out = step_epoch(&mut l.setup, &l.facility, e, &mut l.conditions);
         for (i, r) in out.actuators.iter().enumerate() {
             self.openings[i] = r.report.opening_pct;
         }
-        record_epoch(&mut self.recorder, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
-        let events = self.recorder.log().to_vec();
+        record_epoch(&mut l.recorder, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
+        let events = l.recorder.log().to_vec();
+        l.epoch += 1;
         self.apply(&events);
-        self.epoch += 1;
         self.sample_chart();
         events
+    }
+
+    /// Takes in what the server poller sent (live mode); returns whether anything changed.
+    pub fn poll(&mut self) -> bool {
+        let Driver::Remote(r) = &self.driver else { return false };
+        let updates = r.updates();
+        let changed = !updates.is_empty();
+        for u in updates {
+            match u {
+                Update::Status { time, statuses, openings, issues } => {
+                    self.server_time = time;
+                    self.statuses.extend(statuses);
+                    for (id, pct) in openings {
+                        if let Some(NodeRef::Actuator(i)) = self.layout.node(&id) {
+                            self.openings[i] = pct;
+                        }
+                    }
+                    self.issues = issues.into_iter().map(|i| ((i.node.clone(), i.device.clone(), i.kind), i)).collect();
+                }
+                Update::Chart { node, points } if self.selected.as_ref() == Some(&node) => {
+                    self.chart = thin(points, CHART_POINTS).into();
+                }
+                Update::FaultHistory { node, changes } => {
+                    self.fault_history.retain(|h| h.1 != node);
+                    self.fault_history.extend(changes);
+                }
+                Update::Message(m) => self.messages.push(m),
+                Update::Reachable(ok) => self.reachable = ok,
+                Update::Chart { .. } => {}
+            }
+        }
+        changed
     }
 
     fn apply(&mut self, events: &[Event]) {
@@ -274,6 +424,7 @@ impl Sim {
                 self.issues.insert(
                     key,
                     Issue {
+                        id: None,
                         node: node.to_string(),
                         device: f.device.clone(),
                         kind: f.kind,
@@ -304,15 +455,19 @@ impl Sim {
 
     /// Selects a node (its charts start afresh).
     pub fn select(&mut self, id: &str) {
-        if self.facility.node(id).is_some() && self.selected.as_deref() != Some(id) {
+        if self.layout.node(id).is_some() && self.selected.as_deref() != Some(id) {
             self.selected = Some(id.to_string());
             self.chart.clear();
+            if let Driver::Remote(r) = &self.driver {
+                r.send(Command::Select(id.to_string()));
+            }
         }
     }
 
     fn sample_chart(&mut self) {
-        let Some(NodeRef::Actuator(i)) = self.selected.as_deref().and_then(|s| self.facility.node(s)) else { return };
-        let Some(s) = self.setup.actuators[i].detector().last_sample() else { return };
+        let Driver::Local(l) = &self.driver else { return };
+        let Some(NodeRef::Actuator(i)) = self.selected.as_deref().and_then(|s| self.layout.node(s)) else { return };
+        let Some(s) = l.setup.actuators[i].detector().last_sample() else { return };
         self.chart.push_back(ChartPoint {
             t_s: s.t.as_secs_f64(),
             setpoint_pct: f64::from(s.setpoint_pct),
@@ -328,24 +483,48 @@ impl Sim {
     }
 
     /// Injects a fault from the form into a running simulation now.
+    /// In-process the fault is in at once; live, the request goes to the server and its answer
+    /// comes back in [`Sim::messages`].
     pub fn inject(&mut self, form: &InjectForm) -> Result<String, String> {
-        let inj = form.validate(&self.facility, self.now(), self.injected + 1)?;
-        let Some(NodeRef::Actuator(i)) = self.facility.node(&inj.node) else { unreachable!("validated") };
-        if !self.setup.actuators[i].inject(inj.clone()) {
-            return Err(format!("{} is fed by telemetry", inj.node));
+        let now = self.now();
+        match &mut self.driver {
+            Driver::Local(l) => {
+                let inj = form.validate(&self.layout, now, l.injected + 1)?;
+                let Some(NodeRef::Actuator(i)) = self.layout.node(&inj.node) else { unreachable!("validated") };
+                if !l.setup.actuators[i].inject(inj.clone()) {
+                    return Err(format!("{} is fed by telemetry", inj.node));
+                }
+                l.injected += 1;
+                let id = inj.id.clone();
+                l.recorder.add_injection(inj);
+                Ok(format!("injected {id}"))
+            }
+            Driver::Remote(r) => {
+                let inj = form.validate(&self.layout, now, 0)?;
+                r.send(Command::Inject { node: inj.node.clone(), kind: inj.kind, severity: inj.severity });
+                Ok(format!("asked the server to inject {} into {}", inj.kind, inj.node))
+            }
         }
-        self.injected += 1;
-        let id = inj.id.clone();
-        self.recorder.add_injection(inj);
-        Ok(id)
+    }
+
+    /// Resolves an open fault of a live server with a note (the server answers in [`Sim::messages`]).
+    pub fn resolve(&mut self, fault: &str, note: &str) -> Result<String, String> {
+        let Driver::Remote(r) = &self.driver else {
+            return Err("faults of an in-process run resolve when their condition clears".into());
+        };
+        if note.trim().is_empty() {
+            return Err("a resolution needs a note (what was done)".into());
+        }
+        r.send(Command::Resolve { fault: fault.to_string(), note: note.trim().to_string() });
+        Ok(format!("asked the server to resolve {fault}"))
     }
 
     /// Status of every actuator (facility order) and of every zone, in one pass: what a frame
     /// paints.
     pub fn frame_statuses(&self) -> (Vec<Status>, Vec<Status>) {
-        let devices: Vec<Status> = self.facility.actuators.iter().map(|a| self.status(&a.id)).collect();
-        let mut zones = vec![Status::Healthy; self.facility.zones.len()];
-        for (a, s) in self.facility.actuators.iter().zip(&devices) {
+        let devices: Vec<Status> = self.layout.actuators.iter().map(|a| self.status(&a.id)).collect();
+        let mut zones = vec![Status::Healthy; self.layout.zones.len()];
+        for (a, s) in self.layout.actuators.iter().zip(&devices) {
             if let Some(z) = a.zone {
                 zones[z] = zones[z].max(*s);
             }
@@ -355,7 +534,7 @@ impl Sim {
 
     /// Status of a zone: the worst of the devices in it.
     pub fn zone_status(&self, zone: usize) -> Status {
-        self.facility
+        self.layout
             .actuators
             .iter()
             .filter(|a| a.zone == Some(zone))
@@ -371,6 +550,7 @@ mod tests {
 
     fn issue(node: &str, severity: Severity, confidence: f32, opened_s: u64) -> Issue {
         Issue {
+            id: None,
             node: node.into(),
             device: None,
             kind: FaultKind::GearJam,
@@ -403,9 +583,9 @@ mod tests {
         assert!(search(ids, "xyz").is_empty());
     }
 
-    fn facility() -> Facility {
+    fn facility() -> Layout {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../twins/datacenter.toml");
-        twinfault::load::facility(&root, None).unwrap()
+        twinfault::load::facility(&root, None).unwrap().layout()
     }
 
     #[test]
@@ -422,6 +602,36 @@ mod tests {
         assert_eq!(id(hit_test(&f, 760.0, 230.0, 10.0)), "zone-3");
         assert_eq!(id(hit_test(&f, 25.0, 190.0, 10.0)), "ahu-01");
         assert_eq!(id(hit_test(&f, 1190.0, 690.0, 10.0)), "-");
+    }
+
+    #[test]
+    fn thinning_spreads_points_over_the_whole_window_and_keeps_the_last() {
+        let v: Vec<u32> = (0..4800).collect();
+        let t = thin(v, 1200);
+        assert!(t.len() <= 1200 && t.len() > 600, "{}", t.len());
+        assert_eq!((t[0], *t.last().unwrap()), (0, 4799));
+        assert_eq!(thin(vec![1, 2, 3], 1200), [1, 2, 3]);
+    }
+
+    #[test]
+    fn zoomed_out_blocks_cover_each_ahu_and_take_its_worst_device() {
+        let f = facility();
+        let blocks = ahu_blocks(&f, 10.0);
+        assert_eq!(blocks.len(), 2);
+        for (a, b) in f.ahus.iter().zip(&blocks) {
+            let inside = |[x, y]: [f64; 2]| x > b[0] && x < b[0] + b[2] && y > b[1] && y < b[1] + b[3];
+            assert!(inside(a.position), "{} outside its block", a.id);
+            assert!(a.children.iter().all(|&c| inside(f.actuators[c].position)));
+        }
+        let mut devices = vec![Status::Healthy; f.actuators.len()];
+        let i = f.actuators.iter().position(|a| a.id == "BEL-VNT-005").unwrap();
+        devices[i] = Status::Critical;
+        devices[f.actuators.iter().position(|a| a.id == "BEL-VNT-006").unwrap()] = Status::Warning;
+        let counts = ahu_counts(&f, &devices);
+        let h = f.actuators[i].ahu;
+        assert_eq!(counts[h], [5, 1, 1, 0]);
+        assert_eq!((worst(&counts[h]), worst(&counts[1 - h])), (Status::Critical, Status::Healthy));
+        assert_eq!(worst(&[3, 2, 0, 1]), Status::Offline);
     }
 
     #[test]
@@ -488,7 +698,7 @@ mod tests {
         assert_eq!(issues.first().map(|i| (i.target(), i.kind)), Some(("BEL-VNT-004", FaultKind::GearJam)));
         assert_eq!(sim.status("BEL-VNT-004"), Status::Critical);
         assert_eq!(sim.status("ahu-01"), Status::Critical);
-        let zone = sim.facility.actuators.iter().find(|a| a.id == "BEL-VNT-004").unwrap().zone.unwrap();
+        let zone = sim.layout.actuators.iter().find(|a| a.id == "BEL-VNT-004").unwrap().zone.unwrap();
         assert_eq!(sim.zone_status(zone), Status::Critical);
         let (devices, zones) = sim.frame_statuses();
         assert_eq!(zones[zone], Status::Critical);

@@ -1,0 +1,87 @@
+//! A real `twinfault serve` on a free loopback port, run in a thread of the test process, and a
+//! jammed actuator's telemetry to feed it.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const WRITE: &str = "viz-test-gateway-token-0123";
+pub const READ: &str = "viz-test-dashboard-token-0123";
+
+pub fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+pub struct Server {
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the server on `twins/datacenter.toml` with BEL-VNT-001 simulated, and waits for `/health`.
+pub fn serve() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config: PathBuf = dir.path().join("serve.toml");
+    let mut f = std::fs::File::create(&config).unwrap();
+    writeln!(f, "bind = \"127.0.0.1:{port}\"\nstore = \"{}\"", dir.path().join("store").display()).unwrap();
+    writeln!(f, "simulate = [\"BEL-VNT-001\"]").unwrap();
+    writeln!(f, "[[tokens]]\nname = \"gateway\"\ntoken = \"{WRITE}\"\naccess = \"write\"").unwrap();
+    writeln!(f, "[[tokens]]\nname = \"dashboard\"\ntoken = \"{READ}\"\naccess = \"read\"").unwrap();
+    drop(f);
+    let cfg = twinfault::serve::ServeConfig::load(&config).unwrap();
+    let facility = root().join("twins/datacenter.toml");
+    std::thread::spawn(move || twinfault::serve::serve(&facility, cfg).expect("the server runs"));
+    let base = format!("http://127.0.0.1:{port}");
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if ureq::get(format!("{base}/health")).call().is_ok() {
+            return Server { base, _dir: dir };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not answer /health within 30 s");
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Four minutes of a jammed damper at 20 Hz ending now: the command sweeps, the output stays at
+/// 1 %, no torque. Posted in pages.
+pub fn ingest_jam(base: &str, node: &str) {
+    let from = now_ms() - 240_000;
+    let lines: Vec<String> = (0..4800)
+        .map(|k| {
+            let t = k as f64 / 20.0;
+            let x = (t / 120.0).rem_euclid(1.0);
+            let sp = 99.0 * (1.0 - (2.0 * x - 1.0).abs());
+            format!(
+                r#"{{"nodeId":"{node}","timestamp":{},"telemetry":{{"position_percent":1.2,"setpoint_position_percent":{sp:.2},"torque":0.0,"temperature":27.5,"power_w":0.004,"rotation_direction":{}}}}}"#,
+                from + k * 50,
+                i32::from(k % 10 == 0)
+            )
+        })
+        .collect();
+    for page in lines.chunks(400) {
+        let r = ureq::post(format!("{base}/api/ingest"))
+            .header("Authorization", format!("Bearer {WRITE}"))
+            .header("Content-Type", "application/x-ndjson")
+            .send(page.join("\n"))
+            .expect("ingest accepted");
+        assert_eq!(r.status(), 200);
+    }
+}
+
+/// Polls `f` every 100 ms until it holds or `secs` pass.
+pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

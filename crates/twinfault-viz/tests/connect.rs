@@ -1,0 +1,107 @@
+//! The visualizer's live mode against a real `twinfault serve`: layout, statuses, ranked issues,
+//! charts and fault history of the selected device, resolve and inject round trips, and clear
+//! errors for a wrong token or no server.
+
+mod common;
+
+use common::{READ, WRITE, ingest_jam, serve, wait_for};
+use std::time::Duration;
+use twinfault_core::detect::Change;
+use twinfault_core::twin::Mode;
+use twinfault_core::types::{FaultKind, Status};
+use twinfault_viz::state::{InjectForm, Sim};
+
+const POLL: Duration = Duration::from_millis(100);
+
+#[test]
+fn live_mode_follows_the_server_and_resolves_through_it() {
+    let s = serve();
+    // What cannot work says so in one line.
+    let refused = Sim::connect(&s.base, Some("not-a-valid-token-at-all".into()), POLL).err().unwrap();
+    assert!(refused.contains("/api/facility") && refused.contains("401"), "{refused}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = Sim::connect(&format!("http://127.0.0.1:{closed}"), None, POLL).err().unwrap();
+    assert!(down.contains("cannot reach"), "{down}");
+    assert!(Sim::connect("ftp://x", None, POLL).err().unwrap().contains("http://"));
+
+    let mut sim = Sim::connect(&s.base, Some(WRITE.into()), POLL).expect("connects");
+    assert!(sim.is_live());
+    // The server's layout is the twin file's, with each device's mode as the server runs it.
+    let mut want = twinfault::load::facility(&common::root().join("twins/datacenter.toml"), None).unwrap().layout();
+    for a in &mut want.actuators {
+        a.mode = if a.id == "BEL-VNT-001" { Mode::Simulate } else { Mode::Ingest };
+    }
+    assert_eq!(*sim.layout, want);
+
+    ingest_jam(&s.base, "BEL-VNT-005");
+    sim.select("BEL-VNT-005");
+    let jam =
+        |sim: &Sim| sim.issues().into_iter().find(|i| i.target() == "BEL-VNT-005" && i.kind == FaultKind::GearJam);
+    assert!(
+        wait_for(20, || {
+            sim.poll();
+            jam(&sim).is_some()
+        }),
+        "the jam never reached the issues panel"
+    );
+    assert_eq!(sim.status("BEL-VNT-005"), Status::Critical);
+    assert_eq!(sim.status("ahu-02"), Status::Critical, "the AHU rolls up its device");
+    // Server time is wall-clock time, not a run clock.
+    assert!((sim.now().0 as i64 - common::now_ms()).abs() < 60_000);
+    let issue = jam(&sim).unwrap();
+    let id = issue.id.clone().expect("live issues carry the server's fault id");
+    assert!(sim.time_label(issue.opened_at).contains('T'), "{}", sim.time_label(issue.opened_at));
+    // The selected device's charts fill from the stored history, the jam's shape visible in them.
+    assert!(
+        wait_for(20, || {
+            sim.poll();
+            sim.chart.len() > 100 && sim.fault_history.iter().any(|h| h.1 == "BEL-VNT-005" && h.3 == Change::Opened)
+        }),
+        "chart {} points, fault history {:?}",
+        sim.chart.len(),
+        sim.fault_history
+    );
+    let setpoint_max = sim.chart.iter().map(|p| p.setpoint_pct).fold(f64::MIN, f64::max);
+    let position_max = sim.chart.iter().map(|p| p.position_pct).fold(f64::MIN, f64::max);
+    assert!(setpoint_max > 50.0 && position_max < 2.0, "setpoint up to {setpoint_max}, position up to {position_max}");
+
+    // Resolve: a note is required; the server answers who resolved it; the issue leaves the panel.
+    assert!(sim.resolve(&id, "  ").unwrap_err().contains("note"));
+    sim.resolve(&id, "gear replaced").unwrap();
+    assert!(
+        wait_for(20, || {
+            sim.poll();
+            sim.messages.iter().any(|m| m.contains(&format!("resolved {id} by gateway")))
+                && !sim.issues().iter().any(|i| i.id.as_deref() == Some(id.as_str()))
+        }),
+        "messages {:?}",
+        sim.messages
+    );
+
+    // Inject: the form is checked here, the server decides the rest.
+    let form = |node: &str| InjectForm { node: node.into(), kind: FaultKind::Stiction, severity: "0.6".into() };
+    assert!(sim.inject(&form("ahu-01")).unwrap_err().contains("not an actuator"));
+    sim.inject(&form("BEL-VNT-001")).unwrap();
+    sim.inject(&form("BEL-VNT-002")).unwrap();
+    assert!(
+        wait_for(20, || {
+            sim.poll();
+            sim.messages.iter().any(|m| m.starts_with("injected") && m.contains("BEL-VNT-001"))
+                && sim.messages.iter().any(|m| m.contains("injection refused") && m.contains("409"))
+        }),
+        "messages {:?}",
+        sim.messages
+    );
+
+    // A read token watches but may not change anything.
+    let mut reader = Sim::connect(&s.base, Some(READ.into()), POLL).unwrap();
+    reader.inject(&form("BEL-VNT-001")).unwrap();
+    assert!(
+        wait_for(20, || {
+            reader.poll();
+            reader.messages.iter().any(|m| m.contains("injection refused") && m.contains("403"))
+        }),
+        "messages {:?}",
+        reader.messages
+    );
+}
