@@ -121,6 +121,7 @@ struct App {
     marker: f32,
     /// Whether the map is drawn aggregated (one block per AHU) because it is zoomed out too far.
     aggregated: bool,
+    fonts_set: bool,
 }
 
 /// Facilities with more devices than this draw one block per AHU once a device marker would be
@@ -191,6 +192,7 @@ pub fn run(mut sim: Sim, opts: Options) {
             blocks,
             marker,
             aggregated: false,
+            fonts_set: false,
         })
         .add_systems(Startup, setup)
         .init_resource::<FrameStats>()
@@ -570,6 +572,19 @@ fn status_label(ui: &mut egui::Ui, s: Status) {
 fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<FrameStats>) -> Result {
     let _t = Timed::new(&mut stats.current_us);
     let ctx = contexts.ctx_mut()?;
+    if !app.fonts_set {
+        // DejaVu Sans Condensed (assets/fonts) first: narrow enough for the panels, with the
+        // symbols egui's default font lacks.
+        ctx.add_font(egui::epaint::text::FontInsert::new(
+            "DejaVuSansCondensed",
+            egui::FontData::from_static(include_bytes!("../../../assets/fonts/DejaVuSansCondensed.ttf")),
+            vec![egui::epaint::text::InsertFontFamily {
+                family: egui::FontFamily::Proportional,
+                priority: egui::epaint::text::FontPriority::Highest,
+            }],
+        ));
+        app.fonts_set = true;
+    }
     let mut root = egui::Ui::new(
         ctx.clone(),
         "root".into(),
