@@ -122,7 +122,13 @@ struct App {
     /// Whether the map is drawn aggregated (one block per AHU) because it is zoomed out too far.
     aggregated: bool,
     fonts_set: bool,
+    /// Index into [`CHART_WINDOWS`].
+    window: usize,
 }
+
+/// Time windows the device charts can show (label, seconds; `None` for all that is kept).
+const CHART_WINDOWS: [(&str, Option<f64>); 5] =
+    [("1 min", Some(60.0)), ("5 min", Some(300.0)), ("20 min", Some(1200.0)), ("1 h", Some(3600.0)), ("all", None)];
 
 /// Facilities with more devices than this draw one block per AHU once a device marker would be
 /// smaller than [`AGGREGATE_BELOW_PX`].
@@ -193,6 +199,7 @@ pub fn run(mut sim: Sim, opts: Options) {
             marker,
             aggregated: false,
             fonts_set: false,
+            window: 4,
         })
         .add_systems(Startup, setup)
         .init_resource::<FrameStats>()
@@ -792,11 +799,21 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                 ui.horizontal(|ui| {
                     status_label(ui, app.sim.status(&id));
                     ui.strong(&id);
+                    ui.label("window");
+                    egui::ComboBox::from_id_salt("window").selected_text(CHART_WINDOWS[app.window].0).show_ui(
+                        ui,
+                        |ui| {
+                            for (k, (label, _)) in CHART_WINDOWS.iter().enumerate() {
+                                ui.selectable_value(&mut app.window, k, *label);
+                            }
+                        },
+                    );
                 });
                 // Seconds since the run started, or (live) seconds before now.
                 let origin = app.sim.chart_origin_s();
+                let window = CHART_WINDOWS[app.window].1;
                 let pts = |f: fn(&crate::state::ChartPoint) -> f64| -> PlotPoints {
-                    app.sim.chart.iter().map(|p| [p.t_s - origin, f(p)]).collect()
+                    app.sim.chart_window(window).map(|p| [p.t_s - origin, f(p)]).collect()
                 };
                 // Fault open and close markers on the time axis.
                 let marks: Vec<(f64, bool)> = app

@@ -366,6 +366,13 @@ impl Sim {
         events
     }
 
+    /// The selected device's chart points within the last `window_s` seconds of it (all when `None`).
+    pub fn chart_window(&self, window_s: Option<f64>) -> impl Iterator<Item = &ChartPoint> {
+        let last = self.chart.back().map_or(0.0, |p| p.t_s);
+        let from = window_s.map_or(f64::MIN, |w| last - w);
+        self.chart.iter().filter(move |p| p.t_s >= from)
+    }
+
     /// Takes in what the server poller sent (live mode); returns whether anything changed.
     pub fn poll(&mut self) -> bool {
         let Driver::Remote(r) = &self.driver else { return false };
@@ -705,6 +712,10 @@ mod tests {
         assert_eq!(zones.iter().filter(|z| **z == Status::Critical).count(), 1);
         assert_eq!(devices.iter().filter(|d| **d == Status::Critical).count(), 1);
         assert!(sim.chart.len() >= 5, "the selected device's chart fills");
+        let last = sim.chart.back().unwrap().t_s;
+        assert!(sim.chart_window(Some(30.0)).all(|p| p.t_s >= last - 30.0));
+        assert!(sim.chart_window(Some(30.0)).count() < sim.chart.len());
+        assert_eq!(sim.chart_window(None).count(), sim.chart.len());
         assert!(sim.fault_history.iter().any(|h| h.1 == "BEL-VNT-004" && h.3 == Change::Opened));
     }
 }
