@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod calibrate;
+pub mod dataset;
 pub mod engine;
 pub mod load;
 pub mod render;

@@ -18,10 +18,12 @@
 
 pub mod actuator;
 pub mod ahu;
+pub mod campaign;
 pub mod config;
 pub mod detect;
 pub mod event;
 pub mod fault;
+pub mod features;
 pub mod layout;
 pub mod plain;
 pub mod report;
