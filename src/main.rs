@@ -208,6 +208,39 @@ enum Command {
         #[arg(long, value_enum, default_value = "parquet")]
         format: twinfault::dataset::generate::Format,
     },
+    /// Score a detector on a labelled dataset: precision, recall, F1 per fault kind, confusion
+    /// matrix, detection latency, false alarms per device-day and during startup/shutdown.
+    Evaluate {
+        /// Dataset folder (from `generate`).
+        #[arg(long)]
+        data: PathBuf,
+        /// rules, model:FILE, or both:FILE (the rules, with the model where they are silent).
+        #[arg(long, default_value = "rules")]
+        detector: String,
+        /// Split to score: test (default), validation, train or all.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Also write the result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The facility, when the dataset's card points at one that moved.
+        #[arg(long)]
+        facility: Option<PathBuf>,
+    },
+    /// Train the window classifier on a dataset's train split and report its held-out scores.
+    Train {
+        #[arg(long)]
+        data: PathBuf,
+        /// Model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        trees: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        facility: Option<PathBuf>,
+    },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
     /// Compare the simulated healthy actuator with the real rig's recordings.
@@ -590,6 +623,36 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 s.seconds,
                 s.samples as f64 / s.seconds / 1e6
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate { data, detector, split, json, facility } => {
+            let det = twinfault::dataset::evaluate::Detector::parse(&detector)?;
+            let ds = twinfault::dataset::evaluate::Dataset::load(&data, facility.as_deref())?;
+            let split = (split != "all").then_some(split);
+            let e = twinfault::dataset::evaluate::evaluate(&ds, &det, split.as_deref())?;
+            print!("{}", twinfault::dataset::evaluate::render(&e));
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&e)? + "\n")
+                    .with_context(|| format!("cannot write {}", p.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train { data, out, trees, seed, facility } => {
+            let params = twinfault::dataset::model::TrainParams {
+                trees,
+                seed,
+                ..twinfault::dataset::model::TrainParams::default()
+            };
+            let t = twinfault::dataset::train::train(&data, &out, params, facility.as_deref())?;
+            println!(
+                "trained on {} windows in {:.1} s; model written to {}",
+                t.windows,
+                t.seconds,
+                t.model_path.display()
+            );
+            for e in &t.held_out {
+                print!("{}", twinfault::dataset::evaluate::render(e));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {

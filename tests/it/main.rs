@@ -3,6 +3,7 @@
 
 mod calibration;
 mod cli;
+mod dataset;
 mod determinism;
 mod errors;
 mod hierarchy;

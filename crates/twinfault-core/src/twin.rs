@@ -119,6 +119,16 @@ impl ActuatorTwin {
         self.detector.force_resolve(t, kind, &self.id)
     }
 
+    /// Tells the detector the AHU's phase (replays; a simulated run does this in [`Self::advance`]).
+    pub fn set_phase(&mut self, t: SimTime, phase: Phase) {
+        self.detector.set_phase(t, phase);
+    }
+
+    /// Time passes without a sample (replays): silence and timed rules are checked.
+    pub fn tick(&mut self, now: SimTime, out: &mut Vec<FindingEvent>) {
+        self.detector.tick(now, &self.id, out);
+    }
+
     pub fn detector(&self) -> &ActuatorDetector {
         &self.detector
     }

@@ -1,0 +1,743 @@
+//! `twinfault evaluate`: labelled data replayed through the twins' detectors (the rules, a
+//! learned model, or both), scored per fault kind: precision, recall, F1 and a confusion matrix
+//! over windows, detection latency per injected fault, false alarms per device-day and during
+//! startup/shutdown.
+
+use super::generate::{PHASES, classes};
+use super::metrics::{ClassScore, Confusion, percentile};
+use super::model::Model;
+use super::table::{Col, Table, read_parquet};
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use twinfault_core::actuator::Sample;
+use twinfault_core::ahu::{Ahu, AhuMeasurement, ChildSpec};
+use twinfault_core::config::Facility;
+use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::features::N_FEATURES;
+use twinfault_core::twin::{ActuatorTwin, Mode};
+use twinfault_core::types::{FaultKind, Phase, SimTime};
+
+/// A finding attributed to a device within a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alarm {
+    pub run: i32,
+    pub node: String,
+    pub kind: FaultKind,
+    pub opened_ms: i64,
+    pub closed_ms: Option<i64>,
+    /// The AHU phase when it opened.
+    pub phase: &'static str,
+}
+
+/// A generated dataset on disk.
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub card: Value,
+    pub samples: Table,
+    pub windows: Table,
+    pub ahus: Table,
+    pub facility: Facility,
+}
+
+fn str_col<'a>(t: &'a Table, name: &str) -> Result<(&'a [Arc<str>], &'a [u32])> {
+    match t.col(name)? {
+        Col::Str { dict, codes } => Ok((dict, codes)),
+        _ => bail!("column \"{name}\" is not text"),
+    }
+}
+
+fn f32_col<'a>(t: &'a Table, name: &str) -> Result<&'a [f32]> {
+    match t.col(name)? {
+        Col::F32(v) => Ok(v),
+        _ => bail!("column \"{name}\" is not float"),
+    }
+}
+
+fn i64_col<'a>(t: &'a Table, name: &str) -> Result<&'a [i64]> {
+    match t.col(name)? {
+        Col::I64(v) => Ok(v),
+        _ => bail!("column \"{name}\" is not int64"),
+    }
+}
+
+fn i32_col<'a>(t: &'a Table, name: &str) -> Result<&'a [i32]> {
+    match t.col(name)? {
+        Col::I32(v) => Ok(v),
+        _ => bail!("column \"{name}\" is not int32"),
+    }
+}
+
+impl Dataset {
+    /// Reads `dataset.json` and the Parquet tables of `dir`; the facility from the card (or
+    /// `facility` when given).
+    pub fn load(dir: &Path, facility: Option<&Path>) -> Result<Dataset> {
+        let card_path = dir.join("dataset.json");
+        let card: Value = serde_json::from_str(
+            &std::fs::read_to_string(&card_path).with_context(|| format!("cannot read {}", card_path.display()))?,
+        )
+        .with_context(|| format!("{} is not JSON", card_path.display()))?;
+        let table = |name: &str| -> Result<Table> {
+            let p = dir.join(format!("{name}.parquet"));
+            if !p.is_file() {
+                bail!(
+                    "{}: missing (evaluate and train read Parquet: generate with --format parquet or both)",
+                    p.display()
+                );
+            }
+            read_parquet(&p)
+        };
+        let fpath = match facility {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let file = card["campaign"]["file"].as_str().context("dataset.json: campaign.file missing")?;
+                let rel = card["campaign"]["spec"]["facility"].as_str().context("dataset.json: facility missing")?;
+                Path::new(file).parent().unwrap_or(Path::new(".")).join(rel)
+            }
+        };
+        let facility = crate::load::facility(&fpath, None)
+            .with_context(|| format!("the dataset's facility (use --facility to point at it): {}", fpath.display()))?;
+        Ok(Dataset {
+            dir: dir.to_path_buf(),
+            card,
+            samples: table("samples")?,
+            windows: table("windows")?,
+            ahus: table("ahus")?,
+            facility,
+        })
+    }
+
+    /// Runs of a split (all when `None`).
+    pub fn runs(&self, split: Option<&str>) -> Vec<i32> {
+        let mut v: Vec<i32> = self.card["run_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| split.is_none_or(|s| r["split"] == s))
+            .filter_map(|r| r["run"].as_i64().map(|x| x as i32))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Injected faults of a run: (id, node, kind, start ms, end ms).
+    fn faults(&self, run: i32) -> Vec<(String, String, FaultKind, i64, Option<i64>)> {
+        let r = self.card["run_list"].as_array().into_iter().flatten().find(|r| r["run"] == run);
+        r.and_then(|r| r["faults"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                Some((
+                    f["id"].as_str()?.to_string(),
+                    f["node"].as_str()?.to_string(),
+                    FaultKind::parse(f["kind"].as_str()?)?,
+                    (f["start_s"].as_f64()? * 1000.0).round() as i64,
+                    f["end_s"].as_f64().map(|e| (e * 1000.0).round() as i64),
+                ))
+            })
+            .collect()
+    }
+
+    fn duration_ms(&self, run: i32) -> i64 {
+        let r = self.card["run_list"].as_array().into_iter().flatten().find(|r| r["run"] == run);
+        r.and_then(|r| r["duration_s"].as_f64()).map_or(0, |d| (d * 1000.0) as i64)
+    }
+}
+
+fn phase_of(name: &str) -> Phase {
+    match name {
+        "startup" => Phase::Startup,
+        "steady" => Phase::Occupied,
+        "shutdown" => Phase::Shutdown,
+        _ => Phase::Off,
+    }
+}
+
+/// Replays every run's samples through fresh device detectors and its AHU rows through the AHU
+/// rules (children's commands from the devices' setpoints); the alarms attributed to devices.
+pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
+    let t = &ds.samples;
+    let run_col = i32_col(t, "run")?;
+    let (nodes, node) = str_col(t, "node")?;
+    let t_ms = i64_col(t, "t_ms")?;
+    let (sp, pos, tq, pw, temp) = (
+        f32_col(t, "setpoint_pct")?,
+        f32_col(t, "position_pct")?,
+        f32_col(t, "torque_nm")?,
+        f32_col(t, "power_w")?,
+        f32_col(t, "temperature_c")?,
+    );
+    let rot = i32_col(t, "rotation")?;
+    let Col::OptF32(sq) = t.col("signal_quality")? else { bail!("signal_quality is not an optional float") };
+    let (phase_names, phase) = str_col(t, "phase")?;
+    let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
+    let f = &ds.facility;
+    let mut alarms = Vec::new();
+    // Per run: each device's (t, setpoint) for the AHU replay, and its phase changes.
+    let mut commands: BTreeMap<(i32, String), Vec<(i64, f64)>> = BTreeMap::new();
+    let mut k = 0;
+    while k < t_ms.len() {
+        let (r, nd) = (run_col[k], node[k]);
+        let mut end = k;
+        while end < t_ms.len() && run_col[end] == r && node[end] == nd {
+            end += 1;
+        }
+        if wanted.contains(&r) {
+            let id = &*nodes[nd as usize];
+            let i =
+                f.actuators.iter().position(|a| a.id == id).with_context(|| format!("run {r}: unknown node {id}"))?;
+            let mut twin = ActuatorTwin::new(id, Arc::clone(&f.actuators[i].template), Mode::Ingest, 0, 0.0, false);
+            let mut out: Vec<FindingEvent> = Vec::new();
+            let mut cur_phase = None;
+            let mut next_tick = 1000;
+            let cmds = commands.entry((r, id.to_string())).or_default();
+            for j in k..end {
+                let now = SimTime(t_ms[j].max(0) as u64);
+                while next_tick <= t_ms[j] {
+                    twin.tick(SimTime(next_tick as u64), &mut out);
+                    next_tick += 1000;
+                }
+                let p = phase_of(&phase_names[phase[j] as usize]);
+                if cur_phase != Some(p) {
+                    twin.set_phase(now, p);
+                    cur_phase = Some(p);
+                }
+                let s = Sample {
+                    t: now,
+                    setpoint_pct: sp[j],
+                    position_pct: pos[j],
+                    torque_nm: tq[j],
+                    power_w: pw[j],
+                    temperature_c: temp[j],
+                    rotation: rot[j].clamp(0, 2) as u8,
+                    signal_quality: sq[j],
+                };
+                twin.ingest(&s, &mut out);
+                cmds.push((t_ms[j], f64::from(sp[j])));
+            }
+            let run_end = ds.duration_ms(r);
+            while next_tick <= run_end {
+                twin.tick(SimTime(next_tick as u64), &mut out);
+                next_tick += 1000;
+            }
+            let phase_at = |ms: i64| -> &'static str {
+                let j = k + t_ms[k..end].partition_point(|x| *x <= ms).saturating_sub(1);
+                PHASES.iter().find(|p| **p == &*phase_names[phase[j.min(end - 1)] as usize]).copied().unwrap_or("off")
+            };
+            collect(&mut alarms, r, id, &out, &phase_at);
+        }
+        k = end;
+    }
+    // The AHU rules over the AHU rows.
+    let a = &ds.ahus;
+    let (arun, (anodes, anode), at) = (i32_col(a, "run")?, str_col(a, "node")?, i64_col(a, "t_ms")?);
+    let (aphase_names, aphase) = str_col(a, "phase")?;
+    let temps: Vec<&[f32]> = ["outdoor_air_c", "return_air_c", "mixed_air_c", "supply_air_c", "supply_air_setpoint_c"]
+        .iter()
+        .map(|c| f32_col(a, c))
+        .collect::<Result<_>>()?;
+    let mut k = 0;
+    while k < at.len() {
+        let (r, nd) = (arun[k], anode[k]);
+        let mut end = k;
+        while end < at.len() && arun[end] == r && anode[end] == nd {
+            end += 1;
+        }
+        if wanted.contains(&r) {
+            let id = &*anodes[nd as usize];
+            let h = f.ahus.iter().position(|x| x.id == id).with_context(|| format!("run {r}: unknown AHU {id}"))?;
+            let node = &f.ahus[h];
+            let specs = node
+                .children
+                .iter()
+                .map(|&c| ChildSpec { id: f.actuators[c].id.clone(), role: f.actuators[c].role, profile: None })
+                .collect();
+            let weather = twinfault_core::scenario::Weather { outdoor_mean_c: 20.0, outdoor_amplitude_c: 0.0 };
+            let mut ahu = Ahu::new(
+                id,
+                Arc::clone(&node.template),
+                specs,
+                twinfault_core::scenario::Schedule::Off,
+                weather,
+                0.0,
+                1,
+            );
+            let child_cmds: Vec<&[(i64, f64)]> = node
+                .children
+                .iter()
+                .map(|&c| commands.get(&(r, f.actuators[c].id.clone())).map_or(&[][..], |v| v.as_slice()))
+                .collect();
+            let mut prev = None;
+            for j in k..end {
+                let pname = &*aphase_names[aphase[j] as usize];
+                let m = AhuMeasurement {
+                    t: SimTime(at[j].max(0) as u64),
+                    occupied: matches!(pname, "startup" | "steady"),
+                    outdoor_air_c: f64::from(temps[0][j]),
+                    return_air_c: f64::from(temps[1][j]),
+                    mixed_air_c: f64::from(temps[2][j]),
+                    supply_air_c: f64::from(temps[3][j]),
+                    supply_air_setpoint_c: Some(f64::from(temps[4][j])),
+                    commands_pct: child_cmds
+                        .iter()
+                        .map(|c| {
+                            let i = c.partition_point(|x| x.0 <= at[j]);
+                            if i == 0 { 0.0 } else { c[i - 1].1 }
+                        })
+                        .collect(),
+                };
+                let dt = prev.map_or(1.0, |p: i64| (at[j] - p) as f64 / 1000.0);
+                prev = Some(at[j]);
+                let mut out = Vec::new();
+                ahu.observe(&m, dt, &mut out);
+                for fe in out.into_iter().filter(|fe| fe.device.is_some()) {
+                    let dev = fe.device.clone().expect("filtered");
+                    let phase = PHASES.iter().find(|p| **p == pname).copied().unwrap_or("off");
+                    collect(&mut alarms, r, &dev, std::slice::from_ref(&fe), &|_| phase);
+                }
+            }
+        }
+        k = end;
+    }
+    // Close every alarm where its resolve was seen; order by run, node, time.
+    alarms.sort_by(|a, b| (a.run, &a.node, a.opened_ms).cmp(&(b.run, &b.node, b.opened_ms)));
+    Ok(alarms)
+}
+
+fn collect(
+    alarms: &mut Vec<Alarm>,
+    run: i32,
+    node: &str,
+    out: &[FindingEvent],
+    phase_at: &dyn Fn(i64) -> &'static str,
+) {
+    for fe in out {
+        if !fe.kind.injectable() {
+            continue;
+        }
+        match fe.change {
+            Change::Opened => alarms.push(Alarm {
+                run,
+                node: node.to_string(),
+                kind: fe.kind,
+                opened_ms: fe.t.0 as i64,
+                closed_ms: None,
+                phase: phase_at(fe.t.0 as i64),
+            }),
+            Change::Resolved => {
+                if let Some(a) = alarms
+                    .iter_mut()
+                    .rev()
+                    .find(|a| a.run == run && a.node == node && a.kind == fe.kind && a.closed_ms.is_none())
+                {
+                    a.closed_ms = Some(fe.t.0 as i64);
+                }
+            }
+            Change::Updated => {}
+        }
+    }
+}
+
+/// Which detector to score.
+#[derive(Debug, Clone)]
+pub enum Detector {
+    Rules,
+    Model(PathBuf),
+    Both(PathBuf),
+}
+
+impl Detector {
+    pub fn parse(s: &str) -> Result<Detector> {
+        Ok(match s.split_once(':') {
+            None if s == "rules" => Detector::Rules,
+            Some(("model", f)) => Detector::Model(f.into()),
+            Some(("both", f)) => Detector::Both(f.into()),
+            _ => bail!("--detector: expected rules, model:FILE or both:FILE, got \"{s}\""),
+        })
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Detector::Rules => "rules",
+            Detector::Model(_) => "model",
+            Detector::Both(_) => "both",
+        }
+    }
+}
+
+/// Latency of one injected fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    pub run: i32,
+    pub fault_id: String,
+    pub node: String,
+    pub kind: FaultKind,
+    /// Seconds from onset to the first alarm of its kind on its device; `None`: missed.
+    pub latency_s: Option<f64>,
+}
+
+/// The evaluation's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub detector: String,
+    pub split: Option<String>,
+    pub runs: usize,
+    pub windows: u64,
+    pub confusion: Confusion,
+    pub scores: Vec<ClassScore>,
+    pub macro_f1: f64,
+    pub accuracy: f64,
+    pub detections: Vec<Detection>,
+    /// Per fault kind: detected, missed, median and p95 latency [s].
+    pub latency: BTreeMap<String, LatencySummary>,
+    pub false_alarms: u64,
+    pub device_days: f64,
+    pub false_alarms_per_device_day: f64,
+    pub false_alarms_startup_shutdown: u64,
+    /// Alarms of the wrong kind while a fault was active on the device.
+    pub wrong_kind_alarms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySummary {
+    pub faults: usize,
+    pub detected: usize,
+    pub median_s: Option<f64>,
+    pub p95_s: Option<f64>,
+}
+
+/// Alarms of a learned model on windows: a fault kind predicted in `confirm` consecutive
+/// windows opens an alarm (at the end of the last), `confirm` normal windows close it.
+pub fn model_alarms(ds: &Dataset, predictions: &[usize], runs: &[i32], confirm: usize) -> Result<Vec<Alarm>> {
+    let w = &ds.windows;
+    let run_col = i32_col(w, "run")?;
+    let (nodes, node) = str_col(w, "node")?;
+    let t_end = i64_col(w, "t_end_ms")?;
+    let (phase_names, phase) = str_col(w, "phase")?;
+    let names = classes();
+    let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
+    let mut alarms: Vec<Alarm> = Vec::new();
+    let mut k = 0;
+    while k < t_end.len() {
+        let (r, nd) = (run_col[k], node[k]);
+        let mut end = k;
+        while end < t_end.len() && run_col[end] == r && node[end] == nd {
+            end += 1;
+        }
+        if wanted.contains(&r) {
+            let mut open: Option<usize> = None;
+            let (mut streak_class, mut streak) = (usize::MAX, 0);
+            for j in k..end {
+                let p = predictions[j];
+                if p == streak_class {
+                    streak += 1;
+                } else {
+                    (streak_class, streak) = (p, 1);
+                }
+                if streak < confirm {
+                    continue;
+                }
+                match (open, p) {
+                    (Some(o), p) if p == 0 || p != alarms[o].kind_index() => {
+                        alarms[o].closed_ms = Some(t_end[j]);
+                        open = None;
+                        if p != 0 {
+                            open = Some(push_alarm(
+                                &mut alarms,
+                                r,
+                                &nodes[nd as usize],
+                                &names,
+                                p,
+                                t_end[j],
+                                &phase_names[phase[j] as usize],
+                            ));
+                        }
+                    }
+                    (None, p) if p != 0 => {
+                        open = Some(push_alarm(
+                            &mut alarms,
+                            r,
+                            &nodes[nd as usize],
+                            &names,
+                            p,
+                            t_end[j],
+                            &phase_names[phase[j] as usize],
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        k = end;
+    }
+    Ok(alarms)
+}
+
+fn push_alarm(
+    alarms: &mut Vec<Alarm>,
+    run: i32,
+    node: &str,
+    names: &[&str],
+    class: usize,
+    t: i64,
+    phase: &str,
+) -> usize {
+    alarms.push(Alarm {
+        run,
+        node: node.to_string(),
+        kind: FaultKind::parse(names[class]).expect("class names are fault kinds"),
+        opened_ms: t,
+        closed_ms: None,
+        phase: PHASES.iter().find(|p| **p == phase).copied().unwrap_or("off"),
+    });
+    alarms.len() - 1
+}
+
+impl Alarm {
+    fn kind_index(&self) -> usize {
+        classes().iter().position(|c| *c == self.kind.as_str()).unwrap_or(0)
+    }
+    fn open_at(&self, ms: i64) -> bool {
+        self.opened_ms <= ms && self.closed_ms.is_none_or(|c| ms < c)
+    }
+}
+
+/// Per window: the class the rules show at its end (an open alarm of that device; the latest
+/// opened when several are), else normal.
+pub fn rule_predictions(ds: &Dataset, alarms: &[Alarm]) -> Result<Vec<usize>> {
+    let w = &ds.windows;
+    let run_col = i32_col(w, "run")?;
+    let (nodes, node) = str_col(w, "node")?;
+    let t_end = i64_col(w, "t_end_ms")?;
+    let mut by: BTreeMap<(i32, &str), Vec<&Alarm>> = BTreeMap::new();
+    for a in alarms {
+        by.entry((a.run, a.node.as_str())).or_default().push(a);
+    }
+    Ok((0..t_end.len())
+        .map(|j| {
+            by.get(&(run_col[j], &*nodes[node[j] as usize]))
+                .and_then(|v| v.iter().rev().find(|a| a.open_at(t_end[j] - 1)))
+                .map_or(0, |a| a.kind_index())
+        })
+        .collect())
+}
+
+/// The window features as rows.
+pub fn feature_rows(ds: &Dataset) -> Result<Vec<[f64; N_FEATURES]>> {
+    let w = &ds.windows;
+    let cols: Vec<&[f64]> = twinfault_core::features::FEATURES
+        .iter()
+        .map(|(n, _)| match w.col(n)? {
+            Col::F64(v) => Ok(v.as_slice()),
+            _ => bail!("feature column {n} is not double"),
+        })
+        .collect::<Result<_>>()?;
+    Ok((0..w.rows())
+        .map(|j| {
+            let mut f = [0.0; N_FEATURES];
+            for (k, c) in cols.iter().enumerate() {
+                f[k] = c[j];
+            }
+            f
+        })
+        .collect())
+}
+
+/// The window labels as class indices.
+pub fn labels(ds: &Dataset) -> Result<Vec<usize>> {
+    let (dict, codes) = str_col(&ds.windows, "label")?;
+    let names = classes();
+    let map: Vec<usize> = dict
+        .iter()
+        .map(|d| names.iter().position(|n| *n == &**d).with_context(|| format!("unknown label \"{d}\"")))
+        .collect::<Result<_>>()?;
+    Ok(codes.iter().map(|c| map[*c as usize]).collect())
+}
+
+/// Scores a detector on the runs of `split` (all runs when `None`).
+pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Result<Evaluation> {
+    let runs = ds.runs(split);
+    if runs.is_empty() {
+        bail!("no runs in split {}", split.unwrap_or("(all)"));
+    }
+    let names = classes();
+    let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
+    let run_col = i32_col(&ds.windows, "run")?.to_vec();
+    let truth = labels(ds)?;
+    let (rule_alarms, rule_pred) = match detector {
+        Detector::Rules | Detector::Both(_) => {
+            let a = replay_rules(ds, &runs)?;
+            let p = rule_predictions(ds, &a)?;
+            (a, p)
+        }
+        Detector::Model(_) => (Vec::new(), Vec::new()),
+    };
+    let model_pred = match detector {
+        Detector::Model(f) | Detector::Both(f) => {
+            let m = Model::load(f)?;
+            let rows = feature_rows(ds)?;
+            Some(
+                rows.iter()
+                    .enumerate()
+                    .map(|(j, r)| if wanted.contains(&run_col[j]) { m.predict(r).0 } else { 0 })
+                    .collect::<Vec<usize>>(),
+            )
+        }
+        Detector::Rules => None,
+    };
+    let (pred, alarms) = match (detector, model_pred) {
+        (Detector::Rules, _) => (rule_pred, rule_alarms),
+        (Detector::Model(_), Some(m)) => {
+            let a = model_alarms(ds, &m, &runs, 2)?;
+            (m, a)
+        }
+        (Detector::Both(_), Some(m)) => {
+            // The rules speak first; the model fills in where they are silent.
+            let combined: Vec<usize> = rule_pred.iter().zip(&m).map(|(r, m)| if *r != 0 { *r } else { *m }).collect();
+            let mut a = rule_alarms;
+            let model = model_alarms(ds, &m, &runs, 2)?;
+            let extra: Vec<Alarm> = model
+                .into_iter()
+                .filter(|ma| {
+                    !a.iter().any(|ra| {
+                        ra.run == ma.run && ra.node == ma.node && ra.kind == ma.kind && ra.open_at(ma.opened_ms)
+                    })
+                })
+                .collect();
+            a.extend(extra);
+            a.sort_by(|x, y| (x.run, &x.node, x.opened_ms).cmp(&(y.run, &y.node, y.opened_ms)));
+            (combined, a)
+        }
+        _ => unreachable!("a model detector has predictions"),
+    };
+    let mut confusion = Confusion::new(names.iter().map(|s| s.to_string()).collect());
+    let mut windows = 0;
+    for j in 0..truth.len() {
+        if wanted.contains(&run_col[j]) {
+            confusion.add(truth[j], pred[j]);
+            windows += 1;
+        }
+    }
+    // Latency per injected fault; false alarms.
+    let grace_ms = 120_000;
+    let mut detections = Vec::new();
+    let (mut false_alarms, mut transient_false, mut wrong_kind) = (0u64, 0u64, 0u64);
+    let mut device_days = 0.0;
+    let n_devices = ds.facility.actuators.len() as f64;
+    for &r in &runs {
+        let faults = ds.faults(r);
+        device_days += n_devices * ds.duration_ms(r) as f64 / 86_400_000.0;
+        for (id, node, kind, start, end) in &faults {
+            let first = alarms
+                .iter()
+                .filter(|a| a.run == r && &a.node == node && a.kind == *kind && a.opened_ms >= *start)
+                .find(|a| end.is_none_or(|e| a.opened_ms <= e + grace_ms));
+            detections.push(Detection {
+                run: r,
+                fault_id: id.clone(),
+                node: node.clone(),
+                kind: *kind,
+                latency_s: first.map(|a| (a.opened_ms - start) as f64 / 1000.0),
+            });
+        }
+        for a in alarms.iter().filter(|a| a.run == r) {
+            let active = faults
+                .iter()
+                .filter(|f| f.1 == a.node)
+                .any(|f| a.opened_ms >= f.3 && f.4.is_none_or(|e| a.opened_ms <= e + grace_ms));
+            if !active {
+                false_alarms += 1;
+                if matches!(a.phase, "startup" | "shutdown") {
+                    transient_false += 1;
+                }
+            } else if !faults.iter().any(|f| f.1 == a.node && f.2 == a.kind) {
+                wrong_kind += 1;
+            }
+        }
+    }
+    let mut latency = BTreeMap::new();
+    for k in FaultKind::ALL.iter().filter(|k| k.injectable()) {
+        let of: Vec<&Detection> = detections.iter().filter(|d| d.kind == *k).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let l: Vec<f64> = of.iter().filter_map(|d| d.latency_s).collect();
+        latency.insert(
+            k.as_str().to_string(),
+            LatencySummary {
+                faults: of.len(),
+                detected: l.len(),
+                median_s: percentile(&l, 0.5),
+                p95_s: percentile(&l, 0.95),
+            },
+        );
+    }
+    Ok(Evaluation {
+        detector: detector.name().to_string(),
+        split: split.map(str::to_string),
+        runs: runs.len(),
+        windows,
+        scores: confusion.scores(),
+        macro_f1: confusion.macro_f1(),
+        accuracy: confusion.accuracy(),
+        confusion,
+        detections,
+        latency,
+        false_alarms,
+        device_days,
+        false_alarms_per_device_day: if device_days > 0.0 { false_alarms as f64 / device_days } else { 0.0 },
+        false_alarms_startup_shutdown: transient_false,
+        wrong_kind_alarms: wrong_kind,
+    })
+}
+
+/// The evaluation as a terminal table.
+pub fn render(e: &Evaluation) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "detector {} on {} runs ({}), {} windows",
+        e.detector,
+        e.runs,
+        e.split.as_deref().unwrap_or("all splits"),
+        e.windows
+    );
+    let _ = writeln!(
+        s,
+        "{:<20} {:>8} {:>9} {:>7} {:>6}   {:>7} {:>9} {:>8}",
+        "class", "windows", "precision", "recall", "F1", "faults", "detected", "latency"
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
+    for c in &e.scores {
+        if c.support == 0 && c.predicted == 0 {
+            continue;
+        }
+        let lat = e.latency.get(&c.class);
+        let _ = writeln!(
+            s,
+            "{:<20} {:>8} {:>9} {:>7} {:>6}   {:>7} {:>9} {:>8}",
+            c.class,
+            c.support,
+            opt(c.precision),
+            opt(c.recall),
+            opt(c.f1),
+            lat.map_or("".into(), |l| l.faults.to_string()),
+            lat.map_or("".into(), |l| l.detected.to_string()),
+            lat.and_then(|l| l.median_s).map_or("".into(), |m| format!("{m:.0} s")),
+        );
+    }
+    let _ = writeln!(s, "macro-F1 {:.3}, accuracy {:.3}", e.macro_f1, e.accuracy);
+    let _ = writeln!(
+        s,
+        "false alarms: {} ({:.2} per device-day over {:.1} device-days), {} during startup/shutdown; {} alarms of the wrong kind",
+        e.false_alarms,
+        e.false_alarms_per_device_day,
+        e.device_days,
+        e.false_alarms_startup_shutdown,
+        e.wrong_kind_alarms
+    );
+    s
+}

@@ -1,0 +1,193 @@
+//! Training data end to end on real files: generate (determinism at any job count, the card's
+//! counts, splits by run, invariant checks), evaluate, train and the model file.
+
+use crate::root;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use twinfault::dataset::evaluate::{Dataset, Detector, evaluate, feature_rows};
+use twinfault::dataset::generate::{Format, Request, check, generate, load_campaign, simulate};
+use twinfault::dataset::model::{Model, TrainParams};
+use twinfault::dataset::table::{Col, read_parquet};
+
+/// A small campaign on the reference floor: short runs, many faults, every kind.
+fn small_campaign(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("campaigns/actuator_faults.toml")).unwrap();
+    let facility = root().join("twins/datacenter.toml");
+    let text = text
+        .replace("facility = \"../twins/datacenter.toml\"", &format!("facility = {:?}", facility.display().to_string()))
+        .replace("duration_s = [3600, 7200]", "duration_s = [1500, 2100]")
+        .replace("onset_s = [300, 2400]", "onset_s = [200, 900]")
+        .replace("lead_s = [0, 1200]", "lead_s = [0, 300]")
+        .replace("startup_s = [600, 1200]", "startup_s = [300, 600]")
+        .replace(
+            "per_run = { \"0\" = 1.0, \"1\" = 2.0, \"2\" = 1.5, \"3\" = 0.5 }",
+            "per_run = { \"2\" = 1.0, \"3\" = 1.0 }",
+        );
+    assert!(text.contains("[1500, 2100]") && text.contains("\"2\" = 1.0"), "the shipped campaign changed shape");
+    let path = dir.join("small.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn request(campaign: &Path, out: &Path, runs: usize, jobs: usize, format: Format) -> Request {
+    Request { campaign: campaign.into(), out: out.into(), runs: Some(runs), seed: 7, jobs, format, progress: false }
+}
+
+#[test]
+fn generate_is_deterministic_counts_match_and_splits_are_by_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = small_campaign(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let sa = generate(&request(&campaign, &a, 6, 1, Format::Both)).unwrap();
+    let sb = generate(&request(&campaign, &b, 6, 2, Format::Parquet)).unwrap();
+    assert_eq!((sb.samples, sb.windows), (sa.samples, sa.windows));
+    assert_eq!((sa.runs_written, sa.runs_rejected), (6, 0));
+    assert!(sa.samples > 100_000, "{} samples", sa.samples);
+    for f in ["samples.parquet", "windows.parquet", "ahus.parquet"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between 1 and 2 jobs"
+        );
+    }
+    let card_a: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("dataset.json")).unwrap()).unwrap();
+    let card_b: serde_json::Value = serde_json::from_slice(&std::fs::read(b.join("dataset.json")).unwrap()).unwrap();
+    assert_eq!(card_a["counts"], card_b["counts"]);
+    assert_eq!(card_a["run_list"], card_b["run_list"]);
+    // A different seed draws different runs.
+    let c = dir.path().join("c");
+    generate(&Request { seed: 8, ..request(&campaign, &c, 6, 2, Format::Parquet) }).unwrap();
+    assert!(std::fs::read(a.join("windows.parquet")).unwrap() != std::fs::read(c.join("windows.parquet")).unwrap());
+
+    // The card's class counts are the data's, per table and split.
+    for (table, label) in [("samples", "fault_kind"), ("windows", "label")] {
+        let t = read_parquet(&a.join(format!("{table}.parquet"))).unwrap();
+        let (Col::Str { dict: sd, codes: sc }, Col::Str { dict: ld, codes: lc }) =
+            (t.col("split").unwrap(), t.col(label).unwrap())
+        else {
+            panic!("text columns")
+        };
+        let mut counted: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (s, l) in sc.iter().zip(lc) {
+            *counted.entry(sd[*s as usize].to_string()).or_default().entry(ld[*l as usize].to_string()).or_default() +=
+                1;
+        }
+        assert_eq!(serde_json::to_value(&counted).unwrap(), card_a["counts"][table], "{table} counts");
+    }
+    assert_eq!(card_a["totals"]["samples"], sa.samples);
+    // Every run is in exactly one split, and every row of a run carries that split.
+    let t = read_parquet(&a.join("windows.parquet")).unwrap();
+    let (Col::I32(run), Col::Str { dict, codes }) = (t.col("run").unwrap(), t.col("split").unwrap()) else { panic!() };
+    let mut split_of: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
+    for (r, s) in run.iter().zip(codes) {
+        split_of.entry(*r).or_default().insert(dict[*s as usize].to_string());
+    }
+    assert_eq!(split_of.len(), 6);
+    assert!(split_of.values().all(|s| s.len() == 1), "a run spans splits: {split_of:?}");
+    let lists: Vec<BTreeSet<u64>> = ["train", "validation", "test"]
+        .iter()
+        .map(|s| card_a["splits"][s].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect())
+        .collect();
+    assert!(lists[0].is_disjoint(&lists[1]) && lists[0].is_disjoint(&lists[2]) && lists[1].is_disjoint(&lists[2]));
+    assert_eq!(lists.iter().map(BTreeSet::len).sum::<usize>(), 6);
+    for (r, s) in &split_of {
+        let k = ["train", "validation", "test"].iter().position(|x| s.contains(*x)).unwrap();
+        assert!(lists[k].contains(&(*r as u64)), "run {r} is in {s:?} but the card says otherwise");
+    }
+    // CSV: the same rows as the Parquet file.
+    let csv = std::fs::read_to_string(a.join("windows.csv")).unwrap();
+    assert_eq!(csv.lines().count() - 1, t.rows());
+    assert!(csv.lines().next().unwrap().starts_with("run,split,node,t_start_ms,t_end_ms,role,phase,label"));
+}
+
+#[test]
+fn the_invariant_check_rejects_a_corrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (campaign, facility, _) = load_campaign(&small_campaign(dir.path())).unwrap();
+    let spec = campaign.draw(&facility, 0, 3, twinfault_core::campaign::Split::Train);
+    let mut run = simulate(&spec, campaign.windows);
+    assert_eq!(check(&run), Ok(()));
+    let k = run.samples.position.len() / 2;
+    let saved = run.samples.position[k];
+    run.samples.position[k] = 140.0;
+    assert!(check(&run).unwrap_err().contains("position_pct 140 is outside the travel"), "{:?}", check(&run));
+    run.samples.position[k] = f32::NAN;
+    assert!(check(&run).unwrap_err().contains("position_pct is NaN"));
+    run.samples.position[k] = saved;
+    // Mixed air outside its two inlets on a healthy, running AHU.
+    let j = (0..run.ahus.t_ms.len()).find(|&j| run.ahus.phase[j] == 2 && run.ahus.root_cause[j].is_none()).unwrap();
+    run.ahus.temps[2][j] = run.ahus.temps[0][j].max(run.ahus.temps[1][j]) + 5.0;
+    assert!(check(&run).unwrap_err().contains("mixed air"), "{:?}", check(&run));
+}
+
+#[test]
+fn evaluate_and_train_end_to_end_and_the_model_file_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = small_campaign(dir.path());
+    let data = dir.path().join("data");
+    generate(&request(&campaign, &data, 8, 2, Format::Parquet)).unwrap();
+    let ds = Dataset::load(&data, None).unwrap();
+
+    // The rules: every window of the split scored, every injected fault accounted for.
+    let e = evaluate(&ds, &Detector::Rules, None).unwrap();
+    assert_eq!(e.runs, 8);
+    assert_eq!(e.windows, ds.windows.rows() as u64);
+    assert_eq!(e.scores.iter().map(|s| s.support).sum::<u64>(), e.windows);
+    let injected: usize =
+        ds.card["run_list"].as_array().unwrap().iter().map(|r| r["faults"].as_array().unwrap().len()).sum();
+    assert_eq!(e.detections.len(), injected);
+    assert!(e.detections.iter().any(|d| d.latency_s.is_some()), "the rules detected nothing");
+    assert!(e.detections.iter().filter_map(|d| d.latency_s).all(|l| l >= 0.0));
+    assert!(e.device_days > 0.0);
+
+    // A small model: trained, saved, loaded, predicting the same on every window.
+    let params = TrainParams { trees: 8, per_class: 300, ..TrainParams::default() };
+    let rows = feature_rows(&ds).unwrap();
+    let y = twinfault::dataset::evaluate::labels(&ds).unwrap();
+    let classes = twinfault::dataset::generate::classes().iter().map(|s| s.to_string()).collect();
+    let m = Model::train(&rows, &y, classes, 60.0, params, serde_json::json!({})).unwrap();
+    let path = dir.path().join("models/m.json");
+    m.save(&path).unwrap();
+    let back = Model::load(&path).unwrap();
+    let same = rows.iter().all(|r| m.predict(r) == back.predict(r));
+    assert!(same, "predictions changed through the file");
+    // It learned something: on its own training windows it beats always-normal.
+    let right = rows.iter().zip(&y).filter(|(r, y)| back.predict(r).0 == **y && **y != 0).count();
+    assert!(right > 0, "the model never recognised a fault window");
+    // Files of another version or feature schema are refused with a clear message.
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["version"] = 99.into();
+    std::fs::write(dir.path().join("v99.json"), v.to_string()).unwrap();
+    assert!(Model::load(&dir.path().join("v99.json")).unwrap_err().to_string().contains("version 99"));
+    v["version"] = 1.into();
+    v["features"].as_array_mut().unwrap().pop();
+    std::fs::write(dir.path().join("f.json"), v.to_string()).unwrap();
+    assert!(Model::load(&dir.path().join("f.json")).unwrap_err().to_string().contains("other features"));
+
+    // The model scored by the same evaluation.
+    let me = evaluate(&ds, &Detector::Model(path.clone()), None).unwrap();
+    assert_eq!(me.windows, e.windows);
+    let both = evaluate(&ds, &Detector::Both(path), None).unwrap();
+    assert_eq!(both.detections.len(), injected);
+}
+
+#[test]
+fn a_broken_campaign_gets_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(small_campaign(dir.path())).unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, good.replace("gear_jam = 1.0", "gear_jammed = 1.0")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["generate", "--campaign", path.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "bad input exits 2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml") && err.contains("faults.kinds.gear_jammed"), "{err}");
+    std::fs::write(&path, good.replace("train = 0.7", "train = 0.9")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["generate", "--campaign", path.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("splits") && err.contains("must be 1"), "{err}");
+}
