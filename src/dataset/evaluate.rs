@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use twinfault_core::actuator::Sample;
-use twinfault_core::ahu::{Ahu, AhuMeasurement, ChildSpec};
 use twinfault_core::config::Facility;
 use twinfault_core::detect::{Change, FindingEvent};
 use twinfault_core::features::N_FEATURES;
@@ -31,6 +30,8 @@ pub struct Alarm {
     pub closed_ms: Option<i64>,
     /// The AHU phase when it opened.
     pub phase: &'static str,
+    /// Whose rule: `device`, `ahu` (attributed to this device) or `model`.
+    pub source: &'static str,
 }
 
 /// A generated dataset on disk.
@@ -40,6 +41,7 @@ pub struct Dataset {
     pub samples: Table,
     pub windows: Table,
     pub ahus: Table,
+    pub findings: Table,
     pub facility: Facility,
 }
 
@@ -106,6 +108,7 @@ impl Dataset {
             samples: table("samples")?,
             windows: table("windows")?,
             ahus: table("ahus")?,
+            findings: table("findings")?,
             facility,
         })
     }
@@ -176,8 +179,8 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
     let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
     let f = &ds.facility;
     let mut alarms = Vec::new();
-    // Per run: each device's (t, setpoint) for the AHU replay, and its phase changes.
-    let mut commands: BTreeMap<(i32, String), Vec<(i64, f64)>> = BTreeMap::new();
+    // Per run and device: phase changes (time, phase), for alarms found one level up.
+    let mut phases: Timelines = BTreeMap::new();
     let mut k = 0;
     while k < t_ms.len() {
         let (r, nd) = (run_col[k], node[k]);
@@ -193,7 +196,7 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
             let mut out: Vec<FindingEvent> = Vec::new();
             let mut cur_phase = None;
             let mut next_tick = 1000;
-            let cmds = commands.entry((r, id.to_string())).or_default();
+            let timeline = phases.entry((r, id.to_string())).or_default();
             for j in k..end {
                 let now = SimTime(t_ms[j].max(0) as u64);
                 while next_tick <= t_ms[j] {
@@ -204,6 +207,7 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
                 if cur_phase != Some(p) {
                     twin.set_phase(now, p);
                     cur_phase = Some(p);
+                    timeline.push((t_ms[j], static_phase(&phase_names[phase[j] as usize])));
                 }
                 let s = Sample {
                     t: now,
@@ -216,95 +220,69 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
                     signal_quality: sq[j],
                 };
                 twin.ingest(&s, &mut out);
-                cmds.push((t_ms[j], f64::from(sp[j])));
             }
             let run_end = ds.duration_ms(r);
             while next_tick <= run_end {
                 twin.tick(SimTime(next_tick as u64), &mut out);
                 next_tick += 1000;
             }
-            let phase_at = |ms: i64| -> &'static str {
-                let j = k + t_ms[k..end].partition_point(|x| *x <= ms).saturating_sub(1);
-                PHASES.iter().find(|p| **p == &*phase_names[phase[j.min(end - 1)] as usize]).copied().unwrap_or("off")
-            };
-            collect(&mut alarms, r, id, &out, &phase_at);
+            let timeline = &phases[&(r, id.to_string())];
+            collect(&mut alarms, r, id, &out, &|ms| at_time(timeline, ms));
         }
         k = end;
     }
-    // The AHU rules over the AHU rows.
-    let a = &ds.ahus;
-    let (arun, (anodes, anode), at) = (i32_col(a, "run")?, str_col(a, "node")?, i64_col(a, "t_ms")?);
-    let (aphase_names, aphase) = str_col(a, "phase")?;
-    let temps: Vec<&[f32]> = ["outdoor_air_c", "return_air_c", "mixed_air_c", "supply_air_c", "supply_air_setpoint_c"]
-        .iter()
-        .map(|c| f32_col(a, c))
-        .collect::<Result<_>>()?;
-    let mut k = 0;
-    while k < at.len() {
-        let (r, nd) = (arun[k], anode[k]);
-        let mut end = k;
-        while end < at.len() && arun[end] == r && anode[end] == nd {
-            end += 1;
-        }
-        if wanted.contains(&r) {
-            let id = &*anodes[nd as usize];
-            let h = f.ahus.iter().position(|x| x.id == id).with_context(|| format!("run {r}: unknown AHU {id}"))?;
-            let node = &f.ahus[h];
-            let specs = node
-                .children
-                .iter()
-                .map(|&c| ChildSpec { id: f.actuators[c].id.clone(), role: f.actuators[c].role, profile: None })
-                .collect();
-            let weather = twinfault_core::scenario::Weather { outdoor_mean_c: 20.0, outdoor_amplitude_c: 0.0 };
-            let mut ahu = Ahu::new(
-                id,
-                Arc::clone(&node.template),
-                specs,
-                twinfault_core::scenario::Schedule::Off,
-                weather,
-                0.0,
-                1,
-            );
-            let child_cmds: Vec<&[(i64, f64)]> = node
-                .children
-                .iter()
-                .map(|&c| commands.get(&(r, f.actuators[c].id.clone())).map_or(&[][..], |v| v.as_slice()))
-                .collect();
-            let mut prev = None;
-            for j in k..end {
-                let pname = &*aphase_names[aphase[j] as usize];
-                let m = AhuMeasurement {
-                    t: SimTime(at[j].max(0) as u64),
-                    occupied: matches!(pname, "startup" | "steady"),
-                    outdoor_air_c: f64::from(temps[0][j]),
-                    return_air_c: f64::from(temps[1][j]),
-                    mixed_air_c: f64::from(temps[2][j]),
-                    supply_air_c: f64::from(temps[3][j]),
-                    supply_air_setpoint_c: Some(f64::from(temps[4][j])),
-                    commands_pct: child_cmds
-                        .iter()
-                        .map(|c| {
-                            let i = c.partition_point(|x| x.0 <= at[j]);
-                            if i == 0 { 0.0 } else { c[i - 1].1 }
-                        })
-                        .collect(),
-                };
-                let dt = prev.map_or(1.0, |p: i64| (at[j] - p) as f64 / 1000.0);
-                prev = Some(at[j]);
-                let mut out = Vec::new();
-                ahu.observe(&m, dt, &mut out);
-                for fe in out.into_iter().filter(|fe| fe.device.is_some()) {
-                    let dev = fe.device.clone().expect("filtered");
-                    let phase = PHASES.iter().find(|p| **p == pname).copied().unwrap_or("off");
-                    collect(&mut alarms, r, &dev, std::slice::from_ref(&fe), &|_| phase);
-                }
-            }
-        }
-        k = end;
+    // The AHU rules: what the AHU twins found while the runs were generated (they saw the
+    // plant's water and the zones, which the AHU rows do not hold), attributed to the device
+    // the evidence points at.
+    let fr = &ds.findings;
+    let (frun, (fnodes, fnode), ft) = (i32_col(fr, "run")?, str_col(fr, "node")?, i64_col(fr, "t_ms")?);
+    let Col::OptStr { dict: fdev_names, codes: fdev } = fr.col("device")? else { bail!("device column") };
+    let (kinds, kind) = str_col(fr, "kind")?;
+    let (changes, change) = str_col(fr, "change")?;
+    for j in 0..ft.len() {
+        let is_ahu = f.ahus.iter().any(|a| *a.id == *fnodes[fnode[j] as usize]);
+        let (Some(d), true) = (fdev[j], is_ahu && wanted.contains(&frun[j])) else { continue };
+        let dev = &*fdev_names[d as usize];
+        let Some(k) = FaultKind::parse(&kinds[kind[j] as usize]) else { continue };
+        let ch = match &*changes[change[j] as usize] {
+            "opened" => Change::Opened,
+            "resolved" => Change::Resolved,
+            _ => Change::Updated,
+        };
+        let fe = FindingEvent {
+            t: SimTime(ft[j].max(0) as u64),
+            kind: k,
+            change: ch,
+            severity: twinfault_core::types::Severity::Warning,
+            confidence: 0.0,
+            value: 0.0,
+            opened_at: SimTime(ft[j].max(0) as u64),
+            summary: String::new(),
+            action: String::new(),
+            device: Some(dev.to_string()),
+        };
+        let phase = sample_phase(&phases, frun[j], dev, ft[j]);
+        collect(&mut alarms, frun[j], dev, std::slice::from_ref(&fe), &|_| phase);
     }
     // Close every alarm where its resolve was seen; order by run, node, time.
     alarms.sort_by(|a, b| (a.run, &a.node, a.opened_ms).cmp(&(b.run, &b.node, b.opened_ms)));
     Ok(alarms)
+}
+
+fn static_phase(name: &str) -> &'static str {
+    PHASES.iter().find(|p| **p == name).copied().unwrap_or("off")
+}
+
+/// The phase in effect at `ms` on a timeline of changes.
+fn at_time(timeline: &[(i64, &'static str)], ms: i64) -> &'static str {
+    let i = timeline.partition_point(|x| x.0 <= ms);
+    if i == 0 { timeline.first().map_or("off", |x| x.1) } else { timeline[i - 1].1 }
+}
+
+type Timelines = BTreeMap<(i32, String), Vec<(i64, &'static str)>>;
+
+fn sample_phase(phases: &Timelines, run: i32, dev: &str, ms: i64) -> &'static str {
+    phases.get(&(run, dev.to_string())).map_or("off", |t| at_time(t, ms))
 }
 
 fn collect(
@@ -326,6 +304,7 @@ fn collect(
                 opened_ms: fe.t.0 as i64,
                 closed_ms: None,
                 phase: phase_at(fe.t.0 as i64),
+                source: if fe.device.is_some() { "ahu" } else { "device" },
             }),
             Change::Resolved => {
                 if let Some(a) = alarms
@@ -491,6 +470,7 @@ fn push_alarm(
         opened_ms: t,
         closed_ms: None,
         phase: PHASES.iter().find(|p| **p == phase).copied().unwrap_or("off"),
+        source: "model",
     });
     alarms.len() - 1
 }

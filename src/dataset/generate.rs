@@ -63,7 +63,23 @@ pub struct RunData {
     pub samples: SampleRows,
     pub ahus: AhuRows,
     pub windows: WindowRows,
+    /// What the twins' own rules found while the run was generated.
+    pub findings: FindingRows,
 }
+
+/// Findings of the run's twins: `node` indexes actuators then AHUs (actuators first).
+#[derive(Default)]
+pub struct FindingRows {
+    pub node: Vec<u32>,
+    pub device: Vec<Option<u32>>,
+    pub kind: Vec<u32>,
+    pub change: Vec<u32>,
+    pub t_ms: Vec<i64>,
+    pub severity: Vec<u32>,
+}
+
+const CHANGES: [&str; 3] = ["opened", "updated", "resolved"];
+const SEVERITIES: [&str; 2] = ["warning", "critical"];
 
 #[derive(Default)]
 pub struct SampleRows {
@@ -148,8 +164,29 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
         })
         .collect();
     let mut ahus = AhuRows::default();
+    let mut findings = FindingRows::default();
+    let mut record = |node: u32, fe: &twinfault_core::detect::FindingEvent| {
+        findings.node.push(node);
+        findings
+            .device
+            .push(fe.device.as_ref().and_then(|d| f.actuators.iter().position(|a| &a.id == d)).map(|i| i as u32));
+        findings.kind.push(fe.kind.index() as u32);
+        findings.change.push(fe.change as u32);
+        findings.t_ms.push(fe.t.0 as i64);
+        findings.severity.push(fe.severity as u32);
+    };
     for e in 0..epochs {
         let mut out = step_epoch(&mut setup, f, e, &mut cond);
+        for (i, r) in out.actuators.iter().enumerate() {
+            for fe in &r.findings {
+                record(i as u32, fe);
+            }
+        }
+        for (h, fs) in out.ahu_findings.iter().enumerate() {
+            for fe in fs {
+                record((n + h) as u32, fe);
+            }
+        }
         for (h, p) in out.phases.iter().enumerate() {
             phases[h].push(*p);
         }
@@ -256,6 +293,7 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
         samples,
         ahus,
         windows: wins,
+        findings,
     }
 }
 
@@ -367,6 +405,24 @@ impl RunData {
         Table::new(cols)
     }
 
+    pub fn finding_table(&self) -> Table {
+        let fr = &self.findings;
+        let n = fr.t_ms.len();
+        let nodes: Vec<Arc<str>> = self.node_ids.iter().chain(&self.ahu_ids).map(|x| Arc::from(x.as_str())).collect();
+        let devices: Vec<Arc<str>> = self.node_ids.iter().map(|x| Arc::from(x.as_str())).collect();
+        let kinds: Vec<&str> = FaultKind::ALL.iter().map(|k| k.as_str()).collect();
+        Table::new(vec![
+            ("run", Col::I32(vec![self.index as i32; n])),
+            ("split", self.split_col(n)),
+            ("node", Col::Str { dict: nodes, codes: fr.node.clone() }),
+            ("device", Col::OptStr { dict: devices, codes: fr.device.clone() }),
+            ("kind", Col::Str { dict: dict_of(&kinds), codes: fr.kind.clone() }),
+            ("change", Col::Str { dict: dict_of(&CHANGES), codes: fr.change.clone() }),
+            ("severity", Col::Str { dict: dict_of(&SEVERITIES), codes: fr.severity.clone() }),
+            ("t_ms", Col::I64(fr.t_ms.clone())),
+        ])
+    }
+
     pub fn window_table(&self) -> Table {
         let w = &self.windows;
         let n = w.t_start_ms.len();
@@ -417,7 +473,7 @@ struct Sinks {
     csv: Vec<CsvWriter>,
 }
 
-const TABLES: [&str; 3] = ["samples", "windows", "ahus"];
+const TABLES: [&str; 4] = ["samples", "windows", "ahus", "findings"];
 
 /// Loads a campaign file and its facility.
 pub fn load_campaign(path: &Path) -> Result<(Campaign, Facility, String)> {
@@ -502,7 +558,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
                     continue;
                 }
                 run_cards.push(card);
-                let tables = [run.sample_table(), run.window_table(), run.ahu_table()];
+                let tables = [run.sample_table(), run.window_table(), run.ahu_table(), run.finding_table()];
                 if sinks.is_none() {
                     let mut s = Sinks { parquet: Vec::new(), csv: Vec::new() };
                     for (name, t) in TABLES.iter().zip(&tables) {
@@ -646,6 +702,16 @@ fn schema() -> serde_json::Value {
             col("heating_kw", "float", "kW", "heating delivered"),
             col("fault_kind", "string", "", "kind of the root-cause fault below the AHU, else normal"),
             col("root_cause_fault_id", "string?", "", "the injected device fault its symptoms come from"),
+        ],
+        "findings": [
+            col("run", "int32", "", "run index"),
+            col("split", "string", "", "train, validation or test (by run)"),
+            col("node", "string", "", "the twin whose rules found it (actuator or AHU)"),
+            col("device", "string?", "", "for AHU rules: the device the evidence points at"),
+            col("kind", "string", "", "fault kind"),
+            col("change", "string", "", "opened, updated, resolved"),
+            col("severity", "string", "", "warning or critical"),
+            col("t_ms", "int64", "ms", "time since the run's start"),
         ],
     })
 }

@@ -38,12 +38,26 @@ pub struct TrainParams {
     pub features_per_tree: usize,
     /// Windows drawn per class for each tree's bootstrap (fewer when a class has fewer).
     pub per_class: usize,
+    /// Normal windows drawn per tree, as a multiple of `per_class` (normal operation is the
+    /// most varied class, and the cost of calling it a fault is a false alarm).
+    pub normal_factor: usize,
+    /// A fault class is predicted only with at least this share of the votes; else normal.
+    pub min_votes: f32,
     pub seed: u64,
 }
 
 impl Default for TrainParams {
     fn default() -> Self {
-        TrainParams { trees: 60, max_depth: 14, min_samples_leaf: 2, features_per_tree: 20, per_class: 1500, seed: 1 }
+        TrainParams {
+            trees: 60,
+            max_depth: 14,
+            min_samples_leaf: 2,
+            features_per_tree: 20,
+            per_class: 1500,
+            normal_factor: 8,
+            min_votes: 0.5,
+            seed: 1,
+        }
     }
 }
 
@@ -103,7 +117,8 @@ impl Model {
                 if idx.is_empty() {
                     continue;
                 }
-                let n = params.per_class.min(idx.len().max(params.per_class / 4));
+                let want = if c == 0 { params.per_class * params.normal_factor.max(1) } else { params.per_class };
+                let n = want.min(idx.len().max(want / 4));
                 for _ in 0..n {
                     let i = idx[((uniform(&mut rng) * idx.len() as f64) as usize).min(idx.len() - 1)];
                     x.push(feats.iter().map(|f| rows[i][*f]).collect());
@@ -144,7 +159,11 @@ impl Model {
             }
         }
         let (best, n) = votes.iter().enumerate().max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i))).expect("classes");
-        (best, *n as f32 / self.members.len().max(1) as f32)
+        let share = *n as f32 / self.members.len().max(1) as f32;
+        if best != 0 && share < self.params.min_votes {
+            return (0, votes[0] as f32 / self.members.len().max(1) as f32);
+        }
+        (best, share)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -9,23 +9,27 @@ use twinfault::dataset::generate::{Format, Request, check, generate, load_campai
 use twinfault::dataset::model::{Model, TrainParams};
 use twinfault::dataset::table::{Col, read_parquet};
 
-/// A small campaign on the reference floor: short runs, many faults, every kind.
+/// The shipped campaign made small: short runs, two or three faults each.
 fn small_campaign(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(root().join("campaigns/actuator_faults.toml")).unwrap();
-    let facility = root().join("twins/datacenter.toml");
-    let text = text
-        .replace("facility = \"../twins/datacenter.toml\"", &format!("facility = {:?}", facility.display().to_string()))
-        .replace("duration_s = [3600, 7200]", "duration_s = [1500, 2100]")
-        .replace("onset_s = [300, 2400]", "onset_s = [200, 900]")
-        .replace("lead_s = [0, 1200]", "lead_s = [0, 300]")
-        .replace("startup_s = [600, 1200]", "startup_s = [300, 600]")
-        .replace(
-            "per_run = { \"0\" = 1.0, \"1\" = 2.0, \"2\" = 1.5, \"3\" = 0.5 }",
-            "per_run = { \"2\" = 1.0, \"3\" = 1.0 }",
-        );
-    assert!(text.contains("[1500, 2100]") && text.contains("\"2\" = 1.0"), "the shipped campaign changed shape");
+    let mut c: toml::Table = text.parse().unwrap();
+    let set = |c: &mut toml::Table, path: &[&str], v: toml::Value| {
+        let mut t = c;
+        for k in &path[..path.len() - 1] {
+            t = t.get_mut(*k).and_then(|x| x.as_table_mut()).expect("the shipped campaign has this table");
+        }
+        assert!(t.insert(path[path.len() - 1].to_string(), v).is_some(), "the shipped campaign has {path:?}");
+    };
+    let facility = root().join("twins/datacenter.toml").display().to_string();
+    set(&mut c, &["facility"], facility.into());
+    set(&mut c, &["duration_s"], toml::Value::try_from([1500, 2100]).unwrap());
+    set(&mut c, &["schedule", "lead_s"], toml::Value::try_from([0, 300]).unwrap());
+    set(&mut c, &["schedule", "startup_s"], toml::Value::try_from([300, 600]).unwrap());
+    set(&mut c, &["faults", "onset_s"], toml::Value::try_from([200, 900]).unwrap());
+    let per_run: toml::Table = "\"2\" = 1.0\n\"3\" = 1.0".parse().unwrap();
+    set(&mut c, &["faults", "per_run"], per_run.into());
     let path = dir.join("small.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, toml::to_string(&c).unwrap()).unwrap();
     path
 }
 
@@ -138,6 +142,38 @@ fn evaluate_and_train_end_to_end_and_the_model_file_round_trips() {
     assert!(e.detections.iter().any(|d| d.latency_s.is_some()), "the rules detected nothing");
     assert!(e.detections.iter().filter_map(|d| d.latency_s).all(|l| l >= 0.0));
     assert!(e.device_days > 0.0);
+    // The device rules replayed over the written samples find exactly what the same rules found
+    // while the data was generated.
+    let replayed: BTreeSet<(i32, String, String, i64)> =
+        twinfault::dataset::evaluate::replay_rules(&ds, &ds.runs(None))
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.source == "device")
+            .map(|a| (a.run, a.node, a.kind.to_string(), a.opened_ms))
+            .collect();
+    let f = &ds.findings;
+    let (
+        Col::I32(run),
+        Col::Str { dict: nd, codes: nc },
+        Col::Str { dict: kd, codes: kc },
+        Col::Str { dict: cd, codes: cc },
+        Col::I64(t),
+    ) = (
+        f.col("run").unwrap(),
+        f.col("node").unwrap(),
+        f.col("kind").unwrap(),
+        f.col("change").unwrap(),
+        f.col("t_ms").unwrap(),
+    )
+    else {
+        panic!("finding columns")
+    };
+    let recorded: BTreeSet<(i32, String, String, i64)> = (0..t.len())
+        .filter(|&j| &*cd[cc[j] as usize] == "opened" && nd[nc[j] as usize].starts_with("BEL-"))
+        .map(|j| (run[j], nd[nc[j] as usize].to_string(), kd[kc[j] as usize].to_string(), t[j]))
+        .collect();
+    assert!(!recorded.is_empty());
+    assert_eq!(replayed, recorded, "replayed device rules differ from the run's own");
 
     // A small model: trained, saved, loaded, predicting the same on every window.
     let params = TrainParams { trees: 8, per_class: 300, ..TrainParams::default() };
@@ -176,6 +212,7 @@ fn a_broken_campaign_gets_one_clear_error() {
     let good = std::fs::read_to_string(small_campaign(dir.path())).unwrap();
     let path = dir.path().join("broken.toml");
     std::fs::write(&path, good.replace("gear_jam = 1.0", "gear_jammed = 1.0")).unwrap();
+    assert!(good.contains("gear_jam = 1.0") && good.contains("train = 0.6"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
         .args(["generate", "--campaign", path.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()])
         .output()
@@ -183,7 +220,7 @@ fn a_broken_campaign_gets_one_clear_error() {
     assert_eq!(out.status.code(), Some(2), "bad input exits 2");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.toml") && err.contains("faults.kinds.gear_jammed"), "{err}");
-    std::fs::write(&path, good.replace("train = 0.7", "train = 0.9")).unwrap();
+    std::fs::write(&path, good.replace("train = 0.6", "train = 0.9")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
         .args(["generate", "--campaign", path.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()])
         .output()

@@ -203,11 +203,15 @@ pub struct RunSpec {
     pub facility: Facility,
 }
 
-/// Whether a fault kind can be injected into an actuator of this role.
+/// Whether a campaign draws a fault kind for an actuator of this role: where the modelled
+/// sensors can see it. A leak or a slipped linkage leaves the device's own telemetry normal and
+/// shows only in the air: through the coils for valves, through the mixing for the outdoor-air
+/// damper. A zone damper's would show only in its zone's airflow, which no twin measures.
 pub fn applies(kind: FaultKind, role: Role) -> bool {
     match kind {
         FaultKind::ValveLeak => matches!(role, Role::CoolingValve | Role::HeatingValve),
-        FaultKind::DamperLeak => matches!(role, Role::OutdoorAirDamper | Role::ZoneDamper),
+        FaultKind::DamperLeak => role == Role::OutdoorAirDamper,
+        FaultKind::StuckAt => role != Role::ZoneDamper,
         k => k.injectable(),
     }
 }
