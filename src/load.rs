@@ -40,7 +40,16 @@ pub fn facility(path: &Path, campus: Option<CampusSize>) -> Result<Facility, Loa
         })?;
         templates.add(name, &ttext, &tpath.display().to_string())?;
     }
-    Ok(file.build(&templates, &label).map_err(|e| e.locate(&text))?)
+    let classifier = file.classifier.clone();
+    let mut f = file.build(&templates, &label).map_err(|e| e.locate(&text))?;
+    if let Some(rel) = classifier {
+        let mpath = dir.join(&rel);
+        let model = crate::dataset::model::Model::load(&mpath).map_err(|e| {
+            ConfigError::new(&label, "classifier", format!("{e:#} (train one with `twinfault train`)")).locate(&text)
+        })?;
+        f.classifier = Some(std::sync::Arc::new(model));
+    }
+    Ok(f)
 }
 
 /// A scenario with its facility, both validated.

@@ -96,6 +96,31 @@ pub fn report(r: &Report) -> String {
         out.push_str(&table(&rows));
         out.push('\n');
     }
+    if !r.model_verdicts.is_empty() {
+        // The learned classifier's second opinion, apart from the rules (it decides nothing).
+        let _ = writeln!(out, "learned classifier (alongside the rules; counts in no expectation):");
+        let mut rows = vec![vec![
+            "opened".to_string(),
+            "node".into(),
+            "verdict".into(),
+            "votes".into(),
+            "truth".into(),
+            "".into(),
+        ]];
+        for d in &r.model_verdicts {
+            let agrees = d.summary.contains("agrees with the rules");
+            rows.push(vec![
+                twinfault_core::SimTime::from_secs_f64(d.opened_at_s).to_string(),
+                d.node.clone(),
+                d.kind.to_string(),
+                format!("{:.2}", d.confidence),
+                d.truth.clone().unwrap_or_else(|| "FALSE ALARM".into()),
+                if agrees { "rules agree".into() } else { "rules disagree".into() },
+            ]);
+        }
+        out.push_str(&table(&rows));
+        let _ = writeln!(out, "model false alarms: {}\n", r.model_false_alarms);
+    }
     let _ = writeln!(out, "false alarms: {}   result: {}", r.false_alarms, if r.passed { "PASS" } else { "FAIL" });
     out
 }

@@ -176,6 +176,8 @@ pub struct ReplayFinding {
     pub opened_at_ms: u64,
     pub resolved_at_ms: Option<u64>,
     pub summary: String,
+    /// `rule`, or `model` for a learned classifier's verdict (which sets no status).
+    pub source: &'static str,
 }
 
 pub struct ReplayOptions {
@@ -215,9 +217,13 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
     let t_first = accepted.first().map_or(0, |a| a.sample.t.0);
     for a in &accepted {
         let node = &facility.actuators[a.actuator];
-        let twin = twins
-            .entry(a.actuator)
-            .or_insert_with(|| ActuatorTwin::new(&node.id, Arc::clone(&node.template), Mode::Ingest, 1, 0.0, false));
+        let twin = twins.entry(a.actuator).or_insert_with(|| {
+            let twin = ActuatorTwin::new(&node.id, Arc::clone(&node.template), Mode::Ingest, 1, 0.0, false);
+            match &facility.classifier {
+                Some(m) => twin.with_classifier(Arc::clone(m), node.role),
+                None => twin,
+            }
+        });
         if let Some(speed) = opts.speed {
             let due = std::time::Duration::from_secs_f64((a.sample.t.0 - t_first) as f64 / 1000.0 / speed);
             if let Some(wait) = due.checked_sub(wall0.elapsed()) {
@@ -247,13 +253,15 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
                 opened_at_ms: f.t.0,
                 resolved_at_ms: None,
                 summary: f.summary.clone(),
+                source: if f.source == twinfault_core::detect::Source::Model { "model" } else { "rule" },
             }),
             Change::Resolved => {
-                if let Some(r) = report_findings
-                    .iter_mut()
-                    .rev()
-                    .find(|r| &r.node == node && r.kind == f.kind.as_str() && r.resolved_at_ms.is_none())
-                {
+                if let Some(r) = report_findings.iter_mut().rev().find(|r| {
+                    &r.node == node
+                        && r.kind == f.kind.as_str()
+                        && r.resolved_at_ms.is_none()
+                        && (r.source == "model") == (f.source == twinfault_core::detect::Source::Model)
+                }) {
                     r.resolved_at_ms = Some(f.t.0);
                 }
             }

@@ -144,6 +144,25 @@ impl Dataset {
             .collect()
     }
 
+    /// The twins of a run as it was generated: the campaign re-draws each unit's parameters
+    /// (its detector's expectations follow them); the base facility for other data.
+    pub fn run_facility(&self, run: i32) -> Facility {
+        let spec: Option<twinfault_core::campaign::Campaign> =
+            serde_json::from_value(self.card["campaign"]["spec"].clone()).ok();
+        match (spec, self.card["seed"].as_u64()) {
+            (Some(c), Some(seed)) if run >= 0 => {
+                c.draw(&self.facility, run as usize, seed, twinfault_core::campaign::Split::Train).facility
+            }
+            _ => self.facility.clone(),
+        }
+    }
+
+    /// The run's time grid (sample rate and control period), when the card has it.
+    fn grid(&self, run: i32) -> Option<twinfault_core::twin::Grid> {
+        let r = self.card["run_list"].as_array().into_iter().flatten().find(|r| r["run"] == run)?;
+        Some(twinfault_core::twin::Grid::new(r["sample_rate_hz"].as_f64()?, r["control_period_s"].as_f64()?))
+    }
+
     fn duration_ms(&self, run: i32) -> i64 {
         let r = self.card["run_list"].as_array().into_iter().flatten().find(|r| r["run"] == run);
         r.and_then(|r| r["duration_s"].as_f64()).map_or(0, |d| (d * 1000.0) as i64)
@@ -179,6 +198,7 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
     let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
     let f = &ds.facility;
     let mut alarms = Vec::new();
+    let mut run_facility: Option<(i32, Facility)> = None;
     // Per run and device: phase changes (time, phase), for alarms found one level up.
     let mut phases: Timelines = BTreeMap::new();
     let mut k = 0;
@@ -190,24 +210,38 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
         }
         if wanted.contains(&r) {
             let id = &*nodes[nd as usize];
+            if run_facility.as_ref().is_none_or(|x| x.0 != r) {
+                run_facility = Some((r, ds.run_facility(r)));
+            }
+            let rf = &run_facility.as_ref().expect("set above").1;
             let i =
-                f.actuators.iter().position(|a| a.id == id).with_context(|| format!("run {r}: unknown node {id}"))?;
-            let mut twin = ActuatorTwin::new(id, Arc::clone(&f.actuators[i].template), Mode::Ingest, 0, 0.0, false);
+                rf.actuators.iter().position(|a| a.id == id).with_context(|| format!("run {r}: unknown node {id}"))?;
+            let mut twin = ActuatorTwin::new(id, Arc::clone(&rf.actuators[i].template), Mode::Ingest, 0, 0.0, false);
             let mut out: Vec<FindingEvent> = Vec::new();
             let mut cur_phase = None;
-            let mut next_tick = 1000;
+            // Time passes as it did in the run: the rules tick at the end of every control epoch
+            // and learn the AHU's phase at the start of one (every second for other data).
+            let grid = ds.grid(r);
+            let epoch_of = |ms: i64| -> u64 {
+                grid.map_or(ms.max(0) as u64 / 1000, |g| {
+                    ((ms.max(0) as f64 * g.sample_rate_hz / 1000.0).round() as u64) / g.samples_per_epoch
+                })
+            };
+            let epoch_start = |e: u64| -> i64 { grid.map_or(e as i64 * 1000, |g| g.epoch_start(e).0 as i64) };
+            let mut next_epoch = 1;
             let timeline = phases.entry((r, id.to_string())).or_default();
             for j in k..end {
-                let now = SimTime(t_ms[j].max(0) as u64);
-                while next_tick <= t_ms[j] {
-                    twin.tick(SimTime(next_tick as u64), &mut out);
-                    next_tick += 1000;
+                while epoch_start(next_epoch) <= t_ms[j] {
+                    twin.tick(SimTime(epoch_start(next_epoch) as u64), &mut out);
+                    next_epoch += 1;
                 }
+                let now = SimTime(t_ms[j].max(0) as u64);
                 let p = phase_of(&phase_names[phase[j] as usize]);
                 if cur_phase != Some(p) {
-                    twin.set_phase(now, p);
+                    let at = epoch_start(epoch_of(t_ms[j]));
+                    twin.set_phase(SimTime(at.max(0) as u64), p);
                     cur_phase = Some(p);
-                    timeline.push((t_ms[j], static_phase(&phase_names[phase[j] as usize])));
+                    timeline.push((at, static_phase(&phase_names[phase[j] as usize])));
                 }
                 let s = Sample {
                     t: now,
@@ -222,9 +256,10 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
                 twin.ingest(&s, &mut out);
             }
             let run_end = ds.duration_ms(r);
-            while next_tick <= run_end {
-                twin.tick(SimTime(next_tick as u64), &mut out);
-                next_tick += 1000;
+            let last_epoch = grid.map_or(run_end.max(0) as u64 / 1000, |g| g.epochs_in(SimTime(run_end.max(0) as u64)));
+            while next_epoch <= last_epoch {
+                twin.tick(SimTime(epoch_start(next_epoch) as u64), &mut out);
+                next_epoch += 1;
             }
             let timeline = &phases[&(r, id.to_string())];
             collect(&mut alarms, r, id, &out, &|ms| at_time(timeline, ms));
@@ -260,6 +295,7 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
             summary: String::new(),
             action: String::new(),
             device: Some(dev.to_string()),
+            source: twinfault_core::detect::Source::Rule,
         };
         let phase = sample_phase(&phases, frun[j], dev, ft[j]);
         collect(&mut alarms, frun[j], dev, std::slice::from_ref(&fe), &|_| phase);

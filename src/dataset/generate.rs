@@ -57,6 +57,8 @@ pub struct RunData {
     pub split: Split,
     pub seed: u64,
     pub duration_s: f64,
+    pub sample_rate_hz: f64,
+    pub control_period_s: f64,
     pub injections: Vec<Injection>,
     pub node_ids: Vec<String>,
     pub ahu_ids: Vec<String>,
@@ -287,6 +289,8 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
         split: spec.split,
         seed: spec.seed,
         duration_s: sc.duration.as_secs_f64(),
+        sample_rate_hz: sc.sample_rate_hz,
+        control_period_s: sc.control_period_s,
         injections: injections.clone(),
         node_ids: f.actuators.iter().map(|a| a.id.clone()).collect(),
         ahu_ids: f.ahus.iter().map(|a| a.id.clone()).collect(),
@@ -551,7 +555,8 @@ pub fn generate(req: &Request) -> Result<Summary> {
                         "start_s": j.start.as_secs_f64(), "ramp_s": j.ramp_s, "end_s": j.end.map(|e| e.as_secs_f64()) })
                     })
                     .collect();
-                let card = json!({ "run": run.index, "seed": run.seed, "split": run.split, "duration_s": run.duration_s, "faults": injections });
+                let card = json!({ "run": run.index, "seed": run.seed, "split": run.split, "duration_s": run.duration_s,
+                    "sample_rate_hz": run.sample_rate_hz, "control_period_s": run.control_period_s, "faults": injections });
                 if let Err(why) = check(&run) {
                     bar.println(format!("run {} rejected: {why}", run.index));
                     rejected.push(json!({ "run": run.index, "reason": why }));

@@ -199,3 +199,15 @@ impl Model {
         Ok(m)
     }
 }
+
+impl twinfault_core::classify::WindowClassifier for Model {
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn window_s(&self) -> f64 {
+        self.window_s
+    }
+    fn predict(&self, features: &[f64; N_FEATURES]) -> (usize, f32) {
+        Model::predict(self, features)
+    }
+}

@@ -299,7 +299,7 @@ impl Actuator {
             power_w: quantize(power, q.power_w) as f32,
             temperature_c: quantize(self.temperature_c, q.temperature_c) as f32,
             rotation,
-            signal_quality: Some(quality as f32),
+            signal_quality: m.reports_signal_quality.then_some(quality as f32),
         })
     }
 }

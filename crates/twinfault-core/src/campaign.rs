@@ -28,7 +28,8 @@ pub struct Campaign {
     /// Runs when `--runs` is not given.
     pub runs: usize,
     pub duration_s: Range,
-    pub sample_rate_hz: f64,
+    /// Sample rate of a run, drawn per run (gateways poll at different rates) [Hz].
+    pub sample_rate_hz: Range,
     #[serde(default = "one")]
     pub control_period_s: f64,
     pub schedule: ScheduleDist,
@@ -116,6 +117,9 @@ pub struct Variation {
     pub signal_quality_noise: f64,
     #[serde(default)]
     pub thermal_resistance: f64,
+    /// Share of devices that report a control-signal quality (the real rig reports none).
+    #[serde(default = "all")]
+    pub signal_quality_reporting: f64,
     /// Ambient temperature around the device [°C]; absent keeps the template's.
     #[serde(default)]
     pub ambient_c: Option<Range>,
@@ -149,6 +153,10 @@ pub struct FaultDist {
     /// drawn independently).
     #[serde(default)]
     pub overlap: f64,
+}
+
+fn all() -> f64 {
+    1.0
 }
 
 fn default_ramp() -> Range {
@@ -258,9 +266,9 @@ impl Campaign {
             return Err(ConfigError::new(file, "runs", format!("{} is outside 1..=1000000", self.runs)));
         }
         range(&c, "duration_s", self.duration_s, 60.0, crate::scenario::MAX_DURATION_S)?;
-        c.range("sample_rate_hz", self.sample_rate_hz, 0.01, crate::scenario::MAX_SAMPLE_RATE_HZ)?;
+        range(&c, "sample_rate_hz", self.sample_rate_hz, 0.01, crate::scenario::MAX_SAMPLE_RATE_HZ)?;
         c.range("control_period_s", self.control_period_s, 0.05, 3600.0)?;
-        if self.control_period_s * self.sample_rate_hz < 0.999 {
+        if self.control_period_s * self.sample_rate_hz[0] < 0.999 {
             return Err(ConfigError::new(file, "control_period_s", "must hold at least one sample period"));
         }
         let s = Check { file, prefix: "schedule".into() };
@@ -298,6 +306,7 @@ impl Campaign {
         if let Some(a) = self.variation.ambient_c {
             range(&v, "ambient_c", a, -40.0, 70.0)?;
         }
+        v.range("signal_quality_reporting", self.variation.signal_quality_reporting, 0.0, 1.0)?;
         let f = Check { file, prefix: "faults".into() };
         if self.faults.per_run.is_empty() {
             return Err(ConfigError::new(file, "faults.per_run", "needs at least one count, e.g. { \"1\" = 1.0 }"));
@@ -340,7 +349,7 @@ impl Campaign {
         let wn = Check { file, prefix: "windows".into() };
         wn.range("length_s", self.windows.length_s, 1.0, 86_400.0)?;
         wn.range("stride_s", self.windows.stride_s, 1.0, self.windows.length_s * 10.0)?;
-        if self.windows.length_s * self.sample_rate_hz < 4.0 {
+        if self.windows.length_s * self.sample_rate_hz[0] < 4.0 {
             return Err(ConfigError::new(file, "windows.length_s", "a window must hold at least 4 samples"));
         }
         let sp = Check { file, prefix: "splits".into() };
@@ -385,6 +394,7 @@ impl Campaign {
         let run_seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(index as u64 + 1);
         let mut rng = node_rng(run_seed, "campaign", "run");
         let duration_s = draw(&mut rng, self.duration_s).round();
+        let sample_rate_hz = (draw(&mut rng, self.sample_rate_hz) * 10.0).round() / 10.0;
         let sd = &self.schedule;
         let startup_s = draw(&mut rng, sd.startup_s).round();
         let shutdown_s = draw(&mut rng, sd.shutdown_s).round();
@@ -424,6 +434,7 @@ impl Campaign {
                 m.ambient_c = draw(&mut r, amb);
             }
             m.breakaway_torque_nm = m.breakaway_torque_nm.max(m.coulomb_torque_nm);
+            m.reports_signal_quality = uniform(&mut r) < var.signal_quality_reporting;
             a.template = Arc::new(t);
         }
 
@@ -498,7 +509,7 @@ impl Campaign {
             facility: self.facility.clone(),
             seed: run_seed,
             duration: SimTime::from_secs_f64(duration_s),
-            sample_rate_hz: self.sample_rate_hz,
+            sample_rate_hz,
             control_period_s: self.control_period_s,
             start_clock_s,
             history_retention_s: None,

@@ -216,6 +216,13 @@ pub struct ActuatorModelParams {
     pub signal_quality_mean: f64,
     /// Standard deviation of the signal quality [-].
     pub signal_quality_noise: f64,
+    /// Whether the device (or its gateway) reports a signal quality at all.
+    #[serde(default = "yes")]
+    pub reports_signal_quality: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The device's reporting resolution.
@@ -632,6 +639,10 @@ pub struct FacilityFile {
     /// Campus only: the generated layout.
     #[serde(default)]
     campus: Option<CampusDef>,
+    /// A learned window classifier (a model file from `twinfault train`, relative to the
+    /// facility file) that every actuator twin runs alongside its rules.
+    #[serde(default)]
+    pub classifier: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -737,6 +748,9 @@ pub struct Facility {
     pub plant: Option<PlantNode>,
     pub ahus: Vec<AhuNode>,
     pub actuators: Vec<ActuatorNode>,
+    /// The learned window classifier the actuator twins run alongside their rules, if the
+    /// facility names one (loaded by the caller: the core reads no files).
+    pub classifier: Option<std::sync::Arc<dyn crate::classify::WindowClassifier>>,
 }
 
 /// Where a node sits in the tree.
@@ -882,6 +896,7 @@ impl FacilityFile {
             plant,
             ahus,
             actuators,
+            classifier: None,
         })
     }
 

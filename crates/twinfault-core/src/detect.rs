@@ -40,6 +40,24 @@ pub struct FindingEvent {
     pub action: String,
     /// For AHU rules: the device the evidence points at.
     pub device: Option<String>,
+    /// A rule's finding, or a learned model's verdict (which never changes a status).
+    #[serde(default, skip_serializing_if = "Source::is_rule")]
+    pub source: Source,
+}
+
+/// Who found it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Rule,
+    Model,
+}
+
+impl Source {
+    pub fn is_rule(&self) -> bool {
+        *self == Source::Rule
+    }
 }
 
 /// Confirmation and hysteresis of one rule.
@@ -122,6 +140,7 @@ impl FindingBook {
                     .replace("{value}", &format!("{value:.2}")),
                 action: r.spec.action.clone(),
                 device: r.device.map(str::to_string),
+                source: Source::Rule,
             });
         };
         if cond == slot.active {
@@ -188,6 +207,7 @@ impl FindingBook {
             ),
             action: spec.action.clone(),
             device: device.map(str::to_string),
+            source: Source::Rule,
         })
     }
 
@@ -441,6 +461,11 @@ impl ActuatorDetector {
     /// The last sample seen.
     pub fn last_sample(&self) -> Option<&Sample> {
         self.st.last.as_ref()
+    }
+
+    /// The operating phase of the device's AHU, as last set.
+    pub fn phase(&self) -> Phase {
+        self.st.phase
     }
 
     /// Sets the operating phase of the device's AHU.

@@ -19,6 +19,7 @@
 pub mod actuator;
 pub mod ahu;
 pub mod campaign;
+pub mod classify;
 pub mod config;
 pub mod detect;
 pub mod event;

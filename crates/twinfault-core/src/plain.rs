@@ -29,7 +29,13 @@ impl Setup {
         let mut actuators: Vec<ActuatorTwin> = facility
             .actuators
             .iter()
-            .map(|a| ActuatorTwin::new(&a.id, a.template.clone(), a.mode, scenario.seed, 0.0, record_history))
+            .map(|a| {
+                let twin = ActuatorTwin::new(&a.id, a.template.clone(), a.mode, scenario.seed, 0.0, record_history);
+                match &facility.classifier {
+                    Some(m) => twin.with_classifier(Arc::clone(m), a.role),
+                    None => twin,
+                }
+            })
             .collect();
         for inj in &scenario.injections {
             if let Some(NodeRef::Actuator(i)) = facility.node(&inj.node) {

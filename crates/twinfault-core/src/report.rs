@@ -1,7 +1,7 @@
 //! Ground-truth attribution, expectation checks and scores of a run.
 
 use crate::config::{Facility, NodeRef};
-use crate::detect::Change;
+use crate::detect::{Change, Source};
 use crate::event::Event;
 use crate::fault::Injection;
 use crate::scenario::{Expectation, Scenario};
@@ -110,6 +110,12 @@ pub struct Report {
     pub detections: Vec<Detection>,
     pub false_alarms: usize,
     pub per_kind: BTreeMap<FaultKind, KindScore>,
+    /// Verdicts of a learned classifier run alongside the rules (none without one); they count
+    /// in no expectation.
+    #[serde(default)]
+    pub model_verdicts: Vec<Detection>,
+    #[serde(default)]
+    pub model_false_alarms: usize,
 }
 
 fn describe(e: &Expectation) -> String {
@@ -135,14 +141,16 @@ fn describe(e: &Expectation) -> String {
 pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
     let inj = |id: &str| scenario.injections.iter().find(|i| i.id == id);
     let mut detections = Vec::new();
+    let mut model_verdicts = Vec::new();
     for e in events {
         if let Event::Finding { node, finding, truth, .. } = e {
             if finding.change != Change::Opened {
                 continue;
             }
+            let list = if finding.source == Source::Model { &mut model_verdicts } else { &mut detections };
             let latency_s =
                 truth.as_deref().and_then(inj).map(|i| (finding.t.0.saturating_sub(i.start.0)) as f64 / 1000.0);
-            detections.push(Detection {
+            list.push(Detection {
                 node: node.clone(),
                 device: finding.device.clone(),
                 kind: finding.kind,
@@ -157,7 +165,9 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
     }
     let opened = || {
         events.iter().filter_map(|e| match e {
-            Event::Finding { node, phase, finding, truth } if finding.change == Change::Opened => {
+            Event::Finding { node, phase, finding, truth }
+                if finding.change == Change::Opened && finding.source == Source::Rule =>
+            {
                 Some((node, phase, finding, truth))
             }
             _ => None,
@@ -296,5 +306,7 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
         detections,
         false_alarms,
         per_kind,
+        model_false_alarms: model_verdicts.iter().filter(|d| d.truth.is_none()).count(),
+        model_verdicts,
     }
 }

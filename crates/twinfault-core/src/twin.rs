@@ -4,10 +4,11 @@
 
 use crate::actuator::{Actuator, Sample};
 use crate::ahu::ChildReport;
+use crate::classify::{LiveClassifier, WindowClassifier};
 use crate::config::ActuatorTemplate;
 use crate::detect::{ActuatorDetector, FindingEvent};
 use crate::fault::Injection;
-use crate::types::{Phase, SimTime, Status};
+use crate::types::{Phase, Role, SimTime, Status};
 use std::sync::Arc;
 
 /// Length of one history block [ms]: a block holds every sample of a node for this long.
@@ -75,6 +76,21 @@ fn record(block: &mut Option<HistoryBlock>, enabled: bool, s: &Sample) -> Option
     closed
 }
 
+/// Feeds a sample to the twin's classifier, if it has one.
+fn classify(
+    c: &mut Option<Box<LiveClassifier>>,
+    d: &ActuatorDetector,
+    phase_known: bool,
+    id: &str,
+    s: &Sample,
+    out: &mut Vec<FindingEvent>,
+) {
+    if let Some(c) = c.as_mut() {
+        let phase = if phase_known { d.phase() } else { Phase::Occupied };
+        c.observe(s, phase, &|| d.book().open_kinds().collect(), id, out);
+    }
+}
+
 /// An actuator twin: model (when simulating) + detector + the open history block.
 #[derive(Debug, Clone)]
 pub struct ActuatorTwin {
@@ -83,6 +99,11 @@ pub struct ActuatorTwin {
     detector: ActuatorDetector,
     record_history: bool,
     block: Option<HistoryBlock>,
+    /// A learned classifier's second opinion, when the facility names one.
+    classifier: Option<Box<LiveClassifier>>,
+    /// Whether an AHU (or a replay) has told the twin its phase; a device replayed on its own
+    /// is taken as operating.
+    phase_known: bool,
 }
 
 impl ActuatorTwin {
@@ -101,7 +122,19 @@ impl ActuatorTwin {
             detector: ActuatorDetector::new(template),
             record_history,
             block: None,
+            classifier: None,
+            phase_known: false,
         }
+    }
+
+    /// Runs a learned window classifier alongside the rules (see [`crate::classify`]).
+    pub fn with_classifier(mut self, model: Arc<dyn WindowClassifier>, role: Role) -> ActuatorTwin {
+        self.classifier = Some(Box::new(LiveClassifier::new(model, role)));
+        self
+    }
+
+    fn classify(&mut self, s: &Sample, out: &mut Vec<FindingEvent>) {
+        classify(&mut self.classifier, &self.detector, self.phase_known, &self.id, s, out);
     }
 
     pub fn inject(&mut self, injection: Injection) -> bool {
@@ -122,6 +155,7 @@ impl ActuatorTwin {
     /// Tells the detector the AHU's phase (replays; a simulated run does this in [`Self::advance`]).
     pub fn set_phase(&mut self, t: SimTime, phase: Phase) {
         self.detector.set_phase(t, phase);
+        self.phase_known = true;
     }
 
     /// Time passes without a sample (replays): silence and timed rules are checked.
@@ -146,6 +180,7 @@ impl ActuatorTwin {
     /// history block, if any. Samples older than the last one are not evaluated, but are kept.
     pub fn ingest(&mut self, s: &Sample, out: &mut Vec<FindingEvent>) -> Option<HistoryBlock> {
         self.detector.observe(s, &self.id, out);
+        self.classify(s, out);
         record(&mut self.block, self.record_history, s)
     }
 
@@ -154,6 +189,7 @@ impl ActuatorTwin {
     pub fn advance(&mut self, grid: &Grid, first_sample: u64, command_pct: f64, phase: Phase, out: &mut EpochReport) {
         let t0 = grid.sample_time(first_sample);
         self.detector.set_phase(t0, phase);
+        self.phase_known = true;
         let n = grid.samples_per_epoch;
         let t_end = grid.sample_time(first_sample + n);
         let mut opening_sum = 0.0;
@@ -167,6 +203,7 @@ impl ActuatorTwin {
                 opening_sum += model.opening_pct();
                 if let Some(s) = sample {
                     self.detector.observe(&s, &self.id, &mut out.findings);
+                    classify(&mut self.classifier, &self.detector, true, &self.id, &s, &mut out.findings);
                     if let Some(b) = record(&mut self.block, self.record_history, &s) {
                         out.history = Some(b);
                     }
