@@ -228,3 +228,74 @@ fn a_broken_campaign_gets_one_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("splits") && err.contains("must be 1"), "{err}");
 }
+
+#[test]
+fn a_trained_model_runs_inside_the_twins_beside_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = small_campaign(dir.path());
+    let data = dir.path().join("data");
+    generate(&request(&campaign, &data, 16, 2, Format::Parquet)).unwrap();
+    let model = dir.path().join("model.json");
+    let params = TrainParams { trees: 20, ..TrainParams::default() };
+    twinfault::dataset::train::train(&data, &model, params, None).unwrap();
+
+    // The reference floor naming the model.
+    let twins = crate::copy_twins(dir.path());
+    let text = std::fs::read_to_string(twins.join("datacenter.toml")).unwrap();
+    let named = text.replacen(
+        "name = \"datacenter\"",
+        &format!("name = \"datacenter\"\nclassifier = {:?}", model.display().to_string()),
+        1,
+    );
+    assert_ne!(named, text);
+    std::fs::write(twins.join("datacenter.toml"), named).unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::copy(root().join("scenarios/datacenter_multi_fault.toml"), scenarios.join("s.toml")).unwrap();
+    let with = twinfault::load::scenario(&scenarios.join("s.toml"), None).unwrap();
+    assert!(with.facility.classifier.is_some());
+    let without = crate::load("datacenter_multi_fault.toml");
+
+    // Deterministic at any thread count, and the rules decide exactly what they decide alone:
+    // the model adds verdicts, never a status.
+    let a = crate::run(&with, 1, None);
+    let b = crate::run(&with, 2, None);
+    assert_eq!(a.report.event_log_sha256, b.report.event_log_sha256);
+    let plain = crate::run(&without, 2, None);
+    assert_eq!(a.report.detections, plain.report.detections);
+    assert_eq!(a.report.expectations, plain.report.expectations);
+    let statuses = |log: &[String]| -> Vec<String> {
+        log.iter().filter(|l| l.contains("\"event\":\"status\"")).cloned().collect()
+    };
+    assert_eq!(statuses(&a.log_lines), statuses(&plain.log_lines));
+    let model_lines: Vec<&String> = a.log_lines.iter().filter(|l| l.contains("\"source\":\"model\"")).collect();
+    assert!(!plain.log_lines.iter().any(|l| l.contains("\"source\":\"model\"")));
+    assert_eq!(
+        model_lines.iter().filter(|l| l.contains("\"change\":\"opened\"")).count(),
+        a.report.model_verdicts.len()
+    );
+    for v in &a.report.model_verdicts {
+        assert!(v.summary.contains("rules"), "a verdict says what the rules think: {}", v.summary);
+    }
+
+    // The real rig's healthy recordings through the twin with the model: no fault from either.
+    if let Some(rig) = crate::shared_data("belimo-rig") {
+        let mut files = 0;
+        for sub in ["flox", "pulse"] {
+            for e in std::fs::read_dir(rig.join(sub)).unwrap() {
+                let path = e.unwrap().path();
+                let opts = twinfault::replay::ReplayOptions { node: Some("BEL-VNT-001".into()), map: None, speed: None };
+                let r = twinfault::replay::replay(&path, &with.facility, &opts).unwrap();
+                assert!(r.findings.is_empty(), "{}: {:?}", path.display(), r.findings);
+                files += 1;
+            }
+        }
+        assert!(files >= 10, "{files} recordings");
+    }
+
+    // A facility naming a model that is not there: one clear error.
+    let broken = std::fs::read_to_string(twins.join("datacenter.toml")).unwrap().replace("model.json", "missing.json");
+    std::fs::write(twins.join("datacenter.toml"), broken).unwrap();
+    let err = twinfault::load::facility(&twins.join("datacenter.toml"), None).unwrap_err().to_string();
+    assert!(err.contains("datacenter.toml") && err.contains("classifier") && err.contains("missing.json"), "{err}");
+}
