@@ -241,6 +241,29 @@ enum Command {
         #[arg(long)]
         facility: Option<PathBuf>,
     },
+    /// Compare healthy synthetic windows with the real rig's healthy recordings: per-feature
+    /// KS statistics, RBF-kernel MMD, kNN neighbourhood mixing (0.5 = indistinguishable).
+    Realism {
+        /// Folder of real recordings (rig CSVs, searched recursively).
+        #[arg(long, default_value = "../shared/data/belimo-rig")]
+        real: PathBuf,
+        /// Dataset folder (from `generate`).
+        #[arg(long)]
+        synthetic: PathBuf,
+        /// Window length [s] (the rig's recordings are short).
+        #[arg(long, default_value_t = 10.0)]
+        window_s: f64,
+        /// Keep windows in which the damper moves at least this share of the time (both sides):
+        /// like is compared with like, the rig's recordings being bench tests.
+        #[arg(long, default_value_t = 0.3)]
+        min_moving: f64,
+        /// Write the table as JSON and the chart as PNG with this path prefix (default: in the
+        /// dataset folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        facility: Option<PathBuf>,
+    },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
     /// Compare the simulated healthy actuator with the real rig's recordings.
@@ -631,10 +654,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             let split = (split != "all").then_some(split);
             let e = twinfault::dataset::evaluate::evaluate(&ds, &det, split.as_deref())?;
             print!("{}", twinfault::dataset::evaluate::render(&e));
-            if let Some(p) = json {
-                std::fs::write(&p, serde_json::to_string_pretty(&e)? + "\n")
-                    .with_context(|| format!("cannot write {}", p.display()))?;
-            }
+            let json = json.unwrap_or_else(|| data.join(format!("evaluation-{}.json", det.name())));
+            std::fs::write(&json, serde_json::to_string_pretty(&e)? + "\n")
+                .with_context(|| format!("cannot write {}", json.display()))?;
+            let (cm, hist) = (json.with_extension("confusion.png"), json.with_extension("latency.png"));
+            let title = format!("{} on {} runs ({})", e.detector, e.runs, e.split.as_deref().unwrap_or("all splits"));
+            twinfault::dataset::charts::confusion(&e.confusion, &format!("confusion: {title}"), &cm)?;
+            let lat: Vec<f64> = e.detections.iter().filter_map(|d| d.latency_s).collect();
+            twinfault::dataset::charts::latency_histogram(&lat, &format!("detection latency: {title}"), &hist)?;
+            println!("written: {}, {}, {}", json.display(), cm.display(), hist.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Train { data, out, trees, seed, facility } => {
@@ -653,6 +681,19 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             for e in &t.held_out {
                 print!("{}", twinfault::dataset::evaluate::render(e));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Realism { real, synthetic, window_s, min_moving, out, facility } => {
+            anyhow::ensure!(window_s >= 1.0 && window_s.is_finite(), "--window-s must be at least 1");
+            anyhow::ensure!((0.0..=1.0).contains(&min_moving), "--min-moving must be within 0..=1");
+            let r = twinfault::dataset::realism::run(&real, &synthetic, window_s, min_moving, facility.as_deref())?;
+            print!("{}", twinfault::dataset::realism::render(&r));
+            let prefix = out.unwrap_or_else(|| synthetic.join("realism"));
+            let (json, png) = (prefix.with_extension("json"), prefix.with_extension("png"));
+            std::fs::write(&json, serde_json::to_string_pretty(&r)? + "\n")
+                .with_context(|| format!("cannot write {}", json.display()))?;
+            twinfault::dataset::charts::realism(&r.ks, r.mmd, r.knn_mixing, &png)?;
+            println!("written: {}, {}", json.display(), png.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {

@@ -199,6 +199,25 @@ fn evaluate_and_train_end_to_end_and_the_model_file_round_trips() {
     std::fs::write(dir.path().join("f.json"), v.to_string()).unwrap();
     assert!(Model::load(&dir.path().join("f.json")).unwrap_err().to_string().contains("other features"));
 
+    // Charts are real PNGs.
+    let cm = dir.path().join("cm.png");
+    twinfault::dataset::charts::confusion(&e.confusion, "confusion", &cm).unwrap();
+    let hist = dir.path().join("lat.png");
+    let lat: Vec<f64> = e.detections.iter().filter_map(|d| d.latency_s).collect();
+    twinfault::dataset::charts::latency_histogram(&lat, "latency", &hist).unwrap();
+    for p in [&cm, &hist] {
+        let head = std::fs::read(p).unwrap();
+        assert!(head.starts_with(b"\x89PNG") && head.len() > 2000, "{}", p.display());
+    }
+    // Realism against the real rig, when this machine has it.
+    if let Some(rig) = crate::shared_data("belimo-rig") {
+        let r = twinfault::dataset::realism::run(&rig, &data, 10.0, 0.3, None).unwrap();
+        assert!(r.real_windows > 100 && r.synthetic_windows > 100, "{} / {}", r.real_windows, r.synthetic_windows);
+        assert!((0.0..=0.6).contains(&r.knn_mixing) && r.mmd >= 0.0);
+        assert_eq!(r.ks.len(), twinfault::dataset::realism::COMPARED.len());
+        assert!(r.ks.iter().all(|(_, d)| (0.0..=1.0).contains(d)));
+    }
+
     // The model scored by the same evaluation.
     let me = evaluate(&ds, &Detector::Model(path.clone()), None).unwrap();
     assert_eq!(me.windows, e.windows);
@@ -284,7 +303,8 @@ fn a_trained_model_runs_inside_the_twins_beside_the_rules() {
         for sub in ["flox", "pulse"] {
             for e in std::fs::read_dir(rig.join(sub)).unwrap() {
                 let path = e.unwrap().path();
-                let opts = twinfault::replay::ReplayOptions { node: Some("BEL-VNT-001".into()), map: None, speed: None };
+                let opts =
+                    twinfault::replay::ReplayOptions { node: Some("BEL-VNT-001".into()), map: None, speed: None };
                 let r = twinfault::replay::replay(&path, &with.facility, &opts).unwrap();
                 assert!(r.findings.is_empty(), "{}: {:?}", path.display(), r.findings);
                 files += 1;
