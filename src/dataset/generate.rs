@@ -451,6 +451,54 @@ impl RunData {
     }
 }
 
+/// A run checked and turned into tables (in a worker thread), ready to write.
+struct Prepared {
+    index: usize,
+    card: serde_json::Value,
+    outcome: Result<Ready, String>,
+}
+
+struct Ready {
+    tables: [Table; 4],
+    split: &'static str,
+    sample_classes: BTreeMap<&'static str, u64>,
+    window_classes: BTreeMap<&'static str, u64>,
+    samples: u64,
+    windows: u64,
+}
+
+fn prepare(run: RunData) -> Prepared {
+    let injections: Vec<serde_json::Value> = run
+        .injections
+        .iter()
+        .map(|j| {
+            json!({ "id": j.id, "node": j.node, "kind": j.kind, "severity": j.severity,
+            "start_s": j.start.as_secs_f64(), "ramp_s": j.ramp_s, "end_s": j.end.map(|e| e.as_secs_f64()) })
+        })
+        .collect();
+    let card = json!({ "run": run.index, "seed": run.seed, "split": run.split, "duration_s": run.duration_s,
+        "sample_rate_hz": run.sample_rate_hz, "control_period_s": run.control_period_s, "faults": injections });
+    let outcome = check(&run).map(|()| {
+        let names = classes();
+        let count = |of: &[u32]| {
+            let mut m: BTreeMap<&'static str, u64> = BTreeMap::new();
+            for c in of {
+                *m.entry(names[*c as usize]).or_default() += 1;
+            }
+            m
+        };
+        Ready {
+            tables: [run.sample_table(), run.window_table(), run.ahu_table(), run.finding_table()],
+            split: run.split.as_str(),
+            sample_classes: count(&run.samples.class),
+            window_classes: count(&run.windows.class),
+            samples: run.samples.t_ms.len() as u64,
+            windows: run.windows.t_start_ms.len() as u64,
+        }
+    });
+    Prepared { index: run.index, card, outcome }
+}
+
 /// What `generate` was asked.
 pub struct Request {
     pub campaign: PathBuf,
@@ -504,7 +552,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
     let splits = campaign.splits(runs, req.seed);
     let jobs = req.jobs.max(1).min(runs);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, RunData)>(jobs * 2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(jobs * 2);
     let bar = if req.progress {
         let b = indicatif::ProgressBar::new(runs as u64);
         b.set_style(
@@ -520,7 +568,6 @@ pub fn generate(req: &Request) -> Result<Summary> {
     let mut rejected = Vec::new();
     let mut counts: BTreeMap<&str, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
     let (mut n_samples, mut n_windows) = (0u64, 0u64);
-    let class_names = classes();
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..jobs {
             let (tx, next, campaign, facility, splits) = (tx.clone(), &next, &campaign, &facility, &splits);
@@ -531,7 +578,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
                         return;
                     }
                     let spec = campaign.draw(facility, i, req.seed, splits[i]);
-                    if tx.send((i, simulate(&spec, campaign.windows))).is_err() {
+                    if tx.send(prepare(simulate(&spec, campaign.windows))).is_err() {
                         return;
                     }
                 }
@@ -540,33 +587,25 @@ pub fn generate(req: &Request) -> Result<Summary> {
         drop(tx);
         // Write in run order whatever order the runs finish in, so the files do not depend on
         // the number of jobs.
-        let mut pending: BTreeMap<usize, RunData> = BTreeMap::new();
+        let mut pending: BTreeMap<usize, Prepared> = BTreeMap::new();
         let mut expect = 0;
-        for (i, data) in rx {
-            pending.insert(i, data);
+        for p in rx {
+            pending.insert(p.index, p);
             while let Some(run) = pending.remove(&expect) {
                 expect += 1;
                 bar.inc(1);
-                let injections: Vec<serde_json::Value> = run
-                    .injections
-                    .iter()
-                    .map(|j| {
-                        json!({ "id": j.id, "node": j.node, "kind": j.kind, "severity": j.severity,
-                        "start_s": j.start.as_secs_f64(), "ramp_s": j.ramp_s, "end_s": j.end.map(|e| e.as_secs_f64()) })
-                    })
-                    .collect();
-                let card = json!({ "run": run.index, "seed": run.seed, "split": run.split, "duration_s": run.duration_s,
-                    "sample_rate_hz": run.sample_rate_hz, "control_period_s": run.control_period_s, "faults": injections });
-                if let Err(why) = check(&run) {
-                    bar.println(format!("run {} rejected: {why}", run.index));
-                    rejected.push(json!({ "run": run.index, "reason": why }));
-                    continue;
-                }
-                run_cards.push(card);
-                let tables = [run.sample_table(), run.window_table(), run.ahu_table(), run.finding_table()];
+                let ready = match run.outcome {
+                    Ok(r) => r,
+                    Err(why) => {
+                        bar.println(format!("run {} rejected: {why}", run.index));
+                        rejected.push(json!({ "run": run.index, "reason": why }));
+                        continue;
+                    }
+                };
+                run_cards.push(run.card);
                 if sinks.is_none() {
                     let mut s = Sinks { parquet: Vec::new(), csv: Vec::new() };
-                    for (name, t) in TABLES.iter().zip(&tables) {
+                    for (name, t) in TABLES.iter().zip(&ready.tables) {
                         if req.format != Format::Csv {
                             s.parquet.push(ParquetWriter::create(&req.out.join(format!("{name}.parquet")), t)?);
                         }
@@ -577,7 +616,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
                     sinks = Some(s);
                 }
                 let s = sinks.as_mut().expect("created above");
-                for (k, t) in tables.iter().enumerate() {
+                for (k, t) in ready.tables.iter().enumerate() {
                     if let Some(w) = s.parquet.get_mut(k) {
                         w.write(t)?;
                     }
@@ -585,15 +624,14 @@ pub fn generate(req: &Request) -> Result<Summary> {
                         w.write(t)?;
                     }
                 }
-                let split = run.split.as_str().to_string();
-                for (table, classes_of) in [("samples", &run.samples.class), ("windows", &run.windows.class)] {
-                    let by = counts.entry(table).or_default().entry(split.clone()).or_default();
-                    for c in classes_of {
-                        *by.entry(class_names[*c as usize].to_string()).or_default() += 1;
+                for (table, by_class) in [("samples", &ready.sample_classes), ("windows", &ready.window_classes)] {
+                    let by = counts.entry(table).or_default().entry(ready.split.to_string()).or_default();
+                    for (c, n) in by_class {
+                        *by.entry(c.to_string()).or_default() += n;
                     }
                 }
-                n_samples += run.samples.t_ms.len() as u64;
-                n_windows += run.windows.t_start_ms.len() as u64;
+                n_samples += ready.samples;
+                n_windows += ready.windows;
                 bar.set_message(format!("{:.1} M samples", n_samples as f64 / 1e6));
             }
         }
@@ -628,7 +666,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
             "csv": (req.format != Format::Parquet).then(|| format!("{t}.csv")),
         }))).collect::<serde_json::Map<_, _>>(),
         "schema": schema(),
-        "classes": class_names,
+        "classes": classes(),
         "counts": counts,
         "totals": { "samples": n_samples, "windows": n_windows },
         "windows": { "length_s": campaign.windows.length_s, "stride_s": campaign.windows.stride_s,
