@@ -413,6 +413,8 @@ pub struct Evaluation {
     pub false_alarms_startup_shutdown: u64,
     /// Alarms of the wrong kind while a fault was active on the device.
     pub wrong_kind_alarms: u64,
+    /// The false alarms themselves.
+    pub false_alarm_list: Vec<Alarm>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -640,6 +642,7 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
     let grace_ms = 120_000;
     let mut detections = Vec::new();
     let (mut false_alarms, mut transient_false, mut wrong_kind) = (0u64, 0u64, 0u64);
+    let mut false_list = Vec::new();
     let mut device_days = 0.0;
     let n_devices = ds.facility.actuators.len() as f64;
     for &r in &runs {
@@ -665,6 +668,7 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
                 .any(|f| a.opened_ms >= f.3 && f.4.is_none_or(|e| a.opened_ms <= e + grace_ms));
             if !active {
                 false_alarms += 1;
+                false_list.push(a.clone());
                 if matches!(a.phase, "startup" | "shutdown") {
                     transient_false += 1;
                 }
@@ -706,6 +710,7 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
         false_alarms_per_device_day: if device_days > 0.0 { false_alarms as f64 / device_days } else { 0.0 },
         false_alarms_startup_shutdown: transient_false,
         wrong_kind_alarms: wrong_kind,
+        false_alarm_list: false_list,
     })
 }
 

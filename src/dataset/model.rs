@@ -55,7 +55,7 @@ impl Default for TrainParams {
             features_per_tree: 20,
             per_class: 1500,
             normal_factor: 8,
-            min_votes: 0.5,
+            min_votes: 0.6,
             seed: 1,
         }
     }

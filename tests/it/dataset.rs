@@ -319,3 +319,19 @@ fn a_trained_model_runs_inside_the_twins_beside_the_rules() {
     let err = twinfault::load::facility(&twins.join("datacenter.toml"), None).unwrap_err().to_string();
     assert!(err.contains("datacenter.toml") && err.contains("classifier") && err.contains("missing.json"), "{err}");
 }
+
+#[test]
+fn the_shipped_campaigns_load_and_draw_runs_their_facility_can_run() {
+    for name in ["actuator_faults.toml", "rig_bench.toml"] {
+        let (c, f, _) = load_campaign(&root().join("campaigns").join(name)).unwrap();
+        let spec = c.draw(&f, 0, 0, twinfault_core::campaign::Split::Train);
+        spec.scenario.check_against(&spec.facility, name, "").unwrap();
+        assert!(spec.scenario.duration.0 > 0 && spec.scenario.sample_rate_hz >= c.sample_rate_hz[0]);
+    }
+    // Every injectable kind appears in the shipped training campaign.
+    let (c, _, _) = load_campaign(&root().join("campaigns/actuator_faults.toml")).unwrap();
+    let kinds: Vec<_> = c.kinds().into_iter().filter(|k| k.1 > 0.0).map(|k| k.0).collect();
+    for k in twinfault_core::types::FaultKind::ALL.iter().filter(|k| k.injectable()) {
+        assert!(kinds.contains(k), "{k} missing from campaigns/actuator_faults.toml");
+    }
+}

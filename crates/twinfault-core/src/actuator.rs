@@ -261,7 +261,9 @@ impl Actuator {
         };
         let driving = rotation != 0;
         let torque_noise = if driving { m.torque_noise_nm } else { m.rest_torque_noise_nm };
-        let torque = -dir * self.motor_torque + torque_noise * normal(&mut self.rng);
+        // With the motor off the sensor mostly reads exactly zero (the rig: 80-88 % of samples).
+        let silent = !driving && m.rest_torque_zero_share > 0.0 && uniform(&mut self.rng) < m.rest_torque_zero_share;
+        let torque = if silent { 0.0 } else { -dir * self.motor_torque + torque_noise * normal(&mut self.rng) };
         let omega_rad_s = speed_pct_s / 100.0 * m.stroke_deg.to_radians();
         let mut power = m.standby_power_w;
         if driving {
@@ -288,7 +290,9 @@ impl Actuator {
         }
         let quality =
             (m.signal_quality_mean.min(e.quality_cap) + m.signal_quality_noise * normal(&mut self.rng)).clamp(0.0, 1.0);
-        if e.drop_prob > 0.0 && uniform(&mut self.rng) < e.drop_prob {
+        // Samples a healthy gateway loses anyway (irregular polling), and those a fault loses.
+        let drop = 1.0 - (1.0 - e.drop_prob) * (1.0 - m.healthy_drop_share);
+        if drop > 0.0 && uniform(&mut self.rng) < drop {
             return None;
         }
         Some(Sample {

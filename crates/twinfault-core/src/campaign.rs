@@ -80,6 +80,11 @@ pub struct ExerciseDist {
     pub period_s: Range,
     pub min_pct: Range,
     pub max_pct: Range,
+    /// A short test instead of a standing exercise: the profile runs this long `[lo, hi]` [s],
+    /// starting at a random time of the run, then the controller takes over again (as a
+    /// commissioning test or the rig's bench tests). Absent: for the whole run.
+    #[serde(default)]
+    pub test_s: Option<Range>,
 }
 
 impl Default for ExerciseDist {
@@ -90,6 +95,7 @@ impl Default for ExerciseDist {
             period_s: [60.0, 600.0],
             min_pct: [0.0, 10.0],
             max_pct: [90.0, 100.0],
+            test_s: None,
         }
     }
 }
@@ -117,6 +123,15 @@ pub struct Variation {
     pub signal_quality_noise: f64,
     #[serde(default)]
     pub thermal_resistance: f64,
+    /// Mechanical load per unit, `[lo, hi]`: a factor on the template's running (Coulomb and
+    /// viscous) torques, the breakaway margin kept (a bigger or stiffer damper; the real rig was
+    /// recorded at about 1× and 2×). Absent: 1.
+    #[serde(default)]
+    pub load: Option<Range>,
+    /// Share of samples a healthy unit's gateway loses, `[lo, hi]` per unit (polling is
+    /// irregular: the rig's logs lose 5-40 % of their intervals' samples). Absent: none.
+    #[serde(default)]
+    pub drop_share: Option<Range>,
     /// Share of devices that report a control-signal quality (the real rig reports none).
     #[serde(default = "all")]
     pub signal_quality_reporting: f64,
@@ -285,6 +300,9 @@ impl Campaign {
         range(&e, "period_s", self.exercise.period_s, 1.0, 86_400.0)?;
         range(&e, "min_pct", self.exercise.min_pct, 0.0, 100.0)?;
         range(&e, "max_pct", self.exercise.max_pct, self.exercise.min_pct[1], 100.0)?;
+        if let Some(t) = self.exercise.test_s {
+            range(&e, "test_s", t, 1.0, self.duration_s[0])?;
+        }
         if self.exercise.share > 0.0 && self.exercise.shapes.is_empty() {
             return Err(ConfigError::new(file, "exercise.shapes", "needs at least one shape when share > 0"));
         }
@@ -307,6 +325,12 @@ impl Campaign {
             range(&v, "ambient_c", a, -40.0, 70.0)?;
         }
         v.range("signal_quality_reporting", self.variation.signal_quality_reporting, 0.0, 1.0)?;
+        if let Some(l) = self.variation.load {
+            range(&v, "load", l, 0.2, 5.0)?;
+        }
+        if let Some(d) = self.variation.drop_share {
+            range(&v, "drop_share", d, 0.0, 0.9)?;
+        }
         let f = Check { file, prefix: "faults".into() };
         if self.faults.per_run.is_empty() {
             return Err(ConfigError::new(file, "faults.per_run", "needs at least one count, e.g. { \"1\" = 1.0 }"));
@@ -433,8 +457,20 @@ impl Campaign {
             if let Some(amb) = var.ambient_c {
                 m.ambient_c = draw(&mut r, amb);
             }
+            if let Some(l) = var.load {
+                let f = draw(&mut r, l);
+                // A heavier load drags (Coulomb and viscous); it does not make the gear stickier:
+                // the breakaway margin above the running torque stays the template's.
+                let margin = m.breakaway_torque_nm - m.coulomb_torque_nm;
+                m.coulomb_torque_nm *= f;
+                m.viscous_torque_nm_per_pct_s *= f;
+                m.breakaway_torque_nm = m.coulomb_torque_nm + margin.max(0.0);
+            }
             m.breakaway_torque_nm = m.breakaway_torque_nm.max(m.coulomb_torque_nm);
             m.reports_signal_quality = uniform(&mut r) < var.signal_quality_reporting;
+            if let Some(d) = var.drop_share {
+                m.healthy_drop_share = draw(&mut r, d);
+            }
             a.template = Arc::new(t);
         }
 
@@ -445,15 +481,17 @@ impl Campaign {
             if uniform(&mut r) < ex.share {
                 let shape = ex.shapes[pick(&mut r, &vec![1.0; ex.shapes.len()])];
                 let lo = draw(&mut r, ex.min_pct);
-                commands.push(CommandProfile {
-                    node: a.id.clone(),
-                    shape,
-                    min_pct: lo,
-                    max_pct: draw(&mut r, ex.max_pct).max(lo),
-                    period_s: draw(&mut r, ex.period_s).round().max(1.0),
-                    from: SimTime(0),
-                    to: None,
-                });
+                let max_pct = draw(&mut r, ex.max_pct).max(lo);
+                let period_s = draw(&mut r, ex.period_s).round().max(1.0);
+                let (from, to) = match ex.test_s {
+                    Some(t) => {
+                        let len = draw(&mut r, t).round();
+                        let start = draw(&mut r, [0.0, (duration_s - len).max(0.0)]).round();
+                        (SimTime::from_secs_f64(start), Some(SimTime::from_secs_f64(start + len)))
+                    }
+                    None => (SimTime(0), None),
+                };
+                commands.push(CommandProfile { node: a.id.clone(), shape, min_pct: lo, max_pct, period_s, from, to });
             }
         }
 

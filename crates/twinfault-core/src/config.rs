@@ -216,6 +216,12 @@ pub struct ActuatorModelParams {
     pub signal_quality_mean: f64,
     /// Standard deviation of the signal quality [-].
     pub signal_quality_noise: f64,
+    /// Share of samples a healthy device's gateway loses (irregular polling) [0..1).
+    #[serde(default)]
+    pub healthy_drop_share: f64,
+    /// Share of samples at rest whose torque reads exactly zero (the motor is off) [0..1].
+    #[serde(default)]
+    pub rest_torque_zero_share: f64,
     /// Whether the device (or its gateway) reports a signal quality at all.
     #[serde(default = "yes")]
     pub reports_signal_quality: bool,
@@ -365,6 +371,8 @@ impl ActuatorTemplate {
         c.positive("retry_after_s", m.retry_after_s)?;
         c.range("position_update_hz", m.position_update_hz, 0.1, 1000.0)?;
         c.range("signal_quality_mean", m.signal_quality_mean, 0.0, 1.0)?;
+        c.range("rest_torque_zero_share", m.rest_torque_zero_share, 0.0, 1.0)?;
+        c.range("healthy_drop_share", m.healthy_drop_share, 0.0, 0.9)?;
         let d = &raw.detection;
         let c = Check { file, prefix: "detection".into() };
         c.positive("offline_after_s", d.offline_after_s)?;
