@@ -212,8 +212,24 @@ enum Command {
     /// matrix, detection latency, false alarms per device-day and during startup/shutdown.
     Evaluate {
         /// Dataset folder (from `generate`).
+        #[arg(long, required_unless_present = "real", conflicts_with = "real")]
+        data: Option<PathBuf>,
+        /// A labelled real log instead (rig CSV, or any CSV with --map), with --facility,
+        /// --node and --labels.
+        #[arg(long, requires_all = ["facility", "node", "labels"])]
+        real: Option<PathBuf>,
+        /// The actuator the real log belongs to.
         #[arg(long)]
-        data: PathBuf,
+        node: Option<String>,
+        /// Column mapping of the real log (see maps/).
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// The real log's label column: `normal` (or empty) or a fault kind per row.
+        #[arg(long)]
+        labels: Option<String>,
+        /// Windows of the real log [s] (length; the stride is half).
+        #[arg(long, default_value_t = 60.0)]
+        window_s: f64,
         /// rules, model:FILE, or both:FILE (the rules, with the model where they are silent).
         #[arg(long, default_value = "rules")]
         detector: String,
@@ -648,10 +664,26 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Evaluate { data, detector, split, json, facility } => {
+        Command::Evaluate { data, real, node, map, labels, window_s, detector, split, json, facility } => {
+            use twinfault::dataset::evaluate::{Dataset, RealLog};
             let det = twinfault::dataset::evaluate::Detector::parse(&detector)?;
-            let ds = twinfault::dataset::evaluate::Dataset::load(&data, facility.as_deref())?;
-            let split = (split != "all").then_some(split);
+            let (ds, split) = match (&data, &real) {
+                (Some(d), _) => (Dataset::load(d, facility.as_deref())?, (split != "all").then_some(split)),
+                (None, Some(file)) => {
+                    anyhow::ensure!(window_s >= 2.0 && window_s.is_finite(), "--window-s must be at least 2");
+                    let log = RealLog {
+                        file,
+                        facility: facility.as_deref().context("--facility is required with --real")?,
+                        node: node.as_deref().context("--node is required with --real")?,
+                        map: map.as_deref(),
+                        label_column: labels.as_deref().context("--labels is required with --real")?,
+                        window: twinfault_core::campaign::WindowSpec { length_s: window_s, stride_s: window_s / 2.0 },
+                    };
+                    (Dataset::from_real(&log)?, None)
+                }
+                (None, None) => anyhow::bail!("--data or --real is required"),
+            };
+            let data = ds.dir.clone();
             let e = twinfault::dataset::evaluate::evaluate(&ds, &det, split.as_deref())?;
             print!("{}", twinfault::dataset::evaluate::render(&e));
             let json = json.unwrap_or_else(|| data.join(format!("evaluation-{}.json", det.name())));

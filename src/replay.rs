@@ -187,8 +187,8 @@ pub struct ReplayOptions {
     pub speed: Option<f64>,
 }
 
-/// Replays `file` into the twins of `facility` (every actuator ingesting).
-pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<ReplayReport> {
+/// Reads and validates a log's samples (rig CSV, mapped CSV or NDJSON), in time order.
+pub fn read_samples(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<Vec<payload::Accepted>> {
     let label = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {label}"))?;
     let objects = if let Some(m) = &opts.map {
@@ -210,6 +210,13 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
         anyhow::anyhow!("{label}: {} invalid rows (nothing replayed): {}", errors.len(), first.join("; "))
     })?;
     accepted.sort_by_key(|a| a.sample.t);
+    Ok(accepted)
+}
+
+/// Replays `file` into the twins of `facility` (every actuator ingesting).
+pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<ReplayReport> {
+    let label = file.display().to_string();
+    let accepted = read_samples(file, facility, opts)?;
 
     let mut twins: BTreeMap<usize, ActuatorTwin> = BTreeMap::new();
     let mut findings: Vec<(String, FindingEvent)> = Vec::new();

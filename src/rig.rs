@@ -94,6 +94,8 @@ pub struct Recording {
     pub samples: Vec<Sample>,
     /// Whether `rotation` is the device's own report (else derived from position changes).
     pub rotation_reported: bool,
+    /// The file line each sample came from (2 = the first data row).
+    pub lines: Vec<usize>,
 }
 
 /// Reads a rig CSV of either format. Rows with an empty or unreadable time are skipped; any
@@ -167,6 +169,7 @@ pub fn read(path: &Path) -> Result<Recording> {
             num(pw_col, "power")?,
             num(temp_col, "temperature")?,
             rotation,
+            i + 2,
         ));
     }
     if flox {
@@ -213,7 +216,8 @@ pub fn read(path: &Path) -> Result<Recording> {
         }
     }
     let name = path.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
-    Ok(Recording { name, samples, rotation_reported })
+    let lines = rows.iter().map(|r| r.7).collect();
+    Ok(Recording { name, samples, rotation_reported, lines })
 }
 
 #[cfg(test)]

@@ -644,7 +644,11 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
     let (mut false_alarms, mut transient_false, mut wrong_kind) = (0u64, 0u64, 0u64);
     let mut false_list = Vec::new();
     let mut device_days = 0.0;
-    let n_devices = ds.facility.actuators.len() as f64;
+    // Devices that have samples (all of a generated facility; the one of a real log).
+    let n_devices = match ds.samples.col("node") {
+        Ok(Col::Str { codes, .. }) => codes.iter().collect::<std::collections::BTreeSet<_>>().len() as f64,
+        _ => ds.facility.actuators.len() as f64,
+    };
     for &r in &runs {
         let faults = ds.faults(r);
         device_days += n_devices * ds.duration_ms(r) as f64 / 86_400_000.0;
@@ -761,4 +765,225 @@ pub fn render(e: &Evaluation) -> String {
         e.wrong_kind_alarms
     );
     s
+}
+
+/// A labelled real recording to score like a generated dataset.
+pub struct RealLog<'a> {
+    pub file: &'a Path,
+    pub facility: &'a Path,
+    pub node: &'a str,
+    pub map: Option<&'a Path>,
+    /// The CSV column holding each row's label: `normal` (or empty) or a fault kind.
+    pub label_column: &'a str,
+    pub window: twinfault_core::campaign::WindowSpec,
+}
+
+/// Reads the label column of a CSV: per row, its file line, its time (when `time_column` is
+/// given and parses) [ms] and its label, `normal` for an empty cell.
+fn csv_labels(file: &Path, column: &str, time_column: Option<&str>) -> Result<Vec<(usize, Option<i64>, String)>> {
+    let label = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {label}"))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().context("empty file")?.split(',').map(str::trim).collect();
+    let lc = header.iter().position(|h| *h == column).with_context(|| format!("{label}: no column \"{column}\""))?;
+    let tc = match time_column {
+        Some(t) => Some(header.iter().position(|h| *h == t).with_context(|| format!("{label}: no column \"{t}\""))?),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let t = tc.map(|c| f.get(c).map(|s| s.trim()).unwrap_or("")).and_then(|t| {
+            crate::rig::parse_timestamp_ms(t).or_else(|| t.parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64))
+        });
+        let l = f.get(lc).map(|s| s.trim()).unwrap_or("");
+        let l = if l.is_empty() || l == "normal" { "normal".to_string() } else { l.to_string() };
+        if l != "normal" && FaultKind::parse(&l).filter(|k| k.injectable()).is_none() {
+            bail!("{label}: row {}: column {column}: \"{l}\" is neither normal nor a fault kind", i + 2);
+        }
+        out.push((i + 2, t, l));
+    }
+    Ok(out)
+}
+
+impl Dataset {
+    /// A labelled real log as a one-run dataset, so `evaluate` scores it like generated data:
+    /// its samples replayed through the rules, its windows through a model, faults taken from
+    /// runs of rows with the same fault label.
+    pub fn from_real(log: &RealLog) -> Result<Dataset> {
+        use super::generate::{PHASES, classes};
+        use super::table::Col;
+        let facility = crate::load::facility(log.facility, None)?;
+        let Some(twinfault_core::config::NodeRef::Actuator(ai)) = facility.node(log.node) else {
+            bail!("{}: no actuator \"{}\"", log.facility.display(), log.node);
+        };
+        let role = facility.actuators[ai].role;
+        // Samples with their rows' labels: a rig recording by its file lines (its reader re-times
+        // the rows), any other log by time.
+        let (samples, sample_labels): (Vec<Sample>, Vec<String>) = if log.map.is_none()
+            && !std::fs::read_to_string(log.file).unwrap_or_default().trim_start().starts_with(['{', '['])
+        {
+            let rec = crate::rig::read(log.file)?;
+            let by_line: std::collections::HashMap<usize, String> =
+                csv_labels(log.file, log.label_column, None)?.into_iter().map(|(line, _, l)| (line, l)).collect();
+            let labels = rec.lines.iter().map(|l| by_line.get(l).cloned().unwrap_or_else(|| "normal".into())).collect();
+            (rec.samples, labels)
+        } else {
+            let opts = crate::replay::ReplayOptions {
+                node: Some(log.node.to_string()),
+                map: log.map.map(Path::to_path_buf),
+                speed: None,
+            };
+            let samples: Vec<Sample> = crate::replay::read_samples(log.file, &facility, &opts)?
+                .into_iter()
+                .filter(|a| a.actuator == ai)
+                .map(|a| a.sample)
+                .collect();
+            let time_column = match log.map {
+                Some(m) => crate::replay::Mapping::load(m)?.time_column,
+                None => "timestamp".into(),
+            };
+            let mut labels: Vec<(i64, String)> = csv_labels(log.file, log.label_column, Some(&time_column))?
+                .into_iter()
+                .filter_map(|(_, t, l)| t.map(|t| (t, l)))
+                .collect();
+            labels.sort_by_key(|x| x.0);
+            let label_at = |t: i64| -> String {
+                let i = labels.partition_point(|x| x.0 <= t);
+                if i == 0 { "normal".into() } else { labels[i - 1].1.clone() }
+            };
+            let l = samples.iter().map(|s| label_at(s.t.0 as i64)).collect();
+            (samples, l)
+        };
+        if samples.len() < 4 {
+            bail!("{}: fewer than 4 samples of {}", log.file.display(), log.node);
+        }
+        // Shift to a run-relative clock starting at the first sample.
+        let t0 = samples[0].t.0;
+        let rel: Vec<Sample> = samples.iter().map(|s| Sample { t: SimTime(s.t.0 - t0), ..*s }).collect();
+        // Faults: runs of one fault label.
+        let mut faults: Vec<(String, FaultKind, u64, u64)> = Vec::new();
+        for (s, l) in rel.iter().zip(&sample_labels) {
+            let Some(k) = FaultKind::parse(l) else { continue };
+            match faults.last_mut() {
+                Some(f) if f.1 == k && f.3 + 60_000 >= s.t.0 => f.3 = s.t.0,
+                _ => faults.push((format!("L{}", faults.len() + 1), k, s.t.0, s.t.0)),
+            }
+        }
+        let duration_ms = rel.last().expect("non-empty").t.0 + 1;
+        let names = classes();
+        let class = |l: &str| names.iter().position(|n| *n == l).unwrap_or(0) as u32;
+        let fault_of = |t: u64| faults.iter().position(|f| t >= f.2 && t <= f.3).map(|i| i as u32);
+        let fault_dict: Vec<Arc<str>> = faults.iter().map(|f| Arc::from(f.0.as_str())).collect();
+        let n = rel.len();
+        let node_dict: Vec<Arc<str>> = vec![Arc::from(log.node)];
+        let split = |n: usize| Col::Str { dict: vec![Arc::from("test")], codes: vec![0; n] };
+        let samples_t = Table::new(vec![
+            ("run", Col::I32(vec![0; n])),
+            ("split", split(n)),
+            ("node", Col::Str { dict: node_dict.clone(), codes: vec![0; n] }),
+            ("t_ms", Col::I64(rel.iter().map(|s| s.t.0 as i64).collect())),
+            ("setpoint_pct", Col::F32(rel.iter().map(|s| s.setpoint_pct).collect())),
+            ("position_pct", Col::F32(rel.iter().map(|s| s.position_pct).collect())),
+            ("torque_nm", Col::F32(rel.iter().map(|s| s.torque_nm).collect())),
+            ("power_w", Col::F32(rel.iter().map(|s| s.power_w).collect())),
+            ("temperature_c", Col::F32(rel.iter().map(|s| s.temperature_c).collect())),
+            ("rotation", Col::I32(rel.iter().map(|s| i32::from(s.rotation)).collect())),
+            ("signal_quality", Col::OptF32(rel.iter().map(|s| s.signal_quality).collect())),
+            ("phase", Col::Str { dict: vec![Arc::from(PHASES[2])], codes: vec![0; n] }),
+            (
+                "fault_kind",
+                Col::Str {
+                    dict: names.iter().map(|s| Arc::from(*s)).collect(),
+                    codes: sample_labels.iter().map(|l| class(l)).collect(),
+                },
+            ),
+            (
+                "fault_id",
+                Col::OptStr { dict: fault_dict.clone(), codes: rel.iter().map(|s| fault_of(s.t.0)).collect() },
+            ),
+            ("severity", Col::F32(rel.iter().map(|s| if fault_of(s.t.0).is_some() { 1.0 } else { 0.0 }).collect())),
+        ]);
+        // Windows, labelled like generated ones: the fault covering at least half.
+        let (len, stride) = ((log.window.length_s * 1000.0) as u64, (log.window.stride_s * 1000.0) as u64);
+        let mut w_start = Vec::new();
+        let mut w_class = Vec::new();
+        let mut w_share = Vec::new();
+        let mut w_fault = Vec::new();
+        let mut feats: Vec<[f64; N_FEATURES]> = Vec::new();
+        let mut t = 0;
+        while t + len <= duration_ms {
+            let lo = rel.partition_point(|s| s.t.0 < t);
+            let hi = rel.partition_point(|s| s.t.0 < t + len);
+            let cover =
+                |f: &(String, FaultKind, u64, u64)| (f.3.min(t + len).saturating_sub(f.2.max(t))) as f64 / len as f64;
+            let best = faults.iter().enumerate().map(|(i, f)| (i, cover(f))).max_by(|a, b| a.1.total_cmp(&b.1));
+            let lab = best.filter(|b| b.1 >= 0.5);
+            w_start.push(t as i64);
+            w_class.push(lab.map_or(0, |b| class(faults[b.0].1.as_str())));
+            w_share.push(best.map_or(0.0, |b| b.1) as f32);
+            w_fault.push(lab.map(|b| b.0 as u32));
+            feats.push(twinfault_core::features::window_features(
+                &rel[lo..hi],
+                log.window.length_s,
+                role,
+                Phase::Occupied,
+            ));
+            t += stride;
+        }
+        let nw = w_start.len();
+        let mut wcols = vec![
+            ("run", Col::I32(vec![0; nw])),
+            ("split", split(nw)),
+            ("node", Col::Str { dict: node_dict.clone(), codes: vec![0; nw] }),
+            ("t_start_ms", Col::I64(w_start.clone())),
+            ("t_end_ms", Col::I64(w_start.iter().map(|s| s + len as i64).collect())),
+            ("role", Col::Str { dict: vec![Arc::from(role.as_str())], codes: vec![0; nw] }),
+            ("phase", Col::Str { dict: vec![Arc::from(PHASES[2])], codes: vec![0; nw] }),
+            ("label", Col::Str { dict: names.iter().map(|s| Arc::from(*s)).collect(), codes: w_class }),
+            ("label_share", Col::F32(w_share)),
+            ("fault_id", Col::OptStr { dict: fault_dict, codes: w_fault }),
+            ("severity", Col::F32(vec![0.0; nw])),
+        ];
+        for (j, (name, _)) in twinfault_core::features::FEATURES.iter().enumerate() {
+            wcols.push((name, Col::F64(feats.iter().map(|f| f[j]).collect())));
+        }
+        let windows = Table::new(wcols);
+        let empty = |cols: &[(&str, bool)]| {
+            Table::new(
+                cols.iter()
+                    .map(|(n, text)| {
+                        (
+                            *n,
+                            if *text { Col::Str { dict: Vec::new(), codes: Vec::new() } } else { Col::I64(Vec::new()) },
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        let mut findings = empty(&[("node", true), ("kind", true), ("change", true), ("t_ms", false)]);
+        findings.names.insert(0, "run".into());
+        findings.cols.insert(0, Col::I32(Vec::new()));
+        findings.names.insert(2, "device".into());
+        findings.cols.insert(2, Col::OptStr { dict: Vec::new(), codes: Vec::new() });
+        let card = serde_json::json!({
+            "source": log.file.display().to_string(),
+            "run_list": [{ "run": 0, "split": "test", "duration_s": duration_ms as f64 / 1000.0,
+                "faults": faults.iter().map(|f| serde_json::json!({ "id": f.0, "node": log.node, "kind": f.1,
+                    "start_s": f.2 as f64 / 1000.0, "end_s": f.3 as f64 / 1000.0 })).collect::<Vec<_>>() }],
+            "windows": { "length_s": log.window.length_s, "stride_s": log.window.stride_s },
+        });
+        let mut only = facility.clone();
+        // The dataset's facility: the one actuator's node (others have no samples).
+        only.classifier = None;
+        Ok(Dataset {
+            dir: log.file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            card,
+            samples: samples_t,
+            windows,
+            ahus: Table::new(vec![]),
+            findings,
+            facility: only,
+        })
+    }
 }

@@ -335,3 +335,51 @@ fn the_shipped_campaigns_load_and_draw_runs_their_facility_can_run() {
         assert!(kinds.contains(k), "{k} missing from campaigns/actuator_faults.toml");
     }
 }
+
+#[test]
+fn a_labelled_real_log_is_scored_like_a_dataset() {
+    let Some(rig) = crate::shared_data("belimo-rig") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(rig.join("flox/baseline_normal__normal__20260319_001356.csv")).unwrap();
+    let lines: Vec<&str> = src.lines().collect();
+    let col = lines[0].split(',').position(|h| h == "anomaly_type").expect("the rig labels its rows");
+    // The second half of the healthy recording labelled as a jam: one labelled fault that the
+    // rules must not find (the device was healthy), windows labelled by the column.
+    let half = lines.len() / 2;
+    let relabel = |from: &str, to: &str| -> String {
+        let mut out = vec![lines[0].to_string()];
+        for (i, l) in lines.iter().enumerate().skip(1) {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i >= half {
+                assert_eq!(f[col], from);
+                f[col] = to.to_string();
+            }
+            out.push(f.join(","));
+        }
+        out.join("\n") + "\n"
+    };
+    let file = dir.path().join("labelled.csv");
+    std::fs::write(&file, relabel("normal", "gear_jam")).unwrap();
+    let facility = root().join("twins/datacenter.toml");
+    let log = twinfault::dataset::evaluate::RealLog {
+        file: &file,
+        facility: &facility,
+        node: "BEL-VNT-001",
+        map: None,
+        label_column: "anomaly_type",
+        window: twinfault_core::campaign::WindowSpec { length_s: 10.0, stride_s: 5.0 },
+    };
+    let ds = Dataset::from_real(&log).unwrap();
+    let e = evaluate(&ds, &Detector::Rules, None).unwrap();
+    assert_eq!(e.detections.len(), 1, "one labelled fault");
+    assert_eq!((e.detections[0].kind.as_str(), e.detections[0].latency_s), ("gear_jam", None));
+    let jam = e.scores.iter().find(|s| s.class == "gear_jam").unwrap();
+    let normal = e.scores.iter().find(|s| s.class == "normal").unwrap();
+    assert!(jam.support >= 2 && normal.support >= 2, "{} jam and {} normal windows", jam.support, normal.support);
+    assert_eq!(jam.support + normal.support, e.windows);
+    assert_eq!(e.false_alarms, 0);
+    // A label that is no fault kind: one error naming the row and the column.
+    std::fs::write(&file, relabel("normal", "jammed")).unwrap();
+    let err = Dataset::from_real(&log).err().unwrap().to_string();
+    assert!(err.contains("labelled.csv") && err.contains("anomaly_type") && err.contains("\"jammed\""), "{err}");
+}
