@@ -611,9 +611,28 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
             let a = model_alarms(ds, &m, &runs, 2)?;
             (m, a)
         }
-        (Detector::Both(_), Some(m)) => {
-            // The rules speak first; the model fills in where they are silent.
-            let combined: Vec<usize> = rule_pred.iter().zip(&m).map(|(r, m)| if *r != 0 { *r } else { *m }).collect();
+        (Detector::Both(f), Some(m)) => {
+            // Where one of them sees a fault, it stands; where they see different faults, the
+            // one more often right about its kind on the validation runs (never the runs scored).
+            let trust = match split {
+                Some(sp) if sp != "validation" && !ds.runs(Some("validation")).is_empty() => {
+                    Some(validation_precision(ds, &Model::load(f)?)?)
+                }
+                _ => None,
+            };
+            let combined: Vec<usize> = rule_pred
+                .iter()
+                .zip(&m)
+                .map(|(r, m)| match (*r, *m) {
+                    (r, 0) => r,
+                    (0, m) => m,
+                    (r, m) if r == m => r,
+                    (r, m) => match &trust {
+                        Some((pr, pm)) if pm[m] > pr[r] => m,
+                        _ => r,
+                    },
+                })
+                .collect();
             let mut a = rule_alarms;
             let model = model_alarms(ds, &m, &runs, 2)?;
             let extra: Vec<Alarm> = model
@@ -716,6 +735,30 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
         wrong_kind_alarms: wrong_kind,
         false_alarm_list: false_list,
     })
+}
+
+/// Per class, how often the rules and the model are right when they name it, on the validation
+/// runs (1 where they never name it).
+fn validation_precision(ds: &Dataset, model: &Model) -> Result<(Vec<f64>, Vec<f64>)> {
+    let runs = ds.runs(Some("validation"));
+    let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
+    let run_col = i32_col(&ds.windows, "run")?;
+    let truth = labels(ds)?;
+    let rules = rule_predictions(ds, &replay_rules(ds, &runs)?)?;
+    let rows = feature_rows(ds)?;
+    let n = classes().len();
+    let (mut hit, mut said) = ([vec![0u64; n], vec![0u64; n]], [vec![0u64; n], vec![0u64; n]]);
+    for j in (0..truth.len()).filter(|&j| wanted.contains(&run_col[j])) {
+        for (k, p) in [rules[j], model.predict(&rows[j]).0].into_iter().enumerate() {
+            said[k][p] += 1;
+            if p == truth[j] {
+                hit[k][p] += 1;
+            }
+        }
+    }
+    let prec =
+        |k: usize| (0..n).map(|c| if said[k][c] == 0 { 1.0 } else { hit[k][c] as f64 / said[k][c] as f64 }).collect();
+    Ok((prec(0), prec(1)))
 }
 
 /// The evaluation as a terminal table.
