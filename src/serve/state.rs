@@ -40,6 +40,8 @@ pub struct FaultView {
     pub state: &'static str,
     pub summary: String,
     pub recommended_action: String,
+    /// `rule`, or `model` for a learned classifier's verdict (which sets no status).
+    pub source: &'static str,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
 }
@@ -213,7 +215,11 @@ impl Live {
     }
 
     fn apply_finding(&self, faults: &mut Faults, node: &str, f: &FindingEvent) {
-        let id = fault_id(node, f.device.as_deref(), f.kind, f.opened_at.0);
+        let mut id = fault_id(node, f.device.as_deref(), f.kind, f.opened_at.0);
+        if f.source == twinfault_core::detect::Source::Model {
+            // A model verdict never shares an id with a rule's finding of the same kind.
+            id.replace_range(..1, "V");
+        }
         let at = format_timestamp_ms(f.t.0 as i64);
         let hist = faults.history.entry(f.device.clone().unwrap_or_else(|| node.to_string())).or_default();
         hist.push_back(FaultChange {
@@ -244,6 +250,7 @@ impl Live {
                         state: "open",
                         summary: f.summary.clone(),
                         recommended_action: f.action.clone(),
+                        source: if f.source == twinfault_core::detect::Source::Model { "model" } else { "rule" },
                         resolved_by: None,
                         note: None,
                     },
