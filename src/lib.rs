@@ -3,6 +3,7 @@
 //! The product crate: actix actors around the deterministic core ([`twinfault_core`]), the sled
 //! store, the scenario runner and the command line. See `ARCHITECTURE.md` for the actor tree.
 
+pub mod agent;
 pub mod bench;
 pub mod calibrate;
 pub mod dataset;

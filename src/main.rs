@@ -94,6 +94,19 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The audit log of a store (`twinfault serve`'s): every change and approval, who and when.
+    Audit {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// First sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a stored run: its report, and optionally its faults or event log.
     Show {
         /// Run id (see `twinfault runs`), or `last`.
@@ -395,6 +408,41 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
             }
             print!("{}", render::table(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { store, from, limit, json } => {
+            let s = Store::open_existing(&store.store)?;
+            let (entries, next) = s.audit()?.page(from, limit.clamp(1, 100_000))?;
+            if json {
+                for e in &entries {
+                    println!("{}", serde_json::to_string(e)?);
+                }
+            } else {
+                let mut rows = vec![vec![
+                    "seq".to_string(),
+                    "at".into(),
+                    "who".into(),
+                    "tool".into(),
+                    "outcome".into(),
+                    "arguments".into(),
+                    "detail".into(),
+                ]];
+                for e in &entries {
+                    rows.push(vec![
+                        e.seq.to_string(),
+                        e.at.clone(),
+                        e.who.clone(),
+                        e.tool.clone(),
+                        serde_json::to_value(e.outcome)?.as_str().unwrap_or_default().to_string(),
+                        e.arguments.to_string(),
+                        e.detail.clone(),
+                    ]);
+                }
+                print!("{}", render::table(&rows));
+                if let Some(n) = next {
+                    println!("more: twinfault audit --from {n}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { store } => {

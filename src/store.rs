@@ -625,6 +625,11 @@ impl Store {
     }
 
     /// An operator's resolution of a live fault, kept across restarts.
+    /// The audit log of the store.
+    pub fn audit(&self) -> Result<crate::agent::audit::Audit> {
+        crate::agent::audit::Audit::open(&self.db)
+    }
+
     pub fn put_resolution(&self, fault_id: &str, record: &serde_json::Value) -> Result<()> {
         self.db.open_tree("resolutions")?.insert(fault_id.as_bytes(), serde_json::to_vec(record)?)?;
         self.db.flush()?;

@@ -7,6 +7,8 @@ use super::payload::{self, FieldError, Refusal, Window};
 use super::state::Live;
 use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
+use crate::agent::audit::Outcome;
+use crate::agent::policy::Refusal as ActionRefusal;
 use crate::engine::{AhuActor, ForceResolve, LiveInject, Supervisor};
 use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
 use crate::store::Store;
@@ -27,6 +29,8 @@ use twinfault_core::types::{FaultKind, Status};
 
 pub struct AppState {
     pub cfg: Arc<ServeConfig>,
+    /// The one approval policy for changes, with the audit log.
+    pub policy: Arc<crate::agent::policy::Policy>,
     pub facility: Arc<Facility>,
     pub live: Arc<Live>,
     pub store: Store,
@@ -119,8 +123,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
-    paths(ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
-    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody)),
+    paths(propose, actions, approve, reject, audit, ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
+    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ProposeBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -525,13 +529,33 @@ async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st
             );
         }
     };
-    let Some(f) = st.live.fault(&path) else {
-        return error(StatusCode::NOT_FOUND, format!("no fault \"{}\"", path.as_str()), vec![]);
+    let who = b.who.unwrap_or(holder);
+    let reply = resolve_fault(&st, &path, &b.note, &who).await;
+    audit_reply(
+        &st,
+        &who,
+        "resolve_fault",
+        json!({ "fault": path.as_str(), "note": b.note }),
+        &reply,
+        Outcome::Executed,
+    );
+    reply
+}
+
+/// Audits a direct change by what its reply says.
+fn audit_reply(st: &AppState, who: &str, tool: &str, args: serde_json::Value, reply: &HttpResponse, ok: Outcome) {
+    let outcome = if reply.status().is_success() { ok } else { Outcome::Error };
+    st.policy.record(who, tool, args, outcome, &format!("HTTP {}", reply.status().as_u16()));
+}
+
+/// Resolves an open fault on `who`'s word: the one path for the REST endpoint and approved actions.
+pub(crate) async fn resolve_fault(st: &AppState, fault: &str, note: &str, who: &str) -> HttpResponse {
+    let Some(f) = st.live.fault(fault) else {
+        return error(StatusCode::NOT_FOUND, format!("no fault \"{fault}\""), vec![]);
     };
     if f.state != "open" {
         return error(StatusCode::CONFLICT, format!("fault \"{}\" is already resolved", f.id), vec![]);
     }
-    let who = b.who.unwrap_or(holder);
     let t = SimTime(now_ms().max(0) as u64);
     let msg = ForceResolve { t, kind: f.kind, device: f.device.clone() };
     let actor = match st.facility.node(&f.node) {
@@ -546,7 +570,7 @@ async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st
     };
     match done {
         Ok(true) => {
-            let record = json!({ "who": who, "note": b.note, "at": format_timestamp_ms(t.0 as i64) });
+            let record = json!({ "who": who, "note": note, "at": format_timestamp_ms(t.0 as i64) });
             if let Err(e) = st.store.put_resolution(&f.id, &record) {
                 return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]);
             }
@@ -583,10 +607,20 @@ pub(crate) struct InjectBody {
     responses((status = 200, description = "Injected"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn inject(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
-    if let Err(r) = authorize(&req, &st, Access::Write) {
-        return r;
-    }
-    let b: InjectBody = match serde_json::from_slice(&body) {
+    let who = match authorize(&req, &st, Access::Write) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let reply = inject_fault(&st, &body).await;
+    audit_reply(&st, &who, "inject_fault", args, &reply, Outcome::Executed);
+    reply
+}
+
+/// Injects a fault into a simulated actuator now: the one path for the REST endpoint and approved
+/// actions.
+pub(crate) async fn inject_fault(st: &AppState, body: &[u8]) -> HttpResponse {
+    let b: InjectBody = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) => {
             return error(
@@ -630,6 +664,121 @@ async fn inject(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
             .json(json!({ "injection": id, "node": b.node, "kind": kind, "at": format_timestamp_ms(start.0 as i64) })),
         Ok(Err(m)) => error(StatusCode::CONFLICT, m, vec![]),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProposeBody {
+    /// `resolve_fault` (`{"fault", "note"}`) or `inject_fault` (as `POST /api/scenario/inject`).
+    tool: String,
+    arguments: serde_json::Value,
+}
+
+/// Propose a change (any authenticated operator): it waits, as a pending action bound to the
+/// proposer, for that operator's approval; nothing changes before.
+#[utoipa::path(post, path = "/api/actions", tag = "approval", request_body = ProposeBody,
+    responses((status = 200, description = "The pending action"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn propose(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+    let who = match authorize(&req, &st, Access::Read) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let b: ProposeBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            let f = FieldError { path: "body".into(), message: e.to_string() };
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"tool\", \"arguments\"}", vec![f]);
+        }
+    };
+    if !["resolve_fault", "inject_fault"].contains(&b.tool.as_str()) {
+        let f =
+            FieldError { path: "tool".into(), message: format!("\"{}\" is not resolve_fault or inject_fault", b.tool) };
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown change", vec![f]);
+    }
+    match st.policy.propose(&who, &b.tool, b.arguments, now_ms()) {
+        Ok(p) => HttpResponse::Ok().json(p),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
+    }
+}
+
+/// The caller's pending actions (all of them for an operator who may approve for others).
+#[utoipa::path(get, path = "/api/actions", tag = "approval", responses((status = 200, description = "Pending actions")), security(("bearer" = [])))]
+async fn actions(req: HttpRequest, st: State) -> HttpResponse {
+    match authorize(&req, &st, Access::Read) {
+        Ok(who) => HttpResponse::Ok().json(st.policy.list(&who)),
+        Err(r) => r,
+    }
+}
+
+/// Approve a pending action (write token, its operator): it is carried out, once, and audited.
+#[utoipa::path(post, path = "/api/actions/{id}/approve", tag = "approval", params(("id" = String, Path, description = "Action id")),
+    responses((status = 200, description = "Carried out"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 410, description = "Expired", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn approve(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    let who = match authorize(&req, &st, Access::Write) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let p = match st.policy.approve(&path, &who, now_ms()) {
+        Ok(p) => p,
+        Err(r) => return refusal(r),
+    };
+    let reply = match p.tool.as_str() {
+        "resolve_fault" => {
+            let fault = p.arguments["fault"].as_str().unwrap_or_default();
+            let note = p.arguments["note"].as_str().unwrap_or_default();
+            resolve_fault(&st, fault, note, &p.operator).await
+        }
+        _ => inject_fault(&st, p.arguments.to_string().as_bytes()).await,
+    };
+    let tool = format!("{} (action {}, approved by {who})", p.tool, p.id);
+    audit_reply(&st, &who, &tool, p.arguments.clone(), &reply, Outcome::Approved);
+    reply
+}
+
+/// Reject a pending action (its operator): it is cancelled and audited.
+#[utoipa::path(post, path = "/api/actions/{id}/reject", tag = "approval", params(("id" = String, Path, description = "Action id")),
+    responses((status = 200, description = "Cancelled"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn reject(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    let who = match authorize(&req, &st, Access::Read) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    match st.policy.reject(&path, &who, now_ms()) {
+        Ok(p) => HttpResponse::Ok().json(json!({ "action": p.id, "rejected_by": who })),
+        Err(r) => refusal(r),
+    }
+}
+
+fn refusal(r: ActionRefusal) -> HttpResponse {
+    let status = match r {
+        ActionRefusal::Unknown(_) => StatusCode::NOT_FOUND,
+        ActionRefusal::Expired(_) => StatusCode::GONE,
+        ActionRefusal::NotYours { .. } => StatusCode::FORBIDDEN,
+    };
+    error(status, r.to_string(), vec![])
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The audit log, oldest first, one page (`next_from` for the next).
+#[utoipa::path(get, path = "/api/audit", tag = "read",
+    params(("from" = Option<u64>, Query, description = "First sequence number"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100")),
+    responses((status = 200, description = "Entries and next_from")), security(("bearer" = [])))]
+async fn audit(req: HttpRequest, q: web::Query<AuditQuery>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    match st.policy.audit.page(q.from.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000)) {
+        Ok((entries, next)) => HttpResponse::Ok().json(json!({ "entries": entries, "next_from": next })),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
     }
 }
 
@@ -771,5 +920,10 @@ pub fn app(
         .route("/api/faults", web::get().to(faults))
         .route("/api/faults/{id}/resolve", web::post().to(resolve))
         .route("/api/scenario/inject", web::post().to(inject))
+        .route("/api/actions", web::post().to(propose))
+        .route("/api/actions", web::get().to(actions))
+        .route("/api/actions/{id}/approve", web::post().to(approve))
+        .route("/api/actions/{id}/reject", web::post().to(reject))
+        .route("/api/audit", web::get().to(audit))
         .route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight))
 }

@@ -98,6 +98,12 @@ pub struct ServeConfig {
     /// HTTP worker threads.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// How long a proposed change waits for its operator's approval [s].
+    #[serde(default = "default_action_expiry")]
+    pub action_expiry_s: f64,
+    /// Operators (token names) who may approve or reject changes proposed for others.
+    #[serde(default)]
+    pub approve_for_others: Vec<String>,
     /// Create an actuator twin when telemetry names an unknown node whose `parentIds` name a known
     /// AHU (default false: unknown nodes get 404).
     #[serde(default)]
@@ -150,6 +156,9 @@ fn default_rate() -> f64 {
 fn default_period() -> f64 {
     1.0
 }
+fn default_action_expiry() -> f64 {
+    crate::agent::policy::DEFAULT_EXPIRY_S
+}
 fn default_workers() -> usize {
     2
 }
@@ -174,6 +183,9 @@ impl ServeConfig {
         }
         if !(c.control_period_s >= 0.1 && c.control_period_s * c.sample_rate_hz >= 1.0) {
             return Err(bad("control_period_s", "must be at least 0.1 s and hold one sample"));
+        }
+        if !(c.action_expiry_s >= 1.0 && c.action_expiry_s <= 86_400.0) {
+            return Err(bad("action_expiry_s", "must be within 1..=86400"));
         }
         if c.queue_depth == 0 || c.max_body_bytes < 1024 {
             return Err(bad("queue_depth", "queue_depth must be positive and max_body_bytes at least 1024"));
@@ -459,7 +471,13 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         if let Some(m) = cfg.mqtt.clone() {
             mqtt::start(m, Arc::clone(&facility), Arc::clone(&live), writer.clone(), Arc::clone(&cfg))?;
         }
+        let policy = Arc::new(crate::agent::policy::Policy::new(
+            store.audit()?,
+            cfg.action_expiry_s,
+            cfg.approve_for_others.clone(),
+        ));
         let state = actix_web::web::Data::new(api::AppState {
+            policy,
             cfg: Arc::clone(&cfg),
             facility: Arc::clone(&facility),
             live: Arc::clone(&live),

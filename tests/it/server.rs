@@ -375,6 +375,10 @@ fn live_injection_into_simulated_nodes_and_cors() {
         "/api/nodes/{id}/fault-history",
         "/api/faults/{id}/resolve",
         "/api/scenario/inject",
+        "/api/actions",
+        "/api/actions/{id}/approve",
+        "/api/actions/{id}/reject",
+        "/api/audit",
         "/health",
         "/metrics",
     ] {
@@ -513,11 +517,14 @@ async fn a_full_queue_gets_429_with_retry_after() {
     );
     let live = Arc::new(Live::new(Arc::clone(&facility)));
     let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+    let store = twinfault::store::Store::open(&dir.path().join("store")).unwrap();
+    let policy = Arc::new(twinfault::agent::policy::Policy::new(store.audit().unwrap(), 600.0, Vec::new()));
     let state = actix_web::web::Data::new(api::AppState {
+        policy,
         cfg: Arc::new(cfg),
         facility: Arc::clone(&facility),
         live: Arc::clone(&live),
-        store: twinfault::store::Store::open(&dir.path().join("store")).unwrap(),
+        store,
         writer: Writer::new(tx, Arc::clone(&live)),
         actuators: Arc::new(std::sync::RwLock::new(engine.actuators.clone())),
         ahus: engine.ahus.clone(),
@@ -580,4 +587,96 @@ fn unknown_nodes_are_auto_created_under_their_parent_only_when_configured() {
     let h = s.get(&format!("/api/nodes/BEL-VNT-NEW/history?from={t0}"), Some(READ)).json();
     assert_eq!(h["points"].as_array().unwrap().len(), 2, "{h}");
     assert_eq!(s.get("/api/nodes/BEL-VNT-NEW", Some(READ)).json()["parent"], "ahu-02");
+}
+
+#[test]
+fn changes_wait_for_their_operators_approval_and_everything_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let bob = "test-bob-write-token-0123456789";
+    let extra = format!("action_expiry_s = 2.0\n[[tokens]]\nname = \"bob\"\ntoken = \"{bob}\"\naccess = \"write\"");
+    let s = Server::start(dir.path(), &extra);
+    let from = now_ms() - 240_000;
+    for chunk in (0..4800).step_by(400) {
+        let r = s.post("/api/ingest", Some(WRITE), &jam_ndjson("BEL-VNT-005", from, chunk, chunk + 400));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let mut fault = String::new();
+    assert!(wait_for(10, || {
+        let f = s.get("/api/faults", Some(READ)).json();
+        f.as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "gear_jam")
+            .map(|f| fault = f["id"].as_str().unwrap().into())
+            .is_some()
+    }));
+    let propose = |token: &str| {
+        let body =
+            serde_json::json!({ "tool": "resolve_fault", "arguments": { "fault": fault, "note": "gear replaced" } });
+        s.post("/api/actions", Some(token), &body.to_string())
+    };
+    // A proposal changes nothing; it is bound to its operator (the gateway token).
+    let p = propose(WRITE).json();
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["operator"], "gateway");
+    assert!(s.get("/api/faults", Some(READ)).json().as_array().unwrap().iter().any(|f| f["id"] == fault.as_str()));
+    assert_eq!(s.get("/api/actions", Some(WRITE)).json().as_array().unwrap().len(), 1);
+    // Another operator may not approve it, a read token may not approve at all.
+    assert_eq!(s.post(&format!("/api/actions/{id}/approve"), Some(bob), "").status, 403);
+    assert_eq!(s.post(&format!("/api/actions/{id}/approve"), Some(READ), "").status, 403);
+    // Its operator approves: carried out once.
+    let r = s.post(&format!("/api/actions/{id}/approve"), Some(WRITE), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["resolved_by"], "gateway");
+    assert_eq!(s.post(&format!("/api/actions/{id}/approve"), Some(WRITE), "").status, 404);
+    assert!(wait_for(5, || !s
+        .get("/api/faults", Some(READ))
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == fault.as_str())));
+    // Rejected and expired actions are refused.
+    let q = propose(WRITE).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/actions/{q}/reject"), Some(WRITE), "").status, 200);
+    assert_eq!(s.post(&format!("/api/actions/{q}/approve"), Some(WRITE), "").status, 404);
+    let e = propose(WRITE).json()["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(s.post(&format!("/api/actions/{e}/approve"), Some(WRITE), "").status, 410);
+    // Unknown tools are refused.
+    assert_eq!(s.post("/api/actions", Some(WRITE), r#"{"tool":"delete_everything","arguments":{}}"#).status, 422);
+    // The audit log has every step, paged, and survives a kill -9.
+    let s = s.kill_and_restart();
+    let mut outcomes = Vec::new();
+    let mut from = Some(0u64);
+    while let Some(f) = from {
+        let page = s.get(&format!("/api/audit?from={f}&limit=3"), Some(READ)).json();
+        outcomes.extend(page["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap().to_string()));
+        from = page["next_from"].as_u64();
+    }
+    assert_eq!(
+        outcomes,
+        ["pending", "error", "approved", "error", "pending", "rejected", "error", "pending", "expired"],
+        "{outcomes:?}"
+    );
+    // A direct REST change is audited too.
+    assert_eq!(s.post("/api/faults/F-nope/resolve", Some(WRITE), r#"{"note":"x"}"#).status, 404);
+    let last = s.get("/api/audit?from=0&limit=1000", Some(READ)).json();
+    let last = last["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["tool"].as_str(), last["outcome"].as_str(), last["who"].as_str()),
+        (Some("resolve_fault"), Some("error"), Some("gateway"))
+    );
+    // `twinfault audit` reads the same log from the store once the server is gone.
+    let store = s.store.clone();
+    drop(s);
+    let out = Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["audit", "--store", store.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10);
+    assert!(lines.iter().any(|e| e["outcome"] == "approved" && e["who"] == "gateway"));
 }
