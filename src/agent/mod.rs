@@ -3,4 +3,5 @@
 //! proposes changes through them is the next piece; see the issue notes.)
 
 pub mod audit;
+pub mod chat;
 pub mod policy;

@@ -123,8 +123,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
-    paths(propose, actions, approve, reject, audit, ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
-    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ProposeBody)),
+    paths(agent_chat, propose, actions, approve, reject, audit, ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
+    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -782,6 +782,114 @@ async fn audit(req: HttpRequest, q: web::Query<AuditQuery>, st: State) -> HttpRe
     }
 }
 
+/// The twin's tools for the agent, acting for one operator.
+struct Host<'a> {
+    st: &'a AppState,
+    operator: String,
+}
+
+impl crate::agent::chat::ToolHost for Host<'_> {
+    fn read(&self, tool: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let st = self.st;
+        let node_arg = || args["node"].as_str().map(str::to_string).ok_or("missing \"node\"".to_string());
+        match tool {
+            "system_overview" => Ok(self.overview()),
+            "node_details" => {
+                let id = node_arg()?;
+                let mut v = match st.facility.node(&id) {
+                    Some(n) => node_json(st, n),
+                    None => return Err(format!("no node \"{id}\"")),
+                };
+                v["open_faults"] = json!(st.live.open_faults_of(&id));
+                Ok(v)
+            }
+            "fault_history" => {
+                let id = node_arg()?;
+                if st.facility.node(&id).is_none() {
+                    return Err(format!("no node \"{id}\""));
+                }
+                let h = st.live.fault_history(&id);
+                Ok(json!(h.iter().rev().take(20).rev().collect::<Vec<_>>()))
+            }
+            "search_nodes" => {
+                let q = args["query"].as_str().unwrap_or_default().to_lowercase();
+                let ids: Vec<&str> =
+                    st.facility.node_ids().into_iter().filter(|id| id.to_lowercase().contains(&q)).take(50).collect();
+                Ok(json!(ids))
+            }
+            other => Err(format!("no read tool \"{other}\"")),
+        }
+    }
+
+    fn propose(&self, tool: &str, args: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p = self.st.policy.propose(&self.operator, tool, args, now_ms()).map_err(|e| format!("{e:#}"))?;
+        Ok(json!({ "pending_action": p.id, "tool": p.tool, "arguments": p.arguments, "awaits_approval_by": p.operator,
+            "expires_at": format_timestamp_ms(p.expires_ms), "note": "nothing has changed; an operator must approve this action" }))
+    }
+
+    fn overview(&self) -> serde_json::Value {
+        let st = self.st;
+        let open = st.live.open_faults();
+        let statuses: Vec<Status> =
+            (0..st.facility.actuators.len()).map(|i| st.live.status(NodeRef::Actuator(i))).collect();
+        let count = |s: Status| statuses.iter().filter(|x| **x == s).count();
+        json!({
+            "facility": st.facility.name,
+            "time": format_timestamp_ms(now_ms()),
+            "actuators": { "healthy": count(Status::Healthy), "warning": count(Status::Warning), "critical": count(Status::Critical), "offline": count(Status::Offline) },
+            "open_faults": open.len(),
+            "top_faults": open.iter().take(10).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
+                "severity": f.severity, "confidence": f.confidence, "opened_at": f.opened_at, "summary": f.summary,
+                "recommended_action": f.recommended_action, "source": f.source })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn known_ids(&self) -> std::collections::BTreeSet<String> {
+        let st = self.st;
+        let mut k: std::collections::BTreeSet<String> =
+            st.facility.node_ids().into_iter().map(str::to_string).collect();
+        k.extend(st.live.open_faults().into_iter().map(|f| f.id));
+        k.extend(st.live.resolved_faults(10_000).into_iter().map(|f| f.id));
+        k.extend(st.policy.list(&self.operator).into_iter().map(|p| p.id));
+        k
+    }
+
+    fn audit_read(&self, tool: &str, args: &serde_json::Value, ok: bool) {
+        let outcome = if ok { Outcome::Executed } else { Outcome::Error };
+        self.st.policy.record(&format!("agent for {}", self.operator), tool, args.clone(), outcome, "");
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ChatBody {
+    /// The conversation so far: OpenAI chat messages (`{"role": "user", "content": "…"}`, …).
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<serde_json::Value>,
+}
+
+/// Ask the operations agent (any token): it answers from the twin's tools; changes it wants
+/// become pending actions for the caller to approve.
+#[utoipa::path(post, path = "/api/agent/chat", tag = "agent", request_body = ChatBody,
+    responses((status = 200, description = "reply, tool_events, pending_actions, unverified_ids, model_available"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn agent_chat(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+    let who = match authorize(&req, &st, Access::Read) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let b = match serde_json::from_slice::<ChatBody>(&body) {
+        Ok(b) if !b.messages.is_empty() => b,
+        Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "messages is empty", vec![]),
+        Err(e) => {
+            let f = FieldError { path: "body".into(), message: e.to_string() };
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"messages\": [...]}", vec![f]);
+        }
+    };
+    let host = Host { st: &st, operator: who };
+    let reply = crate::agent::chat::chat(&st.cfg.agent, &host, b.messages).await;
+    HttpResponse::Ok().json(reply)
+}
+
 /// Liveness.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "ok")))]
 async fn health(st: State) -> HttpResponse {
@@ -925,5 +1033,6 @@ pub fn app(
         .route("/api/actions/{id}/approve", web::post().to(approve))
         .route("/api/actions/{id}/reject", web::post().to(reject))
         .route("/api/audit", web::get().to(audit))
+        .route("/api/agent/chat", web::post().to(agent_chat))
         .route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight))
 }

@@ -104,6 +104,9 @@ pub struct ServeConfig {
     /// Operators (token names) who may approve or reject changes proposed for others.
     #[serde(default)]
     pub approve_for_others: Vec<String>,
+    /// The operations agent's model endpoint and limits.
+    #[serde(default)]
+    pub agent: crate::agent::chat::AgentConfig,
     /// Create an actuator twin when telemetry names an unknown node whose `parentIds` name a known
     /// AHU (default false: unknown nodes get 404).
     #[serde(default)]

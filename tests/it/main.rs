@@ -1,6 +1,7 @@
 //! Integration tests: the product as a user runs it, on real files, a real sled store and the
 //! real binary. One test binary with modules (see docs/style: ripgrep, NeXosim).
 
+mod agent;
 mod calibration;
 mod cli;
 mod dataset;

@@ -238,7 +238,7 @@ fn bad_input_gets_the_exact_status_code_and_nothing_is_accepted() {
 }
 
 /// A gear jam shaped like the rig's recording, timestamped over the last four minutes.
-fn jam_ndjson(node: &str, from_ms: i64, k0: usize, k1: usize) -> String {
+pub fn jam_ndjson(node: &str, from_ms: i64, k0: usize, k1: usize) -> String {
     let mut out = String::new();
     for k in k0..k1 {
         let t = k as f64 / 20.0;
@@ -254,7 +254,7 @@ fn jam_ndjson(node: &str, from_ms: i64, k0: usize, k1: usize) -> String {
     out
 }
 
-fn wait_for(deadline_s: u64, mut f: impl FnMut() -> bool) -> bool {
+pub fn wait_for(deadline_s: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(deadline_s);
     while Instant::now() < end {
         if f() {

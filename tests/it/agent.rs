@@ -1,0 +1,182 @@
+//! The operations agent against a real local HTTP server that speaks the OpenAI chat-completions
+//! protocol with tool calls, scripted per test (no network), behind a real `twinfault serve`.
+
+use crate::server::{READ, Server, WRITE};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// A scripted chat-completions endpoint on a free loopback port.
+struct Double {
+    port: u16,
+    /// Every request body it received.
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+fn tool_call(name: &str, args: Value) -> Value {
+    json!({ "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "double",
+        "choices": [{ "index": 0, "finish_reason": "tool_calls", "message": { "role": "assistant", "content": null,
+            "tool_calls": [{ "id": format!("call-{name}"), "type": "function", "function": { "name": name, "arguments": args.to_string() } }] } }] })
+}
+
+fn answer(text: &str) -> Value {
+    json!({ "id": "chatcmpl-2", "object": "chat.completion", "created": 0, "model": "double",
+        "choices": [{ "index": 0, "finish_reason": "stop", "message": { "role": "assistant", "content": text } }] })
+}
+
+impl Double {
+    /// Serves `script` in order; the last entry again once it runs out.
+    fn start(script: Vec<Value>) -> Double {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let (req2, script2) = (Arc::clone(&requests), Arc::clone(&script));
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                actix_web::HttpServer::new(move || {
+                    let (reqs, script) = (Arc::clone(&req2), Arc::clone(&script2));
+                    actix_web::App::new().route(
+                        "/v1/chat/completions",
+                        actix_web::web::post().to(move |body: actix_web::web::Json<Value>| {
+                            let (reqs, script) = (Arc::clone(&reqs), Arc::clone(&script));
+                            async move {
+                                reqs.lock().unwrap().push(body.into_inner());
+                                let mut s = script.lock().unwrap();
+                                let next =
+                                    if s.len() > 1 { s.pop_front().unwrap() } else { s.front().cloned().unwrap() };
+                                actix_web::HttpResponse::Ok().json(next)
+                            }
+                        }),
+                    )
+                })
+                .workers(1)
+                .bind(("127.0.0.1", port))
+                .unwrap()
+                .run()
+                .await
+                .unwrap();
+            });
+        });
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Double { port, requests }
+    }
+
+    fn config(&self, extra: &str) -> String {
+        format!(
+            "[agent]\nbase_url = \"http://127.0.0.1:{}/v1\"\napi_key = \"test\"\nmodel = \"double\"\n{extra}",
+            self.port
+        )
+    }
+}
+
+fn ask(s: &Server, token: &str, question: &str) -> Value {
+    let body = json!({ "messages": [{ "role": "user", "content": question }] });
+    let r = s.post("/api/agent/chat", Some(token), &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+#[test]
+fn an_overview_question_calls_the_overview_tool_and_answers_from_it() {
+    let d = Double::start(vec![tool_call("system_overview", json!({})), answer("All 14 actuators are healthy.")]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, READ, "Give me a live overview and the top faults.");
+    assert_eq!(r["model_available"], true);
+    assert_eq!(r["reply"], "All 14 actuators are healthy.");
+    assert_eq!(r["tool_events"][0]["tool"], "system_overview");
+    assert_eq!(r["tool_events"][0]["outcome"], "executed");
+    let reqs = d.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 2);
+    // The model was offered the tools with schemas from the Rust types, and got the tool's result.
+    let tools: Vec<&str> =
+        reqs[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert!(tools.contains(&"resolve_fault") && tools.contains(&"node_details"), "{tools:?}");
+    let tool_msg = reqs[1]["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
+    assert!(tool_msg["content"].as_str().unwrap().contains("\"facility\":\"datacenter\""), "{tool_msg}");
+    // The read is audited.
+    let audit = s.get("/api/audit", Some(READ)).json();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["tool"] == "system_overview" && e["outcome"] == "executed")
+    );
+}
+
+#[test]
+fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    // A real fault first: a jam fed over HTTP.
+    let probe = Server::start(dir.path(), "");
+    let from = crate::server::now_ms() - 240_000;
+    for chunk in (0..4800).step_by(400) {
+        let r =
+            probe.post("/api/ingest", Some(WRITE), &crate::server::jam_ndjson("BEL-VNT-005", from, chunk, chunk + 400));
+        assert_eq!(r.status, 200);
+    }
+    let mut fault = String::new();
+    assert!(crate::server::wait_for(10, || {
+        let f = probe.get("/api/faults", Some(READ)).json();
+        f.as_array().unwrap().first().map(|f| fault = f["id"].as_str().unwrap().to_string()).is_some()
+    }));
+    // The same store, now with the agent pointed at the double.
+    let d = Double::start(vec![
+        tool_call("resolve_fault", json!({ "fault": fault, "note": "validated on site" })),
+        answer("I proposed resolving it; approve the pending action to carry it out."),
+    ]);
+    drop(probe);
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, WRITE, &format!("Resolve fault {fault} with note 'validated on site'"));
+    assert_eq!(r["tool_events"][0]["outcome"], "pending");
+    let action = r["pending_actions"][0]["pending_action"].as_str().unwrap().to_string();
+    // Nothing changed.
+    let open = s.get("/api/faults", Some(READ)).json();
+    assert!(open.as_array().unwrap().iter().any(|f| f["id"] == fault.as_str()), "resolved without approval: {open}");
+    // Only its operator (the gateway token) may approve; then it is carried out.
+    assert_eq!(s.post(&format!("/api/actions/{action}/approve"), Some(READ), "").status, 403);
+    let ok = s.post(&format!("/api/actions/{action}/approve"), Some(WRITE), "");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["note"], "validated on site");
+    let audit = s.get("/api/audit?limit=1000", Some(READ)).json();
+    let outcomes: Vec<&str> =
+        audit["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"pending") && outcomes.contains(&"approved"), "{outcomes:?}");
+}
+
+#[test]
+fn the_tool_round_limit_holds_and_invented_ids_are_flagged() {
+    // A model that never stops calling tools.
+    let d = Double::start(vec![tool_call("search_nodes", json!({ "query": "VNT" }))]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &d.config("max_tool_rounds = 2"));
+    let r = ask(&s, READ, "Which dampers are there?");
+    assert!(r["reply"].as_str().unwrap().contains("Stopped after 2 tool rounds"), "{r}");
+    assert_eq!(r["tool_events"].as_array().unwrap().len(), 2);
+    assert_eq!(d.requests.lock().unwrap().len(), 3);
+    drop(s);
+
+    let d = Double::start(vec![answer("BEL-VNT-003 is fine, but BEL-VNT-099 reports a gear jam.")]);
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, READ, "Any jams?");
+    assert_eq!(r["unverified_ids"], json!(["BEL-VNT-099"]));
+}
+
+#[test]
+fn an_unreachable_endpoint_gets_the_plain_message_and_the_twins_own_overview() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!("[agent]\nbase_url = \"http://127.0.0.1:{closed}/v1\"\nretries = 1\ntimeout_s = 5.0");
+    let s = Server::start(dir.path(), &cfg);
+    let r = ask(&s, READ, "Give me a live overview.");
+    assert_eq!(r["model_available"], false);
+    let text = r["reply"].as_str().unwrap();
+    assert!(text.contains("unreachable") && text.contains("\"open_faults\""), "{text}");
+    assert!(r["tool_events"].as_array().unwrap().is_empty());
+}
