@@ -94,6 +94,16 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Chat with the operations agent of a running `twinfault serve` (changes it proposes are put
+    /// to you for approval).
+    Agent {
+        /// The server, e.g. http://127.0.0.1:5000.
+        #[arg(long)]
+        connect: String,
+        /// Your bearer token (a write token to approve changes).
+        #[arg(long, env = "TWINFAULT_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// The audit log of a store (`twinfault serve`'s): every change and approval, who and when.
     Audit {
         #[command(flatten)]
@@ -408,6 +418,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
             }
             print!("{}", render::table(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent { connect, token } => {
+            twinfault::agent::terminal::run(&connect, &token)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { store, from, limit, json } => {

@@ -1,7 +1,8 @@
-//! The operations agent's foundation: every change goes through one approval [`policy`] and every
-//! call, read or change, lands in the [`audit`] log in the sled store. (The LLM conversation that
-//! proposes changes through them is the next piece; see the issue notes.)
+//! The operations agent: a [`chat`] with any OpenAI-compatible model over the twin's tools; every
+//! change goes through one approval [`policy`] and every call, read or change, lands in the
+//! [`audit`] log in the sled store; [`terminal`] is the operator's chat with a running server.
 
 pub mod audit;
 pub mod chat;
 pub mod policy;
+pub mod terminal;

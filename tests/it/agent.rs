@@ -110,11 +110,10 @@ fn an_overview_question_calls_the_overview_tool_and_answers_from_it() {
     );
 }
 
-#[test]
-fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved() {
-    let dir = tempfile::tempdir().unwrap();
-    // A real fault first: a jam fed over HTTP.
-    let probe = Server::start(dir.path(), "");
+/// A store holding an open gear jam on BEL-VNT-005 (fed over HTTP); its fault id. The server
+/// that made it is gone, so the next one can open the store.
+fn jammed_store(dir: &std::path::Path) -> String {
+    let probe = Server::start(dir, "");
     let from = crate::server::now_ms() - 240_000;
     for chunk in (0..4800).step_by(400) {
         let r =
@@ -126,12 +125,18 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
         let f = probe.get("/api/faults", Some(READ)).json();
         f.as_array().unwrap().first().map(|f| fault = f["id"].as_str().unwrap().to_string()).is_some()
     }));
+    fault
+}
+
+#[test]
+fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = jammed_store(dir.path());
     // The same store, now with the agent pointed at the double.
     let d = Double::start(vec![
         tool_call("resolve_fault", json!({ "fault": fault, "note": "validated on site" })),
         answer("I proposed resolving it; approve the pending action to carry it out."),
     ]);
-    drop(probe);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, WRITE, &format!("Resolve fault {fault} with note 'validated on site'"));
     assert_eq!(r["tool_events"][0]["outcome"], "pending");
@@ -179,4 +184,42 @@ fn an_unreachable_endpoint_gets_the_plain_message_and_the_twins_own_overview() {
     let text = r["reply"].as_str().unwrap();
     assert!(text.contains("unreachable") && text.contains("\"open_faults\""), "{text}");
     assert!(r["tool_events"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_terminal_chat_asks_the_operator_before_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = jammed_store(dir.path());
+    let script = |approve: &str| {
+        vec![
+            tool_call("node_details", json!({ "node": "BEL-VNT-005" })),
+            tool_call("resolve_fault", json!({ "fault": fault, "note": "gear replaced" })),
+            answer(&format!("BEL-VNT-005 has a gear jam; I proposed resolving it ({approve}).")),
+        ]
+    };
+    let chat = |s: &Server, input: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+            .args(["agent", "--connect", &s.base, "--token", WRITE])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Declined: nothing changes.
+    let d = Double::start(script("declined"));
+    let s = Server::start(dir.path(), &d.config(""));
+    let text = chat(&s, "Why is BEL-VNT-005 jammed? Resolve it.\nn\n\n");
+    assert!(text.contains("[tool] node_details") && text.contains("[tool] resolve_fault"), "{text}");
+    assert!(text.contains("proposed change A-") && text.contains("approve? [y/N]"), "{text}");
+    assert!(s.get("/api/faults", Some(READ)).json().as_array().unwrap().iter().any(|f| f["id"] == fault.as_str()));
+    drop(s);
+    // Approved: carried out.
+    let d = Double::start(script("approved"));
+    let s = Server::start(dir.path(), &d.config(""));
+    let text = chat(&s, "Resolve it.\ny\n\n");
+    assert!(text.contains("done:") && text.contains("gear replaced"), "{text}");
 }
