@@ -98,11 +98,15 @@ enum Command {
     /// to you for approval).
     Agent {
         /// The server, e.g. http://127.0.0.1:5000.
+        #[arg(long, required_unless_present = "facility", conflicts_with = "facility")]
+        connect: Option<String>,
+        /// Or: a simulated floor of this facility, served in-process (every actuator simulated,
+        /// a fresh store), with the agent configured from the environment.
         #[arg(long)]
-        connect: String,
-        /// Your bearer token (a write token to approve changes).
+        facility: Option<PathBuf>,
+        /// Your bearer token (a write token to approve changes); not needed with --facility.
         #[arg(long, env = "TWINFAULT_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
     },
     /// The audit log of a store (`twinfault serve`'s): every change and approval, who and when.
     Audit {
@@ -420,8 +424,45 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", render::table(&rows));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Agent { connect, token } => {
-            twinfault::agent::terminal::run(&connect, &token)?;
+        Command::Agent { connect, facility, token } => {
+            match (connect, facility) {
+                (Some(url), _) => {
+                    let token = token.context("--token (or TWINFAULT_TOKEN) is required with --connect")?;
+                    twinfault::agent::terminal::run(&url, &token)?;
+                }
+                (None, Some(f)) => {
+                    // A private server on a free loopback port, its store in a temporary folder.
+                    let dir = std::env::temp_dir().join(format!("twinfault-agent-{}", std::process::id()));
+                    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                    let fac = twinfault::serve::facility(&f, &twinfault::serve::ServeConfig::default())?;
+                    let token = format!("operator-{}-{}", std::process::id(), twinfault::serve::now_ms());
+                    let mut cfg = twinfault::serve::ServeConfig::default();
+                    cfg.bind = format!("127.0.0.1:{port}");
+                    cfg.store = dir.clone();
+                    cfg.simulate = fac.actuators.iter().map(|a| a.id.clone()).collect();
+                    cfg.tokens = vec![twinfault::serve::TokenDef {
+                        name: "operator".into(),
+                        token: token.clone(),
+                        access: twinfault::serve::Access::Write,
+                    }];
+                    std::thread::spawn(move || {
+                        if let Err(e) = twinfault::serve::serve(&f, cfg) {
+                            eprintln!("error: {e:#}");
+                            std::process::exit(2);
+                        }
+                    });
+                    let base = format!("http://127.0.0.1:{port}");
+                    let up = (0..200).any(|_| {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    });
+                    anyhow::ensure!(up, "the simulated floor did not start");
+                    let r = twinfault::agent::terminal::run(&base, &token);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    r?;
+                }
+                (None, None) => anyhow::bail!("--connect or --facility is required"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { store, from, limit, json } => {

@@ -223,3 +223,26 @@ fn the_terminal_chat_asks_the_operator_before_any_change() {
     let text = chat(&s, "Resolve it.\ny\n\n");
     assert!(text.contains("done:") && text.contains("gear replaced"), "{text}");
 }
+
+#[test]
+fn a_simulated_floor_takes_an_approved_injection() {
+    let d = Double::start(vec![
+        tool_call("inject_fault", json!({ "node": "BEL-VNT-002", "kind": "stiction", "severity": 0.6 })),
+        answer("I proposed a 0.6 stiction on BEL-VNT-002."),
+    ]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["agent", "--facility", crate::root().join("twins/datacenter.toml").to_str().unwrap()])
+        .env("TWINFAULT_AGENT_BASE_URL", format!("http://127.0.0.1:{}/v1", d.port))
+        .env("TWINFAULT_AGENT_MODEL", "double")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"Inject a 0.6 stiction into BEL-VNT-002\ny\n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("[tool] inject_fault") && text.contains("-> pending"), "{text}");
+    assert!(text.contains("done:") && text.contains("\"kind\":\"stiction\""), "{text}");
+}
