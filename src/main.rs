@@ -436,15 +436,17 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
                     let fac = twinfault::serve::facility(&f, &twinfault::serve::ServeConfig::default())?;
                     let token = format!("operator-{}-{}", std::process::id(), twinfault::serve::now_ms());
-                    let mut cfg = twinfault::serve::ServeConfig::default();
-                    cfg.bind = format!("127.0.0.1:{port}");
-                    cfg.store = dir.clone();
-                    cfg.simulate = fac.actuators.iter().map(|a| a.id.clone()).collect();
-                    cfg.tokens = vec![twinfault::serve::TokenDef {
-                        name: "operator".into(),
-                        token: token.clone(),
-                        access: twinfault::serve::Access::Write,
-                    }];
+                    let cfg = twinfault::serve::ServeConfig {
+                        bind: format!("127.0.0.1:{port}"),
+                        store: dir.clone(),
+                        simulate: fac.actuators.iter().map(|a| a.id.clone()).collect(),
+                        tokens: vec![twinfault::serve::TokenDef {
+                            name: "operator".into(),
+                            token: token.clone(),
+                            access: twinfault::serve::Access::Write,
+                        }],
+                        ..twinfault::serve::ServeConfig::default()
+                    };
                     std::thread::spawn(move || {
                         if let Err(e) = twinfault::serve::serve(&f, cfg) {
                             eprintln!("error: {e:#}");
