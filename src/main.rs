@@ -788,7 +788,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 (None, None) => anyhow::bail!("--data or --real is required"),
             };
-            let data = ds.dir.clone();
+            // Results go next to a dataset; for a real log (often in a read-only folder), here.
+            let data = if real.is_some() { PathBuf::from(".") } else { ds.dir.clone() };
             let e = twinfault::dataset::evaluate::evaluate(&ds, &det, split.as_deref())?;
             print!("{}", twinfault::dataset::evaluate::render(&e));
             let json = json.unwrap_or_else(|| data.join(format!("evaluation-{}.json", det.name())));
