@@ -105,8 +105,19 @@ mod tests {
         assert_eq!(rest[1].arguments["i"], 4);
         drop(a);
         drop(db);
-        // Durable: reopened, everything is there.
-        let db = sled::open(dir.path()).unwrap();
+        // Durable: reopened, everything is there. (sled's flusher may hold the directory's lock
+        // for a moment after the last handle is dropped.)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot reopen the store: {e}"),
+            }
+        };
         assert_eq!(Audit::open(&db).unwrap().page(0, 100).unwrap().0.len(), 5);
     }
 }

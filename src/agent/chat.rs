@@ -89,6 +89,12 @@ pub struct SearchArgs {
 }
 
 #[derive(Deserialize, JsonSchema)]
+pub struct FaultArgs {
+    /// A fault id as the tools give it.
+    pub fault: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub struct ResolveArgs {
     /// The fault id, e.g. F-BEL-VNT-003-gear_jam-1795313100000.
     pub fault: String,
@@ -143,6 +149,12 @@ pub fn tools() -> Vec<ToolSpec> {
             description: "Node ids containing a text.",
             changes: false,
             schema: schema::<SearchArgs>(),
+        },
+        ToolSpec {
+            name: "explain_fault",
+            description: "A fault's evidence (rule summary, value, confidence, recommended action) and its causal chain: the device, its AHU and the plant with their statuses and open faults, so a symptom up the tree can be traced to its cause below.",
+            changes: false,
+            schema: schema::<FaultArgs>(),
         },
         ToolSpec {
             name: "resolve_fault",
@@ -388,6 +400,6 @@ mod tests {
         assert!(resolve.schema["properties"]["note"].is_object(), "{}", resolve.schema);
         let req = resolve.schema["required"].as_array().unwrap();
         assert!(req.contains(&json!("fault")) && req.contains(&json!("note")));
-        assert!(t.iter().filter(|t| !t.changes).count() >= 4);
+        assert!(t.iter().filter(|t| !t.changes).count() >= 5);
     }
 }

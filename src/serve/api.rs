@@ -811,6 +811,35 @@ impl crate::agent::chat::ToolHost for Host<'_> {
                 let h = st.live.fault_history(&id);
                 Ok(json!(h.iter().rev().take(20).rev().collect::<Vec<_>>()))
             }
+            "explain_fault" => {
+                let id = args["fault"].as_str().unwrap_or_default();
+                let f = st.live.fault(id).ok_or_else(|| format!("no fault \"{id}\""))?;
+                let device = f.device.clone().unwrap_or(f.node.clone());
+                // Up the tree from the device (or the AHU the finding is on), with what is open at
+                // each level; down from an AHU to its devices that are not healthy.
+                let mut chain = Vec::new();
+                let level = |id: &str, n: NodeRef| {
+                    json!({ "node": id, "status": st.live.status(n), "open_faults": st.live.open_faults_of(id).iter()
+                        .map(|g| json!({ "id": g.id, "kind": g.kind, "summary": g.summary, "source": g.source })).collect::<Vec<_>>() })
+                };
+                if let Some(n @ NodeRef::Actuator(i)) = st.facility.node(&device) {
+                    chain.push(level(&device, n));
+                    let ahu = &st.facility.ahus[st.facility.actuators[i].ahu].id;
+                    chain.push(level(ahu, NodeRef::Ahu(st.facility.actuators[i].ahu)));
+                } else if let Some(n @ NodeRef::Ahu(h)) = st.facility.node(&f.node) {
+                    chain.push(level(&f.node, n));
+                    for &c in &st.facility.ahus[h].children {
+                        let cid = &st.facility.actuators[c].id;
+                        if st.live.status(NodeRef::Actuator(c)) != Status::Healthy {
+                            chain.push(level(cid, NodeRef::Actuator(c)));
+                        }
+                    }
+                }
+                if let Some(p) = &st.facility.plant {
+                    chain.push(level(&p.id, NodeRef::Plant));
+                }
+                Ok(json!({ "fault": f, "chain": chain }))
+            }
             "search_nodes" => {
                 let q = args["query"].as_str().unwrap_or_default().to_lowercase();
                 let ids: Vec<&str> =

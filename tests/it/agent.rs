@@ -134,12 +134,27 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
     let fault = jammed_store(dir.path());
     // The same store, now with the agent pointed at the double.
     let d = Double::start(vec![
+        tool_call("explain_fault", json!({ "fault": fault })),
         tool_call("resolve_fault", json!({ "fault": fault, "note": "validated on site" })),
         answer("I proposed resolving it; approve the pending action to carry it out."),
     ]);
     let s = Server::start(dir.path(), &d.config(""));
-    let r = ask(&s, WRITE, &format!("Resolve fault {fault} with note 'validated on site'"));
-    assert_eq!(r["tool_events"][0]["outcome"], "pending");
+    let r = ask(&s, WRITE, &format!("Why is BEL-VNT-005 jammed? Resolve fault {fault} with note 'validated on site'"));
+    // The explanation traces the fault up the tree: the device (with the fault open), its AHU, the
+    // plant, each with its status and open faults.
+    let explain = &r["tool_events"][0];
+    assert_eq!(
+        (explain["tool"].as_str(), explain["outcome"].as_str()),
+        (Some("explain_fault"), Some("executed")),
+        "{explain}"
+    );
+    let chain = explain["result"]["chain"].as_array().unwrap();
+    let nodes: Vec<&str> = chain.iter().map(|l| l["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["BEL-VNT-005", "ahu-02", "plant-01"], "{explain}");
+    assert!(chain.iter().all(|l| l["status"].is_string()));
+    assert_eq!(chain[0]["open_faults"][0]["id"], fault.as_str());
+    assert_eq!(explain["result"]["fault"]["kind"], "gear_jam");
+    assert_eq!(r["tool_events"][1]["outcome"], "pending");
     let action = r["pending_actions"][0]["pending_action"].as_str().unwrap().to_string();
     // Nothing changed.
     let open = s.get("/api/faults", Some(READ)).json();
