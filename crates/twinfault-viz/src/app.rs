@@ -543,7 +543,13 @@ fn screenshot(mut commands: Commands, mut app: ResMut<App>, mut exit: MessageWri
     match app.shot {
         ShotState::Waiting => {
             // Once a critical fault is open and the issues panel has drawn it, take the shot.
-            if app.sim.issues().iter().any(|i| i.severity == twinfault_core::types::Severity::Critical) {
+            // (and its device is drawn critical: a live server's statuses follow its findings by
+            // up to an epoch).
+            let shown = app.sim.issues().iter().any(|i| {
+                i.severity == twinfault_core::types::Severity::Critical
+                    && app.sim.status(i.target()) == Status::Critical
+            });
+            if shown {
                 app.paused = true;
                 app.shot = ShotState::Taken(0);
             } else if app.sim.finished() {

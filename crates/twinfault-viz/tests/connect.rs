@@ -37,12 +37,16 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
     sim.select("BEL-VNT-005");
     let jam =
         |sim: &Sim| sim.issues().into_iter().find(|i| i.target() == "BEL-VNT-005" && i.kind == FaultKind::GearJam);
+    // The finding is listed at once; the statuses follow with the server's next epoch.
     assert!(
         wait_for(20, || {
             sim.poll();
             jam(&sim).is_some()
+                && sim.status("BEL-VNT-005") == Status::Critical
+                && sim.status("ahu-02") == Status::Critical
         }),
-        "the jam never reached the issues panel"
+        "the jam never reached the issues panel with its statuses: {:?}",
+        (jam(&sim).is_some(), sim.status("BEL-VNT-005"), sim.status("ahu-02"))
     );
     assert_eq!(sim.status("BEL-VNT-005"), Status::Critical);
     assert_eq!(sim.status("ahu-02"), Status::Critical, "the AHU rolls up its device");
