@@ -257,13 +257,15 @@ enum Command {
         /// Windows of the real log [s] (length; the stride is half).
         #[arg(long, default_value_t = 60.0)]
         window_s: f64,
-        /// rules, model:FILE, or both:FILE (the rules, with the model where they are silent).
+        /// rules, model:FILE, or both:FILE (whichever sees a fault; where they see different ones,
+        /// the one more often right about that kind on the validation runs).
         #[arg(long, default_value = "rules")]
         detector: String,
         /// Split to score: test (default), validation, train or all.
         #[arg(long, default_value = "test")]
         split: String,
-        /// Also write the result as JSON here.
+        /// Where to write the result as JSON (default: evaluation-DETECTOR.json in the dataset's
+        /// folder, or in the current one for --real), with PNG charts beside it.
         #[arg(long)]
         json: Option<PathBuf>,
         /// The facility, when the dataset's card points at one that moved.
