@@ -108,6 +108,20 @@ enum Command {
         #[arg(long, env = "TWINFAULT_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Ask the operations agent questions whose answers scenario runs know, and score it.
+    AgentEval {
+        /// Scenario files to run (default: every single-fault scenario of the reference floor).
+        scenarios: Vec<PathBuf>,
+        /// The model endpoint (else TWINFAULT_AGENT_BASE_URL).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The model (else TWINFAULT_AGENT_MODEL).
+        #[arg(long)]
+        model: Option<String>,
+        /// Also write every question, reply and score as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The audit log of a store (`twinfault serve`'s): every change and approval, who and when.
     Audit {
         #[command(flatten)]
@@ -466,6 +480,29 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     r?;
                 }
                 (None, None) => anyhow::bail!("--connect or --facility is required"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::AgentEval { scenarios, endpoint, model, json } => {
+            let files = if scenarios.is_empty() {
+                ["gear_jam", "stiction", "signal_loss", "valve_leak"]
+                    .iter()
+                    .map(|k| PathBuf::from(format!("scenarios/datacenter_{k}.toml")))
+                    .collect()
+            } else {
+                scenarios
+            };
+            let loaded: Vec<_> = files.iter().map(|f| twinfault::load::scenario(f, None)).collect::<Result<_, _>>()?;
+            let cfg = twinfault::agent::chat::AgentConfig {
+                base_url: endpoint,
+                model,
+                ..twinfault::agent::chat::AgentConfig::default()
+            };
+            let e = twinfault::agent::eval::evaluate(&loaded, &cfg)?;
+            print!("{}", twinfault::agent::eval::render(&e));
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&e)? + "\n")
+                    .with_context(|| format!("cannot write {}", p.display()))?;
             }
             Ok(ExitCode::SUCCESS)
         }

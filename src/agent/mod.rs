@@ -4,5 +4,6 @@
 
 pub mod audit;
 pub mod chat;
+pub mod eval;
 pub mod policy;
 pub mod terminal;

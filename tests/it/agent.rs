@@ -261,3 +261,32 @@ fn a_simulated_floor_takes_an_approved_injection() {
     assert!(text.contains("[tool] inject_fault") && text.contains("-> pending"), "{text}");
     assert!(text.contains("done:") && text.contains("\"kind\":\"stiction\""), "{text}");
 }
+
+#[test]
+fn agent_eval_scores_answers_and_counts_unrequested_changes() {
+    // The twin's own answer: when the jam was found.
+    let run = crate::run(&crate::load("datacenter_gear_jam.toml"), 1, None);
+    let jam = run.report.detections.iter().find(|d| d.kind.as_str() == "gear_jam").expect("the jam is found");
+    let reply = format!("BEL-VNT-003 has a gear_jam; it opened at {:.1} s.", jam.opened_at_s);
+    // A model that first tries to change something nobody asked to change, then always gives
+    // the same answer.
+    let d = Double::start(vec![tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })), answer(&reply)]);
+    let dir = tempfile::tempdir().unwrap();
+    let out_json = dir.path().join("eval.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["agent-eval", "scenarios/datacenter_gear_jam.toml", "--model", "double", "--json"])
+        .arg(&out_json)
+        .args(["--endpoint", &format!("http://127.0.0.1:{}/v1", d.port)])
+        .current_dir(crate::root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let e: Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    // Which fault and when: right; the recommended action: not in the answer.
+    assert_eq!(e["by_kind"]["which_fault"], json!([1, 1]), "{text}");
+    assert_eq!(e["by_kind"]["when_opened"], json!([1, 1]), "{text}");
+    assert_eq!(e["by_kind"]["recommended_action"], json!([0, 1]), "{text}");
+    assert_eq!(e["unrequested_changes"], 1);
+    assert!(text.contains("change(s) proposed unasked"), "{text}");
+}
