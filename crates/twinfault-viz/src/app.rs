@@ -124,6 +124,8 @@ struct App {
     fonts_set: bool,
     /// Index into [`CHART_WINDOWS`].
     window: usize,
+    /// The question being typed for the agent.
+    ask: String,
 }
 
 /// Time windows the device charts can show (label, seconds; `None` for all that is kept).
@@ -200,6 +202,7 @@ pub fn run(mut sim: Sim, opts: Options) {
             aggregated: false,
             fonts_set: false,
             window: 4,
+            ask: String::new(),
         })
         .add_systems(Startup, setup)
         .init_resource::<FrameStats>()
@@ -894,6 +897,61 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
         if !app.message.is_empty() {
             ui.small(&app.message);
         }
+        if app.sim.is_live() {
+            agent_panel(ui, app);
+        }
     });
     Ok(())
+}
+
+/// The server's operations agent: quick prompts from the worst issue, `@NODE` mentions, the
+/// conversation, and the changes it proposed with approve/reject buttons.
+fn agent_panel(ui: &mut egui::Ui, app: &mut App) {
+    ui.separator();
+    egui::CollapsingHeader::new("Agent").id_salt("agent").default_open(false).show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            for q in app.sim.quick_prompts() {
+                if ui.small_button(&q).clicked() {
+                    app.ask = q;
+                }
+            }
+        });
+        egui::ScrollArea::vertical().id_salt("agent-log").max_height(140.0).stick_to_bottom(true).show(ui, |ui| {
+            for (who, text) in &app.sim.agent {
+                ui.small(format!("{who}: {text}"));
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut app.ask).desired_width(300.0).hint_text("ask; @ to name a node"));
+            if ui.button("ask").clicked() {
+                let q = std::mem::take(&mut app.ask);
+                if let Err(e) = app.sim.ask(&q) {
+                    app.message = e;
+                    app.ask = q;
+                }
+            }
+        });
+        let layout = std::sync::Arc::clone(&app.sim.layout);
+        let suggestions = crate::state::mentions(&layout, &app.ask);
+        if !suggestions.is_empty() {
+            ui.horizontal_wrapped(|ui| {
+                for id in suggestions {
+                    if ui.small_button(id).clicked() {
+                        app.ask = crate::state::complete_mention(&app.ask, id);
+                    }
+                }
+            });
+        }
+        for (id, what) in app.sim.pending.clone() {
+            ui.horizontal(|ui| {
+                ui.small(format!("proposed {id}: {what}"));
+                if ui.small_button("approve").clicked() {
+                    app.sim.decide(&id, true);
+                }
+                if ui.small_button("reject").clicked() {
+                    app.sim.decide(&id, false);
+                }
+            });
+        }
+    });
 }

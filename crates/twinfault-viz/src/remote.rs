@@ -25,6 +25,13 @@ pub enum Command {
         fault: String,
         note: String,
     },
+    /// Ask the server's operations agent (the conversation so far).
+    Ask(Vec<serde_json::Value>),
+    /// Approve or reject a pending action.
+    Decide {
+        action: String,
+        approve: bool,
+    },
 }
 
 /// What the poller hands to the app.
@@ -40,6 +47,8 @@ pub enum Update {
     Message(String),
     /// Whether the last poll reached the server.
     Reachable(bool),
+    /// The agent's answer (`POST /api/agent/chat`'s reply, or the error as its `reply`).
+    Agent(serde_json::Value),
 }
 
 /// A connection to `twinfault serve`.
@@ -62,12 +71,15 @@ struct Http {
 
 impl Http {
     fn new(base: &str, token: Option<String>) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        Http { base: base.trim_end_matches('/').to_string(), token, agent: Http::agent(10) }
+    }
+
+    fn agent(timeout_s: u64) -> ureq::Agent {
+        ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(timeout_s)))
             .build()
-            .into();
-        Http { base: base.trim_end_matches('/').to_string(), token, agent }
+            .into()
     }
 
     fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
@@ -254,6 +266,19 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
                 }
                 continue;
             }
+            Ok(Command::Ask(messages)) => {
+                // A model may take a while: ask on a thread of its own, polling goes on.
+                let (http, out) = (http.clone(), out.clone());
+                std::thread::spawn(move || {
+                    let long = Http { agent: Http::agent(180), ..http };
+                    let body = serde_json::json!({ "messages": messages });
+                    let reply = long
+                        .post::<serde_json::Value>("/api/agent/chat", &body)
+                        .unwrap_or_else(|e| serde_json::json!({ "reply": e, "model_available": false }));
+                    let _ = out.send(Update::Agent(reply));
+                });
+                continue;
+            }
             Ok(c) => {
                 let msg = run(&http, c);
                 if out.send(Update::Message(msg)).is_err() {
@@ -341,7 +366,14 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
 /// Carries out a command; the line the app shows.
 fn run(http: &Http, c: Command) -> String {
     match c {
-        Command::Select(_) => String::new(),
+        Command::Select(_) | Command::Ask(_) => String::new(),
+        Command::Decide { action, approve } => {
+            let path = format!("/api/actions/{action}/{}", if approve { "approve" } else { "reject" });
+            match http.post::<serde_json::Value>(&path, &serde_json::json!({})) {
+                Ok(_) => format!("{} {action}", if approve { "approved and carried out" } else { "rejected" }),
+                Err(e) => format!("{action} refused: {e}"),
+            }
+        }
         Command::Inject { node, kind, severity } => {
             let body = serde_json::json!({ "node": node, "kind": kind, "severity": severity });
             match http.post::<serde_json::Value>("/api/scenario/inject", &body) {

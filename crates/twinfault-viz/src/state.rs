@@ -138,6 +138,24 @@ pub fn thin<T: Copy>(points: Vec<T>, max: usize) -> Vec<T> {
     out
 }
 
+/// Node ids for an `@` mention being typed at the end of `text` (at most 5).
+pub fn mentions<'a>(f: &'a Layout, text: &str) -> Vec<&'a str> {
+    let Some(word) = text.rsplit(char::is_whitespace).next().and_then(|w| w.strip_prefix('@')) else {
+        return Vec::new();
+    };
+    let mut v = search(f.node_ids(), word);
+    v.truncate(5);
+    v
+}
+
+/// The text with its trailing `@partial` replaced by `id`.
+pub fn complete_mention(text: &str, id: &str) -> String {
+    match text.rfind('@') {
+        Some(i) => format!("{}{id} ", &text[..i]),
+        None => format!("{text}{id} "),
+    }
+}
+
 /// The injection form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InjectForm {
@@ -252,6 +270,10 @@ pub struct Sim {
     pub reachable: bool,
     /// Outcomes of live requests, for the status line.
     pub messages: Vec<String>,
+    /// The conversation with the server's agent: ("you" | "agent", text).
+    pub agent: Vec<(String, String)>,
+    /// Changes the agent proposed, waiting for this operator: (action id, what).
+    pub pending: Vec<(String, String)>,
 }
 
 /// Fault changes kept for the device panel.
@@ -298,6 +320,8 @@ impl Sim {
             server_time: SimTime(0),
             reachable: true,
             messages: Vec::new(),
+            agent: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -398,6 +422,25 @@ impl Sim {
                     self.fault_history.extend(changes);
                 }
                 Update::Message(m) => self.messages.push(m),
+                Update::Agent(v) => {
+                    let mut text = v["reply"].as_str().unwrap_or_default().to_string();
+                    let tools: Vec<&str> =
+                        v["tool_events"].as_array().into_iter().flatten().filter_map(|e| e["tool"].as_str()).collect();
+                    if !tools.is_empty() {
+                        text = format!("[{}] {text}", tools.join(", "));
+                    }
+                    if let Some(ids) = v["unverified_ids"].as_array().filter(|a| !a.is_empty()) {
+                        let ids: Vec<&str> = ids.iter().filter_map(|x| x.as_str()).collect();
+                        text.push_str(&format!(" (not known to the twin: {})", ids.join(", ")));
+                    }
+                    self.agent.push(("agent".into(), text));
+                    for p in v["pending_actions"].as_array().into_iter().flatten() {
+                        if let Some(id) = p["pending_action"].as_str() {
+                            self.pending
+                                .push((id.into(), format!("{} {}", p["tool"].as_str().unwrap_or("?"), p["arguments"])));
+                        }
+                    }
+                }
                 Update::Reachable(ok) => self.reachable = ok,
                 Update::Chart { .. } => {}
             }
@@ -514,6 +557,46 @@ impl Sim {
         }
     }
 
+    /// Asks the server's agent (live mode); the answer arrives in [`Sim::agent`].
+    pub fn ask(&mut self, text: &str) -> Result<(), String> {
+        let Driver::Remote(r) = &self.driver else {
+            return Err("the agent answers about a live server (--connect)".into());
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("ask something".into());
+        }
+        self.agent.push(("you".into(), text.to_string()));
+        let messages = self
+            .agent
+            .iter()
+            .map(
+                |(who, t)| serde_json::json!({ "role": if who == "you" { "user" } else { "assistant" }, "content": t }),
+            )
+            .collect();
+        r.send(Command::Ask(messages));
+        Ok(())
+    }
+
+    /// Approves or rejects a change the agent proposed.
+    pub fn decide(&mut self, action: &str, approve: bool) {
+        if let Driver::Remote(r) = &self.driver {
+            r.send(Command::Decide { action: action.to_string(), approve });
+        }
+        self.pending.retain(|p| p.0 != action);
+    }
+
+    /// Questions to offer: about the worst open issue first.
+    pub fn quick_prompts(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(i) = self.issues().first() {
+            v.push(format!("Why is {} reporting {}?", i.target(), i.kind));
+            v.push(format!("Show the fault history of {}.", i.node));
+        }
+        v.push("Give me a live overview and the top faults.".into());
+        v
+    }
+
     /// Resolves an open fault of a live server with a note (the server answers in [`Sim::messages`]).
     pub fn resolve(&mut self, fault: &str, note: &str) -> Result<String, String> {
         let Driver::Remote(r) = &self.driver else {
@@ -609,6 +692,31 @@ mod tests {
         assert_eq!(id(hit_test(&f, 760.0, 230.0, 10.0)), "zone-3");
         assert_eq!(id(hit_test(&f, 25.0, 190.0, 10.0)), "ahu-01");
         assert_eq!(id(hit_test(&f, 1190.0, 690.0, 10.0)), "-");
+    }
+
+    #[test]
+    fn mentions_complete_node_ids() {
+        let f = facility();
+        assert_eq!(
+            mentions(&f, "why is @bel-vnt-00"),
+            ["BEL-VNT-001", "BEL-VNT-002", "BEL-VNT-003", "BEL-VNT-004", "BEL-VNT-005"]
+        );
+        assert_eq!(mentions(&f, "why is @ahu-02"), ["ahu-02"]);
+        assert!(mentions(&f, "no mention here").is_empty());
+        assert_eq!(complete_mention("why is @ahu", "ahu-02"), "why is ahu-02 ");
+    }
+
+    #[test]
+    fn quick_prompts_start_from_the_worst_issue() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/datacenter_gear_jam.toml");
+        let l = twinfault::load::scenario(&root, None).unwrap();
+        let mut sim = Sim::new(l.scenario, l.facility);
+        assert_eq!(sim.quick_prompts(), ["Give me a live overview and the top faults."]);
+        while sim.issues().is_empty() && !sim.finished() {
+            sim.step();
+        }
+        assert_eq!(sim.quick_prompts()[0], "Why is BEL-VNT-003 reporting gear_jam?");
+        assert!(sim.ask("hello").unwrap_err().contains("live server"));
     }
 
     #[test]

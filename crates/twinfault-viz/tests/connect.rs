@@ -97,6 +97,22 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
         sim.messages
     );
 
+    // The agent panel: the question goes to the server's agent; with no model configured there
+    // the answer says so and carries the twin's own overview.
+    assert!(sim.ask("   ").is_err());
+    sim.ask("Give me a live overview and the top faults.").unwrap();
+    assert!(
+        wait_for(20, || {
+            sim.poll();
+            sim.agent
+                .iter()
+                .any(|(who, t)| who == "agent" && t.contains("no model endpoint") && t.contains("open_faults"))
+        }),
+        "agent log {:?}",
+        sim.agent
+    );
+    assert_eq!(sim.agent[0], ("you".to_string(), "Give me a live overview and the top faults.".to_string()));
+
     // A read token watches but may not change anything.
     let mut reader = Sim::connect(&s.base, Some(READ.into()), POLL).unwrap();
     reader.inject(&form("BEL-VNT-001")).unwrap();
