@@ -46,6 +46,11 @@ pub struct IngestSample(pub Sample);
 #[rtype(result = "bool")]
 pub struct Inject(pub Injection);
 
+/// End the faults injected into a simulating twin; replies their ids (`None`: fed by telemetry).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "Option<Vec<String>>")]
+pub struct ClearInjections(pub SimTime);
+
 /// Resolve an open finding on an operator's word; the `resolved` event rides on the next epoch.
 #[derive(Message, Clone)]
 #[rtype(result = "bool")]
@@ -159,6 +164,13 @@ impl Handler<Inject> for ActuatorActor {
     type Result = bool;
     fn handle(&mut self, m: Inject, _: &mut Context<Self>) -> bool {
         self.twin.inject(m.0)
+    }
+}
+
+impl Handler<ClearInjections> for ActuatorActor {
+    type Result = Option<Vec<String>>;
+    fn handle(&mut self, m: ClearInjections, _: &mut Context<Self>) -> Option<Vec<String>> {
+        self.twin.clear_injections(m.0)
     }
 }
 
@@ -411,6 +423,36 @@ impl Handler<LiveInject> for Supervisor {
                 Err(format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", inj.node))
             }
             Err(e) => Err(format!("node \"{}\" did not answer: {e}", inj.node)),
+        }))
+    }
+}
+
+/// End the live-injected faults of a simulated actuator now; replies their ids.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, String>")]
+pub struct LiveClear {
+    pub node: String,
+    pub t: SimTime,
+}
+
+impl Handler<LiveClear> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<Vec<String>, String>>;
+    fn handle(&mut self, m: LiveClear, _: &mut Context<Self>) -> Self::Result {
+        let Some(i) = self.facility.actuators.iter().position(|a| a.id == m.node) else {
+            let msg = format!("unknown actuator \"{}\"", m.node);
+            return Box::pin(actix::fut::ready(Err(msg)));
+        };
+        let (node, t) = (m.node, m.t);
+        let req = self.actuators[i].send(ClearInjections(t));
+        Box::pin(req.into_actor(self).map(move |r, act, _| match r {
+            Ok(Some(ids)) => {
+                if let Some(rec) = act.recorder.as_mut() {
+                    rec.end_injections(&ids, t);
+                }
+                Ok(ids)
+            }
+            Ok(None) => Err(format!("\"{node}\" is fed by real telemetry; only simulated nodes have injected faults")),
+            Err(e) => Err(format!("node \"{node}\" did not answer: {e}")),
         }))
     }
 }

@@ -103,6 +103,12 @@ pub struct ResolveArgs {
 }
 
 #[derive(Deserialize, JsonSchema)]
+pub struct ClearArgs {
+    /// A simulated actuator's id: its injected faults end (it is repaired).
+    pub node: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub struct InjectArgs {
     /// A simulated actuator's id.
     pub node: String,
@@ -168,6 +174,12 @@ pub fn tools() -> Vec<ToolSpec> {
             changes: true,
             schema: schema::<InjectArgs>(),
         },
+        ToolSpec {
+            name: "clear_fault",
+            description: "Propose to end the injected faults of a simulated actuator (repair it). Needs an operator's approval: it only creates a pending action.",
+            changes: true,
+            schema: schema::<ClearArgs>(),
+        },
     ]
 }
 
@@ -208,7 +220,7 @@ pub struct Reply {
 
 const SYSTEM: &str = "You are the operations assistant of a digital twin of HVAC actuators, AHUs and a plant. \
 Answer only from the tools' results; name node and fault ids exactly as the tools give them. \
-Changes (resolve_fault, inject_fault) are never carried out by you: they become pending actions that an \
+Changes (resolve_fault, inject_fault, clear_fault) are never carried out by you: they become pending actions that an \
 operator must approve; say so plainly and give the action id.";
 
 fn truncate(v: &Value, max: usize) -> String {

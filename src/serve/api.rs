@@ -9,7 +9,7 @@ use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
 use crate::agent::audit::Outcome;
 use crate::agent::policy::Refusal as ActionRefusal;
-use crate::engine::{AhuActor, ForceResolve, LiveInject, Supervisor};
+use crate::engine::{AhuActor, ForceResolve, LiveClear, LiveInject, Supervisor};
 use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
 use crate::store::Store;
 use actix::Addr;
@@ -123,8 +123,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
-    paths(agent_chat, propose, actions, approve, reject, audit, ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
-    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ProposeBody, ChatBody)),
+    paths(clear, agent_chat, propose, actions, approve, reject, audit, ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
+    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -669,6 +669,49 @@ pub(crate) async fn inject_fault(st: &AppState, body: &[u8]) -> HttpResponse {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct ClearBody {
+    node: String,
+}
+
+/// End the injected faults of a simulated actuator now (write token): the device is repaired.
+#[utoipa::path(post, path = "/api/scenario/clear", tag = "write", request_body = ClearBody,
+    responses((status = 200, description = "The injections ended"), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn clear(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+    let who = match authorize(&req, &st, Access::Write) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let reply = clear_fault(&st, &body).await;
+    audit_reply(&st, &who, "clear_fault", args, &reply, Outcome::Executed);
+    reply
+}
+
+/// Ends a simulated node's injected faults: the one path for the REST endpoint and approved actions.
+pub(crate) async fn clear_fault(st: &AppState, body: &[u8]) -> HttpResponse {
+    let b: ClearBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => {
+            let f = FieldError { path: "body".into(), message: e.to_string() };
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"node\": \"…\"}", vec![f]);
+        }
+    };
+    if !matches!(st.facility.node(&b.node), Some(NodeRef::Actuator(_))) {
+        return error(StatusCode::NOT_FOUND, format!("unknown actuator \"{}\"", b.node), vec![]);
+    }
+    let t = SimTime(now_ms().max(0) as u64);
+    match st.supervisor.send(LiveClear { node: b.node.clone(), t }).await {
+        Ok(Ok(ids)) => {
+            HttpResponse::Ok().json(json!({ "node": b.node, "ended": ids, "at": format_timestamp_ms(t.0 as i64) }))
+        }
+        Ok(Err(m)) => error(StatusCode::CONFLICT, m, vec![]),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ProposeBody {
     /// `resolve_fault` (`{"fault", "note"}`) or `inject_fault` (as `POST /api/scenario/inject`).
     tool: String,
@@ -731,6 +774,7 @@ async fn approve(req: HttpRequest, path: web::Path<String>, st: State) -> HttpRe
             let note = p.arguments["note"].as_str().unwrap_or_default();
             resolve_fault(&st, fault, note, &p.operator).await
         }
+        "clear_fault" => clear_fault(&st, p.arguments.to_string().as_bytes()).await,
         _ => inject_fault(&st, p.arguments.to_string().as_bytes()).await,
     };
     let tool = format!("{} (action {}, approved by {who})", p.tool, p.id);
@@ -1057,6 +1101,7 @@ pub fn app(
         .route("/api/faults", web::get().to(faults))
         .route("/api/faults/{id}/resolve", web::post().to(resolve))
         .route("/api/scenario/inject", web::post().to(inject))
+        .route("/api/scenario/clear", web::post().to(clear))
         .route("/api/actions", web::post().to(propose))
         .route("/api/actions", web::get().to(actions))
         .route("/api/actions/{id}/approve", web::post().to(approve))

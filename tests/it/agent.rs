@@ -244,6 +244,8 @@ fn a_simulated_floor_takes_an_approved_injection() {
     let d = Double::start(vec![
         tool_call("inject_fault", json!({ "node": "BEL-VNT-002", "kind": "stiction", "severity": 0.6 })),
         answer("I proposed a 0.6 stiction on BEL-VNT-002."),
+        tool_call("clear_fault", json!({ "node": "BEL-VNT-002" })),
+        answer("I proposed repairing BEL-VNT-002."),
     ]);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
         .args(["agent", "--facility", crate::root().join("twins/datacenter.toml").to_str().unwrap()])
@@ -254,12 +256,18 @@ fn a_simulated_floor_takes_an_approved_injection() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"Inject a 0.6 stiction into BEL-VNT-002\ny\n\n").unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        b"Inject a 0.6 stiction into BEL-VNT-002\ny\nNow repair it\ny\n\n",
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("[tool] inject_fault") && text.contains("-> pending"), "{text}");
     assert!(text.contains("done:") && text.contains("\"kind\":\"stiction\""), "{text}");
+    // And the repair, approved the same way, ends the injection.
+    assert!(text.contains("[tool] clear_fault") && text.contains("\"ended\":[\""), "{text}");
 }
 
 #[test]

@@ -346,6 +346,15 @@ fn live_injection_into_simulated_nodes_and_cors() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("BEL-VNT-001", "BEL-VNT-002")).status, 409);
     assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("gear_jam", "jam")).status, 422);
+    // Clearing ends the injected fault (the device is repaired); an ingesting node has none.
+    let c = s.post("/api/scenario/clear", Some(WRITE), r#"{"node":"BEL-VNT-001"}"#);
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.json()["ended"].as_array().unwrap().len(), 1);
+    let again = s.post("/api/scenario/clear", Some(WRITE), r#"{"node":"BEL-VNT-001"}"#);
+    assert!(again.json()["ended"].as_array().unwrap().is_empty(), "nothing left to end");
+    assert_eq!(s.post("/api/scenario/clear", Some(WRITE), r#"{"node":"BEL-VNT-002"}"#).status, 409);
+    assert_eq!(s.post("/api/scenario/clear", Some(WRITE), r#"{"node":"X"}"#).status, 404);
+    assert_eq!(s.post("/api/scenario/clear", Some(READ), r#"{"node":"BEL-VNT-001"}"#).status, 403);
     assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("BEL-VNT-001", "X")).status, 404);
     // CORS: closed unless configured.
     let pre = s.request(
@@ -375,6 +384,7 @@ fn live_injection_into_simulated_nodes_and_cors() {
         "/api/nodes/{id}/fault-history",
         "/api/faults/{id}/resolve",
         "/api/scenario/inject",
+        "/api/scenario/clear",
         "/api/actions",
         "/api/actions/{id}/approve",
         "/api/actions/{id}/reject",

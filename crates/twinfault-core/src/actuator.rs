@@ -110,6 +110,18 @@ impl Actuator {
         self.injections.push(ActiveInjection { injection, stuck_default_pct: f64::NAN });
     }
 
+    /// Ends every injection still active at `t` (the fault is repaired); their ids.
+    pub fn clear_injections(&mut self, t: SimTime) -> Vec<String> {
+        let mut ended = Vec::new();
+        for a in &mut self.injections {
+            if a.injection.start <= t && a.injection.end.is_none_or(|e| e > t) {
+                a.injection.end = Some(t);
+                ended.push(a.injection.id.clone());
+            }
+        }
+        ended
+    }
+
     /// The output position the air or water sees [%] (differs from feedback under leaks and `stuck_at`).
     pub fn opening_pct(&self) -> f64 {
         self.opening_pct

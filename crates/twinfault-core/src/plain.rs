@@ -211,6 +211,13 @@ impl Recorder {
         self.keep_log = false;
     }
 
+    /// Ends injections at `t` (a live repair): ground truth stops at the repair.
+    pub fn end_injections(&mut self, ids: &[String], t: SimTime) {
+        for i in self.injections.iter_mut().filter(|i| ids.contains(&i.id)) {
+            i.end = Some(t);
+        }
+    }
+
     /// Adds an injection made while the run goes on (live fault injection).
     pub fn add_injection(&mut self, injection: Injection) {
         self.injections.push(injection);

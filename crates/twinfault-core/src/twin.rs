@@ -147,6 +147,12 @@ impl ActuatorTwin {
         }
     }
 
+    /// Ends the faults injected into a simulating twin at `t`; their ids (`None` for a twin fed
+    /// by telemetry).
+    pub fn clear_injections(&mut self, t: SimTime) -> Option<Vec<String>> {
+        self.model.as_mut().map(|m| m.clear_injections(t))
+    }
+
     /// Resolves an open finding on an operator's word; returns the event.
     pub fn force_resolve(&mut self, t: SimTime, kind: crate::types::FaultKind) -> Option<FindingEvent> {
         self.detector.force_resolve(t, kind, &self.id)
