@@ -169,6 +169,21 @@ impl Dataset {
     }
 }
 
+/// The rows of one (run, node) each, as ranges: the tables are written run by run, node by node.
+pub(crate) fn groups<'a>(run: &'a [i32], node: &'a [u32]) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let mut k = 0;
+    std::iter::from_fn(move || {
+        if k >= run.len() {
+            return None;
+        }
+        let start = k;
+        while k < run.len() && run[k] == run[start] && node[k] == node[start] {
+            k += 1;
+        }
+        Some(start..k)
+    })
+}
+
 fn phase_of(name: &str) -> Phase {
     match name {
         "startup" => Phase::Startup,
@@ -201,13 +216,8 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
     let mut run_facility: Option<(i32, Facility)> = None;
     // Per run and device: phase changes (time, phase), for alarms found one level up.
     let mut phases: Timelines = BTreeMap::new();
-    let mut k = 0;
-    while k < t_ms.len() {
+    for std::ops::Range { start: k, end } in groups(run_col, node) {
         let (r, nd) = (run_col[k], node[k]);
-        let mut end = k;
-        while end < t_ms.len() && run_col[end] == r && node[end] == nd {
-            end += 1;
-        }
         if wanted.contains(&r) {
             let id = &*nodes[nd as usize];
             if run_facility.as_ref().is_none_or(|x| x.0 != r) {
@@ -264,7 +274,6 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
             let timeline = &phases[&(r, id.to_string())];
             collect(&mut alarms, r, id, &out, &|ms| at_time(timeline, ms));
         }
-        k = end;
     }
     // The AHU rules: what the AHU twins found while the runs were generated (they saw the
     // plant's water and the zones, which the AHU rows do not hold), attributed to the device
@@ -436,13 +445,8 @@ pub fn model_alarms(ds: &Dataset, predictions: &[usize], runs: &[i32], confirm: 
     let names = classes();
     let wanted: std::collections::BTreeSet<i32> = runs.iter().copied().collect();
     let mut alarms: Vec<Alarm> = Vec::new();
-    let mut k = 0;
-    while k < t_end.len() {
+    for std::ops::Range { start: k, end } in groups(run_col, node) {
         let (r, nd) = (run_col[k], node[k]);
-        let mut end = k;
-        while end < t_end.len() && run_col[end] == r && node[end] == nd {
-            end += 1;
-        }
         if wanted.contains(&r) {
             let mut open: Option<usize> = None;
             let (mut streak_class, mut streak) = (usize::MAX, 0);
@@ -487,7 +491,6 @@ pub fn model_alarms(ds: &Dataset, predictions: &[usize], runs: &[i32], confirm: 
                 }
             }
         }
-        k = end;
     }
     Ok(alarms)
 }
@@ -515,7 +518,7 @@ fn push_alarm(
 
 impl Alarm {
     fn kind_index(&self) -> usize {
-        classes().iter().position(|c| *c == self.kind.as_str()).unwrap_or(0)
+        super::generate::class_code(Some(self.kind)) as usize
     }
     fn open_at(&self, ms: i64) -> bool {
         self.opened_ms <= ms && self.closed_ms.is_none_or(|c| ms < c)
@@ -592,9 +595,12 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
         }
         Detector::Model(_) => (Vec::new(), Vec::new()),
     };
-    let model_pred = match detector {
-        Detector::Model(f) | Detector::Both(f) => {
-            let m = Model::load(f)?;
+    let model = match detector {
+        Detector::Model(f) | Detector::Both(f) => Some(Model::load(f)?),
+        Detector::Rules => None,
+    };
+    let model_pred = match &model {
+        Some(m) => {
             let rows = feature_rows(ds)?;
             Some(
                 rows.iter()
@@ -603,7 +609,7 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
                     .collect::<Vec<usize>>(),
             )
         }
-        Detector::Rules => None,
+        None => None,
     };
     let (pred, alarms) = match (detector, model_pred) {
         (Detector::Rules, _) => (rule_pred, rule_alarms),
@@ -611,12 +617,12 @@ pub fn evaluate(ds: &Dataset, detector: &Detector, split: Option<&str>) -> Resul
             let a = model_alarms(ds, &m, &runs, 2)?;
             (m, a)
         }
-        (Detector::Both(f), Some(m)) => {
+        (Detector::Both(_), Some(m)) => {
             // Where one of them sees a fault, it stands; where they see different faults, the
             // one more often right about its kind on the validation runs (never the runs scored).
             let trust = match split {
                 Some(sp) if sp != "validation" && !ds.runs(Some("validation")).is_empty() => {
-                    Some(validation_precision(ds, &Model::load(f)?)?)
+                    Some(validation_precision(ds, model.as_ref().expect("loaded for both"))?)
                 }
                 _ => None,
             };
@@ -1016,9 +1022,9 @@ impl Dataset {
                     "start_s": f.2 as f64 / 1000.0, "end_s": f.3 as f64 / 1000.0 })).collect::<Vec<_>>() }],
             "windows": { "length_s": log.window.length_s, "stride_s": log.window.stride_s },
         });
-        let mut only = facility.clone();
-        // The dataset's facility: the one actuator's node (others have no samples).
-        only.classifier = None;
+        // The rules are scored here; a model is scored through --detector, not the facility's.
+        let mut facility = facility;
+        facility.classifier = None;
         Ok(Dataset {
             dir: log.file.parent().unwrap_or(Path::new(".")).to_path_buf(),
             card,
@@ -1026,7 +1032,7 @@ impl Dataset {
             windows,
             ahus: Table::new(vec![]),
             findings,
-            facility: only,
+            facility,
         })
     }
 }

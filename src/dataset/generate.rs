@@ -28,13 +28,14 @@ pub enum Format {
 /// The phase names of the dataset (the engine's `occupied` is `steady` here).
 pub const PHASES: [&str; 4] = ["off", "startup", "steady", "shutdown"];
 
-pub fn phase_name(p: Phase) -> &'static str {
-    PHASES[match p {
+/// Index of a phase in [`PHASES`].
+pub fn phase_code(p: Phase) -> u32 {
+    match p {
         Phase::Off => 0,
         Phase::Startup => 1,
         Phase::Occupied => 2,
         Phase::Shutdown => 3,
-    }]
+    }
 }
 
 /// Class names: `normal`, then every injectable fault kind.
@@ -42,7 +43,8 @@ pub fn classes() -> Vec<&'static str> {
     std::iter::once("normal").chain(FaultKind::ALL.iter().filter(|k| k.injectable()).map(|k| k.as_str())).collect()
 }
 
-fn class_code(kind: Option<FaultKind>) -> u32 {
+/// Index of a class in [`classes`] (`None` is normal).
+pub fn class_code(kind: Option<FaultKind>) -> u32 {
     match kind {
         None => 0,
         Some(k) => {
@@ -201,7 +203,7 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
         for (h, s) in out.ahu_summaries.iter().enumerate() {
             ahus.node.push(h as u32);
             ahus.t_ms.push(t_end.0 as i64);
-            ahus.phase.push(PHASES.iter().position(|x| *x == phase_name(s.phase)).unwrap_or(0) as u32);
+            ahus.phase.push(phase_code(s.phase));
             ahus.status.push(s.status as u32);
             let temps = [s.outdoor_air_c, s.return_air_c, s.mixed_air_c, s.supply_air_c, s.supply_air_setpoint_c];
             for (k, v) in temps.iter().enumerate() {
@@ -248,7 +250,7 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
             samples.class.push(class_code(act.map(|x| x.1.kind)));
             samples.fault.push(act.map(|x| x.0 as u32));
             samples.severity.push(act.map_or(0.0, |x| x.1.severity_at(s.t)) as f32);
-            samples.phase.push(PHASES.iter().position(|x| *x == phase_name(phase_at(a.ahu, s.t))).unwrap_or(0) as u32);
+            samples.phase.push(phase_code(phase_at(a.ahu, s.t)));
         }
         // Windows: [t0, t0 + length), every stride; labelled by the fault covering at least
         // half of the window, else normal.
@@ -275,7 +277,7 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
             wins.t_start_ms.push(t0 as i64);
             wins.t_end_ms.push(t1 as i64);
             wins.role.push(role_code(a.role));
-            wins.phase.push(PHASES.iter().position(|x| *x == phase_name(phase)).unwrap_or(0) as u32);
+            wins.phase.push(phase_code(phase));
             wins.class.push(class_code(labelled.map(|b| b.1.kind)));
             wins.label_share.push(best.map_or(0.0, |b| b.2) as f32);
             wins.fault.push(labelled.map(|b| b.0 as u32));

@@ -141,12 +141,7 @@ pub fn synthetic_windows(ds: &Dataset, w_ms: u64, min_moving: f64) -> Result<Vec
         ds.facility.actuators.iter().any(|a| a.id == id && matches!(a.role, Role::ZoneDamper | Role::OutdoorAirDamper))
     };
     let mut out = Vec::new();
-    let mut k = 0;
-    while k < tms.len() {
-        let mut end = k;
-        while end < tms.len() && run[end] == run[k] && node[end] == node[k] {
-            end += 1;
-        }
+    for std::ops::Range { start: k, end } in super::evaluate::groups(run, node) {
         if damper(&nodes[node[k] as usize]) {
             // Stretches of healthy steady operation, each cut into windows.
             let mut j = k;
@@ -176,7 +171,6 @@ pub fn synthetic_windows(ds: &Dataset, w_ms: u64, min_moving: f64) -> Result<Vec
                 j = e;
             }
         }
-        k = end;
     }
     Ok(out)
 }

@@ -985,13 +985,12 @@ impl FacilityFile {
 impl Facility {
     /// Finds a node by the id users see.
     pub fn node(&self, id: &str) -> Option<NodeRef> {
-        if self.plant.as_ref().is_some_and(|p| p.id == id) {
-            return Some(NodeRef::Plant);
-        }
-        if let Some(i) = self.ahus.iter().position(|a| a.id == id) {
-            return Some(NodeRef::Ahu(i));
-        }
-        self.actuators.iter().position(|a| a.id == id).map(NodeRef::Actuator)
+        find_node(
+            id,
+            self.plant.as_ref().map(|p| p.id.as_str()),
+            self.ahus.iter().map(|a| a.id.as_str()),
+            self.actuators.iter().map(|a| a.id.as_str()),
+        )
     }
 
     /// Whether `ancestor` is `node` or above it in the tree.
@@ -1019,4 +1018,21 @@ impl Facility {
         v.extend(self.actuators.iter().map(|a| a.id.as_str()));
         v
     }
+}
+
+/// A node by id among a tree's plant, AHUs and actuators (a [`Facility`] or a
+/// [`crate::layout::Layout`]).
+pub(crate) fn find_node<'a>(
+    id: &str,
+    plant: Option<&str>,
+    mut ahus: impl Iterator<Item = &'a str>,
+    mut actuators: impl Iterator<Item = &'a str>,
+) -> Option<NodeRef> {
+    if plant == Some(id) {
+        return Some(NodeRef::Plant);
+    }
+    if let Some(i) = ahus.position(|a| a == id) {
+        return Some(NodeRef::Ahu(i));
+    }
+    actuators.position(|a| a == id).map(NodeRef::Actuator)
 }

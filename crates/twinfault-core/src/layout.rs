@@ -97,13 +97,12 @@ impl Facility {
 impl Layout {
     /// Finds a node by id.
     pub fn node(&self, id: &str) -> Option<NodeRef> {
-        if self.plant.as_ref().is_some_and(|p| p.id == id) {
-            return Some(NodeRef::Plant);
-        }
-        if let Some(i) = self.ahus.iter().position(|a| a.id == id) {
-            return Some(NodeRef::Ahu(i));
-        }
-        self.actuators.iter().position(|a| a.id == id).map(NodeRef::Actuator)
+        crate::config::find_node(
+            id,
+            self.plant.as_ref().map(|p| p.id.as_str()),
+            self.ahus.iter().map(|a| a.id.as_str()),
+            self.actuators.iter().map(|a| a.id.as_str()),
+        )
     }
 
     /// Every node id: plant, AHUs, actuators.
