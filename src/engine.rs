@@ -19,7 +19,7 @@ use std::sync::Arc;
 use twinfault_core::actuator::Sample;
 use twinfault_core::ahu::{Ahu, AhuSummary, ChildReport, Plant, PlantConditions};
 use twinfault_core::config::Facility;
-use twinfault_core::detect::FindingEvent;
+use twinfault_core::detect::{Diagnosis, FindingEvent};
 use twinfault_core::event::Event;
 use twinfault_core::fault::Injection;
 use twinfault_core::plain::{EpochOutputs, Recorder, Setup, record_epoch};
@@ -71,6 +71,25 @@ impl Handler<ForceResolve> for ActuatorActor {
             }
             None => false,
         }
+    }
+}
+
+/// Every rule's last evaluation against its threshold, as of `.0` (answered between epochs).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "Diagnosis")]
+pub struct Diagnose(pub SimTime);
+
+impl Handler<Diagnose> for ActuatorActor {
+    type Result = MessageResult<Diagnose>;
+    fn handle(&mut self, m: Diagnose, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.twin.diagnosis(m.0))
+    }
+}
+
+impl Handler<Diagnose> for AhuActor {
+    type Result = MessageResult<Diagnose>;
+    fn handle(&mut self, m: Diagnose, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.ahu.diagnosis(m.0))
     }
 }
 

@@ -11,6 +11,7 @@ use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool, ChatCompletionTools,
     CreateChatCompletionRequest, FunctionObject,
 };
+pub use futures_util::future::LocalBoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -157,6 +158,12 @@ pub fn tools() -> Vec<ToolSpec> {
             schema: schema::<SearchArgs>(),
         },
         ToolSpec {
+            name: "run_diagnosis",
+            description: "Evaluate a node's rules now: for every rule, what it measures (unit, window), the measured value against its threshold, whether the condition holds, whether the operating phase gates it, and its finding's state (clear, confirming, open, clearing) with confirmation and clear times; plus detector notes such as learned baselines.",
+            changes: false,
+            schema: schema::<NodeArgs>(),
+        },
+        ToolSpec {
             name: "explain_fault",
             description: "A fault's evidence (rule summary, value, confidence, recommended action) and its causal chain: the device, its AHU and the plant with their statuses and open faults, so a symptom up the tree can be traced to its cause below.",
             changes: false,
@@ -185,8 +192,8 @@ pub fn tools() -> Vec<ToolSpec> {
 
 /// What the agent may do with the twin.
 pub trait ToolHost {
-    /// A read tool's result, or why it failed.
-    fn read(&self, tool: &str, args: &Value) -> Result<Value, String>;
+    /// A read tool's result, or why it failed (a future: some reads ask the twin's actors).
+    fn read<'a>(&'a self, tool: &'a str, args: &'a Value) -> LocalBoxFuture<'a, Result<Value, String>>;
     /// A change proposed as a pending action; its description.
     fn propose(&self, tool: &str, args: Value) -> Result<Value, String>;
     /// The deterministic overview shown when no model can be reached.
@@ -347,7 +354,7 @@ pub async fn chat(cfg: &AgentConfig, host: &dyn ToolHost, messages: Vec<Value>) 
                     }
                     Err(e) => ("error", json!({ "error": e })),
                 },
-                Some(_) => match host.read(&name, &args) {
+                Some(_) => match host.read(&name, &args).await {
                     Ok(v) => {
                         host.audit_read(&name, &args, true);
                         ("executed", v)

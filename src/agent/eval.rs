@@ -2,7 +2,7 @@
 //! configured model through the same tools, answers scored: ids and kinds exact, times within a
 //! tolerance, and any change the model proposed that nobody asked for.
 
-use super::chat::{AgentConfig, ToolHost, chat};
+use super::chat::{AgentConfig, LocalBoxFuture, ToolHost, chat};
 use crate::load::Loaded;
 use crate::runner::{RunOptions, run};
 use anyhow::{Context, Result};
@@ -23,6 +23,24 @@ struct RunHost {
 }
 
 impl RunHost {
+    fn read_now(&self, tool: &str, args: &Value) -> Result<Value, String> {
+        let node = args["node"].as_str().unwrap_or_default();
+        match tool {
+            "system_overview" => Ok(self.overview()),
+            "node_details" | "fault_history" => {
+                let status = self.statuses.get(node).ok_or_else(|| format!("no node \"{node}\""))?;
+                Ok(json!({ "node": node, "status": status, "faults": self.faults_of(node) }))
+            }
+            "search_nodes" => {
+                let q = args["query"].as_str().unwrap_or_default().to_lowercase();
+                Ok(json!(self.statuses.keys().filter(|k| k.to_lowercase().contains(&q)).collect::<Vec<_>>()))
+            }
+            "explain_fault" => Err("fault ids are not used in an evaluation run; ask node_details".into()),
+            "run_diagnosis" => Err("the evaluation run has ended: no live twin to diagnose; ask node_details".into()),
+            other => Err(format!("no read tool \"{other}\"")),
+        }
+    }
+
     fn faults_of(&self, node: &str) -> Vec<Value> {
         self.detections
             .iter()
@@ -37,21 +55,8 @@ impl RunHost {
 }
 
 impl ToolHost for RunHost {
-    fn read(&self, tool: &str, args: &Value) -> Result<Value, String> {
-        let node = args["node"].as_str().unwrap_or_default();
-        match tool {
-            "system_overview" => Ok(self.overview()),
-            "node_details" | "fault_history" => {
-                let status = self.statuses.get(node).ok_or_else(|| format!("no node \"{node}\""))?;
-                Ok(json!({ "node": node, "status": status, "faults": self.faults_of(node) }))
-            }
-            "search_nodes" => {
-                let q = args["query"].as_str().unwrap_or_default().to_lowercase();
-                Ok(json!(self.statuses.keys().filter(|k| k.to_lowercase().contains(&q)).collect::<Vec<_>>()))
-            }
-            "explain_fault" => Err("fault ids are not used in an evaluation run; ask node_details".into()),
-            other => Err(format!("no read tool \"{other}\"")),
-        }
+    fn read<'a>(&'a self, tool: &'a str, args: &'a Value) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(std::future::ready(self.read_now(tool, args)))
     }
 
     fn propose(&self, tool: &str, args: Value) -> Result<Value, String> {

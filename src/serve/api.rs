@@ -9,7 +9,7 @@ use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
 use crate::agent::audit::Outcome;
 use crate::agent::policy::Refusal as ActionRefusal;
-use crate::engine::{AhuActor, ForceResolve, LiveClear, LiveInject, Supervisor};
+use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveInject, Supervisor};
 use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
 use crate::store::Store;
 use actix::Addr;
@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, NodeRef};
+use twinfault_core::detect::Diagnosis;
 use twinfault_core::fault::Injection;
 use twinfault_core::twin::Mode;
 use twinfault_core::types::{FaultKind, Status};
@@ -123,7 +124,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
-    paths(clear, agent_chat, propose, actions, approve, reject, audit, ingest, status, facility, node, history, faults, fault_history, resolve, inject, health, metrics),
+    paths(clear, agent_chat, propose, actions, approve, reject, audit, ingest, status, facility, node, history, diagnosis, faults, fault_history, resolve, inject, health, metrics),
     components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
@@ -501,6 +502,43 @@ async fn fault_history(req: HttpRequest, path: web::Path<String>, st: State) -> 
     HttpResponse::Ok().json(st.live.fault_history(&path))
 }
 
+/// A node's rules as last evaluated, asked of its actor now: per rule what it measures, the value
+/// against its threshold, whether the phase gates it, and where its finding stands.
+pub(crate) async fn diagnose(st: &AppState, id: &str) -> Result<Diagnosis, (StatusCode, String)> {
+    let now = SimTime(now_ms().max(0) as u64);
+    let actuator = |i: usize| st.actuators.read().expect("not poisoned").get(i).cloned();
+    let answer = match st.facility.node(id) {
+        Some(NodeRef::Actuator(i)) => match actuator(i) {
+            Some(a) => a.send(Diagnose(now)).await,
+            None => return Err((StatusCode::SERVICE_UNAVAILABLE, format!("\"{id}\" has no running twin"))),
+        },
+        Some(NodeRef::Ahu(h)) => st.ahus[h].send(Diagnose(now)).await,
+        Some(NodeRef::Plant) => {
+            let msg = format!("\"{id}\" is the plant: it has no rules of its own; diagnose its AHUs or devices");
+            return Err((StatusCode::UNPROCESSABLE_ENTITY, msg));
+        }
+        None => match st.live.extra(id).and_then(|(i, _)| actuator(i)) {
+            Some(a) => a.send(Diagnose(now)).await,
+            None => return Err((StatusCode::NOT_FOUND, format!("no node \"{id}\""))),
+        },
+    };
+    answer.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("the twin of \"{id}\" did not answer: {e}")))
+}
+
+/// Run a node's diagnosis now (read token).
+#[utoipa::path(get, path = "/api/nodes/{id}/diagnosis", tag = "read", params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, description = "Every rule's measured value against its threshold, gates and finding state"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn diagnosis(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    match diagnose(&st, &path).await {
+        Ok(d) => HttpResponse::Ok().json(d),
+        Err((code, msg)) => error(code, msg, vec![]),
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResolveBody {
@@ -832,12 +870,13 @@ struct Host<'a> {
     operator: String,
 }
 
-impl crate::agent::chat::ToolHost for Host<'_> {
-    fn read(&self, tool: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+impl Host<'_> {
+    /// The reads the server answers from its own state, without asking an actor.
+    fn read_now(&self, tool: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
         let st = self.st;
         let node_arg = || args["node"].as_str().map(str::to_string).ok_or("missing \"node\"".to_string());
         match tool {
-            "system_overview" => Ok(self.overview()),
+            "system_overview" => Ok(crate::agent::chat::ToolHost::overview(self)),
             "node_details" => {
                 let id = node_arg()?;
                 let mut v = match st.facility.node(&id) {
@@ -892,6 +931,23 @@ impl crate::agent::chat::ToolHost for Host<'_> {
             }
             other => Err(format!("no read tool \"{other}\"")),
         }
+    }
+}
+
+impl crate::agent::chat::ToolHost for Host<'_> {
+    fn read<'a>(
+        &'a self,
+        tool: &'a str,
+        args: &'a serde_json::Value,
+    ) -> crate::agent::chat::LocalBoxFuture<'a, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            if tool != "run_diagnosis" {
+                return self.read_now(tool, args);
+            }
+            let id = args["node"].as_str().ok_or("missing \"node\"")?;
+            let d = diagnose(self.st, id).await.map_err(|(_, msg)| msg)?;
+            Ok(serde_json::to_value(d).unwrap_or_default())
+        })
     }
 
     fn propose(&self, tool: &str, args: serde_json::Value) -> Result<serde_json::Value, String> {
@@ -1098,6 +1154,7 @@ pub fn app(
         .route("/api/nodes/{id}", web::get().to(node))
         .route("/api/nodes/{id}/history", web::get().to(history))
         .route("/api/nodes/{id}/fault-history", web::get().to(fault_history))
+        .route("/api/nodes/{id}/diagnosis", web::get().to(diagnosis))
         .route("/api/faults", web::get().to(faults))
         .route("/api/faults/{id}/resolve", web::post().to(resolve))
         .route("/api/scenario/inject", web::post().to(inject))

@@ -171,6 +171,59 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
 }
 
 #[test]
+fn run_diagnosis_reports_each_rule_against_its_threshold_from_the_live_twin() {
+    let d = Double::start(vec![
+        tool_call("run_diagnosis", json!({ "node": "BEL-VNT-005" })),
+        answer("BEL-VNT-005: the gear-jam rule holds (tracking error above its threshold)."),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &d.config(""));
+    let from = crate::server::now_ms() - 240_000;
+    for chunk in (0..4800).step_by(400) {
+        let r = s.post("/api/ingest", Some(WRITE), &crate::server::jam_ndjson("BEL-VNT-005", from, chunk, chunk + 400));
+        assert_eq!(r.status, 200);
+    }
+    assert!(crate::server::wait_for(10, || !s.get("/api/faults", Some(READ)).json().as_array().unwrap().is_empty()));
+    let r = ask(&s, READ, "Run diagnosis on BEL-VNT-005 now.");
+    let ev = &r["tool_events"][0];
+    assert_eq!((ev["tool"].as_str(), ev["outcome"].as_str()), (Some("run_diagnosis"), Some("executed")), "{ev}");
+    let diag = &ev["result"];
+    assert_eq!(diag["node"], "BEL-VNT-005");
+    let checks = diag["checks"].as_array().unwrap();
+    let jam = checks.iter().find(|c| c["kind"] == "gear_jam").expect("the gear-jam rule was evaluated");
+    // The open finding comes first, with the value that crossed its threshold.
+    assert_eq!(checks[0]["kind"], "gear_jam", "{diag}");
+    assert_eq!((jam["finding"].as_str(), jam["holds"].as_bool()), (Some("open"), Some(true)), "{jam}");
+    // Its reported value crossed the threshold; once open, a jam holds until the device moves again.
+    assert!(jam["reported_value"].as_f64().unwrap() > jam["threshold"].as_f64().unwrap(), "{jam}");
+    assert!(jam["rule"].as_str().unwrap().contains("until the device moves"));
+    assert_eq!(jam["unit"], "%");
+    assert!(jam["window_s"].as_f64().unwrap() > 0.0 && jam["confirm_s"].as_f64().unwrap() > 0.0);
+    // Rules whose condition is clear say so, with their own value and threshold.
+    let temp = checks.iter().find(|c| c["kind"] == "temperature_drift").expect("temperature rule evaluated");
+    assert_eq!((temp["finding"].as_str(), temp["holds"].as_bool()), (Some("clear"), Some(false)), "{temp}");
+    assert!(temp["measured"].as_f64().unwrap() < temp["threshold"].as_f64().unwrap());
+    assert!(diag["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("torque baseline")));
+
+    // The same over REST, for the AHU too; the plant and unknown nodes get a clear refusal.
+    let rest = s.get("/api/nodes/BEL-VNT-005/diagnosis", Some(READ));
+    assert_eq!(rest.status, 200);
+    assert!(
+        rest.json()["checks"].as_array().unwrap().iter().any(|c| c["kind"] == "gear_jam" && c["finding"] == "open")
+    );
+    let ahu = s.get("/api/nodes/ahu-02/diagnosis", Some(READ));
+    assert_eq!(ahu.status, 200, "{}", ahu.body);
+    assert_eq!(ahu.json()["node"], "ahu-02");
+    assert!(!ahu.json()["checks"].as_array().unwrap().is_empty(), "{}", ahu.body);
+    let plant = s.get("/api/nodes/plant-01/diagnosis", Some(READ));
+    assert_eq!(plant.status, 422);
+    assert!(plant.body.contains("plant"), "{}", plant.body);
+    let none = s.get("/api/nodes/BEL-NOPE/diagnosis", Some(READ));
+    assert_eq!(none.status, 404);
+    assert!(none.body.contains("BEL-NOPE"));
+}
+
+#[test]
 fn the_tool_round_limit_holds_and_invented_ids_are_flagged() {
     // A model that never stops calling tools.
     let d = Double::start(vec![tool_call("search_nodes", json!({ "query": "VNT" }))]);

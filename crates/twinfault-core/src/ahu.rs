@@ -13,7 +13,7 @@
 //! its own (the device's finding explains it).
 
 use crate::config::{AhuTemplate, FindingSpec, PlantTemplate};
-use crate::detect::{FindingBook, FindingEvent, RuleInput};
+use crate::detect::{Diagnosis, FindingBook, FindingEvent, FindingState, RuleInput};
 use crate::rng::{NodeRng, node_rng};
 use crate::scenario::{CommandProfile, Schedule, Weather};
 use crate::types::{FaultKind, Phase, Role, SimTime, Status};
@@ -451,6 +451,44 @@ impl Ahu {
         self.per_child.iter().map(|b| b.status(f)).fold(self.own.status(f), Status::max)
     }
 
+    /// The AHU's rules (about itself and about each child) as last evaluated, as of `now`.
+    pub fn diagnosis(&self, now: SimTime) -> Diagnosis {
+        let tpl = &self.template;
+        let window = |_| tpl.detection.residual_tau_s;
+        let mut checks = self.own.checks(|k| tpl.finding(k), window, None);
+        for (i, book) in self.per_child.iter().enumerate() {
+            checks.extend(book.checks(|k| tpl.finding(k), window, Some(&self.children[i].id)));
+        }
+        checks.sort_by_key(|c| c.finding != FindingState::Open && c.finding != FindingState::Clearing);
+        let evaluated = |k| self.own.evaluated(k) || self.per_child.iter().any(|b| b.evaluated(k));
+        let not_evaluated =
+            FaultKind::ALL.iter().copied().filter(|&k| tpl.finding(k).is_some() && !evaluated(k)).collect();
+        let mut notes = Vec::new();
+        let settle = tpl.detection.settle_s;
+        match self.occupied_since {
+            Some(since) if now.saturating_sub(since).as_secs_f64() < settle => notes.push(format!(
+                "started {:.0} s ago: the AHU's rules wait {settle:.0} s after startup",
+                now.saturating_sub(since).as_secs_f64()
+            )),
+            None => notes.push(format!("not in operation ({}): the AHU's rules are held", self.phase.as_str())),
+            _ => {}
+        }
+        notes.push(
+            "rules about a device are held while the device's own status is not healthy (its own finding explains it)"
+                .to_string(),
+        );
+        Diagnosis {
+            node: self.id.clone(),
+            at: now,
+            phase: self.phase,
+            status: self.own_status(),
+            last_input_at: checks.iter().map(|c| c.evaluated_at).max(),
+            checks,
+            not_evaluated,
+            notes,
+        }
+    }
+
     /// Resolves an open AHU finding (about the AHU itself when `device` is `None`, else about that
     /// child) on an operator's word.
     pub fn force_resolve(&mut self, t: SimTime, kind: FaultKind, device: Option<&str>) -> Option<FindingEvent> {
@@ -547,7 +585,7 @@ impl Ahu {
         let closed = d.closed_below_pct;
         let mut rule = |book: &mut FindingBook,
                         kind: FaultKind,
-                        value: Option<f64>,
+                        (measured, holds): (f64, bool),
                         threshold: f64,
                         device: Option<&str>,
                         suppressed: bool| {
@@ -555,7 +593,7 @@ impl Ahu {
                 return;
             };
             let gated = gate || suppressed || spec.gated_in.contains(&self.phase);
-            book.update(t, RuleInput { kind, value, threshold, gated, spec, node: &id, device }, out);
+            book.update(t, RuleInput { kind, measured, holds, threshold, gated, spec, node: &id, device }, out);
         };
 
         // Supply air against its setpoint (a symptom; its cause is found below or on a device).
@@ -563,13 +601,13 @@ impl Ahu {
         rule(
             &mut self.own,
             FaultKind::SupplyAirDeviation,
-            Some(sat).filter(|v| v.abs() > d.supply_air_error_c),
+            (sat, sat.abs() > d.supply_air_error_c),
             d.supply_air_error_c,
             None,
             false,
         );
         let band = self.r_band_c;
-        rule(&mut self.own, FaultKind::MixedAirOutOfBand, Some(band).filter(|&v| v > 0.5), 0.5, None, false);
+        rule(&mut self.own, FaultKind::MixedAirOutOfBand, (band, band > 0.5), 0.5, None, false);
 
         // Outdoor-air damper: leak when closed, stuck when the mixing disagrees with its feedback.
         if let Some((i, f)) = oad_fb {
@@ -581,7 +619,7 @@ impl Ahu {
             rule(
                 &mut self.per_child[i],
                 FaultKind::DamperLeak,
-                Some(r).filter(|_| leak),
+                (r, leak),
                 d.outdoor_fraction_error,
                 Some(&dev),
                 sup || !observable,
@@ -589,7 +627,7 @@ impl Ahu {
             rule(
                 &mut self.per_child[i],
                 FaultKind::StuckAt,
-                Some(r).filter(|_| stuck),
+                (r, stuck),
                 d.outdoor_fraction_error,
                 Some(&dev),
                 sup || !observable,
@@ -610,8 +648,8 @@ impl Ahu {
             let leak = coils_settled && !this_open && !other_open && sign * r > d.closed_coil_delta_c;
             let stuck = !self.measured && this_open && !other_open && r.abs() > d.coil_error_c;
             let book = &mut self.per_child[i];
-            rule(book, FaultKind::ValveLeak, Some(sign * r).filter(|_| leak), d.closed_coil_delta_c, Some(&dev), sup);
-            rule(book, FaultKind::StuckAt, Some(r.abs()).filter(|_| stuck), d.coil_error_c, Some(&dev), sup);
+            rule(book, FaultKind::ValveLeak, (sign * r, leak), d.closed_coil_delta_c, Some(&dev), sup);
+            rule(book, FaultKind::StuckAt, (r.abs(), stuck), d.coil_error_c, Some(&dev), sup);
         }
         // Zone dampers: the zone stays warm while its damper is already wide open.
         for (i, report) in reports.iter().enumerate() {
@@ -627,14 +665,7 @@ impl Ahu {
             // damper is not to blame.
             let supply_ok = self.r_sat_error_c.abs() < d.supply_air_error_c / 2.0;
             let stuck = e > d.zone_error_c && f >= 95.0 && supply_ok;
-            rule(
-                &mut self.per_child[i],
-                FaultKind::StuckAt,
-                Some(e.abs()).filter(|_| stuck),
-                d.zone_error_c,
-                Some(&dev),
-                sup,
-            );
+            rule(&mut self.per_child[i], FaultKind::StuckAt, (e.abs(), stuck), d.zone_error_c, Some(&dev), sup);
         }
     }
 }

@@ -69,6 +69,19 @@ struct Slot {
     opened_at: u64,
     last_value: f32,
     last_update: u64,
+    /// The rule's last evaluation, for a diagnosis.
+    check: Check,
+}
+
+/// A rule's last evaluation: what it measured, against what, and whether it held.
+#[derive(Debug, Clone, Copy, Default)]
+struct Check {
+    evaluated: bool,
+    t: u64,
+    measured: f32,
+    threshold: f32,
+    holds: bool,
+    gated: bool,
 }
 
 /// The findings of one node (or one device as seen by its AHU).
@@ -83,15 +96,129 @@ impl Default for FindingBook {
     }
 }
 
+/// Where a rule's finding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingState {
+    /// No finding, condition clear.
+    Clear,
+    /// Condition holds, waiting for its confirmation time.
+    Confirming,
+    Open,
+    /// Open, condition clear, waiting for its clear time.
+    Clearing,
+}
+
+/// One rule as a diagnosis reports it: what it measures, its last evaluation, its finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleCheck {
+    pub kind: FaultKind,
+    /// For AHU rules about a device: that device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// What the rule measures and when its condition holds.
+    pub rule: String,
+    pub unit: String,
+    /// The window (or averaging time constant) the measured value covers [s].
+    pub window_s: f64,
+    pub evaluated_at: SimTime,
+    pub measured: f32,
+    pub threshold: f32,
+    pub holds: bool,
+    /// Held by the operating phase (startup/shutdown and their grace time) or by a fault below.
+    pub gated: bool,
+    pub finding: FindingState,
+    /// The value an open finding reported when it opened (or last worsened): the evidence that
+    /// crossed the threshold. Some rules keep a finding open by evidence of their own (a jam until
+    /// the device moves again), so `measured` may be below the threshold while it stays open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_value: Option<f32>,
+    /// When the finding opened (open, clearing) or the condition started to change (confirming).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<SimTime>,
+    pub confirm_s: f64,
+    pub clear_s: f64,
+}
+
+/// A node's rules evaluated as of now: the evidence behind its status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub node: String,
+    pub at: SimTime,
+    pub phase: Phase,
+    pub status: Status,
+    /// The last sample (devices) or epoch (AHUs) the rules saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_input_at: Option<SimTime>,
+    /// Every rule evaluated at least once, open findings first.
+    pub checks: Vec<RuleCheck>,
+    /// Rules of the template never evaluated yet (no data for them, e.g. a device that reports no
+    /// signal quality).
+    pub not_evaluated: Vec<FaultKind>,
+    /// Detector state worth knowing (learned baselines, gates).
+    pub notes: Vec<String>,
+}
+
+/// What a rule measures: description, unit.
+pub fn rule_evidence(kind: FaultKind) -> (&'static str, &'static str) {
+    use FaultKind::*;
+    match kind {
+        GearJam => (
+            "tracking error while the device does not follow its setpoint (no progress after a stall, or travel confined inside the commanded range), blocked while opening or pinned; opens above the threshold and, once open, holds until the device moves away from where it jammed",
+            "%",
+        ),
+        ClosureBlockage => (
+            "tracking error while the device does not follow its setpoint, blocked only while closing with free travel the other way; opens above the threshold and, once open, holds until the device travels below the obstacle",
+            "%",
+        ),
+        AddedResistance => (
+            "mean driving torque of the heavier direction; holds above the learned baseline × ratio + margin (the threshold)",
+            "N·m",
+        ),
+        Stiction => ("stick-slip jumps and overshoots in the event window; holds at or above the threshold", "events"),
+        Destabilization => (
+            "feedback jumps the drive did not make (external moves) in the event window; holds at or above the threshold",
+            "events",
+        ),
+        Hunting => {
+            ("share of operating time driving, with enough reversals per hour; holds above the threshold", "ratio")
+        }
+        SignalLoss => (
+            "averaged signal quality below the threshold, or seconds of silence above the offline limit",
+            "quality or s",
+        ),
+        WeakSignal => ("averaged signal quality; holds below the threshold", "0..1"),
+        TemperatureDrift => ("averaged device temperature; holds above ambient + allowed rise (the threshold)", "°C"),
+        FeedbackDrift => ("averaged offset of feedback from setpoint at rest; holds above the threshold", "%"),
+        SupplyAirDeviation => ("supply air minus its setpoint, averaged; holds when larger than the threshold", "°C"),
+        MixedAirOutOfBand => {
+            ("mixed air outside the outdoor-return air band, averaged; holds above the threshold", "°C")
+        }
+        DamperLeak => (
+            "measured minus commanded outdoor-air fraction with the damper closed; holds above the threshold",
+            "fraction",
+        ),
+        ValveLeak => {
+            ("supply-air residual in the coil's direction with both valves closed; holds above the threshold", "°C")
+        }
+        StuckAt => (
+            "residual against the commanded position (outdoor-air fraction for the damper, °C for coils and zones); holds above the threshold",
+            "fraction or °C",
+        ),
+    }
+}
+
 /// Minimum time between two `updated` events of one finding [ms].
 const UPDATE_MIN_INTERVAL_MS: u64 = 60_000;
 
 /// Input to [`FindingBook::update`].
 pub struct RuleInput<'a> {
     pub kind: FaultKind,
-    /// `Some(value)` when the condition holds, `None` when it is clear.
-    pub value: Option<f64>,
-    /// Threshold the value is compared with (for confidence); same units as `value`.
+    /// What the rule measured (reported in a finding when `holds`, and in a diagnosis always).
+    pub measured: f64,
+    /// Whether the rule's condition holds.
+    pub holds: bool,
+    /// Threshold the value is compared with (for confidence); same units as `measured`.
     pub threshold: f64,
     pub gated: bool,
     pub spec: &'a FindingSpec,
@@ -111,13 +238,21 @@ impl FindingBook {
     /// Feeds one evaluation of a rule; pushes an event when the finding opens, updates or resolves.
     pub fn update(&mut self, t: SimTime, r: RuleInput<'_>, out: &mut Vec<FindingEvent>) {
         let slot = &mut self.slots[r.kind.index()];
+        slot.check = Check {
+            evaluated: true,
+            t: t.0,
+            measured: r.measured as f32,
+            threshold: r.threshold as f32,
+            holds: r.holds,
+            gated: r.gated,
+        };
         if r.gated {
             // A gated rule neither confirms nor clears: pending evidence is dropped.
             slot.pending_since = u64::MAX;
             return;
         }
-        let cond = r.value.is_some();
-        let value = r.value.unwrap_or(0.0);
+        let cond = r.holds;
+        let value = if cond { r.measured } else { 0.0 };
         let confidence = |v: f64, held_s: f64| -> f32 {
             let excess = if r.threshold.abs() > 1e-9 { (v / r.threshold).abs() - 1.0 } else { 1.0 };
             let by_value = excess.clamp(0.0, 1.0) * 0.3;
@@ -209,6 +344,52 @@ impl FindingBook {
             device: device.map(str::to_string),
             source: Source::Rule,
         })
+    }
+
+    /// The rules evaluated so far, as a diagnosis lists them (`window_s` per kind from the caller).
+    pub fn checks<'a>(
+        &self,
+        finding: impl Fn(FaultKind) -> Option<&'a FindingSpec>,
+        window_s: impl Fn(FaultKind) -> f64,
+        device: Option<&str>,
+    ) -> Vec<RuleCheck> {
+        let mut out = Vec::new();
+        for &kind in FaultKind::ALL {
+            let slot = &self.slots[kind.index()];
+            let c = slot.check;
+            let Some(spec) = finding(kind).filter(|_| c.evaluated) else { continue };
+            let pending = slot.pending_since != u64::MAX;
+            let (state, since) = match (slot.active, pending) {
+                (true, false) => (FindingState::Open, Some(SimTime(slot.opened_at))),
+                (true, true) => (FindingState::Clearing, Some(SimTime(slot.opened_at))),
+                (false, true) => (FindingState::Confirming, Some(SimTime(slot.pending_since))),
+                (false, false) => (FindingState::Clear, None),
+            };
+            let (rule, unit) = rule_evidence(kind);
+            out.push(RuleCheck {
+                kind,
+                device: device.map(str::to_string),
+                rule: rule.to_string(),
+                unit: unit.to_string(),
+                window_s: window_s(kind),
+                evaluated_at: SimTime(c.t),
+                measured: c.measured,
+                threshold: c.threshold,
+                holds: c.holds,
+                gated: c.gated,
+                finding: state,
+                reported_value: slot.active.then_some(slot.last_value),
+                since,
+                confirm_s: spec.confirm_s,
+                clear_s: spec.clear_s,
+            });
+        }
+        out
+    }
+
+    /// Whether a rule was ever evaluated.
+    pub fn evaluated(&self, kind: FaultKind) -> bool {
+        self.slots[kind.index()].check.evaluated
     }
 
     /// Worst severity over the open findings.
@@ -405,14 +586,14 @@ impl State {
         tpl: &ActuatorTemplate,
         t: SimTime,
         kind: FaultKind,
-        value: Option<f64>,
+        (measured, holds): (f64, bool),
         threshold: f64,
         node: &str,
         out: &mut Vec<FindingEvent>,
     ) {
         let Some(spec) = tpl.finding(kind) else { return };
         let gated = self.gated(t, spec);
-        self.book.update(t, RuleInput { kind, value, threshold, gated, spec, node, device: None }, out);
+        self.book.update(t, RuleInput { kind, measured, holds, threshold, gated, spec, node, device: None }, out);
     }
 }
 
@@ -487,6 +668,71 @@ impl ActuatorDetector {
         if self.is_offline(now) { Status::Offline } else { self.st.book.status(&self.template.findings) }
     }
 
+    /// Every rule's last evaluation against its threshold, as of `now` (no rule is re-run).
+    pub fn diagnosis(&self, node: &str, now: SimTime) -> Diagnosis {
+        let tpl = &self.template;
+        let d = &tpl.detection;
+        let st = &self.st;
+        let window = |k: FaultKind| match k {
+            FaultKind::GearJam | FaultKind::ClosureBlockage => d.band_window_s,
+            FaultKind::AddedResistance => d.torque_tau_moving_s,
+            FaultKind::Stiction | FaultKind::Destabilization => d.event_window_s,
+            FaultKind::Hunting => d.hunting_window_s,
+            FaultKind::SignalLoss | FaultKind::WeakSignal => d.signal_tau_s,
+            FaultKind::TemperatureDrift => d.temperature_tau_s,
+            FaultKind::FeedbackDrift => OFFSET_TAU_S,
+            _ => 0.0,
+        };
+        let mut checks = st.book.checks(|k| tpl.finding(k), window, None);
+        checks.sort_by_key(|c| c.finding != FindingState::Open && c.finding != FindingState::Clearing);
+        let not_evaluated =
+            FaultKind::ALL.iter().copied().filter(|&k| tpl.finding(k).is_some() && !st.book.evaluated(k)).collect();
+        let mut notes = Vec::new();
+        if f64::from(st.moving_s) >= d.torque_learn_moving_s {
+            notes.push(format!(
+                "torque baseline {:.2} N·m (learned over {:.0} s of travel; the template's prior is {:.2} N·m)",
+                st.torque_baseline_nm, d.torque_learn_moving_s, d.torque_prior_nm
+            ));
+        } else {
+            notes.push(format!(
+                "still learning the torque baseline: {:.0} of {:.0} s of travel seen; added resistance is not judged yet",
+                st.moving_s, d.torque_learn_moving_s
+            ));
+        }
+        if st.phase.is_transient() || now.0 < st.grace_until {
+            notes.push(format!(
+                "the AHU is in {} (or its grace time of {:.0} s after it): phase-gated rules neither open nor clear",
+                st.phase.as_str(),
+                d.transient_grace_s
+            ));
+        }
+        if self.is_offline(now) {
+            notes.push(format!(
+                "no sample for {:.0} s (offline after {:.0} s)",
+                now.saturating_sub(st.last_seen).as_secs_f64(),
+                d.offline_after_s
+            ));
+        }
+        if st.stall_dirs != 0 {
+            let dirs = match st.stall_dirs {
+                1 => "opening",
+                2 => "closing",
+                _ => "both directions",
+            };
+            notes.push(format!("stalled while {dirs} and has not travelled freely that way since"));
+        }
+        Diagnosis {
+            node: node.to_string(),
+            at: now,
+            phase: st.phase,
+            status: self.status(now),
+            last_input_at: st.last.map(|s| s.t),
+            checks,
+            not_evaluated,
+            notes,
+        }
+    }
+
     /// Resolves an open finding on an operator's word (see [`FindingBook::force_resolve`]).
     pub fn force_resolve(&mut self, t: SimTime, kind: FaultKind, node: &str) -> Option<FindingEvent> {
         let spec = self.template.finding(kind)?;
@@ -504,9 +750,9 @@ impl ActuatorDetector {
         let d = &tpl.detection;
         let (loss_below, offline_after) = (d.signal_loss_below, d.offline_after_s);
         if silent_s > offline_after {
-            st.rule(tpl, now, FaultKind::SignalLoss, Some(silent_s), offline_after, node, out);
+            st.rule(tpl, now, FaultKind::SignalLoss, (silent_s, true), offline_after, node, out);
         } else if f64::from(st.quality) >= loss_below {
-            st.rule(tpl, now, FaultKind::SignalLoss, None, loss_below, node, out);
+            st.rule(tpl, now, FaultKind::SignalLoss, (f64::from(st.quality), false), loss_below, node, out);
         }
     }
 
@@ -731,9 +977,9 @@ impl ActuatorDetector {
         let freed_block = s.position_pct < st.blocked_at_pct - pinned_range;
         let jam_cond = if open_jam { !freed_jam } else { not_following && jam };
         let block_cond = if open_block { !freed_block } else { not_following && !jam && !open_jam };
-        let e = Some(err.abs() as f64);
-        st.rule(tpl, t, FaultKind::GearJam, e.filter(|_| jam_cond), d.tracking_error_pct, node, out);
-        st.rule(tpl, t, FaultKind::ClosureBlockage, e.filter(|_| block_cond), d.tracking_error_pct, node, out);
+        let e = err.abs() as f64;
+        st.rule(tpl, t, FaultKind::GearJam, (e, jam_cond), d.tracking_error_pct, node, out);
+        st.rule(tpl, t, FaultKind::ClosureBlockage, (e, block_cond), d.tracking_error_pct, node, out);
         if !not_following && !st.book.is_open(FaultKind::GearJam) && !st.book.is_open(FaultKind::ClosureBlockage) {
             st.blocked_at_pct = f32::NAN;
         }
@@ -750,7 +996,7 @@ impl ActuatorDetector {
             tpl,
             t,
             FaultKind::AddedResistance,
-            Some(torque).filter(|&v| learned && !stalled && v > torque_limit),
+            (torque, learned && !stalled && torque > torque_limit),
             torque_limit,
             node,
             out,
@@ -762,21 +1008,13 @@ impl ActuatorDetector {
             tpl,
             t,
             FaultKind::Stiction,
-            Some(sticks).filter(|&n| n >= d.stiction_min_events),
+            (sticks, sticks >= d.stiction_min_events),
             d.stiction_min_events,
             node,
             out,
         );
         let pokes = st.poke_events.count_since(since) as f64;
-        st.rule(
-            tpl,
-            t,
-            FaultKind::Destabilization,
-            Some(pokes).filter(|&n| n >= d.poke_min_events),
-            d.poke_min_events,
-            node,
-            out,
-        );
+        st.rule(tpl, t, FaultKind::Destabilization, (pokes, pokes >= d.poke_min_events), d.poke_min_events, node, out);
 
         let stick_or_poke = st.book.is_open(FaultKind::Stiction) || st.book.is_open(FaultKind::Destabilization);
         let active = f64::from(st.active_ratio);
@@ -786,26 +1024,18 @@ impl ActuatorDetector {
             && active > d.hunting_active_ratio
             && reversals_h >= d.hunting_min_reversals_per_h
             && !stick_or_poke;
-        st.rule(tpl, t, FaultKind::Hunting, Some(active).filter(|_| hunting), d.hunting_active_ratio, node, out);
+        st.rule(tpl, t, FaultKind::Hunting, (active, hunting), d.hunting_active_ratio, node, out);
 
         let q = f64::from(st.quality);
         if s.signal_quality.is_some() {
-            st.rule(
-                tpl,
-                t,
-                FaultKind::SignalLoss,
-                Some(q).filter(|&q| q < d.signal_loss_below),
-                d.signal_loss_below,
-                node,
-                out,
-            );
+            st.rule(tpl, t, FaultKind::SignalLoss, (q, q < d.signal_loss_below), d.signal_loss_below, node, out);
             let weak = q < d.weak_signal_below && !st.book.is_open(FaultKind::SignalLoss);
-            st.rule(tpl, t, FaultKind::WeakSignal, Some(q).filter(|_| weak), d.weak_signal_below, node, out);
+            st.rule(tpl, t, FaultKind::WeakSignal, (q, weak), d.weak_signal_below, node, out);
         }
 
         let temp_limit = m.ambient_c + d.temperature_rise_c;
         let temp = f64::from(st.temperature_c);
-        st.rule(tpl, t, FaultKind::TemperatureDrift, Some(temp).filter(|&v| v > temp_limit), temp_limit, node, out);
+        st.rule(tpl, t, FaultKind::TemperatureDrift, (temp, temp > temp_limit), temp_limit, node, out);
 
         // Feedback drift is judged only at rest; while the device moves or settles the rule is
         // not evaluated at all, so its confirmation time keeps running across short moves.
@@ -814,7 +1044,7 @@ impl ActuatorDetector {
             stalled_recently || st.book.is_open(FaultKind::GearJam) || st.book.is_open(FaultKind::ClosureBlockage);
         if f64::from(st.rest_s) >= d.rest_settle_s || blocked {
             let drift = !blocked && offset.abs() > d.rest_offset_pct;
-            st.rule(tpl, t, FaultKind::FeedbackDrift, Some(offset).filter(|_| drift), d.rest_offset_pct, node, out);
+            st.rule(tpl, t, FaultKind::FeedbackDrift, (offset, drift), d.rest_offset_pct, node, out);
         }
     }
 }

@@ -169,6 +169,11 @@ impl ActuatorTwin {
         self.detector.tick(now, &self.id, out);
     }
 
+    /// Every rule's last evaluation against its threshold, as of `now`.
+    pub fn diagnosis(&self, now: SimTime) -> crate::detect::Diagnosis {
+        self.detector.diagnosis(&self.id, now)
+    }
+
     pub fn detector(&self) -> &ActuatorDetector {
         &self.detector
     }
