@@ -6,8 +6,10 @@
 pub mod agent;
 pub mod bench;
 pub mod calibrate;
+pub mod cmapss;
 pub mod dataset;
 pub mod engine;
+pub mod fleet;
 pub mod load;
 pub mod render;
 pub mod replay;

@@ -88,6 +88,10 @@ pub enum FileKind {
     Mapping,
     Facility,
     Template,
+    /// A fleet of assets (`kind = "fleet"`).
+    Fleet,
+    /// An asset template (`kind = "asset"`).
+    Asset,
 }
 
 pub fn file_kind(path: &Path) -> Result<FileKind> {
@@ -101,6 +105,8 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
     })?;
     Ok(match value.get("kind").and_then(|v| v.as_str()) {
         Some("facility" | "campus") => FileKind::Facility,
+        Some("fleet") => FileKind::Fleet,
+        Some("asset") => FileKind::Asset,
         Some(_) => {
             template_kind(&text, &label)?;
             FileKind::Template
@@ -145,6 +151,34 @@ pub fn validate(path: &Path) -> Result<String> {
             let mut t = Templates::default();
             t.add("t", &text, &label)?;
             Ok(format!("{} template", template_kind(&text, &label)?))
+        }
+        FileKind::Fleet => {
+            let f = crate::cmapss::load_fleet(path)?;
+            Ok(format!(
+                "fleet \"{}\": {} {} members ({} … {}), model trained on {} ({} regime(s), {} detector)",
+                f.file.id,
+                f.file.members,
+                f.template.asset,
+                f.file.member(1).unwrap_or_default(),
+                f.file.member(f.file.members).unwrap_or_default(),
+                f.model.trained_on,
+                f.model.regimes.len(),
+                if f.model.detector == twinfault_core::asset::DetectorChoice::HealthIndex {
+                    "health-index"
+                } else {
+                    "remaining-life"
+                }
+            ))
+        }
+        FileKind::Asset => {
+            let t = crate::cmapss::load_template(path)?;
+            Ok(format!(
+                "asset template \"{}\": {} settings, {} sensors, health from {} sensors",
+                t.asset,
+                t.settings().count(),
+                t.sensors().count(),
+                t.health.sensors.len()
+            ))
         }
     };
     r.with_context(|| format!("validating {}", path.display()))

@@ -43,6 +43,20 @@ impl CampusArgs {
     }
 }
 
+/// Where NASA C-MAPSS data is and how it is read.
+#[derive(Args)]
+struct CmapssArgs {
+    /// NASA C-MAPSS folder (train_FD001.txt, test_FD001.txt, RUL_FD001.txt, ...).
+    #[arg(id = "cmapss", long = "cmapss", value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// C-MAPSS subset.
+    #[arg(long, default_value = "FD001")]
+    subset: String,
+    /// The asset template.
+    #[arg(long, default_value = "twins/turbofan.toml")]
+    template: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario: simulate, inject, detect, report. Exits 1 if an expectation fails.
@@ -253,11 +267,18 @@ enum Command {
     /// matrix, detection latency, false alarms per device-day and during startup/shutdown.
     Evaluate {
         /// Dataset folder (from `generate`).
-        #[arg(long, required_unless_present = "real", conflicts_with = "real")]
+        #[arg(long, required_unless_present_any = ["real", "cmapss"], conflicts_with_all = ["real", "cmapss"])]
         data: Option<PathBuf>,
+        /// NASA C-MAPSS instead (train_/test_/RUL_ files): train the turbofan health model on the
+        /// subset's training engines and score every test row as the second seed did (RUL ≤ 30).
+        #[command(flatten)]
+        cmapss: CmapssArgs,
+        /// A trained health model to score instead of training one (C-MAPSS).
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// A labelled real log instead (rig CSV, or any CSV with --map), with --facility,
         /// --node and --labels.
-        #[arg(long, requires_all = ["facility", "node", "labels"])]
+        #[arg(long, requires_all = ["facility", "node", "labels"], conflicts_with = "cmapss")]
         real: Option<PathBuf>,
         /// The actuator the real log belongs to.
         #[arg(long)]
@@ -286,10 +307,15 @@ enum Command {
         #[arg(long)]
         facility: Option<PathBuf>,
     },
-    /// Train the window classifier on a dataset's train split and report its held-out scores.
+    /// Train the window classifier on a dataset's train split and report its held-out scores,
+    /// or (--cmapss) the turbofan health model on a C-MAPSS training subset.
     Train {
-        #[arg(long)]
-        data: PathBuf,
+        /// Dataset folder (from `generate`).
+        #[arg(long, required_unless_present = "cmapss", conflicts_with = "cmapss")]
+        data: Option<PathBuf>,
+        /// NASA C-MAPSS instead: train the turbofan health model on train_SUBSET.txt.
+        #[command(flatten)]
+        cmapss: CmapssArgs,
         /// Model file to write.
         #[arg(long)]
         out: PathBuf,
@@ -707,6 +733,23 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(s) = speed {
                 anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
+            if let twinfault::load::FileKind::Fleet = twinfault::load::file_kind(&facility)? {
+                anyhow::ensure!(
+                    map.as_deref().is_none_or(|m| m == std::path::Path::new("cmapss")),
+                    "a fleet replays C-MAPSS files: --map cmapss (or none)"
+                );
+                anyhow::ensure!(speed.is_none(), "C-MAPSS cycles carry no time of day: --speed does not apply");
+                let fleet = twinfault::cmapss::load_fleet(&facility)?;
+                let rul = labels.clone().or_else(|| twinfault::fleet::rul_beside(&file));
+                let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+                let r = twinfault::fleet::replay(&file, &fleet, rul.as_deref(), threads)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    print!("{}", r.render());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let cfg = twinfault::serve::ServeConfig::default();
             let f = twinfault::serve::facility(&facility, &cfg)?;
             if let Some(m) =
@@ -808,7 +851,25 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Evaluate { data, real, node, map, labels, window_s, detector, split, json, facility } => {
+        Command::Evaluate { cmapss: CmapssArgs { dir: Some(dir), subset, template }, model, json, .. } => {
+            let t = twinfault::cmapss::load_template(&template)?;
+            let s = twinfault::cmapss::Subset::new(&dir, &subset)?;
+            let model = match model {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
+                    Some(twinfault_core::asset::HealthModel::from_json(&text, &p.display().to_string(), &t)?)
+                }
+                None => None,
+            };
+            let b = twinfault::cmapss::benchmark(&t, &s, model)?;
+            print!("{}", b.table());
+            let json = json.unwrap_or_else(|| PathBuf::from(format!("cmapss-{subset}.json")));
+            std::fs::write(&json, serde_json::to_string_pretty(&b)? + "\n")
+                .with_context(|| format!("cannot write {}", json.display()))?;
+            println!("written: {}", json.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate { data, real, node, map, labels, window_s, detector, split, json, facility, .. } => {
             use twinfault::dataset::evaluate::{Dataset, RealLog};
             let det = twinfault::dataset::evaluate::Detector::parse(&detector)?;
             let (ds, split) = match (&data, &real) {
@@ -842,7 +903,30 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("written: {}, {}, {}", json.display(), cm.display(), hist.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Train { data, out, trees, seed, facility } => {
+        Command::Train { cmapss: CmapssArgs { dir: Some(dir), subset, template }, out, .. } => {
+            let t = twinfault::cmapss::load_template(&template)?;
+            let s = twinfault::cmapss::Subset::new(&dir, &subset)?;
+            let m = twinfault::cmapss::train(&t, &s.train)?;
+            std::fs::write(&out, serde_json::to_string_pretty(&m)? + "\n")
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "trained on {}: {} operating regime(s); deployed detector {} (threshold {:.2}); engine-wise 5-fold row F1 on train: RUL estimate {:.3}, health index {:.3}; model written to {}",
+                m.trained_on,
+                m.regimes.len(),
+                if m.detector == twinfault_core::asset::DetectorChoice::HealthIndex {
+                    "health index"
+                } else {
+                    "RUL estimate"
+                },
+                m.threshold,
+                m.cv.rul,
+                m.cv.health_index,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train { data, out, trees, seed, facility, .. } => {
+            let data = data.context("--data or --cmapss is required")?;
             let params = twinfault::dataset::model::TrainParams {
                 trees,
                 seed,

@@ -4,6 +4,7 @@
 mod agent;
 mod calibration;
 mod cli;
+mod cmapss;
 mod dataset;
 mod determinism;
 mod errors;

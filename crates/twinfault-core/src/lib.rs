@@ -18,6 +18,7 @@
 
 pub mod actuator;
 pub mod ahu;
+pub mod asset;
 pub mod campaign;
 pub mod classify;
 pub mod config;

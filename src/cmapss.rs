@@ -1,0 +1,391 @@
+//! NASA C-MAPSS turbofan data: reading the files, the seed's row labels (RUL ≤ 30), training the
+//! health model on a training subset and scoring a test subset the way the second seed did,
+//! plus per-engine scores, lead times, false alarms and RUL RMSE.
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use twinfault_core::asset::{AssetTemplate, DetectorChoice, Fleet, FleetFile, HealthModel, Monitor, TrainingRun};
+use twinfault_core::config::ConfigError;
+
+/// One engine's cycles as read.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub unit: usize,
+    pub cycles: Vec<u32>,
+    pub settings: Vec<Vec<f64>>,
+    pub sensors: Vec<Vec<f64>>,
+}
+
+/// The seed's second-seed figures on FD001 (precision, recall, F1 of the anomaly rows).
+pub const SEED_FD001: (f64, f64, f64) = (0.66, 0.78, 0.71);
+
+/// Reads a C-MAPSS text file: whitespace-separated rows of unit, cycle, the template's settings
+/// and sensors in channel order. Errors name the file, line and column.
+pub fn read_units(path: &Path, template: &AssetTemplate) -> Result<Vec<Unit>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let (ns, nx) = (template.settings().count(), template.sensors().count());
+    let want = 2 + ns + nx;
+    let mut units: Vec<Unit> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let at = |c: usize| format!("{}:{}: column {} ({})", path.display(), i + 1, c + 1, column_name(template, c));
+        if fields.len() != want {
+            bail!(
+                "{}:{}: {} columns, expected {want} (unit, cycle, {ns} settings, {nx} sensors)",
+                path.display(),
+                i + 1,
+                fields.len()
+            );
+        }
+        let mut v = Vec::with_capacity(want);
+        for (c, f) in fields.iter().enumerate() {
+            match f.parse::<f64>() {
+                Ok(x) if x.is_finite() => v.push(x),
+                _ => bail!("{}: \"{f}\" is not a number", at(c)),
+            }
+        }
+        if v[0] < 1.0 || v[0].fract() != 0.0 || v[1] < 1.0 || v[1].fract() != 0.0 {
+            bail!(
+                "{}: unit and cycle must be positive whole numbers",
+                at(if v[0] < 1.0 || v[0].fract() != 0.0 { 0 } else { 1 })
+            );
+        }
+        let (unit, cycle) = (v[0] as usize, v[1] as u32);
+        if units.last().is_none_or(|u| u.unit != unit) {
+            if units.iter().any(|u| u.unit == unit) {
+                bail!("{}: unit {unit} appears again after other units", at(0));
+            }
+            units.push(Unit { unit, cycles: Vec::new(), settings: Vec::new(), sensors: Vec::new() });
+        }
+        let u = units.last_mut().expect("pushed above");
+        if u.cycles.last().is_some_and(|&c| cycle <= c) {
+            bail!("{}: cycle {cycle} does not follow cycle {}", at(1), u.cycles.last().copied().unwrap_or(0));
+        }
+        u.cycles.push(cycle);
+        u.settings.push(v[2..2 + ns].to_vec());
+        u.sensors.push(v[2 + ns..].to_vec());
+    }
+    if units.is_empty() {
+        bail!("{}: no rows", path.display());
+    }
+    Ok(units)
+}
+
+fn column_name(t: &AssetTemplate, c: usize) -> String {
+    match c {
+        0 => "unit".into(),
+        1 => "cycle".into(),
+        _ => t.channels.get(c - 2).map_or("?".into(), |ch| ch.name.clone()),
+    }
+}
+
+/// Reads `RUL_FDxxx.txt`: one true remaining life per test unit, in unit order.
+pub fn read_rul(path: &Path) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .with_context(|| format!("{}:{}: \"{}\" is not a remaining life", path.display(), i + 1, l.trim()))
+        })
+        .collect()
+}
+
+/// True remaining life of every row of the test units: last observed cycle + RUL − cycle.
+pub fn test_rul(units: &[Unit], rul: &[f64]) -> Result<Vec<Vec<f64>>> {
+    units
+        .iter()
+        .map(|u| {
+            let end = *rul.get(u.unit - 1).with_context(|| format!("no RUL for unit {}", u.unit))?;
+            let last = f64::from(*u.cycles.last().expect("units have rows"));
+            Ok(u.cycles.iter().map(|&c| last + end - f64::from(c)).collect())
+        })
+        .collect()
+}
+
+/// The files of one subset under `dir`.
+pub struct Subset {
+    pub name: String,
+    pub train: PathBuf,
+    pub test: PathBuf,
+    pub rul: PathBuf,
+}
+
+impl Subset {
+    pub fn new(dir: &Path, name: &str) -> Result<Subset> {
+        let s = Subset {
+            name: name.to_string(),
+            train: dir.join(format!("train_{name}.txt")),
+            test: dir.join(format!("test_{name}.txt")),
+            rul: dir.join(format!("RUL_{name}.txt")),
+        };
+        for p in [&s.train, &s.test, &s.rul] {
+            if !p.is_file() {
+                bail!("{}: no such file (expected the C-MAPSS subset {name} in {})", p.display(), dir.display());
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// Trains the template's health model on a training file (run-to-failure units).
+pub fn train(template: &AssetTemplate, train_file: &Path) -> Result<HealthModel> {
+    let units = read_units(train_file, template)?;
+    let runs: Vec<TrainingRun> =
+        units.into_iter().map(|u| TrainingRun { settings: u.settings, sensors: u.sensors }).collect();
+    let name = train_file.file_name().map_or("?".into(), |n| n.to_string_lossy().to_string());
+    twinfault_core::asset::train(template, &runs, &format!("{name} ({} engines)", runs.len()))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", train_file.display()))
+}
+
+/// Loads an asset template file.
+pub fn load_template(path: &Path) -> Result<AssetTemplate> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(AssetTemplate::parse(&text, &path.display().to_string())?)
+}
+
+/// Loads a fleet file with its template and model (paths relative to it).
+pub fn load_fleet(path: &Path) -> Result<Fleet> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("{label}: cannot read"))?;
+    let file = FleetFile::parse(&text, &label)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tpath = dir.join(&file.template);
+    let template =
+        load_template(&tpath).map_err(|e| ConfigError::new(&label, "template", format!("{e:#}")).locate(&text))?;
+    let mpath = dir.join(&file.model);
+    let mtext = std::fs::read_to_string(&mpath).map_err(|e| {
+        ConfigError::new(
+            &label,
+            "model",
+            format!(
+                "cannot read \"{}\": {e} (train one with `twinfault train --cmapss DIR --out {}`)",
+                mpath.display(),
+                mpath.display()
+            ),
+        )
+        .locate(&text)
+    })?;
+    let model = HealthModel::from_json(&mtext, &mpath.display().to_string(), &template)?;
+    Ok(Fleet { file, template: Arc::new(template), model: Arc::new(model) })
+}
+
+/// Scores of one detector on a test subset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub detector: String,
+    pub threshold: f64,
+    pub rows: usize,
+    pub positives: usize,
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Engines whose last `horizon` cycles are in the data.
+    pub engines_with_window: usize,
+    /// Of those, alarmed inside the window and never before.
+    pub engines_caught: usize,
+    /// Engines alarmed before their last `horizon` cycles (false alarms).
+    pub engines_early: usize,
+    /// Life left at those early alarms: median [cycles] (how early they were).
+    pub early_median_rul: Option<f64>,
+    /// Engines with a window in the data and no alarm.
+    pub engines_missed: usize,
+    pub engines: usize,
+    /// Early alarms per engine.
+    pub false_alarms_per_engine: f64,
+    /// Cycles of life left at the first (right) alarm: median, min, max.
+    pub lead_median: Option<f64>,
+    pub lead_min: Option<f64>,
+    pub lead_max: Option<f64>,
+    /// RMSE of the remaining-life estimate on each engine's last observed cycle.
+    pub rul_rmse_last: f64,
+}
+
+/// Runs each test unit through a fresh monitor and scores rows and engines.
+pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horizon: f64) -> Scores {
+    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+    let (mut with_window, mut caught, mut early, mut missed) = (0, 0, 0, 0);
+    let mut leads = Vec::new();
+    let mut earlies = Vec::new();
+    let mut se = 0.0;
+    let mut rows = 0;
+    for (u, rul) in units.iter().zip(truth) {
+        let mut m = Monitor::new(Arc::clone(model));
+        let mut first_alarm: Option<f64> = None;
+        let mut last_est = model.rul.cap;
+        for (i, &c) in u.cycles.iter().enumerate() {
+            let v = m.observe(c, &u.settings[i], &u.sensors[i]);
+            rows += 1;
+            last_est = v.rul;
+            let label = rul[i] <= horizon;
+            if v.opened && first_alarm.is_none() {
+                first_alarm = Some(rul[i]);
+            }
+            match (v.alarm, label) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                _ => {}
+            }
+        }
+        let end = *rul.last().expect("units have rows");
+        se += (last_est - end.min(model.rul.cap)).powi(2);
+        let has_window = end <= horizon;
+        with_window += usize::from(has_window);
+        match first_alarm {
+            Some(r) if r > horizon => {
+                early += 1;
+                earlies.push(r);
+            }
+            Some(r) => {
+                caught += 1;
+                leads.push(r);
+            }
+            None if has_window => missed += 1,
+            None => {}
+        }
+    }
+    leads.sort_by(f64::total_cmp);
+    earlies.sort_by(f64::total_cmp);
+    let p = if tp + fp == 0 { 0.0 } else { tp as f64 / (tp + fp) as f64 };
+    let r = if tp + fn_ == 0 { 0.0 } else { tp as f64 / (tp + fn_) as f64 };
+    Scores {
+        detector: match model.detector {
+            DetectorChoice::HealthIndex => "health_index".into(),
+            _ => "rul".into(),
+        },
+        threshold: model.threshold,
+        rows,
+        positives: tp + fn_,
+        tp,
+        fp,
+        fn_,
+        precision: p,
+        recall: r,
+        f1: if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) },
+        engines_with_window: with_window,
+        engines_caught: caught,
+        engines_early: early,
+        early_median_rul: earlies.get(earlies.len() / 2).copied(),
+        engines_missed: missed,
+        engines: units.len(),
+        false_alarms_per_engine: early as f64 / units.len().max(1) as f64,
+        lead_median: leads.get(leads.len() / 2).copied(),
+        lead_min: leads.first().copied(),
+        lead_max: leads.last().copied(),
+        rul_rmse_last: (se / units.len().max(1) as f64).sqrt(),
+    }
+}
+
+/// The benchmark: the deployed detector and the other one, on one subset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Benchmark {
+    pub subset: String,
+    pub trained_on: String,
+    pub regimes: usize,
+    pub chosen: Scores,
+    pub other: Scores,
+    pub cv: twinfault_core::asset::CvScores,
+    pub seed: (f64, f64, f64),
+}
+
+/// Trains on the subset's training file (or takes `model`) and scores its test file.
+pub fn benchmark(template: &AssetTemplate, subset: &Subset, model: Option<HealthModel>) -> Result<Benchmark> {
+    let model = match model {
+        Some(m) => m,
+        None => train(template, &subset.train)?,
+    };
+    let units = read_units(&subset.test, template)?;
+    let rul = read_rul(&subset.rul)?;
+    if rul.len() < units.len() {
+        bail!("{}: {} values for {} test units", subset.rul.display(), rul.len(), units.len());
+    }
+    let truth = test_rul(&units, &rul)?;
+    let horizon = template.alarm.horizon_cycles;
+    let chosen = Arc::new(model.clone());
+    let mut other = model.clone();
+    (other.detector, other.threshold) = match model.detector {
+        DetectorChoice::HealthIndex => (DetectorChoice::Rul, model.cv.rul_threshold),
+        _ => (DetectorChoice::HealthIndex, model.cv.health_index_threshold),
+    };
+    Ok(Benchmark {
+        subset: subset.name.clone(),
+        trained_on: model.trained_on.clone(),
+        regimes: model.regimes.len(),
+        chosen: score(&chosen, &units, &truth, horizon),
+        other: score(&Arc::new(other), &units, &truth, horizon),
+        cv: model.cv.clone(),
+        seed: SEED_FD001,
+    })
+}
+
+impl Benchmark {
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "C-MAPSS {}: {} test rows, {} anomalous (RUL ≤ 30); trained on {} ({} operating regime{})\n\n",
+            self.subset,
+            self.chosen.rows,
+            self.chosen.positives,
+            self.trained_on,
+            self.regimes,
+            if self.regimes == 1 { "" } else { "s" }
+        );
+        s += "detector                          precision  recall     F1   engines caught/early/missed  FA/engine  lead (median, min-max)  RUL RMSE\n";
+        let row = |name: &str, c: &Scores| {
+            format!(
+                "{name:<33} {:>9.3} {:>7.3} {:>6.3}   {:>6}/{}/{} of {:<3} with window  {:>8.2}  {:>22}  {:>8.1}\n",
+                c.precision,
+                c.recall,
+                c.f1,
+                c.engines_caught,
+                c.engines_early,
+                c.engines_missed,
+                c.engines_with_window,
+                c.false_alarms_per_engine,
+                match (c.lead_median, c.lead_min, c.lead_max) {
+                    (Some(m), Some(a), Some(b)) => format!("{m:.0} ({a:.0}-{b:.0}) cycles"),
+                    _ => "-".into(),
+                },
+                c.rul_rmse_last
+            )
+        };
+        let name = |c: &Scores| match c.detector.as_str() {
+            "rul" => format!("twinfault RUL ≤ {:.1} (deployed)", c.threshold),
+            _ => format!("twinfault health index ≥ {:.2}", c.threshold),
+        };
+        s += &row(&name(&self.chosen), &self.chosen);
+        s += &row(&name(&self.other).replace(" (deployed)", ""), &self.other);
+        for c in [&self.chosen, &self.other] {
+            if let Some(e) = c.early_median_rul {
+                s += &format!(
+                    "{}: the {} early alarms came with a median {e:.0} cycles of life left (an alarm is right within the last 30)\n",
+                    name(c).replace(" (deployed)", ""),
+                    c.engines_early
+                );
+            }
+        }
+        if self.subset == "FD001" {
+            s += &format!(
+                "second seed (random forest, SMOTE)  {:>7.3} {:>7.3} {:>6.3}\n",
+                self.seed.0, self.seed.1, self.seed.2
+            );
+        }
+        s += &format!(
+            "\nchosen on train (engine-wise 5-fold row F1): RUL estimate {:.3}, health index {:.3}\n",
+            self.cv.rul, self.cv.health_index
+        );
+        s
+    }
+}

@@ -1,0 +1,291 @@
+//! Fleets of assets as actors: one actor per member (its causal health monitor), rolling up to
+//! a fleet actor as actuators roll up to their AHU: the fleet's status is the worst of its
+//! members'. `twinfault replay FILE --facility twins/turbofan_fleet.toml --map cmapss` streams a
+//! C-MAPSS file through them.
+
+use crate::cmapss::{Unit, read_rul, read_units, test_rul};
+use actix::prelude::*;
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use twinfault_core::asset::{CycleVerdict, Fleet, MemberPhase, Monitor};
+use twinfault_core::types::Status;
+
+/// One cycle of a member's data.
+#[derive(Message)]
+#[rtype(result = "CycleVerdict")]
+pub struct CycleIn {
+    pub cycle: u32,
+    pub settings: Vec<f64>,
+    pub sensors: Vec<f64>,
+}
+
+/// A member's status changed (its alarm opened).
+#[derive(Message, Debug, Clone, Serialize)]
+#[rtype(result = "()")]
+pub struct MemberAlarm {
+    pub member: usize,
+    pub node: String,
+    pub cycle: u32,
+    pub kind: String,
+    pub severity: String,
+    pub rul: f64,
+    pub hi: f64,
+    pub summary: String,
+    pub action: String,
+}
+
+pub struct MemberActor {
+    index: usize,
+    id: String,
+    fleet_def: Arc<Fleet>,
+    monitor: Monitor,
+    fleet: Addr<FleetActor>,
+}
+
+impl Actor for MemberActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<CycleIn> for MemberActor {
+    type Result = MessageResult<CycleIn>;
+    fn handle(&mut self, m: CycleIn, _: &mut Context<Self>) -> Self::Result {
+        let v = self.monitor.observe(m.cycle, &m.settings, &m.sensors);
+        if v.opened {
+            let (summary, action) = self.fleet_def.alarm_text(&self.id, &v);
+            let alarm = &self.fleet_def.template.alarm;
+            self.fleet.do_send(MemberAlarm {
+                member: self.index,
+                node: self.id.clone(),
+                cycle: v.cycle,
+                kind: alarm.kind.clone(),
+                severity: format!("{:?}", alarm.severity).to_lowercase(),
+                rul: v.rul,
+                hi: v.hi,
+                summary,
+                action,
+            });
+        }
+        MessageResult(v)
+    }
+}
+
+/// The fleet node: members' statuses and the alarms they raised.
+pub struct FleetActor {
+    statuses: Vec<Status>,
+    severity: Status,
+    alarms: Vec<MemberAlarm>,
+}
+
+impl Actor for FleetActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<MemberAlarm> for FleetActor {
+    type Result = ();
+    fn handle(&mut self, m: MemberAlarm, _: &mut Context<Self>) {
+        if let Some(s) = self.statuses.get_mut(m.member) {
+            *s = (*s).max(self.severity);
+        }
+        self.alarms.push(m);
+    }
+}
+
+/// The fleet's status and alarms so far.
+#[derive(Message)]
+#[rtype(result = "(Vec<Status>, Vec<MemberAlarm>)")]
+pub struct Snapshot;
+
+impl Handler<Snapshot> for FleetActor {
+    type Result = MessageResult<Snapshot>;
+    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.statuses.clone(), self.alarms.clone()))
+    }
+}
+
+/// One member after a replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberResult {
+    pub node: String,
+    pub unit: usize,
+    pub cycles: usize,
+    pub status: Status,
+    /// Cycles gated (unknown operating condition or outlier).
+    pub gated: usize,
+    pub last_rul_estimate: f64,
+    pub last_health_index: f64,
+    pub alarm_cycle: Option<u32>,
+    /// True remaining life at the end of the data and at the alarm (when a RUL file is known).
+    pub true_rul_at_end: Option<f64>,
+    pub true_rul_at_alarm: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReplay {
+    pub file: String,
+    pub fleet: String,
+    pub fleet_status: Status,
+    pub rows: usize,
+    pub members: Vec<MemberResult>,
+    /// Alarms in (cycle, member) order.
+    pub alarms: Vec<MemberAlarm>,
+    /// With a RUL file: members alarmed inside their last `horizon` cycles (and not before),
+    /// alarmed early, and missed, of those whose last `horizon` cycles are in the data.
+    pub scored: Option<FleetScore>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetScore {
+    pub rul_file: String,
+    pub with_window: usize,
+    pub caught: usize,
+    pub early: usize,
+    pub missed: usize,
+}
+
+/// Streams every member's cycles into its own actor (members in parallel over `threads`
+/// arbiters, each member's cycles in order); `rul` scores the alarms when given.
+pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize) -> Result<FleetReplay> {
+    let units = read_units(file, &fleet.template)?;
+    let mut ids = Vec::with_capacity(units.len());
+    for u in &units {
+        match fleet.file.member(u.unit) {
+            Some(id) => ids.push(id),
+            None => bail!(
+                "{}: unit {} is not a member of fleet \"{}\" ({} members: {} … {})",
+                file.display(),
+                u.unit,
+                fleet.file.id,
+                fleet.file.members,
+                fleet.file.member(1).unwrap_or_default(),
+                fleet.file.member(fleet.file.members).unwrap_or_default()
+            ),
+        }
+    }
+    let fleet = Arc::new(fleet.clone());
+    let n = fleet.file.members;
+    let units = Arc::new(units);
+    let (verdicts, statuses, alarms) = actix::System::new().block_on({
+        let (fleet, units, ids) = (Arc::clone(&fleet), Arc::clone(&units), ids.clone());
+        async move {
+            let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
+            let severity = fleet.template.alarm.severity.status();
+            let fleet_addr = FleetActor { statuses: vec![Status::Healthy; n], severity, alarms: Vec::new() }.start();
+            let mut runs = Vec::new();
+            for (k, u) in units.iter().enumerate() {
+                let actor = MemberActor {
+                    index: u.unit - 1,
+                    id: ids[k].clone(),
+                    fleet_def: Arc::clone(&fleet),
+                    monitor: Monitor::new(Arc::clone(&fleet.model)),
+                    fleet: fleet_addr.clone(),
+                };
+                let addr = MemberActor::start_in_arbiter(&arbiters[k % arbiters.len()].handle(), move |_| actor);
+                let units = Arc::clone(&units);
+                runs.push(async move {
+                    let u: &Unit = &units[k];
+                    let mut out = Vec::with_capacity(u.cycles.len());
+                    for i in 0..u.cycles.len() {
+                        let m = CycleIn {
+                            cycle: u.cycles[i],
+                            settings: u.settings[i].clone(),
+                            sensors: u.sensors[i].clone(),
+                        };
+                        out.push(addr.send(m).await.expect("member actors live through the replay"));
+                    }
+                    out
+                });
+            }
+            let verdicts: Vec<Vec<CycleVerdict>> = futures_util::future::join_all(runs).await;
+            let (statuses, mut alarms) = fleet_addr.send(Snapshot).await.expect("the fleet actor lives");
+            for a in arbiters {
+                a.stop();
+            }
+            alarms.sort_by_key(|a| (a.cycle, a.member));
+            (verdicts, statuses, alarms)
+        }
+    });
+    let truth = match rul {
+        Some(p) => Some(test_rul(&units, &read_rul(p)?).with_context(|| format!("{}", p.display()))?),
+        None => None,
+    };
+    let horizon = fleet.template.alarm.horizon_cycles;
+    let mut members = Vec::new();
+    let (mut with_window, mut caught, mut early, mut missed) = (0, 0, 0, 0);
+    for (k, (u, v)) in units.iter().zip(&verdicts).enumerate() {
+        let alarm_at = v.iter().position(|c| c.opened);
+        let last = v.iter().rev().find(|c| matches!(c.phase, MemberPhase::Monitoring | MemberPhase::Baseline));
+        let t = truth.as_ref().map(|t| &t[k]);
+        let (end, at_alarm) = (t.and_then(|t| t.last().copied()), t.zip(alarm_at).map(|(t, i)| t[i]));
+        if let Some(end) = end {
+            with_window += usize::from(end <= horizon);
+            match at_alarm {
+                Some(r) if r > horizon => early += 1,
+                Some(_) => caught += 1,
+                None if end <= horizon => missed += 1,
+                None => {}
+            }
+        }
+        members.push(MemberResult {
+            node: ids[k].clone(),
+            unit: u.unit,
+            cycles: u.cycles.len(),
+            status: statuses[u.unit - 1],
+            gated: v.iter().filter(|c| matches!(c.phase, MemberPhase::UnknownRegime | MemberPhase::Outlier)).count(),
+            last_rul_estimate: last.map_or(f64::NAN, |c| c.rul),
+            last_health_index: last.map_or(f64::NAN, |c| c.hi),
+            alarm_cycle: alarm_at.map(|i| v[i].cycle),
+            true_rul_at_end: end,
+            true_rul_at_alarm: at_alarm,
+        });
+    }
+    Ok(FleetReplay {
+        file: file.display().to_string(),
+        fleet: fleet.file.id.clone(),
+        fleet_status: statuses.iter().copied().max().unwrap_or(Status::Healthy),
+        rows: units.iter().map(|u| u.cycles.len()).sum(),
+        members,
+        alarms,
+        scored: rul.map(|p| FleetScore { rul_file: p.display().to_string(), with_window, caught, early, missed }),
+    })
+}
+
+/// The RUL file beside a C-MAPSS test file (`test_FD001.txt` → `RUL_FD001.txt`), if present.
+pub fn rul_beside(file: &Path) -> Option<std::path::PathBuf> {
+    let name = file.file_name()?.to_str()?;
+    let rest = name.strip_prefix("test_")?;
+    let p = file.with_file_name(format!("RUL_{rest}"));
+    p.is_file().then_some(p)
+}
+
+impl FleetReplay {
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "replayed {} cycles of {} engines from {} into fleet {} (one actor per engine)\n",
+            self.rows,
+            self.members.len(),
+            self.file,
+            self.fleet
+        );
+        for a in &self.alarms {
+            s += &format!("  cycle {:>3}  {}  {} ({}): {}\n", a.cycle, a.node, a.kind, a.severity, a.summary);
+        }
+        let count = |st: Status| self.members.iter().filter(|m| m.status == st).count();
+        s += &format!(
+            "fleet {}: {} — {} critical, {} warning, {} healthy\n",
+            self.fleet,
+            self.fleet_status.as_str(),
+            count(Status::Critical),
+            count(Status::Warning),
+            count(Status::Healthy)
+        );
+        if let Some(sc) = &self.scored {
+            s += &format!(
+                "against {}: {} of {} engines whose last 30 cycles are in the data alarmed inside them ({} missed); {} engines alarmed earlier\n",
+                sc.rul_file, sc.caught, sc.with_window, sc.missed, sc.early
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,173 @@
+//! Turbofan twins on NASA C-MAPSS FD001: the twin files, the seed's labels, a causal detector,
+//! the fleet replay through actors, and the benchmark. Checks that need `../shared/data/cmapss`
+//! skip with a message when it is absent; the file checks always run.
+
+use crate::{root, shared_data};
+use std::sync::Arc;
+use twinfault::cmapss::{Subset, benchmark, load_fleet, load_template, read_rul, read_units, test_rul};
+use twinfault_core::asset::{HealthModel, Monitor};
+
+fn template() -> twinfault_core::asset::AssetTemplate {
+    load_template(&root().join("twins/turbofan.toml")).expect("the turbofan template loads")
+}
+
+#[test]
+fn the_turbofan_twin_files_load_and_validate() {
+    let t = template();
+    assert_eq!(t.settings().count(), 3);
+    assert_eq!(t.sensors().count(), 21);
+    assert_eq!(t.health.sensors.len(), 14);
+    assert!(t.sensors().all(|c| !c.unit.is_empty() && !c.description.is_empty()));
+    let f = load_fleet(&root().join("twins/turbofan_fleet.toml")).expect("the fleet loads with its model");
+    assert_eq!(f.file.members, 100);
+    assert_eq!(f.file.member(7).as_deref(), Some("engine-007"));
+    assert_eq!(f.file.member(101), None);
+    assert_eq!(f.model.sensors, t.health.sensors);
+    // `twinfault validate` knows both kinds.
+    for (file, says) in
+        [("twins/turbofan.toml", "asset template \"turbofan\""), ("twins/turbofan_fleet.toml", "fleet \"fleet-fd001\"")]
+    {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+            .args(["validate", file])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains(says), "{file}: {text} {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn broken_turbofan_files_get_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let twins = crate::copy_twins(dir.path());
+    let t = std::fs::read_to_string(twins.join("turbofan.toml")).unwrap();
+    std::fs::write(twins.join("turbofan.toml"), t.replace("\"W31\", \"W32\"]", "\"W31\", \"W99\"]")).unwrap();
+    let e = format!("{:#}", load_template(&twins.join("turbofan.toml")).unwrap_err());
+    assert!(e.contains("turbofan.toml") && e.contains("health.sensors[13]") && e.contains("W99"), "{e}");
+    // A fleet whose model file is missing says which key and how to make one.
+    let f = std::fs::read_to_string(twins.join("turbofan_fleet.toml")).unwrap();
+    std::fs::write(twins.join("turbofan.toml"), t).unwrap();
+    std::fs::write(twins.join("turbofan_fleet.toml"), f.replace("turbofan_fd001.model.json", "nope.json")).unwrap();
+    let e = format!("{:#}", load_fleet(&twins.join("turbofan_fleet.toml")).unwrap_err());
+    assert!(e.contains("turbofan_fleet.toml") && e.contains("model") && e.contains("twinfault train --cmapss"), "{e}");
+    // A model trained for other sensors is refused.
+    let m = std::fs::read_to_string(twins.join("turbofan_fd001.model.json")).unwrap();
+    let other = m.replacen("\"T24\"", "\"T2\"", 1);
+    let e = HealthModel::from_json(&other, "m.json", &template()).unwrap_err().to_string();
+    assert!(e.contains("m.json") && e.contains("other sensors"), "{e}");
+    // A malformed data row names file, line and column.
+    let bad = dir.path().join("test_bad.txt");
+    std::fs::write(&bad, "1 1 0.0 0.0 100.0 518.67 x 1585.29 1398.21 14.62 21.61 553.90 2388.04 9050.17 1.30 47.20 521.72 2388.03 8125.55 8.4052 0.03 392 2388 100.00 38.86 23.3735\n").unwrap();
+    let e = format!("{:#}", read_units(&bad, &template()).unwrap_err());
+    assert!(e.contains("test_bad.txt:1: column 7 (T24)") && e.contains("\"x\""), "{e}");
+    // A unit beyond the fleet is named.
+    let row = "101 1 0.0 0.0 100.0 518.67 642.0 1585.29 1398.21 14.62 21.61 553.90 2388.04 9050.17 1.30 47.20 521.72 2388.03 8125.55 8.4052 0.03 392 2388 100.00 38.86 23.3735\n";
+    let file = dir.path().join("test_101.txt");
+    std::fs::write(&file, row).unwrap();
+    let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
+    let e = format!("{:#}", twinfault::fleet::replay(&file, &fleet, None, 1).unwrap_err());
+    assert!(e.contains("unit 101") && e.contains("fleet-fd001"), "{e}");
+}
+
+fn fd001() -> Option<Subset> {
+    let dir = shared_data("cmapss")?;
+    Some(Subset::new(&dir, "FD001").expect("FD001 files"))
+}
+
+#[test]
+fn labels_match_the_hand_count() {
+    let Some(s) = fd001() else { return };
+    let units = read_units(&s.test, &template()).unwrap();
+    let rul = read_rul(&s.rul).unwrap();
+    let truth = test_rul(&units, &rul).unwrap();
+    assert_eq!(units.iter().map(|u| u.cycles.len()).sum::<usize>(), 13_096);
+    let positives = |u: usize| truth[u - 1].iter().filter(|r| **r <= 30.0).count();
+    assert_eq!((1..=100).map(positives).sum::<usize>(), 332);
+    // Unit 34: 203 cycles, 7 left after the last: RUL = 210 - cycle ≤ 30 from cycle 180, 24 rows.
+    assert_eq!((units[33].cycles.len(), rul[33]), (203, 7.0));
+    assert_eq!(positives(34), 24);
+    assert_eq!(truth[33][179], 30.0);
+    assert_eq!(truth[33][178], 31.0);
+    // Unit 1: 31 cycles, 112 left: none.
+    assert_eq!(positives(1), 0);
+    assert_eq!(truth[0][0], 142.0);
+}
+
+#[test]
+fn the_detector_is_causal() {
+    let Some(s) = fd001() else { return };
+    let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
+    let units = read_units(&s.test, &fleet.template).unwrap();
+    for u in units.iter().filter(|u| [20, 34, 49, 68].contains(&u.unit)) {
+        let run = |n: usize| {
+            let mut m = Monitor::new(Arc::clone(&fleet.model));
+            (0..n).map(|i| m.observe(u.cycles[i], &u.settings[i], &u.sensors[i])).collect::<Vec<_>>()
+        };
+        let full = run(u.cycles.len());
+        for cut in [20, 60, u.cycles.len() - 25, u.cycles.len() - 1] {
+            assert_eq!(run(cut)[..], full[..cut], "unit {}: cycles up to {cut} changed when later ones came", u.unit);
+        }
+        // Cycles appended beyond the data (the last one repeated) leave the past alone too.
+        let mut m = Monitor::new(Arc::clone(&fleet.model));
+        let n = u.cycles.len();
+        let mut more = Vec::new();
+        for i in 0..n + 10 {
+            let j = i.min(n - 1);
+            more.push(m.observe(i as u32 + 1, &u.settings[j], &u.sensors[j]));
+        }
+        assert_eq!(
+            more[..n].iter().map(|v| (v.rul, v.hi, v.alarm)).collect::<Vec<_>>(),
+            full.iter().map(|v| (v.rul, v.hi, v.alarm)).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn replaying_one_engine_raises_its_alarm_inside_its_last_30_cycles() {
+    let Some(s) = fd001() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Engine 68 alone: 187 cycles, 8 left after the last.
+    let rows: String = std::fs::read_to_string(&s.test)
+        .unwrap()
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some("68"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = dir.path().join("test_FD001.txt");
+    std::fs::write(&file, rows).unwrap();
+    std::fs::copy(&s.rul, dir.path().join("RUL_FD001.txt")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["replay"])
+        .arg(&file)
+        .args(["--facility", "twins/turbofan_fleet.toml", "--map", "cmapss", "--json"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &r["members"][0];
+    assert_eq!((m["node"].as_str(), m["cycles"].as_u64()), (Some("engine-068"), Some(187)), "{m}");
+    assert_eq!(m["true_rul_at_end"], 8.0);
+    let at = m["true_rul_at_alarm"].as_f64().expect("an alarm");
+    assert!((8.0..=30.0).contains(&at), "alarm with {at} cycles left");
+    assert_eq!((r["fleet_status"].as_str(), m["status"].as_str()), (Some("critical"), Some("critical")));
+    assert_eq!(r["alarms"][0]["node"], "engine-068");
+    assert_eq!(r["scored"]["caught"], 1);
+}
+
+#[test]
+fn the_benchmark_beats_the_seed_and_the_shipped_model_is_what_training_gives() {
+    let Some(s) = fd001() else { return };
+    let t = template();
+    let b = benchmark(&t, &s, None).unwrap();
+    assert_eq!((b.chosen.rows, b.chosen.positives), (13_096, 332));
+    // The deployed detector against the seed's 0.71, and the RUL estimate within published range.
+    assert!(b.chosen.f1 >= 0.80 && b.chosen.f1 > b.seed.2, "F1 {}", b.chosen.f1);
+    assert!(b.chosen.engines_missed <= 2, "{:?}", b.chosen);
+    assert!(b.chosen.rul_rmse_last < 18.0, "RMSE {}", b.chosen.rul_rmse_last);
+    // The model the fleet file ships is the one `train --cmapss` makes from train_FD001.
+    let trained = twinfault::cmapss::train(&t, &s.train).unwrap();
+    let shipped = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
+    assert_eq!(*shipped.model, trained, "twins/turbofan_fd001.model.json is stale: train it again");
+}
