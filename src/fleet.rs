@@ -73,9 +73,12 @@ impl Handler<CycleIn> for MemberActor {
 
 /// The fleet node: members' statuses and the alarms they raised.
 pub struct FleetActor {
+    id: String,
     statuses: Vec<Status>,
     severity: Status,
     alarms: Vec<MemberAlarm>,
+    /// Print each alarm as it arrives, with the fleet's status.
+    live: bool,
 }
 
 impl Actor for FleetActor {
@@ -87,6 +90,21 @@ impl Handler<MemberAlarm> for FleetActor {
     fn handle(&mut self, m: MemberAlarm, _: &mut Context<Self>) {
         if let Some(s) = self.statuses.get_mut(m.member) {
             *s = (*s).max(self.severity);
+        }
+        if self.live {
+            let worst = self.statuses.iter().copied().max().unwrap_or(Status::Healthy);
+            let alarmed = self.statuses.iter().filter(|s| **s != Status::Healthy).count();
+            println!(
+                "  cycle {:>3}  {}  {} ({}): {}   [fleet {}: {} {alarmed} of {} engines]",
+                m.cycle,
+                m.node,
+                m.kind,
+                m.severity,
+                m.summary,
+                self.id,
+                worst.as_str(),
+                self.statuses.len()
+            );
         }
         self.alarms.push(m);
     }
@@ -144,9 +162,18 @@ pub struct FleetScore {
     pub missed: usize,
 }
 
+/// How a replay runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayPace {
+    /// Cycles per second per member (all members start together); `None`: as fast as possible.
+    pub cycles_per_s: Option<f64>,
+    /// Print alarms as the fleet receives them.
+    pub live: bool,
+}
+
 /// Streams every member's cycles into its own actor (members in parallel over `threads`
 /// arbiters, each member's cycles in order); `rul` scores the alarms when given.
-pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize) -> Result<FleetReplay> {
+pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pace: ReplayPace) -> Result<FleetReplay> {
     let units = read_units(file, &fleet.template)?;
     let mut ids = Vec::with_capacity(units.len());
     for u in &units {
@@ -171,7 +198,15 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize) ->
         async move {
             let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
             let severity = fleet.template.alarm.severity.status();
-            let fleet_addr = FleetActor { statuses: vec![Status::Healthy; n], severity, alarms: Vec::new() }.start();
+            let fleet_addr = FleetActor {
+                id: fleet.file.id.clone(),
+                statuses: vec![Status::Healthy; n],
+                severity,
+                alarms: Vec::new(),
+                live: pace.live,
+            }
+            .start();
+            let t0 = actix::clock::Instant::now();
             let mut runs = Vec::new();
             for (k, u) in units.iter().enumerate() {
                 let actor = MemberActor {
@@ -187,6 +222,9 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize) ->
                     let u: &Unit = &units[k];
                     let mut out = Vec::with_capacity(u.cycles.len());
                     for i in 0..u.cycles.len() {
+                        if let Some(rate) = pace.cycles_per_s {
+                            actix::clock::sleep_until(t0 + std::time::Duration::from_secs_f64(i as f64 / rate)).await;
+                        }
                         let m = CycleIn {
                             cycle: u.cycles[i],
                             settings: u.settings[i].clone(),
@@ -260,7 +298,8 @@ pub fn rul_beside(file: &Path) -> Option<std::path::PathBuf> {
 }
 
 impl FleetReplay {
-    pub fn render(&self) -> String {
+    /// The report; `alarms`: list the alarms (a live replay printed them as they came).
+    pub fn render(&self, alarms: bool) -> String {
         let mut s = format!(
             "replayed {} cycles of {} engines from {} into fleet {} (one actor per engine)\n",
             self.rows,
@@ -268,7 +307,7 @@ impl FleetReplay {
             self.file,
             self.fleet
         );
-        for a in &self.alarms {
+        for a in self.alarms.iter().filter(|_| alarms) {
             s += &format!("  cycle {:>3}  {}  {} ({}): {}\n", a.cycle, a.node, a.kind, a.severity, a.summary);
         }
         let count = |st: Status| self.members.iter().filter(|m| m.status == st).count();

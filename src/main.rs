@@ -222,7 +222,7 @@ enum Command {
         /// Column mapping for CSV (see maps/); rig recordings need none.
         #[arg(long)]
         map: Option<PathBuf>,
-        /// Pace at N × the log's own time.
+        /// Pace at N × the log's own time (C-MAPSS: N cycles per second per engine).
         #[arg(long, conflicts_with = "as_fast_as_possible")]
         speed: Option<f64>,
         /// As fast as possible (the default).
@@ -738,15 +738,19 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     map.as_deref().is_none_or(|m| m == std::path::Path::new("cmapss")),
                     "a fleet replays C-MAPSS files: --map cmapss (or none)"
                 );
-                anyhow::ensure!(speed.is_none(), "C-MAPSS cycles carry no time of day: --speed does not apply");
                 let fleet = twinfault::cmapss::load_fleet(&facility)?;
                 let rul = labels.clone().or_else(|| twinfault::fleet::rul_beside(&file));
                 let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-                let r = twinfault::fleet::replay(&file, &fleet, rul.as_deref(), threads)?;
+                // C-MAPSS cycles carry no time of day: --speed is cycles per second per engine.
+                let pace = twinfault::fleet::ReplayPace { cycles_per_s: speed, live: !json };
+                if !json {
+                    println!("replaying {} into {} ...", file.display(), fleet.file.id);
+                }
+                let r = twinfault::fleet::replay(&file, &fleet, rul.as_deref(), threads, pace)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {
-                    print!("{}", r.render());
+                    print!("{}", r.render(false));
                 }
                 return Ok(ExitCode::SUCCESS);
             }

@@ -66,7 +66,7 @@ fn broken_turbofan_files_get_one_clear_error() {
     let file = dir.path().join("test_101.txt");
     std::fs::write(&file, row).unwrap();
     let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
-    let e = format!("{:#}", twinfault::fleet::replay(&file, &fleet, None, 1).unwrap_err());
+    let e = format!("{:#}", twinfault::fleet::replay(&file, &fleet, None, 1, Default::default()).unwrap_err());
     assert!(e.contains("unit 101") && e.contains("fleet-fd001"), "{e}");
 }
 
