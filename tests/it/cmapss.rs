@@ -157,6 +157,25 @@ fn replaying_one_engine_raises_its_alarm_inside_its_last_30_cycles() {
 }
 
 #[test]
+fn the_fleet_replay_is_the_same_at_any_thread_count() {
+    let Some(s) = fd001() else { return };
+    let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
+    let run = |threads| {
+        let r = twinfault::fleet::replay(&s.test, &fleet, Some(&s.rul), threads, Default::default()).unwrap();
+        serde_json::to_string(&r).unwrap()
+    };
+    let one = run(1);
+    assert_eq!(one, run(4));
+    // And it agrees with the benchmark's own scoring of the same model.
+    let r: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let b = benchmark(&template(), &s, Some((*fleet.model).clone())).unwrap();
+    assert_eq!(r["scored"]["caught"].as_u64(), Some(b.chosen.engines_caught as u64));
+    assert_eq!(r["scored"]["early"].as_u64(), Some(b.chosen.engines_early as u64));
+    // One latched alarm per alarmed engine, each either inside the last 30 cycles or early.
+    assert_eq!(r["alarms"].as_array().unwrap().len(), b.chosen.engines_caught + b.chosen.engines_early);
+}
+
+#[test]
 fn the_benchmark_beats_the_seed_and_the_shipped_model_is_what_training_gives() {
     let Some(s) = fd001() else { return };
     let t = template();
