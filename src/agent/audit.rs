@@ -45,6 +45,11 @@ impl Audit {
         Ok(Audit { tree: db.open_tree("audit").context("cannot open the audit log")?, db: db.clone() })
     }
 
+    /// The store the log is in.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Appends an entry (durably) and returns it with its sequence number.
     pub fn append(
         &self,

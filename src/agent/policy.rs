@@ -2,18 +2,21 @@
 //! pending action: id, tool, arguments, the operator it was proposed for, created and expiry
 //! times. Only an explicit approval by that operator (or one the configuration lets approve for
 //! others) carries it out, once; a rejection cancels it; an expired one cannot be approved.
-//! Every step is audited.
+//! Every step is audited. Pending actions are kept in the store (flushed before a proposal is
+//! answered, removed and flushed before an approved one is carried out), so they survive a
+//! restart and are still used at most once.
 
 use super::audit::{Audit, Outcome};
+use anyhow::Context;
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// Default time a pending action waits for its approval [s].
 pub const DEFAULT_EXPIRY_S: f64 = 600.0;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub id: String,
     pub tool: String,
@@ -37,6 +40,8 @@ pub enum Refusal {
 
 pub struct Policy {
     pending: Mutex<BTreeMap<String, Pending>>,
+    /// The same, on disk.
+    tree: sled::Tree,
     expiry_ms: i64,
     /// Operators who may approve actions proposed for others.
     approve_for_others: Vec<String>,
@@ -45,19 +50,29 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(audit: Audit, expiry_s: f64, approve_for_others: Vec<String>) -> Policy {
-        Policy {
-            pending: Mutex::new(BTreeMap::new()),
+    /// The policy of a store, with the actions still pending in it.
+    pub fn new(audit: Audit, expiry_s: f64, approve_for_others: Vec<String>) -> Result<Policy> {
+        let tree = audit.db().open_tree("pending_actions").context("cannot open the pending actions")?;
+        let mut pending = BTreeMap::new();
+        for kv in tree.iter() {
+            let (_, v) = kv.context("reading the pending actions")?;
+            let p: Pending = serde_json::from_slice(&v).context("a pending action in the store is damaged")?;
+            pending.insert(p.id.clone(), p);
+        }
+        Ok(Policy {
+            pending: Mutex::new(pending),
+            tree,
             expiry_ms: (expiry_s * 1000.0) as i64,
             approve_for_others,
             seq: std::sync::atomic::AtomicU64::new(0),
             audit,
-        }
+        })
     }
 
     /// A change proposed for `operator`; nothing happens until it is approved.
     pub fn propose(&self, operator: &str, tool: &str, arguments: serde_json::Value, now_ms: i64) -> Result<Pending> {
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        // Ids stay unique across restarts: the time part moves on and the store refuses reuse.
         let p = Pending {
             id: format!("A-{now_ms}-{n}"),
             tool: tool.to_string(),
@@ -73,7 +88,11 @@ impl Policy {
             Outcome::Pending,
             &format!("pending action {}", p.id),
         )?;
-        self.pending.lock().expect("not poisoned").insert(p.id.clone(), p.clone());
+        let mut map = self.pending.lock().expect("not poisoned");
+        anyhow::ensure!(!map.contains_key(&p.id), "action id {} is taken", p.id);
+        self.tree.insert(p.id.as_bytes(), serde_json::to_vec(&p)?).context("storing the pending action")?;
+        self.tree.flush().context("storing the pending action")?;
+        map.insert(p.id.clone(), p.clone());
         Ok(p)
     }
 
@@ -99,6 +118,12 @@ impl Policy {
                 Refusal::NotYours { id: id.to_string(), owner: p.operator.clone(), who: who.to_string() },
                 serde_json::json!({ "action": id }),
             );
+        }
+        // Gone from disk before it is carried out: a crash can lose an approval, never repeat one.
+        let gone = self.tree.remove(id.as_bytes()).and_then(|_| self.tree.flush());
+        if let Err(e) = gone {
+            let r = Refusal::Unknown(format!("{id} (the store failed: {e})"));
+            return refuse(r, serde_json::json!({ "action": id }));
         }
         map.remove(id);
         if now_ms > p.expires_ms {
@@ -137,7 +162,25 @@ mod tests {
 
     fn policy(dir: &std::path::Path) -> Policy {
         let db = sled::open(dir).unwrap();
-        Policy::new(Audit::open(&db).unwrap(), 600.0, vec!["supervisor".into()])
+        Policy::new(Audit::open(&db).unwrap(), 600.0, vec!["supervisor".into()]).unwrap()
+    }
+
+    #[test]
+    fn pending_actions_survive_a_restart_and_stay_single_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = {
+            let p = policy(dir.path());
+            let a = p.propose("alice", "resolve_fault", serde_json::json!({ "fault": "F-1" }), 1_000).unwrap();
+            let b = p.propose("alice", "inject_fault", serde_json::json!({ "node": "X" }), 1_000).unwrap();
+            p.approve(&b.id, "alice", 2_000).unwrap();
+            (a, b)
+        };
+        let p = policy(dir.path());
+        assert_eq!(p.list("alice"), vec![a.clone()]);
+        assert!(matches!(p.approve(&b.id, "alice", 3_000), Err(Refusal::Unknown(_))));
+        p.approve(&a.id, "alice", 3_000).unwrap();
+        drop(p);
+        assert!(policy(dir.path()).list("alice").is_empty());
     }
 
     #[test]

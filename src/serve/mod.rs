@@ -478,7 +478,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             store.audit()?,
             cfg.action_expiry_s,
             cfg.approve_for_others.clone(),
-        ));
+        )?);
         let state = actix_web::web::Data::new(api::AppState {
             policy,
             cfg: Arc::clone(&cfg),

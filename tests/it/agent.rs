@@ -159,11 +159,18 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
     // Nothing changed.
     let open = s.get("/api/faults", Some(READ)).json();
     assert!(open.as_array().unwrap().iter().any(|f| f["id"] == fault.as_str()), "resolved without approval: {open}");
-    // Only its operator (the gateway token) may approve; then it is carried out.
+    // Only its operator (the gateway token) may approve; then it is carried out. The pending
+    // action is in the store: it survives a restart of the server.
     assert_eq!(s.post(&format!("/api/actions/{action}/approve"), Some(READ), "").status, 403);
+    drop(s);
+    let s = Server::start(dir.path(), &d.config(""));
+    let listed = s.get("/api/actions", Some(WRITE)).json();
+    assert!(listed.to_string().contains(&action), "{listed}");
     let ok = s.post(&format!("/api/actions/{action}/approve"), Some(WRITE), "");
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.json()["note"], "validated on site");
+    // Used once: not again, not after another restart.
+    assert_eq!(s.post(&format!("/api/actions/{action}/approve"), Some(WRITE), "").status, 404);
     let audit = s.get("/api/audit?limit=1000", Some(READ)).json();
     let outcomes: Vec<&str> =
         audit["entries"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();

@@ -528,7 +528,7 @@ async fn a_full_queue_gets_429_with_retry_after() {
     let live = Arc::new(Live::new(Arc::clone(&facility)));
     let (tx, _rx) = std::sync::mpsc::sync_channel(1);
     let store = twinfault::store::Store::open(&dir.path().join("store")).unwrap();
-    let policy = Arc::new(twinfault::agent::policy::Policy::new(store.audit().unwrap(), 600.0, Vec::new()));
+    let policy = Arc::new(twinfault::agent::policy::Policy::new(store.audit().unwrap(), 600.0, Vec::new()).unwrap());
     let state = actix_web::web::Data::new(api::AppState {
         policy,
         cfg: Arc::new(cfg),
