@@ -15,7 +15,7 @@
 //!    aligned mean) and a remaining-life estimate (ridge regression on a capped life target);
 //!    the trained model says which one alarms, and at what threshold.
 //! 5. **Alarm** with confirmation: the condition must hold `confirm_cycles` in a row; once open
-//!    the alarm stays until an operator resolves it (degradation does not heal).
+//!    the alarm stays open (degradation does not heal).
 
 use crate::config::{ConfigError, parse_toml};
 use crate::types::Severity;
@@ -499,26 +499,6 @@ impl Monitor {
             open: false,
             last: None,
         }
-    }
-
-    pub fn last(&self) -> Option<&CycleVerdict> {
-        self.last.as_ref()
-    }
-
-    pub fn model(&self) -> &HealthModel {
-        &self.model
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.open
-    }
-
-    /// Closes the alarm on an operator's word (it opens again if the condition persists).
-    pub fn resolve(&mut self) -> bool {
-        let was = self.open;
-        self.open = false;
-        self.streak = 0;
-        was
     }
 
     fn inputs(&self) -> Inputs {
