@@ -396,6 +396,8 @@ impl HealthModel {
             && m.rul.weights.len() == 2 * k + 1
             && m.alarm_rul.weights.len() == 2 * k + 1
             && m.sensor_positions.len() == k
+            && m.sensor_positions.iter().all(|&p| p < template.sensors().count())
+            && m.tolerance.len() == template.settings().count()
             && !m.regimes.is_empty()
             && m.regimes.iter().all(|r| r.mean.len() == k && r.std.len() == k && r.centre.len() == m.tolerance.len());
         if !ok {
