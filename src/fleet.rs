@@ -180,7 +180,7 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
         match fleet.file.member(u.unit) {
             Some(id) => ids.push(id),
             None => bail!(
-                "{}: unit {} is not a member of fleet \"{}\" ({} members: {} … {})",
+                "{}: unit {} is not a member of fleet \"{}\" ({} members: {} … {}); a fleet file with more members (and a model trained on that subset) takes it",
                 file.display(),
                 u.unit,
                 fleet.file.id,
