@@ -319,6 +319,13 @@ impl FleetReplay {
             count(Status::Warning),
             count(Status::Healthy)
         );
+        let gated: usize = self.members.iter().map(|m| m.gated).sum();
+        if gated > 0 {
+            s += &format!(
+                "warning: {gated} of {} cycles were not scored (settings in no operating condition the model was trained on, or far off the engine's state): is the model trained on this kind of data?\n",
+                self.rows
+            );
+        }
         if let Some(sc) = &self.scored {
             s += &format!(
                 "against {}: {} of {} engines whose last 30 cycles are in the data alarmed inside them ({} missed); {} engines alarmed earlier\n",

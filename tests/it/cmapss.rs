@@ -206,6 +206,13 @@ fn the_same_detector_works_when_fd001_is_flown_in_six_conditions() {
     }
     std::fs::copy(&s.rul, dir.path().join("RUL_FD001.txt")).unwrap();
     let six = benchmark(&template(), &Subset::new(dir.path(), "FD001").unwrap(), None).unwrap();
+    // The FD001 fleet's model knows one condition: replayed into it, the other five are gated,
+    // and the replay warns.
+    let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
+    let r = twinfault::fleet::replay(&dir.path().join("test_FD001.txt"), &fleet, None, 1, Default::default()).unwrap();
+    let gated: usize = r.members.iter().map(|m| m.gated).sum();
+    assert!(gated > r.rows / 2, "{gated} of {}", r.rows);
+    assert!(r.render(false).contains("warning:"), "{}", r.render(false));
     let one = benchmark(&template(), &s, None).unwrap();
     assert_eq!(six.regimes, 6);
     assert!((six.chosen.f1 - one.chosen.f1).abs() < 0.03, "six conditions {} vs one {}", six.chosen.f1, one.chosen.f1);
