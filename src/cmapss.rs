@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use twinfault_core::asset::{AssetTemplate, DetectorChoice, Fleet, FleetFile, HealthModel, Monitor, TrainingRun};
+use twinfault_core::asset::{
+    AssetTemplate, DetectorChoice, Fleet, FleetFile, HealthModel, MemberPhase, Monitor, TrainingRun,
+};
 use twinfault_core::config::ConfigError;
 
 /// One engine's cycles as read.
@@ -211,6 +213,9 @@ pub struct Scores {
     pub lead_max: Option<f64>,
     /// RMSE of the remaining-life estimate on each engine's last observed cycle.
     pub rul_rmse_last: f64,
+    /// Rows not scored by the monitor (unknown operating condition, outlier): they keep the
+    /// engine's previous state.
+    pub gated_rows: usize,
 }
 
 /// Runs each test unit through a fresh monitor and scores rows and engines.
@@ -221,6 +226,7 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
     let mut earlies = Vec::new();
     let mut se = 0.0;
     let mut rows = 0;
+    let mut gated = 0;
     for (u, rul) in units.iter().zip(truth) {
         let mut m = Monitor::new(Arc::clone(model));
         let mut first_alarm: Option<f64> = None;
@@ -228,6 +234,7 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
         for (i, &c) in u.cycles.iter().enumerate() {
             let v = m.observe(c, &u.settings[i], &u.sensors[i]);
             rows += 1;
+            gated += usize::from(matches!(v.phase, MemberPhase::UnknownRegime | MemberPhase::Outlier));
             last_est = v.rul;
             let label = rul[i] <= horizon;
             if v.opened && first_alarm.is_none() {
@@ -286,6 +293,7 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
         lead_min: leads.first().copied(),
         lead_max: leads.last().copied(),
         rul_rmse_last: (se / units.len().max(1) as f64).sqrt(),
+        gated_rows: gated,
     }
 }
 
@@ -375,6 +383,12 @@ impl Benchmark {
                     c.engines_early
                 );
             }
+        }
+        if self.chosen.gated_rows > 0 {
+            s += &format!(
+                "warning: {} of {} rows were not scored (operating conditions the model was not trained on, or outliers)\n",
+                self.chosen.gated_rows, self.chosen.rows
+            );
         }
         if self.subset == "FD001" {
             s += &format!(
