@@ -749,6 +749,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     map.as_deref().is_none_or(|m| m == std::path::Path::new("cmapss")),
                     "a fleet replays C-MAPSS files: --map cmapss (or none)"
                 );
+                anyhow::ensure!(
+                    node.is_none(),
+                    "a C-MAPSS file names its engines by unit number: --node does not apply"
+                );
                 let fleet = twinfault::cmapss::load_fleet(&facility)?;
                 let rul = labels.clone().or_else(|| twinfault::fleet::rul_beside(&file));
                 let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
