@@ -769,6 +769,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
+            anyhow::ensure!(
+                map.as_deref() != Some(std::path::Path::new("cmapss")),
+                "--map cmapss replays into a fleet file (kind = \"fleet\", e.g. twins/turbofan_fleet.toml); {} is not one",
+                facility.display()
+            );
             let cfg = twinfault::serve::ServeConfig::default();
             let f = twinfault::serve::facility(&facility, &cfg)?;
             if let Some(m) =
