@@ -70,6 +70,25 @@ fn broken_turbofan_files_get_one_clear_error() {
     assert!(e.contains("unit 101") && e.contains("fleet-fd001"), "{e}");
 }
 
+#[test]
+fn replay_options_that_do_not_apply_to_a_fleet_are_refused() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+            .args(["replay", "test_FD001.txt"])
+            .args(args)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = run(&["--facility", "twins/turbofan_fleet.toml", "--node", "engine-001"]);
+    assert!(code == Some(2) && err.contains("--node does not apply"), "{err}");
+    let (code, err) = run(&["--facility", "twins/turbofan_fleet.toml", "--map", "maps/lbnl-szvav.toml"]);
+    assert!(code == Some(2) && err.contains("--map cmapss"), "{err}");
+    let (code, err) = run(&["--facility", "twins/datacenter.toml", "--map", "cmapss"]);
+    assert!(code == Some(2) && err.contains("twins/datacenter.toml is not one"), "{err}");
+}
+
 fn fd001() -> Option<Subset> {
     let dir = shared_data("cmapss")?;
     Some(Subset::new(&dir, "FD001").expect("FD001 files"))
