@@ -116,6 +116,9 @@ fn lag(x: &mut f64, target: f64, dt: f64, tau: f64) {
     *x += (target - *x) * (1.0 - (-dt / tau.max(1e-6)).exp());
 }
 
+/// The kinds of the AHU's rules about one of its devices (kept per device).
+const DEVICE_KINDS: [FaultKind; 3] = [FaultKind::DamperLeak, FaultKind::StuckAt, FaultKind::ValveLeak];
+
 /// An AHU: schedule, controllers, thermal model and rules.
 #[derive(Debug, Clone)]
 pub struct Ahu {
@@ -171,6 +174,15 @@ impl Ahu {
         seed: u64,
     ) -> Ahu {
         let m = &template.model;
+        // The AHU's books: its own rules, and per child the rules about a device.
+        let tpl: &AhuTemplate = &template;
+        let kinds = |about_device: bool| {
+            FaultKind::ALL
+                .iter()
+                .copied()
+                .filter(move |k| tpl.finding(*k).is_some() && DEVICE_KINDS.contains(k) == about_device)
+        };
+        let (own, per_child) = (FindingBook::for_kinds(kinds(false)), FindingBook::for_kinds(kinds(true)));
         let mut zone_rng = node_rng(seed, id, "zones");
         let zones = children
             .iter()
@@ -209,8 +221,8 @@ impl Ahu {
             r_sat_error_c: 0.0,
             r_zone_c: vec![0.0; n],
             r_band_c: 0.0,
-            own: FindingBook::default(),
-            per_child: vec![FindingBook::default(); n],
+            own,
+            per_child: vec![per_child; n],
             measured: false,
             coils_closed_since: None,
             last_summary: AhuSummary::default(),

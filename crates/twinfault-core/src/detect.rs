@@ -84,15 +84,32 @@ struct Check {
     gated: bool,
 }
 
-/// The findings of one node (or one device as seen by its AHU).
+/// The findings of one node (or one device as seen by its AHU): a slot for each kind its
+/// template has a finding for, and none for the others (a device's book holds no AHU kinds),
+/// which keeps a twin small.
 #[derive(Debug, Clone)]
 pub struct FindingBook {
-    slots: [Slot; N_FAULT_KINDS],
+    /// Each kind's slot in `slots`; `NO_SLOT` for kinds the book does not track.
+    index: [u8; N_FAULT_KINDS],
+    slots: Box<[Slot]>,
 }
 
+const NO_SLOT: u8 = u8::MAX;
+
+/// A slot that was never touched (for kinds the book does not track).
+static EMPTY_SLOT: Slot = Slot {
+    active: false,
+    pending_since: u64::MAX,
+    opened_at: 0,
+    last_value: 0.0,
+    last_update: 0,
+    check: Check { evaluated: false, t: 0, measured: 0.0, threshold: 0.0, holds: false, gated: false },
+};
+
 impl Default for FindingBook {
+    /// A book for every kind.
     fn default() -> Self {
-        FindingBook { slots: [Slot { pending_since: u64::MAX, ..Slot::default() }; N_FAULT_KINDS] }
+        FindingBook::for_kinds(FaultKind::ALL.iter().copied())
     }
 }
 
@@ -227,17 +244,47 @@ pub struct RuleInput<'a> {
 }
 
 impl FindingBook {
+    /// A book tracking `kinds` (others are never open; feeding them is a no-op).
+    pub fn for_kinds(kinds: impl Iterator<Item = FaultKind>) -> FindingBook {
+        let mut index = [NO_SLOT; N_FAULT_KINDS];
+        let mut n = 0u8;
+        for k in kinds {
+            if index[k.index()] == NO_SLOT {
+                index[k.index()] = n;
+                n += 1;
+            }
+        }
+        FindingBook { index, slots: vec![EMPTY_SLOT; usize::from(n)].into_boxed_slice() }
+    }
+
+    fn slot(&self, kind: FaultKind) -> &Slot {
+        match self.index[kind.index()] {
+            NO_SLOT => &EMPTY_SLOT,
+            i => &self.slots[usize::from(i)],
+        }
+    }
+
+    fn slot_mut(&mut self, kind: FaultKind) -> Option<&mut Slot> {
+        match self.index[kind.index()] {
+            NO_SLOT => None,
+            i => Some(&mut self.slots[usize::from(i)]),
+        }
+    }
+
     pub fn is_open(&self, kind: FaultKind) -> bool {
-        self.slots[kind.index()].active
+        self.slot(kind).active
     }
 
     pub fn open_kinds(&self) -> impl Iterator<Item = FaultKind> + '_ {
-        FaultKind::ALL.iter().copied().filter(|k| self.slots[k.index()].active)
+        FaultKind::ALL.iter().copied().filter(|&k| self.slot(k).active)
     }
 
     /// Feeds one evaluation of a rule; pushes an event when the finding opens, updates or resolves.
     pub fn update(&mut self, t: SimTime, r: RuleInput<'_>, out: &mut Vec<FindingEvent>) {
-        let slot = &mut self.slots[r.kind.index()];
+        let Some(slot) = self.slot_mut(r.kind) else {
+            debug_assert!(false, "a book fed a kind it does not track: {}", r.kind);
+            return;
+        };
         slot.check = Check {
             evaluated: true,
             t: t.0,
@@ -320,7 +367,7 @@ impl FindingBook {
         node: &str,
         device: Option<&str>,
     ) -> Option<FindingEvent> {
-        let slot = &mut self.slots[kind.index()];
+        let slot = self.slot_mut(kind)?;
         if !slot.active {
             return None;
         }
@@ -355,7 +402,7 @@ impl FindingBook {
     ) -> Vec<RuleCheck> {
         let mut out = Vec::new();
         for &kind in FaultKind::ALL {
-            let slot = &self.slots[kind.index()];
+            let slot = self.slot(kind);
             let c = slot.check;
             let Some(spec) = finding(kind).filter(|_| c.evaluated) else { continue };
             let pending = slot.pending_since != u64::MAX;
@@ -389,7 +436,7 @@ impl FindingBook {
 
     /// Whether a rule was ever evaluated.
     pub fn evaluated(&self, kind: FaultKind) -> bool {
-        self.slots[kind.index()].check.evaluated
+        self.slot(kind).check.evaluated
     }
 
     /// Worst severity over the open findings.
@@ -605,7 +652,7 @@ impl ActuatorDetector {
             band: BandWindow::new(d.band_window_s),
             torque_baseline_nm: d.torque_prior_nm as f32,
             torque_avg_nm: [d.torque_prior_nm as f32; 2],
-            book: FindingBook::default(),
+            book: FindingBook::for_kinds(FaultKind::ALL.iter().copied().filter(|&k| template.finding(k).is_some())),
             last: None,
             last_seen: SimTime::ZERO,
             phase: Phase::Occupied,
