@@ -477,7 +477,13 @@ pub struct Monitor {
     streak: usize,
     open: bool,
     last: Option<CycleVerdict>,
+    /// Outlier cycles in a row.
+    outliers: usize,
 }
+
+/// Outlier cycles in a row after which the new level is taken as real (a sensor swapped, an
+/// engine washed): the averages restart from it instead of gating the member for good.
+pub const SHIFT_AFTER_OUTLIERS: usize = 5;
 
 /// The inputs of the estimates for one monitored cycle.
 struct Inputs {
@@ -500,6 +506,7 @@ impl Monitor {
             streak: 0,
             open: false,
             last: None,
+            outliers: 0,
         }
     }
 
@@ -527,13 +534,19 @@ impl Monitor {
         if z.iter().any(|v| !v.is_finite()) {
             return (MemberPhase::Outlier, Some(r));
         }
+        let mut restart = self.seen == 0;
         if self.seen > 0 {
             let dev = z.iter().zip(&self.smooth).map(|(z, s)| (z - s).abs()).sum::<f64>() / z.len() as f64;
             if dev > m.outlier_z {
-                return (MemberPhase::Outlier, Some(r));
+                self.outliers += 1;
+                if self.outliers < SHIFT_AFTER_OUTLIERS {
+                    return (MemberPhase::Outlier, Some(r));
+                }
+                restart = true;
             }
         }
-        let first = self.seen == 0;
+        self.outliers = 0;
+        let first = restart;
         for (avg, tau) in [(&mut self.smooth, m.smoothing_cycles), (&mut self.slow, m.trend_cycles)] {
             let a = 1.0 - (-1.0 / tau).exp();
             for (s, z) in avg.iter_mut().zip(&z) {
@@ -998,6 +1011,15 @@ action = "inspect"
         // Settings in no known condition are gated, not scored.
         let v = mon.observe(201, &[15.0], &[0.0, 0.0]);
         assert_eq!(v.phase, MemberPhase::UnknownRegime);
+        // A lone spike is an outlier; a level that stays is taken after a few cycles.
+        let (s, x) = (&probe.settings[199], &probe.sensors[199]);
+        let far = [x[0] + 100.0, x[1] - 100.0];
+        assert_eq!(mon.observe(202, s, &far).phase, MemberPhase::Outlier);
+        assert_eq!(mon.observe(203, s, x).phase, MemberPhase::Monitoring);
+        let phases: Vec<MemberPhase> =
+            (0..SHIFT_AFTER_OUTLIERS as u32).map(|i| mon.observe(204 + i, s, &far).phase).collect();
+        assert_eq!(phases.last(), Some(&MemberPhase::Monitoring), "{phases:?}");
+        assert_eq!(mon.observe(210, s, &far).phase, MemberPhase::Monitoring);
     }
 
     #[test]
