@@ -220,6 +220,21 @@ pub struct Scores {
 
 /// Runs each test unit through a fresh monitor and scores rows and engines.
 pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horizon: f64) -> Scores {
+    score_traced(model, units, truth, horizon, &mut Vec::new())
+}
+
+/// A test engine's estimates against the truth (true, estimated), and where its alarm opened.
+pub type Trace = (Vec<(f64, f64)>, Option<(f64, f64)>);
+
+/// As [`score`], also collecting the trace of every engine whose last `horizon` cycles are in
+/// the data.
+pub fn score_traced(
+    model: &Arc<HealthModel>,
+    units: &[Unit],
+    truth: &[Vec<f64>],
+    horizon: f64,
+    traces: &mut Vec<Trace>,
+) -> Scores {
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     let (mut with_window, mut caught, mut early, mut missed) = (0, 0, 0, 0);
     let mut leads = Vec::new();
@@ -230,6 +245,7 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
     for (u, rul) in units.iter().zip(truth) {
         let mut m = Monitor::new(Arc::clone(model));
         let mut first_alarm: Option<f64> = None;
+        let mut trace: Trace = (Vec::with_capacity(u.cycles.len()), None);
         let mut last_est = model.rul.cap;
         for (i, &c) in u.cycles.iter().enumerate() {
             let v = m.observe(c, &u.settings[i], &u.sensors[i]);
@@ -239,7 +255,9 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
             let label = rul[i] <= horizon;
             if v.opened && first_alarm.is_none() {
                 first_alarm = Some(rul[i]);
+                trace.1 = Some((rul[i], v.rul));
             }
+            trace.0.push((rul[i], v.rul));
             match (v.alarm, label) {
                 (true, true) => tp += 1,
                 (true, false) => fp += 1,
@@ -250,6 +268,9 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
         let end = *rul.last().expect("units have rows");
         se += (last_est - end.min(model.rul.cap)).powi(2);
         let has_window = end <= horizon;
+        if has_window {
+            traces.push(trace);
+        }
         with_window += usize::from(has_window);
         match first_alarm {
             Some(r) if r > horizon => {
@@ -307,6 +328,12 @@ pub struct Benchmark {
     pub other: Scores,
     pub cv: twinfault_core::asset::CvScores,
     pub seed: (f64, f64, f64),
+    /// The deployed detector's estimates on each test engine whose last cycles are in the data.
+    #[serde(skip)]
+    pub traces: Vec<Trace>,
+    /// The cap of the deployed alarm's estimate and the label horizon (for the chart).
+    pub alarm_cap: f64,
+    pub horizon_cycles: f64,
 }
 
 /// Trains on the subset's training file (or takes `model`) and scores its test file.
@@ -323,6 +350,7 @@ pub fn benchmark(template: &AssetTemplate, subset: &Subset, model: Option<Health
     let truth = test_rul(&units, &rul)?;
     let horizon = template.alarm.horizon_cycles;
     let chosen = Arc::new(model.clone());
+    let mut traces = Vec::new();
     let mut other = model.clone();
     (other.detector, other.threshold) = match model.detector {
         DetectorChoice::HealthIndex => (DetectorChoice::Rul, model.cv.rul_threshold),
@@ -332,14 +360,34 @@ pub fn benchmark(template: &AssetTemplate, subset: &Subset, model: Option<Health
         subset: subset.name.clone(),
         trained_on: model.trained_on.clone(),
         regimes: model.regimes.len(),
-        chosen: score(&chosen, &units, &truth, horizon),
+        chosen: score_traced(&chosen, &units, &truth, horizon, &mut traces),
         other: score(&Arc::new(other), &units, &truth, horizon),
         cv: model.cv.clone(),
+        traces,
+        alarm_cap: model.alarm_rul.cap,
+        horizon_cycles: horizon,
         seed: SEED_FD001,
     })
 }
 
 impl Benchmark {
+    /// The estimates of the engines whose last cycles are in the data, against the truth (PNG).
+    pub fn chart(&self, path: &Path) -> Result<()> {
+        let title = format!(
+            "C-MAPSS {}: remaining-life estimate near the end of life, {} test engines (dot: alarm)",
+            self.subset,
+            self.traces.len()
+        );
+        crate::dataset::charts::rul_traces(
+            &self.traces,
+            self.chosen.threshold,
+            self.horizon_cycles,
+            self.alarm_cap,
+            &title,
+            path,
+        )
+    }
+
     pub fn table(&self) -> String {
         let mut s = format!(
             "C-MAPSS {}: {} test rows, {} anomalous (RUL ≤ 30); trained on {} ({} operating regime{})\n\n",

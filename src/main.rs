@@ -890,7 +890,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             let json = json.unwrap_or_else(|| PathBuf::from(format!("cmapss-{subset}.json")));
             std::fs::write(&json, serde_json::to_string_pretty(&b)? + "\n")
                 .with_context(|| format!("cannot write {}", json.display()))?;
-            println!("written: {}", json.display());
+            let png = json.with_extension("png");
+            b.chart(&png)?;
+            println!("written: {}, {}", json.display(), png.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate { data, real, node, map, labels, window_s, detector, split, json, facility, .. } => {

@@ -119,6 +119,63 @@ pub fn latency_histogram(latencies: &[f64], title: &str, path: &Path) -> Result<
     })
 }
 
+/// Remaining-life estimates against the truth, one line per engine (x: true cycles left,
+/// counting down to the right; y: estimate), with the perfect diagonal, the alarm threshold and
+/// the label horizon; a dot where each engine's alarm opened.
+pub fn rul_traces(
+    engines: &[(Vec<(f64, f64)>, Option<(f64, f64)>)],
+    threshold: f64,
+    horizon: f64,
+    cap: f64,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    png(path, (1000, 620), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d((cap + 5.0)..-2.0, -2.0..(cap + 5.0))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("true cycles of life left")
+            .y_desc("estimated cycles left")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        let grey = RGBColor(150, 150, 150);
+        chart.draw_series(LineSeries::new([(cap, cap), (0.0, 0.0)], grey.stroke_width(2))).map_err(err)?;
+        chart
+            .draw_series(LineSeries::new([(cap + 5.0, threshold), (-2.0, threshold)], RED.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("alarm threshold {threshold:.1}"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new([(horizon, -2.0), (horizon, cap + 5.0)], BLUE.stroke_width(1)))
+            .map_err(err)?
+            .label(format!("label horizon: {horizon:.0} cycles left"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(1)));
+        for (i, (trace, alarm)) in engines.iter().enumerate() {
+            let colour = Palette99::pick(i).mix(0.7);
+            let pts: Vec<(f64, f64)> = trace.iter().filter(|(t, _)| *t <= cap + 5.0).copied().collect();
+            chart.draw_series(LineSeries::new(pts, colour.stroke_width(1))).map_err(err)?;
+            if let Some(a) = alarm {
+                chart.draw_series([Circle::new(*a, 4, BLACK.filled())]).map_err(err)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
 /// Per-feature KS statistics as bars, with the overall MMD and kNN mixing in the caption.
 pub fn realism(ks: &[(String, f64)], mmd: f64, mixing: f64, path: &Path) -> Result<()> {
     png(path, (1000, 120 + 26 * ks.len() as u32), |root| {

@@ -248,6 +248,11 @@ fn the_benchmark_beats_the_seed_and_the_shipped_model_is_what_training_gives() {
     assert!(b.chosen.f1 >= 0.80 && b.chosen.f1 > b.seed.2, "F1 {}", b.chosen.f1);
     assert!(b.chosen.engines_missed <= 2, "{:?}", b.chosen);
     assert!(b.chosen.rul_rmse_last < 18.0, "RMSE {}", b.chosen.rul_rmse_last);
+    // One trace per engine whose last 30 cycles are in the data; the chart is a PNG.
+    assert_eq!(b.traces.len(), b.chosen.engines_with_window);
+    let dir = tempfile::tempdir().unwrap();
+    b.chart(&dir.path().join("c.png")).unwrap();
+    assert!(std::fs::read(dir.path().join("c.png")).unwrap().starts_with(b"\x89PNG"));
     // The model the fleet file ships is the one `train --cmapss` makes from train_FD001.
     let trained = twinfault::cmapss::train(&t, &s.train).unwrap();
     let shipped = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
