@@ -224,7 +224,7 @@ pub fn score(model: &Arc<HealthModel>, units: &[Unit], truth: &[Vec<f64>], horiz
 }
 
 /// A test engine's estimates against the truth (true, estimated), and where its alarm opened.
-pub type Trace = (Vec<(f64, f64)>, Option<(f64, f64)>);
+pub use crate::dataset::charts::RulTrace as Trace;
 
 /// As [`score`], also collecting the trace of every engine whose last `horizon` cycles are in
 /// the data.

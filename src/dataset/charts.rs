@@ -119,11 +119,15 @@ pub fn latency_histogram(latencies: &[f64], title: &str, path: &Path) -> Result<
     })
 }
 
+/// One engine's remaining-life estimates against the truth, (true, estimated) per cycle, and
+/// where its alarm opened.
+pub type RulTrace = (Vec<(f64, f64)>, Option<(f64, f64)>);
+
 /// Remaining-life estimates against the truth, one line per engine (x: true cycles left,
 /// counting down to the right; y: estimate), with the perfect diagonal, the alarm threshold and
 /// the label horizon; a dot where each engine's alarm opened.
 pub fn rul_traces(
-    engines: &[(Vec<(f64, f64)>, Option<(f64, f64)>)],
+    engines: &[RulTrace],
     threshold: f64,
     horizon: f64,
     cap: f64,
