@@ -44,6 +44,14 @@ pub struct MemberActor {
     fleet: Addr<FleetActor>,
 }
 
+impl MemberActor {
+    /// The actor of member `index` (0-based) with id `id`, reporting to `fleet`.
+    pub fn new(index: usize, id: String, fleet_def: Arc<Fleet>, fleet: Addr<FleetActor>) -> MemberActor {
+        let monitor = Monitor::new(Arc::clone(&fleet_def.model));
+        MemberActor { index, id, fleet_def, monitor, fleet }
+    }
+}
+
 impl Actor for MemberActor {
     type Context = Context<Self>;
 }
@@ -79,6 +87,19 @@ pub struct FleetActor {
     alarms: Vec<MemberAlarm>,
     /// Print each alarm as it arrives, with the fleet's status.
     live: bool,
+}
+
+impl FleetActor {
+    /// The fleet node of `fleet`, all members healthy; `live` prints alarms as they come.
+    pub fn new(fleet: &Fleet, live: bool) -> FleetActor {
+        FleetActor {
+            id: fleet.file.id.clone(),
+            statuses: vec![Status::Healthy; fleet.file.members],
+            severity: fleet.template.alarm.severity.status(),
+            alarms: Vec::new(),
+            live,
+        }
+    }
 }
 
 impl Actor for FleetActor {
@@ -191,31 +212,16 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
         }
     }
     let fleet = Arc::new(fleet.clone());
-    let n = fleet.file.members;
     let units = Arc::new(units);
     let (verdicts, statuses, alarms) = actix::System::new().block_on({
         let (fleet, units, ids) = (Arc::clone(&fleet), Arc::clone(&units), ids.clone());
         async move {
             let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
-            let severity = fleet.template.alarm.severity.status();
-            let fleet_addr = FleetActor {
-                id: fleet.file.id.clone(),
-                statuses: vec![Status::Healthy; n],
-                severity,
-                alarms: Vec::new(),
-                live: pace.live,
-            }
-            .start();
+            let fleet_addr = FleetActor::new(&fleet, pace.live).start();
             let t0 = actix::clock::Instant::now();
             let mut runs = Vec::new();
             for (k, u) in units.iter().enumerate() {
-                let actor = MemberActor {
-                    index: u.unit - 1,
-                    id: ids[k].clone(),
-                    fleet_def: Arc::clone(&fleet),
-                    monitor: Monitor::new(Arc::clone(&fleet.model)),
-                    fleet: fleet_addr.clone(),
-                };
+                let actor = MemberActor::new(u.unit - 1, ids[k].clone(), Arc::clone(&fleet), fleet_addr.clone());
                 let addr = MemberActor::start_in_arbiter(&arbiters[k % arbiters.len()].handle(), move |_| actor);
                 let units = Arc::clone(&units);
                 runs.push(async move {

@@ -10,6 +10,7 @@ pub mod cmapss;
 pub mod dataset;
 pub mod engine;
 pub mod fleet;
+pub mod fleet_serve;
 pub mod load;
 pub mod render;
 pub mod replay;

@@ -737,6 +737,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     "warning: no tokens configured: ingest and every write endpoint will refuse requests (see serve.example.toml)"
                 );
             }
+            if let twinfault::load::FileKind::Fleet = twinfault::load::file_kind(&facility)? {
+                anyhow::ensure!(cfg.mqtt.is_none(), "a fleet is served over HTTP only (no MQTT yet)");
+                twinfault::fleet_serve::serve(&facility, cfg)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             twinfault::serve::serve(&facility, cfg)?;
             Ok(ExitCode::SUCCESS)
         }

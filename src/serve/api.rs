@@ -134,12 +134,17 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
-fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
 }
 
 /// The token's holder and access, or the response refusing the request.
 fn authorize(req: &HttpRequest, st: &AppState, need: Access) -> Result<String, HttpResponse> {
+    authorize_cfg(req, &st.cfg, need)
+}
+
+/// The caller's token name, if its token allows `need` under `cfg`; else the refusal.
+pub(crate) fn authorize_cfg(req: &HttpRequest, cfg: &ServeConfig, need: Access) -> Result<String, HttpResponse> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -147,12 +152,12 @@ fn authorize(req: &HttpRequest, st: &AppState, need: Access) -> Result<String, H
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(token) = token else {
-        if need == Access::Read && st.cfg.read_open {
+        if need == Access::Read && cfg.read_open {
             return Ok("anonymous".into());
         }
         return Err(error(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer …)", vec![]));
     };
-    match st.cfg.tokens.iter().find(|t| t.token == token) {
+    match cfg.tokens.iter().find(|t| t.token == token) {
         None => Err(error(StatusCode::UNAUTHORIZED, "unknown token", vec![])),
         Some(t) if need == Access::Write && t.access != Access::Write => {
             Err(error(StatusCode::FORBIDDEN, format!("token \"{}\" is read-only", t.name), vec![]))

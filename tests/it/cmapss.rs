@@ -258,3 +258,51 @@ fn the_benchmark_beats_the_seed_and_the_shipped_model_is_what_training_gives() {
     let shipped = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
     assert_eq!(*shipped.model, trained, "twins/turbofan_fd001.model.json is stale: train it again");
 }
+
+#[test]
+fn a_served_fleet_takes_cycles_over_http_and_keeps_them_through_kill_9() {
+    use crate::server::{READ, Server, WRITE};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_facility(dir.path(), "twins/turbofan_fleet.toml", "");
+    let doc = |node: &str, cycle: u32, settings: &[f64], sensors: &[f64]| json!({ "node": node, "cycle": cycle, "settings": settings, "sensors": sensors });
+    let post = |body: &serde_json::Value, token| s.post("/api/fleet/cycles", Some(token), &body.to_string());
+    // Bad input: one clear refusal each, nothing stored.
+    let r = post(&json!([doc("engine-999", 1, &[0.0, 0.0, 100.0], &[1.0; 21])]), WRITE);
+    assert!(r.status == 404 && r.body.contains("engine-999"), "{}", r.body);
+    let r = post(&json!([doc("engine-001", 1, &[0.0, 0.0, 100.0], &[1.0; 20])]), WRITE);
+    assert!(r.status == 422 && r.body.contains("[0].sensors"), "{}", r.body);
+    assert_eq!(post(&json!([doc("engine-001", 1, &[0.0, 0.0, 100.0], &[1.0; 21])]), READ).status, 403);
+    let f = s.get("/api/fleet", Some(READ)).json();
+    assert_eq!((f["status"].as_str(), f["members"].as_array().unwrap().len()), (Some("healthy"), 100));
+    assert!(f["members"][0]["last"].is_null(), "{}", f["members"][0]);
+
+    let Some(sub) = fd001() else { return };
+    let units = read_units(&sub.test, &template()).unwrap();
+    let u = units.iter().find(|u| u.unit == 68).unwrap();
+    let docs: Vec<serde_json::Value> =
+        (0..u.cycles.len()).map(|i| doc("engine-068", u.cycles[i], &u.settings[i], &u.sensors[i])).collect();
+    let mut opened = Vec::new();
+    for chunk in docs.chunks(50) {
+        let r = post(&json!(chunk), WRITE);
+        assert_eq!(r.status, 200, "{}", r.body);
+        opened.extend(r.json()["alarms_opened"].as_array().unwrap().clone());
+    }
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let alarm_cycle = opened[0]["cycle"].as_u64().unwrap();
+    // Engine 68: 187 cycles, 8 left after the last; its alarm comes inside its last 30 cycles.
+    let left = 187 + 8 - alarm_cycle;
+    assert!((8..=30).contains(&left), "alarm with {left} cycles left");
+    // A cycle that does not follow the member's last is refused.
+    let r = post(&json!([doc("engine-068", 100, &u.settings[0], &u.sensors[0])]), WRITE);
+    assert!(r.status == 409 && r.body.contains("187"), "{}", r.body);
+    let before = s.get("/api/fleet", Some(READ)).json();
+    assert_eq!(before["status"], "critical");
+    assert_eq!(before["alarms"][0]["node"], "engine-068");
+    // kill -9: everything acknowledged comes back, to the same state.
+    let s = s.kill_and_restart();
+    let after = s.get("/api/fleet", Some(READ)).json();
+    assert_eq!(after["alarms"], before["alarms"]);
+    assert_eq!(after["members"][67], before["members"][67]);
+    assert_eq!(after["members"][67]["last"]["cycle"], 187);
+}

@@ -16,6 +16,7 @@ pub struct Server {
     pub port: u16,
     pub store: PathBuf,
     config: PathBuf,
+    facility: String,
     agent: ureq::Agent,
 }
 
@@ -48,6 +49,11 @@ impl Reply {
 impl Server {
     /// Starts a server with `extra` appended to a test configuration, storing in `store`.
     pub fn start(dir: &Path, extra: &str) -> Server {
+        Self::start_facility(dir, "twins/datacenter.toml", extra)
+    }
+
+    /// As [`Server::start`], serving another facility (or fleet) file of the repo.
+    pub fn start_facility(dir: &Path, facility: &str, extra: &str) -> Server {
         let port = free_port();
         let store = dir.join("store");
         let config = dir.join("serve.toml");
@@ -55,12 +61,12 @@ impl Server {
         writeln!(f, "bind = \"127.0.0.1:{port}\"\nstore = \"{}\"\n{extra}", store.display()).unwrap();
         writeln!(f, "[[tokens]]\nname = \"gateway\"\ntoken = \"{WRITE}\"\naccess = \"write\"").unwrap();
         writeln!(f, "[[tokens]]\nname = \"dashboard\"\ntoken = \"{READ}\"\naccess = \"read\"").unwrap();
-        Self::spawn(port, store, config)
+        Self::spawn(port, store, config, facility.to_string())
     }
 
-    fn spawn(port: u16, store: PathBuf, config: PathBuf) -> Server {
+    fn spawn(port: u16, store: PathBuf, config: PathBuf, facility: String) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_twinfault"))
-            .args(["serve", "--facility", "twins/datacenter.toml", "--config", config.to_str().unwrap()])
+            .args(["serve", "--facility", &facility, "--config", config.to_str().unwrap()])
             .current_dir(root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -71,7 +77,7 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(20)))
             .build()
             .into();
-        let s = Server { child, base: format!("http://127.0.0.1:{port}"), port, store, config, agent };
+        let s = Server { child, base: format!("http://127.0.0.1:{port}"), port, store, config, facility, agent };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if s.agent.get(format!("{}/health", s.base)).call().is_ok_and(|r| r.status() == 200) {
@@ -86,9 +92,10 @@ impl Server {
     pub fn kill_and_restart(mut self) -> Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        let (port, store, config) = (self.port, self.store.clone(), self.config.clone());
+        let (port, store, config, facility) =
+            (self.port, self.store.clone(), self.config.clone(), self.facility.clone());
         std::mem::forget(self);
-        Self::spawn(port, store, config)
+        Self::spawn(port, store, config, facility)
     }
 
     fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {

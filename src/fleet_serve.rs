@@ -1,0 +1,251 @@
+//! `twinfault serve --facility FLEET`: a fleet's cycles over HTTP into its member actors.
+//!
+//! `POST /api/fleet/cycles` (write token) takes a JSON array (or NDJSON) of
+//! `{"node", "cycle", "settings": [...], "sensors": [...]}`; all or nothing: the batch is checked
+//! (known node, one value per channel, finite numbers, each member's cycles increasing), written
+//! to the sled store and flushed, and only then answered and passed to the actors, in order. On
+//! start the stored cycles are replayed into fresh actors, so a restart (even `kill -9`) loses
+//! nothing acknowledged and ends in the same state. `GET /api/fleet` (read token) gives the
+//! fleet's status, every member's last verdict and the alarms.
+
+use crate::cmapss::load_fleet;
+use crate::fleet::{CycleIn, FleetActor, MemberActor, MemberAlarm, Snapshot};
+use crate::serve::api::{authorize_cfg, error};
+use crate::serve::payload::FieldError;
+use crate::serve::{Access, ServeConfig};
+use actix::prelude::*;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use twinfault_core::asset::{CycleVerdict, Fleet};
+use twinfault_core::types::Status;
+
+/// One cycle of one member, as posted and as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleDoc {
+    pub node: String,
+    pub cycle: u32,
+    pub settings: Vec<f64>,
+    pub sensors: Vec<f64>,
+}
+
+struct FleetState {
+    cfg: Arc<ServeConfig>,
+    fleet: Arc<Fleet>,
+    ids: Vec<String>,
+    members: Vec<Addr<MemberActor>>,
+    fleet_addr: Addr<FleetActor>,
+    tree: sled::Tree,
+    /// Per member: its last cycle and verdict. Ingest holds this lock from checking a batch
+    /// until its cycles are passed on, so members' cycles stay in order.
+    latest: tokio::sync::Mutex<Vec<Option<CycleVerdict>>>,
+}
+
+fn key(member: usize, cycle: u32) -> [u8; 6] {
+    let mut k = [0u8; 6];
+    k[..2].copy_from_slice(&(member as u16).to_be_bytes());
+    k[2..].copy_from_slice(&cycle.to_be_bytes());
+    k
+}
+
+/// Serves a fleet file until the process ends.
+pub fn serve(fleet_path: &Path, cfg: ServeConfig) -> Result<()> {
+    let fleet = Arc::new(load_fleet(fleet_path)?);
+    anyhow::ensure!(fleet.file.members <= usize::from(u16::MAX), "a fleet has at most 65,535 members");
+    let db = sled::open(&cfg.store).with_context(|| format!("cannot open the store {}", cfg.store.display()))?;
+    let tree = db.open_tree("fleet_cycles").context("cannot open the fleet's cycles")?;
+    let ids: Vec<String> = (1..=fleet.file.members).filter_map(|u| fleet.file.member(u)).collect();
+    let cfg = Arc::new(cfg);
+    actix_web::rt::System::new().block_on(async move {
+        let fleet_addr = FleetActor::new(&fleet, false).start();
+        let members: Vec<Addr<MemberActor>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| MemberActor::new(i, id.clone(), Arc::clone(&fleet), fleet_addr.clone()).start())
+            .collect();
+        // What was acknowledged before comes back first, in each member's cycle order.
+        let mut latest: Vec<Option<CycleVerdict>> = vec![None; ids.len()];
+        let mut restored = 0usize;
+        for kv in tree.iter() {
+            let (k, v) = kv.context("reading the stored cycles")?;
+            let member = usize::from(u16::from_be_bytes([k[0], k[1]]));
+            let doc: CycleDoc = serde_json::from_slice(&v).context("a stored cycle is damaged")?;
+            let Some(addr) = members.get(member) else { continue };
+            let m = CycleIn { cycle: doc.cycle, settings: doc.settings, sensors: doc.sensors };
+            latest[member] = Some(addr.send(m).await.context("a member actor stopped")?);
+            restored += 1;
+        }
+        println!(
+            "twinfault serve: fleet {} ({} {} members), store {}, {restored} cycles restored, listening on http://{}",
+            fleet.file.id,
+            fleet.file.members,
+            fleet.template.asset,
+            cfg.store.display(),
+            cfg.bind
+        );
+        let state = web::Data::new(FleetState {
+            cfg: Arc::clone(&cfg),
+            fleet,
+            ids,
+            members,
+            fleet_addr,
+            tree,
+            latest: tokio::sync::Mutex::new(latest),
+        });
+        let bind = cfg.bind.clone();
+        let max_body = cfg.max_body_bytes;
+        actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .route("/health", web::get().to(|| async { HttpResponse::Ok().json(json!({ "status": "ok" })) }))
+                .route("/api/fleet", web::get().to(status))
+                .route("/api/fleet/cycles", web::post().to(ingest))
+        })
+        .workers(cfg.workers.max(1))
+        .bind(&bind)
+        .with_context(|| format!("cannot listen on {bind}"))?
+        .run()
+        .await
+        .context("the HTTP server stopped")
+    })
+}
+
+/// Parses a JSON array or NDJSON of cycle documents; errors name the item.
+fn parse(body: &[u8]) -> Result<Vec<CycleDoc>, Vec<FieldError>> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| vec![FieldError { path: "body".into(), message: "not UTF-8".into() }])?;
+    if text.trim_start().starts_with('[') {
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| vec![FieldError { path: "body".into(), message: e.to_string() }])?;
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                serde_json::from_value(v)
+                    .map_err(|e| vec![FieldError { path: format!("[{i}]"), message: e.to_string() }])
+            })
+            .collect()
+    } else {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| vec![FieldError { path: format!("[{i}]"), message: e.to_string() }])
+            })
+            .collect()
+    }
+}
+
+async fn ingest(req: HttpRequest, body: web::Bytes, st: web::Data<FleetState>) -> HttpResponse {
+    if let Err(r) = authorize_cfg(&req, &st.cfg, Access::Write) {
+        return r;
+    }
+    let docs = match parse(&body) {
+        Ok(d) if !d.is_empty() => d,
+        Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "no cycles", vec![]),
+        Err(details) => return error(StatusCode::UNPROCESSABLE_ENTITY, "bad cycles", details),
+    };
+    let (ns, nx) = (st.fleet.template.settings().count(), st.fleet.template.sensors().count());
+    let mut latest = st.latest.lock().await;
+    // Check the whole batch against the members' last cycles (and its own earlier items).
+    let mut last: Vec<Option<u32>> = latest.iter().map(|v| v.map(|v| v.cycle)).collect();
+    let mut members = Vec::with_capacity(docs.len());
+    for (i, d) in docs.iter().enumerate() {
+        let Some(m) = st.ids.iter().position(|id| *id == d.node) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("[{i}].node: \"{}\" is not a member of fleet \"{}\"", d.node, st.fleet.file.id),
+                vec![],
+            );
+        };
+        let field = |path: &str, message: String| {
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad cycles",
+                vec![FieldError { path: format!("[{i}].{path}"), message }],
+            )
+        };
+        if d.settings.len() != ns {
+            return field("settings", format!("{} values, the template has {ns} settings", d.settings.len()));
+        }
+        if d.sensors.len() != nx {
+            return field("sensors", format!("{} values, the template has {nx} sensors", d.sensors.len()));
+        }
+        if let Some(k) = d.settings.iter().position(|v| !v.is_finite()) {
+            return field(&format!("settings[{k}]"), "not a finite number".into());
+        }
+        if let Some(k) = d.sensors.iter().position(|v| !v.is_finite()) {
+            return field(&format!("sensors[{k}]"), "not a finite number".into());
+        }
+        if let Some(prev) = last[m].filter(|p| d.cycle <= *p) {
+            return error(
+                StatusCode::CONFLICT,
+                format!("[{i}].cycle: {} of {} does not follow its cycle {prev}", d.cycle, d.node),
+                vec![],
+            );
+        }
+        last[m] = Some(d.cycle);
+        members.push(m);
+    }
+    // On disk before anything is acknowledged or evaluated.
+    let mut batch = sled::Batch::default();
+    for (d, &m) in docs.iter().zip(&members) {
+        match serde_json::to_vec(d) {
+            Ok(v) => batch.insert(&key(m, d.cycle), v),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), vec![]),
+        }
+    }
+    if let Err(e) = st.tree.apply_batch(batch).and_then(|_| st.tree.flush().map(|_| ())) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the store failed: {e}"), vec![]);
+    }
+    let mut opened = Vec::new();
+    for (d, &m) in docs.into_iter().zip(&members) {
+        let node = d.node.clone();
+        match st.members[m].send(CycleIn { cycle: d.cycle, settings: d.settings, sensors: d.sensors }).await {
+            Ok(v) => {
+                if v.opened {
+                    opened.push(json!({ "node": node, "cycle": v.cycle, "rul": v.rul, "hi": v.hi }));
+                }
+                latest[m] = Some(v);
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("stored, but {node} did not answer: {e}"),
+                    vec![],
+                );
+            }
+        }
+    }
+    HttpResponse::Ok().json(json!({ "accepted": members.len(), "alarms_opened": opened }))
+}
+
+async fn status(req: HttpRequest, st: web::Data<FleetState>) -> HttpResponse {
+    if let Err(r) = authorize_cfg(&req, &st.cfg, Access::Read) {
+        return r;
+    }
+    let latest = st.latest.lock().await.clone();
+    let (statuses, mut alarms): (Vec<Status>, Vec<MemberAlarm>) = match st.fleet_addr.send(Snapshot).await {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("the fleet did not answer: {e}"), vec![]),
+    };
+    alarms.sort_by_key(|a| (a.cycle, a.member));
+    let members: Vec<serde_json::Value> = st
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| json!({ "node": id, "status": statuses[i], "last": latest[i] }))
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "fleet": st.fleet.file.id,
+        "status": statuses.iter().copied().max().unwrap_or(Status::Healthy),
+        "members": members,
+        "alarms": alarms,
+    }))
+}
