@@ -181,6 +181,31 @@ pub fn load_fleet(path: &Path) -> Result<Fleet> {
     Ok(Fleet { file, template: Arc::new(template), model: Arc::new(model) })
 }
 
+/// How one engine's alarm stands against its truth (the per-engine protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineOutcome {
+    /// Alarmed inside its last `horizon` cycles, not before.
+    Caught,
+    /// Alarmed with more than `horizon` cycles left.
+    Early,
+    /// Its last `horizon` cycles are in the data and it raised nothing.
+    Missed,
+    /// No alarm, and none was due in the data.
+    Quiet,
+}
+
+impl EngineOutcome {
+    /// From the life left at the end of the data and at the first alarm.
+    pub fn of(end: f64, alarm_at: Option<f64>, horizon: f64) -> EngineOutcome {
+        match alarm_at {
+            Some(r) if r > horizon => EngineOutcome::Early,
+            Some(_) => EngineOutcome::Caught,
+            None if end <= horizon => EngineOutcome::Missed,
+            None => EngineOutcome::Quiet,
+        }
+    }
+}
+
 /// Scores of one detector on a test subset.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scores {
@@ -272,17 +297,17 @@ pub fn score_traced(
             traces.push(trace);
         }
         with_window += usize::from(has_window);
-        match first_alarm {
-            Some(r) if r > horizon => {
+        match (EngineOutcome::of(end, first_alarm, horizon), first_alarm) {
+            (EngineOutcome::Early, Some(r)) => {
                 early += 1;
                 earlies.push(r);
             }
-            Some(r) => {
+            (EngineOutcome::Caught, Some(r)) => {
                 caught += 1;
                 leads.push(r);
             }
-            None if has_window => missed += 1,
-            None => {}
+            (EngineOutcome::Missed, _) => missed += 1,
+            _ => {}
         }
     }
     leads.sort_by(f64::total_cmp);

@@ -3,7 +3,7 @@
 //! members'. `twinfault replay FILE --facility twins/turbofan_fleet.toml --map cmapss` streams a
 //! C-MAPSS file through them.
 
-use crate::cmapss::{Unit, read_rul, read_units, test_rul};
+use crate::cmapss::{EngineOutcome, Unit, read_rul, read_units, test_rul};
 use actix::prelude::*;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
@@ -264,11 +264,11 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
         let (end, at_alarm) = (t.and_then(|t| t.last().copied()), t.zip(alarm_at).map(|(t, i)| t[i]));
         if let Some(end) = end {
             with_window += usize::from(end <= horizon);
-            match at_alarm {
-                Some(r) if r > horizon => early += 1,
-                Some(_) => caught += 1,
-                None if end <= horizon => missed += 1,
-                None => {}
+            match EngineOutcome::of(end, at_alarm, horizon) {
+                EngineOutcome::Early => early += 1,
+                EngineOutcome::Caught => caught += 1,
+                EngineOutcome::Missed => missed += 1,
+                EngineOutcome::Quiet => {}
             }
         }
         members.push(MemberResult {

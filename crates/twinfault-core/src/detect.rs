@@ -61,7 +61,7 @@ impl Source {
 }
 
 /// Confirmation and hysteresis of one rule.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Slot {
     active: bool,
     /// When the condition started to differ from `active` [ms]; `u64::MAX` when it does not.
@@ -74,7 +74,7 @@ struct Slot {
 }
 
 /// A rule's last evaluation: what it measured, against what, and whether it held.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Check {
     evaluated: bool,
     t: u64,
@@ -105,13 +105,6 @@ static EMPTY_SLOT: Slot = Slot {
     last_update: 0,
     check: Check { evaluated: false, t: 0, measured: 0.0, threshold: 0.0, holds: false, gated: false },
 };
-
-impl Default for FindingBook {
-    /// A book for every kind.
-    fn default() -> Self {
-        FindingBook::for_kinds(FaultKind::ALL.iter().copied())
-    }
-}
 
 /// Where a rule's finding stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
