@@ -147,10 +147,11 @@ pub fn calibration_files(rig_dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Runs the check over the rig folder; returns (recording, comparisons).
-pub fn check(template: &Arc<ActuatorTemplate>, rig_dir: &Path) -> Result<Vec<(String, Vec<Tolerance>)>> {
+pub fn check(template: &Arc<ActuatorTemplate>, rig_dir: &Path, strict: bool) -> Result<Vec<(String, Vec<Tolerance>)>> {
     let mut out = Vec::new();
     for f in calibration_files(rig_dir) {
-        let rec = crate::rig::read(&f)?;
+        let rec = crate::rig::read(&f, strict)?;
+        rec.tally.warn();
         out.push((rec.name.clone(), compare(template, &rec)));
     }
     Ok(out)

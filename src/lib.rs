@@ -12,6 +12,7 @@ pub mod engine;
 pub mod fleet;
 pub mod fleet_serve;
 pub mod load;
+pub mod logfile;
 pub mod render;
 pub mod replay;
 pub mod rig;

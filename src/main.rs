@@ -234,6 +234,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Refuse the log at its first imperfect row (else such rows are skipped and counted).
+        #[arg(long)]
+        strict: bool,
     },
     /// Open the desktop visualizer on a scenario (runs the `twinfault-viz` binary built beside
     /// this one: `cargo build --release -p twinfault-viz`).
@@ -306,6 +309,9 @@ enum Command {
         /// The facility, when the dataset's card points at one that moved.
         #[arg(long)]
         facility: Option<PathBuf>,
+        /// --real: refuse the log at its first imperfect row (else skipped and counted).
+        #[arg(long)]
+        strict: bool,
     },
     /// Train the window classifier on a dataset's train split and report its held-out scores,
     /// or (--cmapss) the turbofan health model on a C-MAPSS training subset.
@@ -348,6 +354,9 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long)]
         facility: Option<PathBuf>,
+        /// Refuse a recording at its first imperfect row (else skipped and counted).
+        #[arg(long)]
+        strict: bool,
     },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
     Bench(twinfault::bench::BenchArgs),
@@ -359,6 +368,9 @@ enum Command {
         /// Actuator template to check.
         #[arg(long, default_value = "twins/damper_actuator.toml")]
         template: PathBuf,
+        /// Refuse a recording at its first imperfect row (else skipped and counted).
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -678,14 +690,14 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calibrate { rig, template } => {
+        Command::Calibrate { rig, template, strict } => {
             let text =
                 std::fs::read_to_string(&template).with_context(|| format!("cannot read {}", template.display()))?;
             let t = std::sync::Arc::new(twinfault_core::config::ActuatorTemplate::parse(
                 &text,
                 &template.display().to_string(),
             )?);
-            let results = twinfault::calibrate::check(&t, &rig)?;
+            let results = twinfault::calibrate::check(&t, &rig, strict)?;
             anyhow::ensure!(!results.is_empty(), "no rig recordings under {}", rig.display());
             let mut rows = vec![vec![
                 "recording".to_string(),
@@ -745,7 +757,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             twinfault::serve::serve(&facility, cfg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, labels, json } => {
+        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, labels, json, strict } => {
             if let Some(s) = speed {
                 anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
@@ -804,27 +816,42 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let r = twinfault::replay::replay(&file, &f, &twinfault::replay::ReplayOptions { node, map, speed })?;
+            let r =
+                twinfault::replay::replay(&file, &f, &twinfault::replay::ReplayOptions { node, map, speed, strict })?;
+            r.reading.warn();
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("replayed {} samples of {} from {}", r.samples, r.nodes.join(", "), r.file);
+                println!(
+                    "replayed {} samples of {} from {} ({} to {})",
+                    r.samples,
+                    r.nodes.join(", "),
+                    r.file,
+                    r.time(r.first_ms),
+                    r.time(r.last_ms)
+                );
                 let mut rows = vec![vec![
                     "opened".to_string(),
+                    "after".into(),
                     "resolved".into(),
                     "node".into(),
                     "kind".into(),
                     "severity".into(),
+                    "evidence".into(),
                     "summary".into(),
                 ]];
                 for f in &r.findings {
-                    let ts = |ms: u64| twinfault::rig::format_timestamp_ms(ms as i64);
                     rows.push(vec![
-                        ts(f.opened_at_ms),
-                        f.resolved_at_ms.map_or("open".into(), ts),
+                        r.time(f.opened_at_ms),
+                        format!("{:.1} s", f.after_s),
+                        f.resolved_at_ms.map_or("open".into(), |t| r.time(t)),
                         f.node.clone(),
                         f.kind.clone(),
-                        f.severity.clone(),
+                        if f.source == "model" { "model".into() } else { f.severity.clone() },
+                        match f.threshold {
+                            Some(th) => format!("{:.2} vs {:.2} {}", f.value, th, f.unit),
+                            None => format!("{:.2}", f.value),
+                        },
                         f.summary.clone(),
                     ]);
                 }
@@ -835,6 +862,18 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 let st: Vec<String> = r.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!("statuses: {}", st.join(", "));
+                for v in &r.verdicts {
+                    let model = if v.model_kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; learned classifier: {}", v.model_kinds.join(", "))
+                    };
+                    let kinds = if v.kinds.is_empty() { String::new() } else { format!(": {}", v.kinds.join(", ")) };
+                    println!(
+                        "verdict {}: {}{kinds} ({} samples over {:.1} s){model}",
+                        v.node, v.result, v.samples, v.span_s
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -900,7 +939,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("written: {}, {}", json.display(), png.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Evaluate { data, real, node, map, labels, window_s, detector, split, json, facility, .. } => {
+        Command::Evaluate {
+            data, real, node, map, labels, window_s, detector, split, json, facility, strict, ..
+        } => {
             use twinfault::dataset::evaluate::{Dataset, RealLog};
             let det = twinfault::dataset::evaluate::Detector::parse(&detector)?;
             let (ds, split) = match (&data, &real) {
@@ -914,6 +955,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                         map: map.as_deref(),
                         label_column: labels.as_deref().context("--labels is required with --real")?,
                         window: twinfault_core::campaign::WindowSpec { length_s: window_s, stride_s: window_s / 2.0 },
+                        strict,
                     };
                     (Dataset::from_real(&log)?, None)
                 }
@@ -975,10 +1017,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Realism { real, synthetic, window_s, min_moving, out, facility } => {
+        Command::Realism { real, synthetic, window_s, min_moving, out, facility, strict } => {
             anyhow::ensure!(window_s >= 1.0 && window_s.is_finite(), "--window-s must be at least 1");
             anyhow::ensure!((0.0..=1.0).contains(&min_moving), "--min-moving must be within 0..=1");
-            let r = twinfault::dataset::realism::run(&real, &synthetic, window_s, min_moving, facility.as_deref())?;
+            let r =
+                twinfault::dataset::realism::run(&real, &synthetic, window_s, min_moving, facility.as_deref(), strict)?;
             print!("{}", twinfault::dataset::realism::render(&r));
             let prefix = out.unwrap_or_else(|| synthetic.join("realism"));
             let (json, png) = (prefix.with_extension("json"), prefix.with_extension("png"));

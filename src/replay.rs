@@ -2,6 +2,7 @@
 //! format) fed into the facility's twins through the ingest validation, in time order, as fast as
 //! possible or paced. Reports every finding and the resulting statuses.
 
+use crate::logfile::{self, Reason, Tally, TimeOrder};
 use crate::rig::{parse_rotation, parse_timestamp_ms};
 use crate::serve::payload::{self, Window};
 use anyhow::{Context, Result, bail};
@@ -88,33 +89,56 @@ impl Mapping {
     }
 }
 
-/// Turns a mapped CSV into ingest objects.
-fn csv_objects(text: &str, file: &str, m: &Mapping, node: Option<&str>) -> Result<Vec<Value>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().context("empty file")?.split(',').map(str::trim).collect();
+/// Ingest objects read from a log, each with the file row it came from.
+struct Objects {
+    items: Vec<Value>,
+    rows: Vec<usize>,
+    /// Whether the log's times are absolute (UTC) or relative to its start.
+    absolute: bool,
+}
+
+/// Fields without which a row of an actuator log is no sample (the rest may be held a row).
+const ESSENTIAL_FIELDS: [&str; 6] = [
+    "position_percent",
+    "setpoint_position_percent",
+    "feedback_position_%",
+    "setpoint_position_%",
+    "position",
+    "setpoint",
+];
+
+/// Turns a mapped CSV into ingest objects; imperfect rows are counted in `tally`.
+fn csv_objects(text: &str, file: &Path, m: &Mapping, node: Option<&str>, tally: &mut Tally) -> Result<Objects> {
+    let label = file.display().to_string();
+    let csv = logfile::Csv::parse(text, file)?;
     let col = |name: &str| -> Result<usize> {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .with_context(|| format!("{file}: no column \"{name}\" (the mapping names it)"))
+        csv.column(&[name]).with_context(|| format!("{label}: no column \"{name}\" (the mapping names it)"))
     };
     let t_col = col(&m.time_column)?;
     let node_col = m.node_column.as_deref().map(col).transpose()?;
     if node_col.is_none() && node.is_none() {
-        bail!("{file}: the mapping has no node_column: say which node with --node");
+        bail!("{label}: the mapping has no node_column: say which node with --node");
     }
     let fields: Vec<(String, usize)> = m.fields.iter().map(|(k, c)| Ok((k.clone(), col(c)?))).collect::<Result<_>>()?;
-    let mut out = Vec::new();
+    let mut out = Objects { items: Vec::new(), rows: Vec::new(), absolute: m.time != "seconds" };
     let (mut offset, mut prev) = (0i64, None::<i64>);
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let get = |c: usize| f.get(c).copied().unwrap_or("").trim();
+    let mut last: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    'rows: for (row, f) in &csv.rows {
+        let row = *row;
+        if f.len() < csv.header.len() {
+            tally.note(Reason::ShortRow, row, || format!("{} of {} cells", f.len(), csv.header.len()))?;
+            continue;
+        }
+        let get = |c: usize| f.get(c).copied().unwrap_or("");
         let t = match m.time.as_str() {
             "rfc3339" => parse_timestamp_ms(get(t_col)),
             "us_datetime" => parse_us_datetime(get(t_col)),
-            _ => get(t_col).parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64),
+            _ => logfile::number(get(t_col)).ok().map(|s| (s * 1000.0).round() as i64),
         };
-        let Some(mut t) = t else { continue };
+        let Some(mut t) = t else {
+            tally.note(Reason::NoTime, row, || format!("column {}: \"{}\"", m.time_column, get(t_col)))?;
+            continue;
+        };
         if m.time == "seconds" {
             if let Some(p) = prev.filter(|&p| t + offset < p) {
                 offset = p + 250 - t;
@@ -122,38 +146,93 @@ fn csv_objects(text: &str, file: &str, m: &Mapping, node: Option<&str>) -> Resul
             t += offset;
             prev = Some(t);
         }
-        let mut tel = Map::new();
-        for (k, c) in &fields {
-            let raw = get(*c);
-            let v = if k == "rotation_direction" {
-                parse_rotation(raw).map(|r| json!(r)).unwrap_or(json!(raw))
-            } else {
-                raw.parse::<f64>().map(|x| json!(x)).unwrap_or(json!(raw))
-            };
-            tel.insert(k.clone(), v);
-        }
         let node = match node_col {
             Some(c) => get(c).to_string(),
             None => node.unwrap_or_default().to_string(),
         };
-        let _ = i;
-        out.push(json!({ "nodeId": node, "timestamp": t, "telemetry": tel }));
+        let before = last.get(&node);
+        let mut tel = Map::new();
+        for (k, c) in &fields {
+            let raw = get(*c);
+            let v = if k == "rotation_direction" {
+                parse_rotation(raw).map(|r| json!(r)).ok_or(if raw.is_empty() {
+                    Reason::EmptyCell
+                } else {
+                    Reason::NotANumber
+                })
+            } else {
+                logfile::number(raw).map(|x| json!(x))
+            };
+            match v {
+                Ok(v) => {
+                    tel.insert(k.clone(), v);
+                }
+                Err(reason) => {
+                    let detail = || format!("column {}: \"{raw}\"", m.fields[k]);
+                    match before.and_then(|b| b.get(k)).filter(|_| !ESSENTIAL_FIELDS.contains(&k.as_str())) {
+                        Some(held) => {
+                            tally.note(Reason::HeldField, row, || format!("{}: {}", reason.as_str(), detail()))?;
+                            tel.insert(k.clone(), held.clone());
+                        }
+                        None => {
+                            tally.note(reason, row, detail)?;
+                            continue 'rows;
+                        }
+                    }
+                }
+            }
+        }
+        last.insert(node.clone(), tel.clone());
+        out.items.push(json!({ "nodeId": node, "timestamp": t, "telemetry": tel }));
+        out.rows.push(row);
     }
     Ok(out)
 }
 
-/// The rig's CSVs, read by the rig reader (which knows their quirks), as ingest objects.
-fn rig_objects(path: &Path, node: &str) -> Result<Vec<Value>> {
-    let rec = crate::rig::read(path)?;
-    Ok(rec
+/// NDJSON (or a JSON array) in the ingest format; a line that is not JSON is counted.
+fn json_objects(text: &str, tally: &mut Tally) -> Result<Objects> {
+    let mut out = Objects { items: Vec::new(), rows: Vec::new(), absolute: true };
+    if text.trim_start().starts_with('[') {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => {
+                out.rows = (1..=items.len()).collect();
+                out.items = items;
+                return Ok(out);
+            }
+            Ok(_) => bail!("expected an array of objects"),
+            Err(e) => bail!("invalid JSON: {e}"),
+        }
+    }
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => {
+                out.items.push(v);
+                out.rows.push(i + 1);
+            }
+            Err(e) => tally.note(Reason::BadJson, i + 1, || e.to_string())?,
+        }
+    }
+    Ok(out)
+}
+
+/// The rig's CSVs, read by the rig reader (which knows their quirks), as ingest objects at the
+/// recording's own times (relative to its start when it has no absolute clock).
+fn rig_objects(path: &Path, node: &str, strict: bool) -> Result<(Objects, Tally)> {
+    let rec = crate::rig::read(path, strict)?;
+    let origin = rec.origin_ms.unwrap_or(0);
+    let items = rec
         .samples
         .iter()
         .map(|s| {
-            json!({ "nodeId": node, "timestamp": s.t.0, "telemetry": {
+            json!({ "nodeId": node, "timestamp": origin + s.t.0 as i64, "telemetry": {
                 "position_percent": s.position_pct, "setpoint_position_percent": s.setpoint_pct, "torque": s.torque_nm,
                 "power_w": s.power_w, "temperature": s.temperature_c, "rotation_direction": s.rotation } })
         })
-        .collect())
+        .collect();
+    Ok((Objects { items, rows: rec.lines.clone(), absolute: rec.origin_ms.is_some() }, rec.tally))
 }
 
 /// What a replay found.
@@ -162,10 +241,20 @@ pub struct ReplayReport {
     pub file: String,
     pub samples: usize,
     pub nodes: Vec<String>,
+    /// `utc` when the log's times are absolute (ms since the epoch), else `relative` (ms since
+    /// the log's start).
+    pub clock: &'static str,
+    /// When the first and the last sample were, on that clock [ms].
+    pub first_ms: u64,
+    pub last_ms: u64,
     /// Findings that opened, with the replayed log's time.
     pub findings: Vec<ReplayFinding>,
     /// Final status per node that received samples, and of their AHUs (worst child).
     pub statuses: BTreeMap<String, Status>,
+    /// The log as a whole, per device: the kinds found, when, on what evidence.
+    pub verdicts: Vec<Verdict>,
+    /// Rows skipped or patched, by reason; gaps and the sampling interval.
+    pub reading: Tally,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,10 +263,30 @@ pub struct ReplayFinding {
     pub kind: String,
     pub severity: String,
     pub opened_at_ms: u64,
+    /// Seconds from the log's first sample to the opening.
+    pub after_s: f64,
     pub resolved_at_ms: Option<u64>,
     pub summary: String,
     /// `rule`, or `model` for a learned classifier's verdict (which sets no status).
     pub source: &'static str,
+    /// The measured value when it opened, and the rule's threshold (same unit).
+    pub value: f32,
+    pub threshold: Option<f32>,
+    pub unit: String,
+}
+
+/// A commissioning-style verdict on one device over the whole log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub node: String,
+    /// `fault` (a rule opened a finding), `healthy`, or `offline` at the end.
+    pub result: &'static str,
+    /// The rules' kinds found, in the order they first opened.
+    pub kinds: Vec<String>,
+    /// Kinds only the learned classifier saw (they set no status).
+    pub model_kinds: Vec<String>,
+    pub samples: usize,
+    pub span_s: f64,
 }
 
 pub struct ReplayOptions {
@@ -185,51 +294,96 @@ pub struct ReplayOptions {
     pub map: Option<PathBuf>,
     /// Pace at this multiple of the log's own time; `None` is as fast as possible.
     pub speed: Option<f64>,
+    /// Any imperfect row is an error (else it is skipped and counted).
+    pub strict: bool,
 }
 
-/// Reads and validates a log's samples (rig CSV, mapped CSV or NDJSON), in time order.
-pub fn read_samples(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<Vec<payload::Accepted>> {
+/// A log's validated samples in time order per node, with what was skipped.
+pub struct LogSamples {
+    pub accepted: Vec<payload::Accepted>,
+    pub tally: Tally,
+    /// Whether sample times are UTC (else relative to the log's start).
+    pub absolute: bool,
+}
+
+/// Reads and validates a log's samples (rig CSV, mapped CSV or NDJSON), in time order. Rows
+/// that give no valid sample are skipped and counted (`strict`: refused).
+pub fn read_samples(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<LogSamples> {
     let label = file.display().to_string();
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {label}"))?;
+    let text = logfile::read_text(file)?;
+    let mut tally = Tally::new(file, opts.strict);
     let objects = if let Some(m) = &opts.map {
-        csv_objects(&text, &label, &Mapping::load(m)?, opts.node.as_deref())?
+        csv_objects(&text, file, &Mapping::load(m)?, opts.node.as_deref(), &mut tally)?
     } else if text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
-        payload::objects(text.as_bytes()).map_err(|e| anyhow::anyhow!("{label}: {}: {}", e.path, e.message))?
+        json_objects(&text, &mut tally).with_context(|| label.clone())?
     } else {
         let node = opts
             .node
             .as_deref()
             .with_context(|| format!("{label}: a CSV needs --node (and --map unless it is a rig recording)"))?;
-        rig_objects(file, node)?
+        let (objects, rig_tally) = rig_objects(file, node, opts.strict)?;
+        tally = rig_tally;
+        objects
     };
-    let max_t = objects.iter().filter_map(|o| o.get("timestamp").and_then(Value::as_i64)).max().unwrap_or(0);
+    let rows_read = tally.rows.max(objects.items.len() + tally.skipped());
+    let max_t = objects.items.iter().filter_map(|o| o.get("timestamp").and_then(Value::as_i64)).max().unwrap_or(0);
     // The log's own clock: nothing is "in the future"; out-of-order within the whole log.
     let window = Window { now_ms: max_t, max_future_ms: 0, out_of_order_ms: i64::MAX / 4 };
-    let mut accepted = payload::validate(&objects, facility, &window, |_| None).map_err(|(_, errors)| {
-        let first: Vec<String> = errors.iter().take(3).map(|e| format!("{}: {}", e.path, e.message)).collect();
-        anyhow::anyhow!("{label}: {} invalid rows (nothing replayed): {}", errors.len(), first.join("; "))
-    })?;
+    let mut accepted = Vec::with_capacity(objects.items.len());
+    let mut order: BTreeMap<usize, TimeOrder> = BTreeMap::new();
+    for (item, &row) in objects.items.iter().zip(&objects.rows) {
+        match payload::validate(std::slice::from_ref(item), facility, &window, |_| None) {
+            Ok(a) => {
+                for a in a {
+                    // Time order per node: a duplicated or backwards time is counted (the rig
+                    // reader has done this already for its files).
+                    let o = order.entry(a.actuator).or_default();
+                    if o.admit(a.sample.t.0 as i64, &mut tally, row)? {
+                        accepted.push(a);
+                    }
+                }
+            }
+            Err((_, errors)) => {
+                let first = errors.first().map_or(String::new(), |e| format!("{}: {}", e.path, e.message));
+                tally.note(Reason::Invalid, row, || first)?;
+            }
+        }
+    }
+    // Sampling (intervals, gaps) per node, in time order.
+    accepted.sort_by_key(|a| (a.actuator, a.sample.t));
+    let intervals = accepted
+        .windows(2)
+        .filter(|w| w[0].actuator == w[1].actuator)
+        .map(|w| (w[1].sample.t.0 - w[0].sample.t.0) as i64)
+        .collect();
+    tally.finish(rows_read, accepted.len(), intervals);
     accepted.sort_by_key(|a| a.sample.t);
-    Ok(accepted)
+    Ok(LogSamples { accepted, tally, absolute: objects.absolute })
 }
 
-/// Replays `file` into the twins of `facility` (every actuator ingesting).
+/// Replays `file` into the twins of `facility` (every actuator ingesting). Time passes in the
+/// twins through a log's silences as it would live (a tick every second), so a long gap raises
+/// `signal_loss`.
 pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<ReplayReport> {
     let label = file.display().to_string();
-    let accepted = read_samples(file, facility, opts)?;
-
-    let mut twins: BTreeMap<usize, ActuatorTwin> = BTreeMap::new();
+    let LogSamples { accepted, tally, absolute } = read_samples(file, facility, opts)?;
+    if accepted.is_empty() {
+        bail!("{label}: no usable samples ({} rows read)", tally.rows);
+    }
+    // Per device: its twin, samples fed, first and last sample time.
+    let mut twins: BTreeMap<usize, (ActuatorTwin, usize, SimTime, SimTime)> = BTreeMap::new();
     let mut findings: Vec<(String, FindingEvent)> = Vec::new();
     let wall0 = std::time::Instant::now();
     let t_first = accepted.first().map_or(0, |a| a.sample.t.0);
     for a in &accepted {
         let node = &facility.actuators[a.actuator];
-        let twin = twins.entry(a.actuator).or_insert_with(|| {
+        let (twin, n, _, last) = twins.entry(a.actuator).or_insert_with(|| {
             let twin = ActuatorTwin::new(&node.id, Arc::clone(&node.template), Mode::Ingest, 1, 0.0, false);
-            match &facility.classifier {
+            let twin = match &facility.classifier {
                 Some(m) => twin.with_classifier(Arc::clone(m), node.role),
                 None => twin,
-            }
+            };
+            (twin, 0, a.sample.t, a.sample.t)
         });
         if let Some(speed) = opts.speed {
             let due = std::time::Duration::from_secs_f64((a.sample.t.0 - t_first) as f64 / 1000.0 / speed);
@@ -238,36 +392,54 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
             }
         }
         let mut out = Vec::new();
+        let mut tick = last.0 + SILENCE_TICK_MS;
+        while tick < a.sample.t.0 {
+            twin.tick(SimTime(tick), &mut out);
+            tick += SILENCE_TICK_MS;
+        }
         twin.ingest(&a.sample, &mut out);
+        twin.tick(a.sample.t, &mut out);
+        *n += 1;
+        *last = a.sample.t;
         findings.extend(out.into_iter().map(|f| (node.id.clone(), f)));
     }
     let end = SimTime(accepted.last().map_or(0, |a| a.sample.t.0));
     let mut statuses = BTreeMap::new();
-    for (&i, twin) in &twins {
+    for (&i, (twin, ..)) in &twins {
         let s = twin.status(end);
         statuses.insert(facility.actuators[i].id.clone(), s);
         let ahu = &facility.ahus[facility.actuators[i].ahu].id;
         let e = statuses.entry(ahu.clone()).or_insert(Status::Healthy);
         *e = (*e).max(s);
     }
+    let diagnoses: BTreeMap<String, twinfault_core::detect::Diagnosis> =
+        twins.values().map(|(twin, ..)| (twin.id.clone(), twin.diagnosis(end))).collect();
+    let threshold_of = |node: &str, kind: &str| {
+        diagnoses.get(node).and_then(|d| d.checks.iter().find(|c| c.kind.as_str() == kind)).map(|c| c.threshold)
+    };
     let mut report_findings: Vec<ReplayFinding> = Vec::new();
     for (node, f) in &findings {
+        let model = f.source == twinfault_core::detect::Source::Model;
         match f.change {
             Change::Opened => report_findings.push(ReplayFinding {
                 node: node.clone(),
                 kind: f.kind.to_string(),
                 severity: format!("{:?}", f.severity).to_lowercase(),
                 opened_at_ms: f.t.0,
+                after_s: (f.t.0 - t_first) as f64 / 1000.0,
                 resolved_at_ms: None,
                 summary: f.summary.clone(),
-                source: if f.source == twinfault_core::detect::Source::Model { "model" } else { "rule" },
+                source: if model { "model" } else { "rule" },
+                value: f.value,
+                threshold: if model { None } else { threshold_of(node, f.kind.as_str()) },
+                unit: twinfault_core::detect::rule_evidence(f.kind).1.to_string(),
             }),
             Change::Resolved => {
                 if let Some(r) = report_findings.iter_mut().rev().find(|r| {
                     &r.node == node
                         && r.kind == f.kind.as_str()
                         && r.resolved_at_ms.is_none()
-                        && (r.source == "model") == (f.source == twinfault_core::detect::Source::Model)
+                        && (r.source == "model") == model
                 }) {
                     r.resolved_at_ms = Some(f.t.0);
                 }
@@ -275,13 +447,60 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
             Change::Updated => {}
         }
     }
+    let verdicts = twins
+        .iter()
+        .map(|(&i, (twin, n, first, last))| {
+            let id = &facility.actuators[i].id;
+            let (mut kinds, mut model_kinds): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+            for f in report_findings.iter().filter(|f| &f.node == id) {
+                let list = if f.source == "model" { &mut model_kinds } else { &mut kinds };
+                if !list.contains(&f.kind) {
+                    list.push(f.kind.clone());
+                }
+            }
+            let result = if twin.status(end) == Status::Offline {
+                "offline"
+            } else if kinds.is_empty() {
+                "healthy"
+            } else {
+                "fault"
+            };
+            Verdict {
+                node: id.clone(),
+                result,
+                kinds,
+                model_kinds,
+                samples: *n,
+                span_s: last.saturating_sub(*first).as_secs_f64(),
+            }
+        })
+        .collect();
     Ok(ReplayReport {
         file: label,
         samples: accepted.len(),
         nodes: twins.keys().map(|&i| facility.actuators[i].id.clone()).collect(),
+        clock: if absolute { "utc" } else { "relative" },
+        first_ms: t_first,
+        last_ms: end.0,
         findings: report_findings,
         statuses,
+        verdicts,
+        reading: tally,
     })
+}
+
+/// How often a replay advances a silent twin's clock through a gap in its log [ms].
+const SILENCE_TICK_MS: u64 = 1000;
+
+impl ReplayReport {
+    /// A time on the log's own clock: UTC, or seconds from its start.
+    pub fn time(&self, ms: u64) -> String {
+        if self.clock == "utc" {
+            crate::rig::format_timestamp_ms(ms as i64)
+        } else {
+            format!("t+{:.3} s", ms as f64 / 1000.0)
+        }
+    }
 }
 
 /// One day of an AHU replay.

@@ -1,7 +1,8 @@
 //! Reading recordings of the real Belimo rig (the `flox` 20 Hz exports and the `pulse` bench
 //! tests) into samples, with times relative to the first row.
 
-use anyhow::{Context, Result, bail};
+use crate::logfile::{self, Reason, Tally, TimeOrder};
+use anyhow::{Result, bail};
 use std::path::Path;
 use twinfault_core::SimTime;
 use twinfault_core::actuator::Sample;
@@ -91,43 +92,44 @@ pub fn parse_rotation(s: &str) -> Option<u8> {
 /// One recording of the rig.
 pub struct Recording {
     pub name: String,
+    /// Times relative to the first used row.
     pub samples: Vec<Sample>,
     /// Whether `rotation` is the device's own report (else derived from position changes).
     pub rotation_reported: bool,
     /// The file line each sample came from (2 = the first data row).
     pub lines: Vec<usize>,
+    /// The first sample's own time [ms since the epoch], when the log has absolute times.
+    pub origin_ms: Option<i64>,
+    /// What was skipped or held, and how the recording was sampled.
+    pub tally: Tally,
 }
 
-/// Reads a rig CSV of either format. Rows with an empty or unreadable time are skipped; any
-/// other unreadable value is an error naming the row and column.
-pub fn read(path: &Path) -> Result<Recording> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().context("empty file")?.split(',').map(str::trim).collect();
-    let col = |names: &[&str]| names.iter().find_map(|n| header.iter().position(|h| h == n));
+/// A relative clock that drops below this has restarted (the bench tests' step segments) [s].
+const CLOCK_RESTART_BELOW_S: f64 = 2.0;
+/// Relative times above this are Unix times (the sweep tests write them) [s].
+const UNIX_SECONDS_FROM: f64 = 1.0e9;
+
+/// Reads a rig CSV of either format (the flox export or a pulse bench test). Imperfect rows are
+/// skipped or their optional cells held, and counted in `tally` (see [`crate::logfile`]);
+/// `strict` makes the first of them an error naming the row and column.
+pub fn read(path: &Path, strict: bool) -> Result<Recording> {
+    let text = logfile::read_text(path)?;
+    let csv = logfile::Csv::parse(&text, path)?;
+    let col = |names: &[&str]| csv.column(names);
     let flox = col(&["_time"]).is_some();
-    let (t_col, sp_col, pos_col, tq_col, pw_col, temp_col) = if flox {
-        (
-            col(&["_time"]),
-            col(&["setpoint_position_%"]),
-            col(&["feedback_position_%"]),
-            col(&["motor_torque_Nmm"]),
-            col(&["power_W"]),
-            col(&["internal_temperature_deg_C"]),
-        )
+    let names: [&[&str]; 6] = if flox {
+        [
+            &["_time"],
+            &["setpoint_position_%"],
+            &["feedback_position_%"],
+            &["motor_torque_Nmm"],
+            &["power_W"],
+            &["internal_temperature_deg_C"],
+        ]
     } else {
-        (
-            col(&["time_s"]),
-            col(&["setpoint"]),
-            col(&["position"]),
-            col(&["torque_nmm"]),
-            col(&["power_w"]),
-            col(&["temperature_c"]),
-        )
+        [&["time_s"], &["setpoint"], &["position"], &["torque_nmm"], &["power_w"], &["temperature_c"]]
     };
-    let (Some(t_col), Some(sp_col), Some(pos_col), Some(tq_col), Some(pw_col), Some(temp_col)) =
-        (t_col, sp_col, pos_col, tq_col, pw_col, temp_col)
-    else {
+    let [Some(t_col), Some(sp_col), Some(pos_col), Some(tq_col), Some(pw_col), Some(temp_col)] = names.map(col) else {
         bail!(
             "{}: not a rig recording (missing time, setpoint, position, torque, power or temperature column)",
             path.display()
@@ -136,58 +138,98 @@ pub fn read(path: &Path) -> Result<Recording> {
     // The sweep files' `direction` is the sweep's, not the motor's: derive rotation there.
     let rot_col = if flox {
         col(&["rotation_direction"])
-    } else if header.contains(&"repeat") {
+    } else if csv.header.contains(&"repeat") {
         None
     } else {
         col(&["direction"])
     };
-    let mut rows = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
+    let mut tally = Tally::new(path, strict);
+    let mut order = TimeOrder::default();
+    let column_name = |c: usize| csv.header.get(c).copied().unwrap_or("?");
+    // (time ms, setpoint, position, torque, power, temperature, rotation, line)
+    let mut rows: Vec<(i64, f32, f32, f32, f32, f32, u8, usize)> = Vec::new();
+    // Relative clocks: the offset that lays restarted segments end to end, a quarter second apart.
+    let (mut offset, mut prev_raw): (i64, Option<i64>) = (0, None);
+    'rows: for (line, f) in &csv.rows {
+        let line = *line;
+        if f.len() < csv.header.len() {
+            tally.note(Reason::ShortRow, line, || format!("{} of {} cells", f.len(), csv.header.len()))?;
+            continue;
+        }
         let get = |c: usize| f.get(c).copied().unwrap_or("");
         let t_ms = if flox {
             parse_timestamp_ms(get(t_col))
         } else {
-            get(t_col).trim().parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64)
+            logfile::number(get(t_col)).ok().map(|s| (s * 1000.0).round() as i64)
         };
-        let Some(t_ms) = t_ms else { continue };
-        let num = |c: usize, name: &str| -> Result<f32> {
-            get(c).trim().parse::<f32>().with_context(|| {
-                format!("{}: row {}: column {name}: \"{}\" is not a number", path.display(), i + 2, get(c))
-            })
+        let Some(raw) = t_ms else {
+            tally.note(Reason::NoTime, line, || format!("column {}: \"{}\"", column_name(t_col), get(t_col)))?;
+            continue;
         };
+        let t = if flox {
+            raw
+        } else {
+            if let Some(p) = prev_raw.filter(|&p| raw < p && (raw as f64) < CLOCK_RESTART_BELOW_S * 1000.0) {
+                // The clock restarted: a new segment after the last used row.
+                offset += p + 250 - raw;
+            }
+            raw + offset
+        };
+        let prev = rows.last().copied();
+        let mut v = [0f32; 5];
+        for (k, &c) in [sp_col, pos_col, tq_col, pw_col, temp_col].iter().enumerate() {
+            match logfile::number(get(c)) {
+                Ok(x) => v[k] = x as f32,
+                Err(reason) => {
+                    let detail = || format!("column {}: \"{}\"", column_name(c), get(c));
+                    // Setpoint and position make the sample; the rest can be held a row.
+                    let held = match (k, prev) {
+                        (2, Some(p)) => Some(p.3),
+                        (3, Some(p)) => Some(p.4),
+                        (4, Some(p)) => Some(p.5),
+                        _ => None,
+                    };
+                    match held {
+                        Some(h) => {
+                            tally.note(Reason::HeldField, line, || format!("{}: {}", reason.as_str(), detail()))?;
+                            v[k] = h;
+                        }
+                        None => {
+                            tally.note(reason, line, detail)?;
+                            continue 'rows;
+                        }
+                    }
+                }
+            }
+        }
         let rotation = match rot_col {
-            Some(c) => parse_rotation(get(c))
-                .with_context(|| format!("{}: row {}: rotation \"{}\"", path.display(), i + 2, get(c)))?,
+            Some(c) => match (parse_rotation(get(c)), prev) {
+                (Some(r), _) => r,
+                (None, Some(p)) => {
+                    tally.note(Reason::HeldField, line, || format!("column rotation: \"{}\"", get(c)))?;
+                    p.6
+                }
+                (None, None) => {
+                    tally.note(Reason::NotANumber, line, || format!("column rotation: \"{}\"", get(c)))?;
+                    continue;
+                }
+            },
             None => u8::MAX,
         };
-        rows.push((
-            t_ms,
-            num(sp_col, "setpoint")?,
-            num(pos_col, "position")?,
-            num(tq_col, "torque")?,
-            num(pw_col, "power")?,
-            num(temp_col, "temperature")?,
-            rotation,
-            i + 2,
-        ));
-    }
-    if flox {
-        rows.sort_by_key(|r| r.0);
-    } else {
-        // Bench tests restart their clock at each step segment: lay the segments end to end,
-        // a quarter second apart, in file order.
-        let mut offset = 0;
-        let mut prev: Option<i64> = None;
-        for r in &mut rows {
-            if let Some(p) = prev.filter(|&p| r.0 + offset < p) {
-                offset = p + 250 - r.0;
-            }
-            r.0 += offset;
-            prev = Some(r.0);
+        if !order.admit(t, &mut tally, line)? {
+            continue;
         }
+        prev_raw = Some(raw);
+        rows.push((t, v[0], v[1], v[2], v[3], v[4], rotation, line));
     }
+    tally.finish(csv.rows.len(), rows.len(), rows.windows(2).map(|w| w[1].0 - w[0].0).collect());
     let t0 = rows.first().map_or(0, |r| r.0);
+    let origin_ms = if flox {
+        rows.first().map(|r| r.0)
+    } else {
+        // Unix seconds (the sweep tests) are absolute too.
+        rows.first().filter(|r| r.0 as f64 >= UNIX_SECONDS_FROM * 1000.0).map(|r| r.0)
+    };
     let mut samples: Vec<Sample> = rows
         .iter()
         .map(|r| Sample {
@@ -217,7 +259,7 @@ pub fn read(path: &Path) -> Result<Recording> {
     }
     let name = path.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
     let lines = rows.iter().map(|r| r.7).collect();
-    Ok(Recording { name, samples, rotation_reported, lines })
+    Ok(Recording { name, samples, rotation_reported, lines, origin_ms, tally })
 }
 
 #[cfg(test)]

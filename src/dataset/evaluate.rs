@@ -825,6 +825,8 @@ pub struct RealLog<'a> {
     /// The CSV column holding each row's label: `normal` (or empty) or a fault kind.
     pub label_column: &'a str,
     pub window: twinfault_core::campaign::WindowSpec,
+    /// Any imperfect row is an error (else it is skipped and counted).
+    pub strict: bool,
 }
 
 /// Reads the label column of a CSV: per row, its file line, its time (when `time_column` is
@@ -872,7 +874,8 @@ impl Dataset {
         let (samples, sample_labels): (Vec<Sample>, Vec<String>) = if log.map.is_none()
             && !std::fs::read_to_string(log.file).unwrap_or_default().trim_start().starts_with(['{', '['])
         {
-            let rec = crate::rig::read(log.file)?;
+            let rec = crate::rig::read(log.file, log.strict)?;
+            rec.tally.warn();
             let by_line: std::collections::HashMap<usize, String> =
                 csv_labels(log.file, log.label_column, None)?.into_iter().map(|(line, _, l)| (line, l)).collect();
             let labels = rec.lines.iter().map(|l| by_line.get(l).cloned().unwrap_or_else(|| "normal".into())).collect();
@@ -882,12 +885,12 @@ impl Dataset {
                 node: Some(log.node.to_string()),
                 map: log.map.map(Path::to_path_buf),
                 speed: None,
+                strict: log.strict,
             };
-            let samples: Vec<Sample> = crate::replay::read_samples(log.file, &facility, &opts)?
-                .into_iter()
-                .filter(|a| a.actuator == ai)
-                .map(|a| a.sample)
-                .collect();
+            let read = crate::replay::read_samples(log.file, &facility, &opts)?;
+            read.tally.warn();
+            let samples: Vec<Sample> =
+                read.accepted.into_iter().filter(|a| a.actuator == ai).map(|a| a.sample).collect();
             let time_column = match log.map {
                 Some(m) => crate::replay::Mapping::load(m)?.time_column,
                 None => "timestamp".into(),

@@ -84,7 +84,7 @@ fn windows(samples: &[Sample], w_ms: u64, min_moving: f64, out: &mut Vec<Vec<f64
 }
 
 /// The real rig's recordings (every CSV under `dir`, recursively), as windows.
-pub fn real_windows(dir: &Path, w_ms: u64, min_moving: f64) -> Result<Vec<Vec<f64>>> {
+pub fn real_windows(dir: &Path, w_ms: u64, min_moving: f64, strict: bool) -> Result<Vec<Vec<f64>>> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -103,9 +103,8 @@ pub fn real_windows(dir: &Path, w_ms: u64, min_moving: f64) -> Result<Vec<Vec<f6
     }
     let mut out = Vec::new();
     for f in files {
-        let mut rec = crate::rig::read(&f).with_context(|| f.display().to_string())?;
-        rec.samples.sort_by_key(|s| s.t);
-        rec.samples.dedup_by_key(|s| s.t);
+        let rec = crate::rig::read(&f, strict)?;
+        rec.tally.warn();
         windows(&rec.samples, w_ms, min_moving, &mut out);
     }
     Ok(out)
@@ -315,10 +314,18 @@ pub fn render(r: &Realism) -> String {
 }
 
 /// Loads both sides and compares them.
-pub fn run(real: &Path, synthetic: &Path, window_s: f64, min_moving: f64, facility: Option<&Path>) -> Result<Realism> {
+pub fn run(
+    real: &Path,
+    synthetic: &Path,
+    window_s: f64,
+    min_moving: f64,
+    facility: Option<&Path>,
+    strict: bool,
+) -> Result<Realism> {
     let w_ms = (window_s * 1000.0).round() as u64;
     let ds = Dataset::load(synthetic, facility)?;
-    let mut r = compare(real_windows(real, w_ms, min_moving)?, synthetic_windows(&ds, w_ms, min_moving)?, window_s)?;
+    let mut r =
+        compare(real_windows(real, w_ms, min_moving, strict)?, synthetic_windows(&ds, w_ms, min_moving)?, window_s)?;
     r.min_moving = min_moving;
     Ok(r)
 }

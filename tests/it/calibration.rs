@@ -12,7 +12,7 @@ fn damper_template_matches_the_real_rig() {
     let path = root().join("twins/damper_actuator.toml");
     let t =
         Arc::new(ActuatorTemplate::parse(&std::fs::read_to_string(&path).unwrap(), "damper_actuator.toml").unwrap());
-    let results = twinfault::calibrate::check(&t, &rig).unwrap();
+    let results = twinfault::calibrate::check(&t, &rig, false).unwrap();
     assert!(results.len() >= 5, "too few rig recordings compared: {}", results.len());
     let mut out = Vec::new();
     for (name, figures) in &results {
@@ -27,7 +27,7 @@ fn damper_template_matches_the_real_rig() {
 #[test]
 fn rig_recordings_parse_with_their_sample_rates() {
     let Some(rig) = shared_data("belimo-rig") else { return };
-    let r = twinfault::rig::read(&rig.join("flox/baseline_normal__normal__20260319_001356.csv")).unwrap();
+    let r = twinfault::rig::read(&rig.join("flox/baseline_normal__normal__20260319_001356.csv"), true).unwrap();
     assert_eq!(r.samples.len(), 968);
     let span_s = r.samples.last().unwrap().t.as_secs_f64();
     let rate = r.samples.len() as f64 / span_s;

@@ -211,7 +211,7 @@ fn evaluate_and_train_end_to_end_and_the_model_file_round_trips() {
     }
     // Realism against the real rig, when this machine has it.
     if let Some(rig) = crate::shared_data("belimo-rig") {
-        let r = twinfault::dataset::realism::run(&rig, &data, 10.0, 0.3, None).unwrap();
+        let r = twinfault::dataset::realism::run(&rig, &data, 10.0, 0.3, None, false).unwrap();
         assert!(r.real_windows > 100 && r.synthetic_windows > 100, "{} / {}", r.real_windows, r.synthetic_windows);
         assert!((0.0..=0.6).contains(&r.knn_mixing) && r.mmd >= 0.0);
         assert_eq!(r.ks.len(), twinfault::dataset::realism::COMPARED.len());
@@ -303,8 +303,12 @@ fn a_trained_model_runs_inside_the_twins_beside_the_rules() {
         for sub in ["flox", "pulse"] {
             for e in std::fs::read_dir(rig.join(sub)).unwrap() {
                 let path = e.unwrap().path();
-                let opts =
-                    twinfault::replay::ReplayOptions { node: Some("BEL-VNT-001".into()), map: None, speed: None };
+                let opts = twinfault::replay::ReplayOptions {
+                    node: Some("BEL-VNT-001".into()),
+                    map: None,
+                    speed: None,
+                    strict: false,
+                };
                 let r = twinfault::replay::replay(&path, &with.facility, &opts).unwrap();
                 assert!(r.findings.is_empty(), "{}: {:?}", path.display(), r.findings);
                 files += 1;
@@ -368,6 +372,7 @@ fn a_labelled_real_log_is_scored_like_a_dataset() {
         map: None,
         label_column: "anomaly_type",
         window: twinfault_core::campaign::WindowSpec { length_s: 10.0, stride_s: 5.0 },
+        strict: false,
     };
     let ds = Dataset::from_real(&log).unwrap();
     let e = evaluate(&ds, &Detector::Rules, None).unwrap();
