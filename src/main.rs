@@ -796,7 +796,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(m) =
                 map.as_ref().map(|m| twinfault::replay::Mapping::load(m)).transpose()?.filter(|m| m.target == "ahu")
             {
-                let r = twinfault::replay::replay_ahu(&file, &f, &m, labels.as_deref())?;
+                let r = twinfault::replay::replay_ahu(&file, &f, &m, labels.as_deref(), strict)?;
+                r.reading.warn();
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {

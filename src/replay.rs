@@ -368,7 +368,7 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
     let label = file.display().to_string();
     let LogSamples { accepted, tally, absolute } = read_samples(file, facility, opts)?;
     if accepted.is_empty() {
-        bail!("{label}: no usable samples ({} rows read)", tally.rows);
+        bail!("{label}: no usable samples; {}", tally.summary().unwrap_or_else(|| format!("{} rows", tally.rows)));
     }
     // Per device: its twin, samples fed, first and last sample time.
     let mut twins: BTreeMap<usize, (ActuatorTwin, usize, SimTime, SimTime)> = BTreeMap::new();
@@ -521,6 +521,8 @@ pub struct AhuReplayReport {
     /// With labels: faulted days flagged, unfaulted days flagged.
     pub faulted_days_flagged: Option<(usize, usize)>,
     pub unfaulted_days_flagged: Option<(usize, usize)>,
+    /// Rows skipped, by reason; gaps and the sampling interval.
+    pub reading: Tally,
 }
 
 fn day_of(ms: i64) -> String {
@@ -544,7 +546,13 @@ fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// Replays a real AHU's trend log into its AHU twin's rules; reports which days were flagged.
-pub fn replay_ahu(file: &Path, facility: &Facility, map: &Mapping, labels: Option<&Path>) -> Result<AhuReplayReport> {
+pub fn replay_ahu(
+    file: &Path,
+    facility: &Facility,
+    map: &Mapping,
+    labels: Option<&Path>,
+    strict: bool,
+) -> Result<AhuReplayReport> {
     let label = file.display().to_string();
     let node = map.node.as_deref().with_context(|| format!("{label}: an AHU mapping needs `node`"))?;
     let h = facility
@@ -552,11 +560,13 @@ pub fn replay_ahu(file: &Path, facility: &Facility, map: &Mapping, labels: Optio
         .iter()
         .position(|a| a.id == node)
         .with_context(|| format!("the facility has no AHU \"{node}\""))?;
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {label}"))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().context("empty file")?.split(',').map(str::trim).collect();
+    let text = logfile::read_text(file)?;
+    let csv = logfile::Csv::parse(&text, file)?;
+    let mut tally = Tally::new(file, strict);
+    let mut order = TimeOrder::default();
+    let mut times = Vec::new();
     let col = |name: &str| -> Result<usize> {
-        header.iter().position(|h| *h == name.trim()).with_context(|| format!("{label}: no column \"{name}\""))
+        csv.column(&[name.trim()]).with_context(|| format!("{label}: no column \"{name}\""))
     };
     let field = |k: &str| -> Result<Option<usize>> { map.fields.get(k).map(|c| col(c)).transpose() };
     let t_col = col(&map.time_column)?;
@@ -592,14 +602,36 @@ pub fn replay_ahu(file: &Path, facility: &Facility, map: &Mapping, labels: Optio
     let mut open: std::collections::BTreeSet<String> = Default::default();
     let mut prev_t: Option<i64> = None;
     let mut rows = 0;
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let get = |c: usize| f.get(c).map(|s| s.trim()).unwrap_or("");
-        let num = |c: usize| get(c).parse::<f64>().ok();
+    for (row, f) in &csv.rows {
+        let row = *row;
+        let get = |c: usize| f.get(c).copied().unwrap_or("");
+        let num = |c: usize| logfile::number(get(c)).ok();
         let Some(t) = parse_us_datetime(get(t_col)).or_else(|| parse_timestamp_ms(get(t_col))) else {
-            bail!("{label}: row {}: column {}: \"{}\" is not a time", i + 2, map.time_column, get(t_col));
+            tally.note(Reason::NoTime, row, || format!("column {}: \"{}\"", map.time_column, get(t_col)))?;
+            continue;
         };
-        let (Some(oa), Some(ra), Some(ma), Some(sa)) = (num(oa), num(ra), num(ma), num(sa)) else { continue };
+        // The four air temperatures make the row; without one it is skipped and counted.
+        let mut temps = [0.0; 4];
+        let mut complete = true;
+        for (k, c) in [oa, ra, ma, sa].into_iter().enumerate() {
+            match logfile::number(get(c)) {
+                Ok(x) => temps[k] = x,
+                Err(reason) => {
+                    let name = csv.header.get(c).copied().unwrap_or("?");
+                    tally.note(reason, row, || format!("column {name}: \"{}\"", get(c)))?;
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if !complete {
+            continue;
+        }
+        if !order.admit(t, &mut tally, row)? {
+            continue;
+        }
+        times.push(t);
+        let [oa, ra, ma, sa] = temps;
         let (oa, ra, ma, sa) = (to_c(oa), to_c(ra), to_c(ma), to_c(sa));
         // The controller holds supply air inside its heating-cooling setpoint band.
         let setpoint = match (sp.and_then(num), sp_heat.and_then(num), sp_cool.and_then(num)) {
@@ -647,6 +679,7 @@ pub fn replay_ahu(file: &Path, facility: &Facility, map: &Mapping, labels: Optio
         e.extend(open.iter().cloned());
         rows += 1;
     }
+    tally.finish(csv.rows.len(), rows, times.windows(2).map(|w| w[1] - w[0]).collect());
     let labels = labels.map(read_labels).transpose()?;
     let days: Vec<AhuDay> = day_findings
         .into_iter()
@@ -669,5 +702,6 @@ pub fn replay_ahu(file: &Path, facility: &Facility, map: &Mapping, labels: Optio
         faulted_days_flagged: score(true),
         unfaulted_days_flagged: score(false),
         days,
+        reading: tally,
     })
 }

@@ -104,6 +104,9 @@ pub struct Recording {
     pub tally: Tally,
 }
 
+/// A used row: (time ms, setpoint, position, torque, power, temperature, rotation, file line).
+type Row = (i64, f32, f32, f32, f32, f32, u8, usize);
+
 /// A relative clock that drops below this has restarted (the bench tests' step segments) [s].
 const CLOCK_RESTART_BELOW_S: f64 = 2.0;
 /// Relative times above this are Unix times (the sweep tests write them) [s].
@@ -146,8 +149,7 @@ pub fn read(path: &Path, strict: bool) -> Result<Recording> {
     let mut tally = Tally::new(path, strict);
     let mut order = TimeOrder::default();
     let column_name = |c: usize| csv.header.get(c).copied().unwrap_or("?");
-    // (time ms, setpoint, position, torque, power, temperature, rotation, line)
-    let mut rows: Vec<(i64, f32, f32, f32, f32, f32, u8, usize)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     // Relative clocks: the offset that lays restarted segments end to end, a quarter second apart.
     let (mut offset, mut prev_raw): (i64, Option<i64>) = (0, None);
     'rows: for (line, f) in &csv.rows {

@@ -66,7 +66,7 @@ fn real_healthy_recordings_raise_no_device_faults() {
             if f.extension().is_none_or(|x| x != "csv") {
                 continue;
             }
-            let rec = twinfault::rig::read(&f).unwrap();
+            let rec = twinfault::rig::read(&f, false).unwrap();
             let findings = replay(&rec.samples);
             let faults: Vec<_> = findings.iter().map(|f| f.kind).collect();
             assert!(faults.is_empty(), "{}: {faults:?}", rec.name);

@@ -82,7 +82,11 @@ fn bad_logs_are_refused_with_the_row_and_field() {
     std::fs::write(&p, "{\"nodeId\":\"BEL-VNT-006\",\"timestamp\":1000,\"telemetry\":{\"position_percent\":1}}\n{\"nodeId\":\"BEL-VNT-006\",\"timestamp\":2000,\"telemetry\":{\"position_percent\":\"x\"}}\n").unwrap();
     let (code, _, err) = replay(&[p.to_str().unwrap(), "--facility", "twins/datacenter.toml"]);
     assert_eq!(code, 2);
-    assert!(err.contains("[0].telemetry.setpoint_position_percent") && err.contains("nothing replayed"), "{err}");
+    assert!(err.contains("no usable samples") && err.contains("invalid sample 2 (row 1, 2"), "{err}");
+    assert!(err.contains("telemetry.setpoint_position_percent"), "{err}");
+    let (code, _, err) = replay(&[p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--strict"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("row 1: invalid sample") && err.contains("--strict"), "{err}");
     let csv = dir.path().join("x.csv");
     std::fs::write(&csv, "a,b\n1,2\n").unwrap();
     let (code, _, err) = replay(&[
@@ -129,4 +133,243 @@ fn the_lbnl_trend_log_flags_the_cooling_valve_fault_days() {
         (r["faulted_days_flagged"][0].as_u64().unwrap(), r["faulted_days_flagged"][1].as_u64().unwrap());
     assert_eq!(faulted, 7);
     assert!(flagged >= 6, "only {flagged} of 7 fault days flagged");
+}
+
+/// A rig-format (flox) recording written by a test: `rows` of (seconds, setpoint, position,
+/// torque, power, rotation) at their own UTC times.
+fn flox_csv(rows: &[(f64, f64, f64, f64, f64, u8)]) -> String {
+    let mut s = String::from(
+        "_time,_measurement,feedback_position_%,internal_temperature_deg_C,motor_torque_Nmm,power_W,rotation_direction,setpoint_position_%,test_number\n",
+    );
+    let t0 = twinfault::rig::parse_timestamp_ms("2026-03-16T15:00:00Z").unwrap();
+    for &(t, sp, pos, tq, pw, rot) in rows {
+        let ts = twinfault::rig::format_timestamp_ms(t0 + (t * 1000.0).round() as i64)
+            .replace('T', " ")
+            .replace('Z', "+00:00");
+        s.push_str(&format!("{ts},measurements,{pos:.2},27.0,{tq:.4},{pw:.5},{rot},{sp:.3},1\n"));
+    }
+    s
+}
+
+/// A deterministic pseudo-random stream for test fixtures (no dependency, same on every machine).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.next().max(1e-12), self.next());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// A bench exercise of the rig as the hand-imposed faults of `../shared/docs/domain.md` §1 were
+/// recorded: the setpoint sweeping 0-100 % in a triangle, the drive at 4.8 %/s toward it, torque
+/// signed (about -0.6 N·m opening, +0.6 closing, 0 at rest), power about 0.17 W while moving; then
+/// the fault's signature: `gear_jam` feedback pinned near 1 % with rotation 0 on 90 % of samples;
+/// `closure_blockage` feedback confined to 11-40 %; `destabilization` pushes of 6-12 % against
+/// the drive (the back-driven motor reporting the push's direction); `added_resistance` a torque
+/// bias of -0.34 N·m and power up 0.05 W; `normal` none.
+fn bench_exercise(kind: &str, hz: f64, seconds: f64, seed: u64) -> Vec<(f64, f64, f64, f64, f64, u8)> {
+    let mut rng = Lcg(seed);
+    let period = 30.0 + 20.0 * rng.next();
+    let phase = rng.next();
+    let mut pos = if kind == "gear_jam" { 1.2 } else { 30.0 };
+    let pokes: Vec<f64> = (0..6).map(|k| 3.0 + (seconds - 6.0) * (k as f64 + rng.next()) / 6.0).collect();
+    let (mut next_poke, mut poke_left, mut poke_dir, mut poke_step) = (0, 0, 0.0, 0.0);
+    let mut out = Vec::new();
+    for k in 0..(seconds * hz) as usize {
+        let t = k as f64 / hz;
+        let x = (t / period + phase).rem_euclid(1.0);
+        let sp = 100.0 * (1.0 - (2.0 * x - 1.0).abs());
+        let err = sp - pos;
+        let d = if err.abs() > 0.4 { err.clamp(-4.8 / hz, 4.8 / hz) } else { 0.0 };
+        let mut rot = if d > 0.0 {
+            1
+        } else if d < 0.0 {
+            2
+        } else {
+            0
+        };
+        let mut new = pos + d;
+        match kind {
+            "gear_jam" => {
+                new = 1.2;
+                rot = if rng.next() < 0.1 { 1 } else { 0 };
+            }
+            "closure_blockage" => {
+                new = new.clamp(11.0, 40.0);
+                if new == pos && d != 0.0 && rng.next() < 0.7 {
+                    rot = 0;
+                }
+            }
+            "destabilization" => {
+                if next_poke < pokes.len() && t >= pokes[next_poke] {
+                    next_poke += 1;
+                    poke_left = (0.8 * hz) as usize + 1;
+                    poke_dir = if err > 0.0 { -1.0 } else { 1.0 };
+                    poke_step = (6.0 + 6.0 * rng.next()) / poke_left as f64;
+                }
+                if poke_left > 0 {
+                    poke_left -= 1;
+                    new = pos + poke_dir * poke_step;
+                    rot = if poke_dir > 0.0 { 1 } else { 2 };
+                }
+            }
+            _ => {}
+        }
+        pos = new.clamp(0.0, 100.0);
+        let (mut tq, mut pw) = match rot {
+            1 => (-0.6 + 0.25 * rng.normal(), 0.17 + 0.07 * rng.normal()),
+            2 => (0.58 + 0.25 * rng.normal(), 0.17 + 0.07 * rng.normal()),
+            _ => (0.0, 0.0),
+        };
+        if kind == "added_resistance" && rot != 0 {
+            tq -= 0.34;
+            pw += 0.05;
+        }
+        if kind == "gear_jam" {
+            pw = 0.004;
+        }
+        out.push((t, sp, (pos * 100.0).round() / 100.0, tq, pw.max(0.0), rot));
+    }
+    out
+}
+
+/// A fresh twin (no history, the template's prior) fed a short bench exercise opens the right
+/// kind before 30 s, and nothing else, for each of the four hand-imposed kinds, at the rig's
+/// 20.8 Hz and at 5 Hz, over 34 and 45 s; the healthy exercise raises nothing.
+#[test]
+fn a_fresh_twin_finds_each_hand_imposed_kind_in_a_short_bench_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for kind in ["gear_jam", "closure_blockage", "destabilization", "added_resistance", "normal"] {
+        for (hz, seconds, seed) in [(20.8, 45.0, 1), (20.8, 34.0, 2), (5.0, 45.0, 3)] {
+            let p = dir.path().join(format!("{kind}-{hz}-{seconds}.csv"));
+            std::fs::write(&p, flox_csv(&bench_exercise(kind, hz, seconds, seed))).unwrap();
+            let (code, out, err) = replay(&[
+                p.to_str().unwrap(),
+                "--facility",
+                "twins/datacenter.toml",
+                "--node",
+                "BEL-VNT-001",
+                "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let found: Vec<(String, f64)> = r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["kind"].as_str().unwrap().to_string(), f["after_s"].as_f64().unwrap()))
+                .collect();
+            let verdict = &r["verdicts"][0];
+            let ok = if kind == "normal" {
+                found.is_empty() && verdict["result"] == "healthy"
+            } else {
+                found.iter().all(|(k, _)| k == kind)
+                    && found.iter().any(|(_, t)| *t < 30.0)
+                    && verdict["result"] == "fault"
+                    && verdict["kinds"][0] == kind
+            };
+            if !ok {
+                failures.push(format!("{kind} at {hz} Hz over {seconds} s: {found:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every kind of imperfect row, a file per reason: the row is skipped (or its field held) and
+/// counted by reason with its row; `--strict` refuses the file at that row; nothing aborts.
+#[test]
+fn imperfect_rows_are_skipped_and_counted_and_strict_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = bench_exercise("normal", 20.8, 20.0, 7);
+    let clean = flox_csv(&rows);
+    let lines: Vec<&str> = clean.lines().collect();
+    // (name, edit of the clean file, expected reason text, samples fewer than the clean file's,
+    // row named)
+    let replace_cell = |row: usize, col: usize, v: &str| -> String {
+        let mut ls: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        let mut cells: Vec<&str> = ls[row - 1].split(',').collect();
+        cells[col] = v;
+        ls[row - 1] = cells.join(",");
+        ls.join("\n") + "\n"
+    };
+    let mut cases: Vec<(&str, String, &str, usize, usize)> = vec![
+        ("empty-position", replace_cell(40, 2, ""), "empty cell 1 (row 40", 1, 40),
+        ("nan-setpoint", replace_cell(41, 7, "NaN"), "NaN or infinite value 1 (row 41", 1, 41),
+        ("inf-position", replace_cell(42, 2, "inf"), "NaN or infinite value 1 (row 42", 1, 42),
+        ("text-position", replace_cell(43, 2, "n/a"), "not a number 1 (row 43", 1, 43),
+        ("no-time", replace_cell(44, 0, ""), "no time 1 (row 44", 1, 44),
+        ("empty-torque", replace_cell(45, 4, ""), "field held from the row before 1 (row 45", 0, 45),
+    ];
+    let mut dup: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    dup.insert(50, dup[49].clone());
+    // One row more than the clean file, one skipped: as many samples as the clean file.
+    cases.push(("duplicate", dup.join("\n") + "\n", "duplicated time 1 (row 51", 0, 51));
+    let mut back: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    back.swap(60, 61);
+    cases.push(("backwards", back.join("\n") + "\n", "backwards time 1 (row 62", 1, 62));
+    let truncated = clean.trim_end().to_string();
+    let cut = truncated.rfind(',').unwrap();
+    cases.push(("truncated", truncated[..cut - 10].to_string(), "truncated row 1", 1, lines.len()));
+    for (name, text, reason, skipped, row) in &cases {
+        let p = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&p, text).unwrap();
+        let args = [p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001", "--json"];
+        let (code, out, err) = replay(&args);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(err.contains(reason), "{name}: {err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["samples"].as_u64().unwrap() as usize, lines.len() - 1 - skipped, "{name}");
+        let (code, _, err) = replay(&[&args[..5], &["--strict"][..]].concat());
+        assert_eq!(code, 2, "{name}: --strict accepted it");
+        assert!(err.contains(&format!("row {row}:")) && err.contains("--strict"), "{name}: {err}");
+    }
+    // A BOM and CRLF line ends are read as if they were not there.
+    let p = dir.path().join("bom-crlf.csv");
+    std::fs::write(&p, format!("\u{feff}{}", clean.replace('\n', "\r\n"))).unwrap();
+    let (code, out, err) = replay(&[
+        p.to_str().unwrap(),
+        "--facility",
+        "twins/datacenter.toml",
+        "--node",
+        "BEL-VNT-001",
+        "--json",
+        "--strict",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["samples"].as_u64().unwrap() as usize, lines.len() - 1);
+    // The log's own clock in what is printed.
+    assert_eq!(r["clock"], "utc");
+    let (_, text, _) = replay(&[p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001"]);
+    assert!(text.contains("2026-03-16T15:00:00.000Z"), "{text}");
+}
+
+/// A long silence in a replayed log raises `signal_loss`, as it would live; the gap is reported.
+#[test]
+fn a_gap_in_a_replayed_log_raises_signal_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = bench_exercise("normal", 20.8, 20.0, 9);
+    for r in bench_exercise("normal", 20.8, 20.0, 10) {
+        rows.push((r.0 + 90.0, r.1, r.2, r.3, r.4, r.5));
+    }
+    let p = dir.path().join("gap.csv");
+    std::fs::write(&p, flox_csv(&rows)).unwrap();
+    let (code, out, err) =
+        replay(&[p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 gap over 10 s (longest 70."), "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let loss: Vec<&serde_json::Value> =
+        r["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "signal_loss").collect();
+    assert_eq!(loss.len(), 1, "{}", r["findings"]);
+    // Opened in the silence: 10 s offline plus its 30 s confirmation after the last sample.
+    let opened = loss[0]["after_s"].as_f64().unwrap();
+    assert!((55.0..65.0).contains(&opened), "{opened}");
+    assert_eq!(r["findings"].as_array().unwrap().len(), 1, "{}", r["findings"]);
 }

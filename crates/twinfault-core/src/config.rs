@@ -279,6 +279,19 @@ pub struct ActuatorDetection {
     pub stiction_min_events: f64,
     /// Undriven position jumps in the window needed for destabilization [-].
     pub poke_min_events: f64,
+    /// Feedback carried away from the setpoint by this much in one push is an external move (a
+    /// poke), whatever the rotation flag says: a positioner only ever drives toward its command.
+    /// The healthy rig coasts at most about 1.7 % past a reversing setpoint [%].
+    pub poke_away_pct: f64,
+    /// Signed torque bias, the mean of the opening and closing torques (which cancel on a
+    /// healthy drive: -0.6 and +0.6 N·m on the rig), beyond which a one-sided load is added
+    /// resistance; judged from the first strokes, with no baseline to learn [N·m]. Left out, the
+    /// rule is off (a template with no rig recordings to set it by, such as the valve's).
+    #[serde(default)]
+    pub torque_bias_nm: Option<f64>,
+    /// Travel time per direction the bias needs before it is judged: a fresh twin starts from
+    /// the template's prior (no bias) weighted as this much travel [s].
+    pub torque_bias_prior_s: f64,
     /// Window for the active-time ratio (hunting) [s].
     pub hunting_window_s: f64,
     /// Active (moving) time above this fraction of operating time is hunting (Belimo: 20 %) [-].
@@ -384,6 +397,11 @@ impl ActuatorTemplate {
         c.positive("signal_tau_s", d.signal_tau_s)?;
         c.positive("temperature_tau_s", d.temperature_tau_s)?;
         c.positive("torque_tau_moving_s", d.torque_tau_moving_s)?;
+        c.positive("poke_away_pct", d.poke_away_pct)?;
+        if let Some(b) = d.torque_bias_nm {
+            c.positive("torque_bias_nm", b)?;
+        }
+        c.positive("torque_bias_prior_s", d.torque_bias_prior_s)?;
         c.range("signal_loss_below", d.signal_loss_below, 0.0, d.weak_signal_below)?;
         let q = &raw.quantization;
         let c = Check { file, prefix: "quantization".into() };

@@ -460,8 +460,14 @@ struct Alphas {
     offset: f32,
 }
 
-/// Time constant of the progress-toward-setpoint average [s].
-const PROGRESS_TAU_S: f64 = 5.0;
+/// Time constant of the progress-toward-setpoint average [s]: short enough that a device
+/// stopped at an obstacle shows it within a few seconds of a stroke.
+const PROGRESS_TAU_S: f64 = 2.0;
+/// Evidence of a block is remembered this long while the device has not travelled past where it
+/// was blocked: a sweep meets an obstacle once per stroke, not continuously [ms].
+const BLOCK_MEMORY_MS: u64 = 60_000;
+/// A push away from the setpoint ends when the feedback has not moved away for this long [ms].
+const AWAY_RUN_END_MS: u64 = 500;
 /// Average speed of a move shorter than a sample interval, as a fraction of rated speed [-].
 const SHORT_MOVE_SPEED_RATIO: f64 = 0.67;
 /// Time constant of the rest-offset average [s].
@@ -587,6 +593,19 @@ struct State {
     free_travel_pct: [f32; 2],
     /// Feedback where the device was found blocked [%]; NaN when it is not.
     blocked_at_pct: f32,
+    /// The way it could not go there: +1 opening, -1 closing.
+    blocked_dir: f32,
+    /// Last time the device was seen not following its setpoint [ms].
+    last_not_following: u64,
+    /// The current push of the feedback away from the setpoint [%], when it was last seen [ms],
+    /// and whether it was counted as a poke already.
+    away_run_pct: f32,
+    away_last: u64,
+    away_counted: bool,
+    /// Mean signed torque while driving, opening and closing [N·m], and the travel time each
+    /// average has seen [s]: their mean is the drive's bias (a one-sided load).
+    torque_signed_nm: [f32; 2],
+    bias_travel_s: [f32; 2],
     /// Whether the device travelled freely (in either direction) since the first stall of the
     /// current blocking episode: a jammed gear cannot, an obstacle leaves a free band.
     moved_since_stall: bool,
@@ -656,6 +675,13 @@ impl ActuatorDetector {
             stall_dirs: 0,
             free_travel_pct: [0.0; 2],
             blocked_at_pct: f32::NAN,
+            blocked_dir: 0.0,
+            last_not_following: u64::MAX,
+            away_run_pct: 0.0,
+            away_last: 0,
+            away_counted: false,
+            torque_signed_nm: [-(d.torque_prior_nm as f32), d.torque_prior_nm as f32],
+            bias_travel_s: [0.0; 2],
             moved_since_stall: false,
             hold_s: 0.0,
             stick_events: EventRing::default(),
@@ -883,6 +909,28 @@ impl ActuatorDetector {
                 st.poke_events.push(t_s);
             }
         }
+        // Pokes the rotation flag cannot tell: a back-driven motor reports the direction it is
+        // pushed in, and at 20 Hz a push spreads over many small steps. A positioner only ever
+        // drives toward its command, so feedback carried away from the setpoint (before and
+        // after the step) by more than `poke_away_pct` in one push is an external move.
+        if consecutive {
+            let (e0, e1) = (prev.setpoint_pct - prev.position_pct, s.setpoint_pct - s.position_pct);
+            let away = dpos.abs() > 1e-3 && dpos * e0 < 0.0 && dpos * e1 < 0.0 && e1.abs() > m.deadband_pct as f32;
+            if away {
+                st.away_run_pct += dpos.abs();
+                st.away_last = t.0;
+                if !st.away_counted && f64::from(st.away_run_pct) >= d.poke_away_pct {
+                    st.poke_events.push(t_s);
+                    st.away_counted = true;
+                }
+            } else if dpos.abs() > 1e-3 || t.0.saturating_sub(st.away_last) > AWAY_RUN_END_MS {
+                st.away_run_pct = 0.0;
+                st.away_counted = false;
+            }
+        } else {
+            st.away_run_pct = 0.0;
+            st.away_counted = false;
+        }
         // Torque against the device's own baseline, over driving samples that are not a stall
         // (a stall is the tracking rules' business). Moves too short to span a sample still
         // show their torque in the driving samples around them.
@@ -922,6 +970,12 @@ impl ActuatorDetector {
             }
             st.moving_s += dt as f32;
             ewma(&mut st.torque_avg_nm[dir], mag, al.torque);
+            // The signed mean per direction starts from the prior (no bias) weighted as
+            // `torque_bias_prior_s` of travel, is a running mean until its window is full, then
+            // an exponential average: a fresh twin judges the bias from its first strokes.
+            st.bias_travel_s[dir] += dt as f32;
+            let w = st.bias_travel_s[dir] + d.torque_bias_prior_s as f32;
+            ewma(&mut st.torque_signed_nm[dir], s.torque_nm, (dt as f32 / w).max(al.torque));
         }
         if !driving || dpos.abs() >= 0.05 {
             st.hold_s = 0.0;
@@ -1009,18 +1063,37 @@ impl ActuatorDetector {
         // the setpoint stopped asking for the blocked travel. That keeps a blockage met once per
         // stroke test from opening and resolving every stroke.
         let (open_jam, open_block) = (st.book.is_open(FaultKind::GearJam), st.book.is_open(FaultKind::ClosureBlockage));
-        if not_following && st.blocked_at_pct.is_nan() {
-            st.blocked_at_pct = s.position_pct;
+        if not_following {
+            st.last_not_following = t.0;
+            if st.blocked_at_pct.is_nan() {
+                st.blocked_at_pct = s.position_pct;
+                st.blocked_dir = err.signum();
+            }
         }
         let pinned_range = d.pinned_range_pct as f32;
         let freed_jam = (s.position_pct - st.blocked_at_pct).abs() > pinned_range;
-        let freed_block = s.position_pct < st.blocked_at_pct - pinned_range;
-        let jam_cond = if open_jam { !freed_jam } else { not_following && jam };
-        let block_cond = if open_block { !freed_block } else { not_following && !jam && !open_jam };
+        // Past the obstacle, the way the device could not go.
+        let freed_block = (s.position_pct - st.blocked_at_pct) * st.blocked_dir > pinned_range;
+        // Evidence is kept between strokes until the device proves it can travel past where it
+        // was blocked (a jam: away from it at all), for `BLOCK_MEMORY_MS`.
+        let remembered = st.last_not_following != u64::MAX
+            && t.0.saturating_sub(st.last_not_following) <= BLOCK_MEMORY_MS
+            && !st.blocked_at_pct.is_nan();
+        let jam_evidence = not_following || (remembered && !freed_jam);
+        let block_evidence = not_following || (remembered && !freed_block);
+        let jam_cond = if open_jam { !freed_jam } else { jam_evidence && jam };
+        // Pokes knock the feedback off its track too: while they are seen, an unfollowed
+        // setpoint is their doing, not an obstacle's.
+        let poked_recently = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
+        let block_cond = if open_block { !freed_block } else { block_evidence && !jam && !open_jam && !poked_recently };
         let e = err.abs() as f64;
         st.rule(tpl, t, FaultKind::GearJam, (e, jam_cond), d.tracking_error_pct, node, out);
         st.rule(tpl, t, FaultKind::ClosureBlockage, (e, block_cond), d.tracking_error_pct, node, out);
-        if !not_following && !st.book.is_open(FaultKind::GearJam) && !st.book.is_open(FaultKind::ClosureBlockage) {
+        if !jam_cond
+            && !block_cond
+            && !st.book.is_open(FaultKind::GearJam)
+            && !st.book.is_open(FaultKind::ClosureBlockage)
+        {
             st.blocked_at_pct = f32::NAN;
         }
 
@@ -1032,12 +1105,24 @@ impl ActuatorDetector {
         let stalled = st.book.is_open(FaultKind::GearJam)
             || st.book.is_open(FaultKind::ClosureBlockage)
             || st.book.is_open(FaultKind::Stiction);
+        // Pokes push against the drive and bias its torque too: not a load of its own.
+        let poked = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
+        let bias = f64::from(st.torque_signed_nm[0] + st.torque_signed_nm[1]) / 2.0;
+        let bias_judged = st.bias_travel_s.iter().all(|&s| f64::from(s) >= d.torque_bias_prior_s);
+        let biased = d.torque_bias_nm.is_some_and(|b| bias_judged && bias.abs() > b);
+        let heavy = learned && torque > torque_limit;
+        // Report the evidence that holds: the bias (from the first strokes) or the magnitude
+        // against the learned baseline.
+        let (measured, threshold) = match d.torque_bias_nm {
+            Some(b) if biased && !heavy => (bias.abs(), b),
+            _ => (torque, torque_limit),
+        };
         st.rule(
             tpl,
             t,
             FaultKind::AddedResistance,
-            (torque, learned && !stalled && torque > torque_limit),
-            torque_limit,
+            (measured, (heavy || biased) && !stalled && !poked),
+            threshold,
             node,
             out,
         );
