@@ -391,14 +391,15 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
                 std::thread::sleep(wait);
             }
         }
+        // The clock ticks on whole seconds, as the live server's does: through a silence the
+        // twin goes offline and raises signal loss; after it, the next tick clears them.
         let mut out = Vec::new();
-        let mut tick = last.0 + SILENCE_TICK_MS;
-        while tick < a.sample.t.0 {
+        let mut tick = (last.0 / SILENCE_TICK_MS + 1) * SILENCE_TICK_MS;
+        while tick <= a.sample.t.0 {
             twin.tick(SimTime(tick), &mut out);
             tick += SILENCE_TICK_MS;
         }
         twin.ingest(&a.sample, &mut out);
-        twin.tick(a.sample.t, &mut out);
         *n += 1;
         *last = a.sample.t;
         findings.extend(out.into_iter().map(|f| (node.id.clone(), f)));
@@ -412,11 +413,6 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
         let e = statuses.entry(ahu.clone()).or_insert(Status::Healthy);
         *e = (*e).max(s);
     }
-    let diagnoses: BTreeMap<String, twinfault_core::detect::Diagnosis> =
-        twins.values().map(|(twin, ..)| (twin.id.clone(), twin.diagnosis(end))).collect();
-    let threshold_of = |node: &str, kind: &str| {
-        diagnoses.get(node).and_then(|d| d.checks.iter().find(|c| c.kind.as_str() == kind)).map(|c| c.threshold)
-    };
     let mut report_findings: Vec<ReplayFinding> = Vec::new();
     for (node, f) in &findings {
         let model = f.source == twinfault_core::detect::Source::Model;
@@ -431,7 +427,7 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
                 summary: f.summary.clone(),
                 source: if model { "model" } else { "rule" },
                 value: f.value,
-                threshold: if model { None } else { threshold_of(node, f.kind.as_str()) },
+                threshold: f.threshold,
                 unit: twinfault_core::detect::rule_evidence(f.kind).1.to_string(),
             }),
             Change::Resolved => {
@@ -489,7 +485,7 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
     })
 }
 
-/// How often a replay advances a silent twin's clock through a gap in its log [ms].
+/// How often a replay's clock ticks each twin (silence and timed rules) [ms].
 const SILENCE_TICK_MS: u64 = 1000;
 
 impl ReplayReport {

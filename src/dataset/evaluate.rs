@@ -300,6 +300,7 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
             severity: twinfault_core::types::Severity::Warning,
             confidence: 0.0,
             value: 0.0,
+            threshold: None,
             opened_at: SimTime(ft[j].max(0) as u64),
             summary: String::new(),
             action: String::new(),

@@ -135,6 +135,12 @@ fn the_lbnl_trend_log_flags_the_cooling_valve_fault_days() {
     assert!(flagged >= 6, "only {flagged} of 7 fault days flagged");
 }
 
+/// Replays a rig-format file into BEL-VNT-001 of the reference floor, with `extra` arguments.
+fn replay_rig(file: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let args = [file.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001"];
+    replay(&[&args[..], extra].concat())
+}
+
 /// A rig-format (flox) recording written by a test: `rows` of (seconds, setpoint, position,
 /// torque, power, rotation) at their own UTC times.
 fn flox_csv(rows: &[(f64, f64, f64, f64, f64, u8)]) -> String {
@@ -248,14 +254,7 @@ fn a_fresh_twin_finds_each_hand_imposed_kind_in_a_short_bench_recording() {
         for (hz, seconds, seed) in [(20.8, 45.0, 1), (20.8, 34.0, 2), (5.0, 45.0, 3)] {
             let p = dir.path().join(format!("{kind}-{hz}-{seconds}.csv"));
             std::fs::write(&p, flox_csv(&bench_exercise(kind, hz, seconds, seed))).unwrap();
-            let (code, out, err) = replay(&[
-                p.to_str().unwrap(),
-                "--facility",
-                "twins/datacenter.toml",
-                "--node",
-                "BEL-VNT-001",
-                "--json",
-            ]);
+            let (code, out, err) = replay_rig(&p, &["--json"]);
             assert_eq!(code, 0, "{err}");
             let r: serde_json::Value = serde_json::from_str(&out).unwrap();
             let found: Vec<(String, f64)> = r["findings"]
@@ -319,34 +318,25 @@ fn imperfect_rows_are_skipped_and_counted_and_strict_refuses_them() {
     for (name, text, reason, skipped, row) in &cases {
         let p = dir.path().join(format!("{name}.csv"));
         std::fs::write(&p, text).unwrap();
-        let args = [p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001", "--json"];
-        let (code, out, err) = replay(&args);
+        let (code, out, err) = replay_rig(&p, &["--json"]);
         assert_eq!(code, 0, "{name}: {err}");
         assert!(err.contains(reason), "{name}: {err}");
         let r: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(r["samples"].as_u64().unwrap() as usize, lines.len() - 1 - skipped, "{name}");
-        let (code, _, err) = replay(&[&args[..5], &["--strict"][..]].concat());
+        let (code, _, err) = replay_rig(&p, &["--strict"]);
         assert_eq!(code, 2, "{name}: --strict accepted it");
         assert!(err.contains(&format!("row {row}:")) && err.contains("--strict"), "{name}: {err}");
     }
     // A BOM and CRLF line ends are read as if they were not there.
     let p = dir.path().join("bom-crlf.csv");
     std::fs::write(&p, format!("\u{feff}{}", clean.replace('\n', "\r\n"))).unwrap();
-    let (code, out, err) = replay(&[
-        p.to_str().unwrap(),
-        "--facility",
-        "twins/datacenter.toml",
-        "--node",
-        "BEL-VNT-001",
-        "--json",
-        "--strict",
-    ]);
+    let (code, out, err) = replay_rig(&p, &["--json", "--strict"]);
     assert_eq!(code, 0, "{err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["samples"].as_u64().unwrap() as usize, lines.len() - 1);
     // The log's own clock in what is printed.
     assert_eq!(r["clock"], "utc");
-    let (_, text, _) = replay(&[p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001"]);
+    let (_, text, _) = replay_rig(&p, &[]);
     assert!(text.contains("2026-03-16T15:00:00.000Z"), "{text}");
 }
 
@@ -360,8 +350,7 @@ fn a_gap_in_a_replayed_log_raises_signal_loss() {
     }
     let p = dir.path().join("gap.csv");
     std::fs::write(&p, flox_csv(&rows)).unwrap();
-    let (code, out, err) =
-        replay(&[p.to_str().unwrap(), "--facility", "twins/datacenter.toml", "--node", "BEL-VNT-001", "--json"]);
+    let (code, out, err) = replay_rig(&p, &["--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1 gap over 10 s (longest 70."), "{err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();

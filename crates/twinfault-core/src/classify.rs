@@ -130,6 +130,7 @@ fn verdict(
         severity: Severity::Warning,
         confidence,
         value: confidence,
+        threshold: None,
         opened_at,
         summary: format!("{node}: {summary}"),
         action: "A learned model's opinion, not a rule: compare with the rules' evidence before acting".into(),

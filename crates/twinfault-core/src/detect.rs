@@ -34,6 +34,10 @@ pub struct FindingEvent {
     pub confidence: f32,
     /// The rule's measured value (units in `summary`).
     pub value: f32,
+    /// The threshold the value was held against when the event was made (same unit); none
+    /// for a learned model's verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
     /// When the finding opened (kept through updates and on resolve).
     pub opened_at: SimTime,
     pub summary: String,
@@ -307,6 +311,7 @@ impl FindingBook {
                 severity: r.spec.severity,
                 confidence: confidence(value, held_s),
                 value: value as f32,
+                threshold: Some(r.threshold as f32),
                 opened_at: SimTime(slot.opened_at),
                 summary: r
                     .spec
@@ -373,6 +378,7 @@ impl FindingBook {
             severity: spec.severity,
             confidence: 1.0,
             value: slot.last_value,
+            threshold: Some(slot.check.threshold),
             opened_at: SimTime(slot.opened_at),
             summary: format!(
                 "resolved by an operator: {}",
@@ -1082,8 +1088,8 @@ impl ActuatorDetector {
         let jam_evidence = not_following || (remembered && !freed_jam);
         let block_evidence = not_following || (remembered && !freed_block);
         let jam_cond = if open_jam { !freed_jam } else { jam_evidence && jam };
-        // Pokes knock the feedback off its track too: while they are seen, an unfollowed
-        // setpoint is their doing, not an obstacle's.
+        // Pokes knock the feedback off its track and bias the torque: while they are seen, an
+        // unfollowed setpoint or a biased drive is their doing, not an obstacle's or a load's.
         let poked_recently = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
         let block_cond = if open_block { !freed_block } else { block_evidence && !jam && !open_jam && !poked_recently };
         let e = err.abs() as f64;
@@ -1105,8 +1111,6 @@ impl ActuatorDetector {
         let stalled = st.book.is_open(FaultKind::GearJam)
             || st.book.is_open(FaultKind::ClosureBlockage)
             || st.book.is_open(FaultKind::Stiction);
-        // Pokes push against the drive and bias its torque too: not a load of its own.
-        let poked = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
         let bias = f64::from(st.torque_signed_nm[0] + st.torque_signed_nm[1]) / 2.0;
         let bias_judged = st.bias_travel_s.iter().all(|&s| f64::from(s) >= d.torque_bias_prior_s);
         let biased = d.torque_bias_nm.is_some_and(|b| bias_judged && bias.abs() > b);
@@ -1121,7 +1125,7 @@ impl ActuatorDetector {
             tpl,
             t,
             FaultKind::AddedResistance,
-            (measured, (heavy || biased) && !stalled && !poked),
+            (measured, (heavy || biased) && !stalled && !poked_recently),
             threshold,
             node,
             out,
