@@ -57,6 +57,12 @@ impl LiveClassifier {
         if self.buf.back().is_some_and(|b| b.t >= s.t) {
             return;
         }
+        if self.buf.is_empty() && self.next_ms == self.window_ms {
+            // The grid of half windows starts at the first sample's (a run's first is at 0; a
+            // replayed log's is at its own UTC time), not at the epoch.
+            let half = self.window_ms / 2;
+            self.next_ms += s.t.0 / half * half;
+        }
         while s.t.0 >= self.next_ms {
             let end = self.next_ms;
             let start = end - self.window_ms;
@@ -136,5 +142,61 @@ fn verdict(
         action: "A learned model's opinion, not a rule: compare with the rules' evidence before acting".into(),
         device: None,
         source: Source::Model,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Says `normal` and counts how often it was asked.
+    #[derive(Debug, Default)]
+    struct Counting {
+        classes: Vec<String>,
+        asked: AtomicUsize,
+    }
+
+    impl WindowClassifier for Counting {
+        fn classes(&self) -> &[String] {
+            &self.classes
+        }
+        fn window_s(&self) -> f64 {
+            60.0
+        }
+        fn predict(&self, _: &[f64; N_FEATURES]) -> (usize, f32) {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            (0, 1.0)
+        }
+    }
+
+    fn feed(model: &Arc<Counting>, t0_ms: u64, seconds: u64) -> usize {
+        let mut c = LiveClassifier::new(Arc::clone(model) as Arc<dyn WindowClassifier>, Role::ZoneDamper);
+        let mut out = Vec::new();
+        let before = model.asked.load(Ordering::Relaxed);
+        for k in 0..seconds * 10 {
+            let s = Sample {
+                t: SimTime(t0_ms + k * 100),
+                setpoint_pct: 50.0,
+                position_pct: 50.0,
+                torque_nm: 0.0,
+                power_w: 0.0,
+                temperature_c: 27.0,
+                rotation: 0,
+                signal_quality: None,
+            };
+            c.observe(&s, Phase::Occupied, &Vec::new, "n", &mut out);
+        }
+        model.asked.load(Ordering::Relaxed) - before
+    }
+
+    /// Half-window evaluations counted from the first sample, whether the clock starts at 0 (a
+    /// run) or at a UTC time (a replayed log): 120 s of samples are judged at 60 and 90 s, not
+    /// once per half window since 1970.
+    #[test]
+    fn evaluations_start_at_the_first_sample() {
+        let model = Arc::new(Counting { classes: vec!["normal".into()], ..Counting::default() });
+        assert_eq!(feed(&model, 0, 120), 2);
+        assert_eq!(feed(&model, 1_773_673_200_000, 120), 2);
     }
 }
