@@ -158,9 +158,14 @@ impl Actuator {
         }
         let cmd = cmd.clamp(0.0, 100.0);
 
-        // External pokes displace the shaft against the drive (destabilization).
+        // External pokes displace the shaft against the drive (destabilization): against the
+        // way it is driving, or either way at rest.
         if e.poke_rate_hz > 0.0 && uniform(&mut self.rng) < e.poke_rate_hz * dt_s {
-            let sign = if uniform(&mut self.rng) < 0.5 { -1.0 } else { 1.0 };
+            let sign = match self.drive {
+                Drive::Driving { dir, .. } => -f64::from(dir),
+                _ if uniform(&mut self.rng) < 0.5 => -1.0,
+                _ => 1.0,
+            };
             self.pos = (self.pos + sign * e.poke_pct).clamp(0.0, 100.0);
             self.moving = false;
         }
@@ -198,7 +203,7 @@ impl Actuator {
                 let d = f64::from(dir);
                 let friction =
                     m.coulomb_torque_nm + e.extra_friction_nm + m.viscous_torque_nm_per_pct_s * m.rated_speed_pct_s;
-                let resisting = friction + e.jam_torque_nm;
+                let resisting = (friction + e.jam_torque_nm + d * e.side_load_nm).max(0.0);
                 let obstacle = dir < 0 && e.block_below_pct.is_some_and(|b| self.pos <= b + 1e-9);
                 let can_turn = resisting < m.rated_torque_nm && !obstacle;
                 let speed = if m.approach_band_pct > 0.0 {
@@ -222,9 +227,12 @@ impl Actuator {
                     self.motor_torque = resisting;
                 } else {
                     self.moving = false;
-                    let breakaway =
-                        (m.breakaway_torque_nm + e.extra_breakaway_nm + e.extra_friction_nm + e.jam_torque_nm)
-                            .min(m.rated_torque_nm);
+                    let breakaway = (m.breakaway_torque_nm
+                        + e.extra_breakaway_nm
+                        + e.extra_friction_nm
+                        + e.jam_torque_nm
+                        + d * e.side_load_nm)
+                        .clamp(0.0, m.rated_torque_nm);
                     let before = self.motor_torque;
                     self.motor_torque = (before + m.torque_ramp_nm_s * dt_s).min(m.rated_torque_nm);
                     if can_turn && self.motor_torque >= breakaway {
