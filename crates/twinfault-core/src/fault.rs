@@ -122,7 +122,7 @@ impl FaultEffects {
                 FaultKind::Stiction => e.extra_breakaway_nm += 3.0 * s,
                 // The rig's pokes were repeated, by hand, against the drive.
                 FaultKind::Destabilization => {
-                    e.poke_rate_hz += 0.05 + 0.35 * s;
+                    e.poke_rate_hz += 0.05 + 0.15 * s;
                     e.poke_pct = e.poke_pct.max(2.0 + 8.0 * s);
                 }
                 // Signal faults put the quality in their own band at any severity: a loss below
