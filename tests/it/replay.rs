@@ -170,14 +170,14 @@ impl Lcg {
     }
 }
 
-/// A bench exercise of the rig as the hand-imposed faults of `../shared/docs/domain.md` §1 were
+/// A bench exercise written as the rig would log it, built to the hand-imposed faults of `../shared/docs/domain.md` §1 were
 /// recorded: the setpoint sweeping 0-100 % in a triangle, the drive at 4.8 %/s toward it, torque
 /// signed (about -0.6 N·m opening, +0.6 closing, 0 at rest), power about 0.17 W while moving; then
 /// the fault's signature: `gear_jam` feedback pinned near 1 % with rotation 0 on 90 % of samples;
 /// `closure_blockage` feedback confined to 11-40 %; `destabilization` pushes of 6-12 % against
 /// the drive (the back-driven motor reporting the push's direction); `added_resistance` a torque
 /// bias of -0.34 N·m and power up 0.05 W; `normal` none.
-fn bench_exercise(kind: &str, hz: f64, seconds: f64, seed: u64) -> Vec<(f64, f64, f64, f64, f64, u8)> {
+fn rig_like_exercise(kind: &str, hz: f64, seconds: f64, seed: u64) -> Vec<(f64, f64, f64, f64, f64, u8)> {
     let mut rng = Lcg(seed);
     let period = 30.0 + 20.0 * rng.next();
     let phase = rng.next();
@@ -253,7 +253,7 @@ fn a_fresh_twin_finds_each_hand_imposed_kind_in_a_short_bench_recording() {
     for kind in ["gear_jam", "closure_blockage", "destabilization", "added_resistance", "normal"] {
         for (hz, seconds, seed) in [(20.8, 45.0, 1), (20.8, 34.0, 2), (5.0, 45.0, 3)] {
             let p = dir.path().join(format!("{kind}-{hz}-{seconds}.csv"));
-            std::fs::write(&p, flox_csv(&bench_exercise(kind, hz, seconds, seed))).unwrap();
+            std::fs::write(&p, flox_csv(&rig_like_exercise(kind, hz, seconds, seed))).unwrap();
             let (code, out, err) = replay_rig(&p, &["--json"]);
             assert_eq!(code, 0, "{err}");
             let r: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -285,7 +285,7 @@ fn a_fresh_twin_finds_each_hand_imposed_kind_in_a_short_bench_recording() {
 #[test]
 fn imperfect_rows_are_skipped_and_counted_and_strict_refuses_them() {
     let dir = tempfile::tempdir().unwrap();
-    let rows = bench_exercise("normal", 20.8, 20.0, 7);
+    let rows = rig_like_exercise("normal", 20.8, 20.0, 7);
     let clean = flox_csv(&rows);
     let lines: Vec<&str> = clean.lines().collect();
     // (name, edit of the clean file, expected reason text, samples fewer than the clean file's,
@@ -344,8 +344,8 @@ fn imperfect_rows_are_skipped_and_counted_and_strict_refuses_them() {
 #[test]
 fn a_gap_in_a_replayed_log_raises_signal_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rows = bench_exercise("normal", 20.8, 20.0, 9);
-    for r in bench_exercise("normal", 20.8, 20.0, 10) {
+    let mut rows = rig_like_exercise("normal", 20.8, 20.0, 9);
+    for r in rig_like_exercise("normal", 20.8, 20.0, 10) {
         rows.push((r.0 + 90.0, r.1, r.2, r.3, r.4, r.5));
     }
     let p = dir.path().join("gap.csv");
