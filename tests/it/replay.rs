@@ -170,8 +170,9 @@ impl Lcg {
     }
 }
 
-/// A bench exercise written as the rig would log it, built to the hand-imposed faults of `../shared/docs/domain.md` §1 were
-/// recorded: the setpoint sweeping 0-100 % in a triangle, the drive at 4.8 %/s toward it, torque
+/// A bench exercise written as the rig would log it (not the simulator's: the detector is
+/// checked on data the model did not make), as the hand-imposed faults of
+/// `../shared/docs/domain.md` §1 were recorded: the setpoint sweeping 0-100 % in a triangle, the drive at 4.8 %/s toward it, torque
 /// signed (about -0.6 N·m opening, +0.6 closing, 0 at rest), power about 0.17 W while moving; then
 /// the fault's signature: `gear_jam` feedback pinned near 1 % with rotation 0 on 90 % of samples;
 /// `closure_blockage` feedback confined to 11-40 %; `destabilization` pushes of 6-12 % against
