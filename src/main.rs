@@ -373,9 +373,42 @@ enum Command {
         strict: bool,
         /// Instead: the rig's four hand-imposed fault kinds simulated in a bench exercise,
         /// against the figures documented for the real recordings.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fit")]
         faults: bool,
+        /// Instead: fit the template's healthy-device parameters to every recording under
+        /// `--rig` (healthy recordings of one actuator type) and write the fitted template.
+        #[arg(long, requires = "out")]
+        fit: bool,
+        /// Where `--fit` writes the fitted template.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
+}
+
+/// `twinfault calibrate --fit`: fits, prints what moved and the realism before and after, writes.
+fn calibrate_fit(template: &Path, rig: &Path, out: &Path, strict: bool) -> Result<ExitCode> {
+    let f = twinfault::calibrate::fit::fit(template, rig, strict)?;
+    let mut rows = vec![vec!["[model] key".to_string(), "template".into(), "fitted".into(), "fitted to".into()]];
+    for p in &f.params {
+        rows.push(vec![p.key.into(), format!("{:.4}", p.before), format!("{:.4}", p.after), p.how.clone()]);
+    }
+    print!("{}", render::table(&rows));
+    let mut rows = vec![vec!["recording".to_string(), "load factor".into()]];
+    for (name, l) in &f.loads {
+        rows.push(vec![name.clone(), format!("{l:.2}")]);
+    }
+    print!("{}", render::table(&rows));
+    for n in &f.notes {
+        println!("note: {n}");
+    }
+    print!("{}", twinfault::dataset::realism::render(&f.after));
+    println!(
+        "realism of the simulated drives against the recordings ({} windows of {} s): kNN mixing {:.3} -> {:.3}, MMD {:.3} -> {:.3} (0.5 / 0 = indistinguishable)",
+        f.after.real_windows, f.after.window_s, f.before.knn_mixing, f.after.knn_mixing, f.before.mmd, f.after.mmd
+    );
+    std::fs::write(out, &f.text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("written: {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn resolve_run(store: &Store, id: &str) -> Result<String> {
@@ -694,7 +727,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Calibrate { rig, template, strict, faults } => {
+        Command::Calibrate { rig, template, strict, faults, fit, out } => {
+            if fit {
+                let out = out.context("--fit needs --out")?;
+                return calibrate_fit(&template, &rig, &out, strict);
+            }
             let text =
                 std::fs::read_to_string(&template).with_context(|| format!("cannot read {}", template.display()))?;
             let t = std::sync::Arc::new(twinfault_core::config::ActuatorTemplate::parse(

@@ -2,7 +2,7 @@
 //! tests) into samples, with times relative to the first row.
 
 use crate::logfile::{self, Reason, Tally, TimeOrder};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::path::Path;
 use twinfault_core::SimTime;
 use twinfault_core::actuator::Sample;
@@ -106,6 +106,42 @@ pub struct Recording {
 
 /// A used row: (time ms, setpoint, position, torque, power, temperature, rotation, file line).
 type Row = (i64, f32, f32, f32, f32, f32, u8, usize);
+
+/// Rotation from position changes, for logs without the motor's own report: opening or
+/// closing when the next sample's feedback is more than 0.05 % away, else stopped.
+pub fn derive_rotation(samples: &mut [Sample]) {
+    for k in 0..samples.len() {
+        let d = if k + 1 < samples.len() { samples[k + 1].position_pct - samples[k].position_pct } else { 0.0 };
+        samples[k].rotation = if d > 0.05 {
+            1
+        } else if d < -0.05 {
+            2
+        } else {
+            0
+        };
+    }
+}
+
+/// Every CSV file under `dir`, recursively, in name order; an error when there is none.
+pub fn csv_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "csv") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: no CSV recordings", dir.display());
+    }
+    Ok(files)
+}
 
 /// A relative clock that drops below this has restarted (the bench tests' step segments) [s].
 const CLOCK_RESTART_BELOW_S: f64 = 2.0;
@@ -247,17 +283,7 @@ pub fn read(path: &Path, strict: bool) -> Result<Recording> {
         .collect();
     let rotation_reported = rot_col.is_some();
     if !rotation_reported {
-        let positions: Vec<f32> = samples.iter().map(|s| s.position_pct).collect();
-        for (k, s) in samples.iter_mut().enumerate() {
-            let d = if k + 1 < positions.len() { positions[k + 1] - positions[k] } else { 0.0 };
-            s.rotation = if d > 0.05 {
-                1
-            } else if d < -0.05 {
-                2
-            } else {
-                0
-            };
-        }
+        derive_rotation(&mut samples);
     }
     let name = path.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
     let lines = rows.iter().map(|r| r.7).collect();

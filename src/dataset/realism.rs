@@ -6,7 +6,7 @@
 
 use super::evaluate::Dataset;
 use super::table::Col;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use std::path::Path;
 use twinfault_core::actuator::Sample;
@@ -65,7 +65,7 @@ fn select(f: &[f64; twinfault_core::features::N_FEATURES]) -> Vec<f64> {
 
 /// Windows `[t0, t0 + w)` every `w / 2` over time-ordered samples; those in which the device
 /// moves at least `min_moving` of the time.
-fn windows(samples: &[Sample], w_ms: u64, min_moving: f64, out: &mut Vec<Vec<f64>>) {
+pub fn windows(samples: &[Sample], w_ms: u64, min_moving: f64, out: &mut Vec<Vec<f64>>) {
     let Some(first) = samples.first() else { return };
     let last = samples.last().expect("non-empty").t.0;
     let mut t0 = first.t.0;
@@ -85,24 +85,8 @@ fn windows(samples: &[Sample], w_ms: u64, min_moving: f64, out: &mut Vec<Vec<f64
 
 /// The real rig's recordings (every CSV under `dir`, recursively), as windows.
 pub fn real_windows(dir: &Path, w_ms: u64, min_moving: f64, strict: bool) -> Result<Vec<Vec<f64>>> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "csv") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        bail!("{}: no CSV recordings", dir.display());
-    }
     let mut out = Vec::new();
-    for f in files {
+    for f in crate::rig::csv_files(dir)? {
         let rec = crate::rig::read(&f, strict)?;
         rec.tally.warn();
         windows(&rec.samples, w_ms, min_moving, &mut out);

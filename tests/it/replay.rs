@@ -143,7 +143,7 @@ fn replay_rig(file: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
 
 /// A rig-format (flox) recording written by a test: `rows` of (seconds, setpoint, position,
 /// torque, power, rotation) at their own UTC times.
-fn flox_csv(rows: &[(f64, f64, f64, f64, f64, u8)]) -> String {
+pub(crate) fn flox_csv(rows: &[(f64, f64, f64, f64, f64, u8)]) -> String {
     let mut s = String::from(
         "_time,_measurement,feedback_position_%,internal_temperature_deg_C,motor_torque_Nmm,power_W,rotation_direction,setpoint_position_%,test_number\n",
     );

@@ -15,6 +15,7 @@ use crate::fault::{ActiveInjection, FaultEffects, Injection};
 use crate::rng::{NodeRng, node_rng, normal, uniform};
 use crate::types::SimTime;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One telemetry sample of an actuator, as the device (or its gateway) reports it.
@@ -68,6 +69,9 @@ pub struct Actuator {
     temperature_c: f64,
     /// Position as last refreshed by the device's feedback [%].
     feedback_pct: f64,
+    /// Recent shaft positions, oldest first, for a feedback that reports a delayed position;
+    /// empty without a delay.
+    history: VecDeque<(SimTime, f64)>,
     next_feedback: SimTime,
     injections: Vec<ActiveInjection>,
     /// The output position (what the air or water sees) in the last step [%].
@@ -93,6 +97,7 @@ impl Actuator {
             moving: false,
             temperature_c,
             feedback_pct: pos,
+            history: VecDeque::new(),
             next_feedback: SimTime::ZERO,
             injections: Vec::new(),
             opening_pct: pos,
@@ -203,7 +208,7 @@ impl Actuator {
                 let d = f64::from(dir);
                 let friction =
                     m.coulomb_torque_nm + e.extra_friction_nm + m.viscous_torque_nm_per_pct_s * m.rated_speed_pct_s;
-                let resisting = (friction + e.jam_torque_nm + d * e.side_load_nm).max(0.0);
+                let resisting = (friction + e.jam_torque_nm + d * (m.side_load_nm + e.side_load_nm)).max(0.0);
                 let obstacle = dir < 0 && e.block_below_pct.is_some_and(|b| self.pos <= b + 1e-9);
                 let can_turn = resisting < m.rated_torque_nm && !obstacle;
                 let speed = if m.approach_band_pct > 0.0 {
@@ -231,7 +236,7 @@ impl Actuator {
                         + e.extra_breakaway_nm
                         + e.extra_friction_nm
                         + e.jam_torque_nm
-                        + d * e.side_load_nm)
+                        + d * (m.side_load_nm + e.side_load_nm))
                         .clamp(0.0, m.rated_torque_nm);
                     let before = self.motor_torque;
                     self.motor_torque = (before + m.torque_ramp_nm_s * dt_s).min(m.rated_torque_nm);
@@ -303,8 +308,20 @@ impl Actuator {
         }
         .max(e.leak_pct);
 
+        let reported = if m.feedback_delay_s > 0.0 {
+            // The newest position at least the delay old (the oldest while the history is
+            // shorter): a move shows whole, one step, the delay later.
+            let cutoff = t.0.saturating_sub((m.feedback_delay_s * 1000.0).round() as u64);
+            self.history.push_back((t, self.pos));
+            while self.history.len() > 1 && self.history[1].0.0 <= cutoff {
+                self.history.pop_front();
+            }
+            self.history[0].1
+        } else {
+            self.pos
+        };
         if t >= self.next_feedback {
-            self.feedback_pct = (self.pos + e.feedback_offset_pct).clamp(0.0, 100.0);
+            self.feedback_pct = (reported + e.feedback_offset_pct).clamp(0.0, 100.0);
             let period_ms = (1000.0 / m.position_update_hz).round() as u64;
             self.next_feedback = SimTime(t.0 + period_ms.max(1));
         }

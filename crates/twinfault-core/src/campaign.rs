@@ -458,13 +458,7 @@ impl Campaign {
                 m.ambient_c = draw(&mut r, amb);
             }
             if let Some(l) = var.load {
-                let f = draw(&mut r, l);
-                // A heavier load drags (Coulomb and viscous); it does not make the gear stickier:
-                // the breakaway margin above the running torque stays the template's.
-                let margin = m.breakaway_torque_nm - m.coulomb_torque_nm;
-                m.coulomb_torque_nm *= f;
-                m.viscous_torque_nm_per_pct_s *= f;
-                m.breakaway_torque_nm = m.coulomb_torque_nm + margin.max(0.0);
+                *m = m.with_load(draw(&mut r, l));
             }
             m.breakaway_torque_nm = m.breakaway_torque_nm.max(m.coulomb_torque_nm);
             m.reports_signal_quality = uniform(&mut r) < var.signal_quality_reporting;

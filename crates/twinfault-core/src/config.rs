@@ -212,6 +212,10 @@ pub struct ActuatorModelParams {
     pub retry_after_s: f64,
     /// How often the device refreshes its position feedback [Hz].
     pub position_update_hz: f64,
+    /// Age of the position a feedback refresh reports [s]: the bus and the device's own
+    /// filtering make the reported position trail the shaft while it moves.
+    #[serde(default)]
+    pub feedback_delay_s: f64,
     /// Mean control-signal (communication) quality when healthy [0..1].
     pub signal_quality_mean: f64,
     /// Standard deviation of the signal quality [-].
@@ -222,6 +226,11 @@ pub struct ActuatorModelParams {
     /// Share of samples at rest whose torque reads exactly zero (the motor is off) [0..1].
     #[serde(default)]
     pub rest_torque_zero_share: f64,
+    /// A healthy one-sided load (a spring, the blades' weight or air force) that resists
+    /// opening and helps closing [N·m]; negative: the other way. Signed mean torque while moving
+    /// shows it as a bias (opening and closing torque of different size).
+    #[serde(default)]
+    pub side_load_nm: f64,
     /// Whether the device (or its gateway) reports a signal quality at all.
     #[serde(default = "yes")]
     pub reports_signal_quality: bool,
@@ -229,6 +238,21 @@ pub struct ActuatorModelParams {
 
 fn yes() -> bool {
     true
+}
+
+impl ActuatorModelParams {
+    /// The same device under `factor` × its mechanical load: a heavier load drags more
+    /// (Coulomb and viscous friction, and any one-sided load); it does not make the gear
+    /// stickier, so the breakaway margin above the running torque stays.
+    pub fn with_load(&self, factor: f64) -> ActuatorModelParams {
+        let mut m = self.clone();
+        let margin = (m.breakaway_torque_nm - m.coulomb_torque_nm).max(0.0);
+        m.coulomb_torque_nm *= factor;
+        m.viscous_torque_nm_per_pct_s *= factor;
+        m.side_load_nm *= factor;
+        m.breakaway_torque_nm = (m.coulomb_torque_nm + margin).max(m.coulomb_torque_nm);
+        m
+    }
 }
 
 /// The device's reporting resolution.
@@ -383,6 +407,7 @@ impl ActuatorTemplate {
         c.positive("overload_protection_s", m.overload_protection_s)?;
         c.positive("retry_after_s", m.retry_after_s)?;
         c.range("position_update_hz", m.position_update_hz, 0.1, 1000.0)?;
+        c.range("feedback_delay_s", m.feedback_delay_s, 0.0, 5.0)?;
         c.range("signal_quality_mean", m.signal_quality_mean, 0.0, 1.0)?;
         c.range("rest_torque_zero_share", m.rest_torque_zero_share, 0.0, 1.0)?;
         c.range("healthy_drop_share", m.healthy_drop_share, 0.0, 0.9)?;

@@ -617,6 +617,10 @@ struct State {
     moved_since_stall: bool,
     /// Time driving with no feedback change [s].
     hold_s: f32,
+    /// The last sample the device was driving [ms], and driving each way (opening, closing;
+    /// `u64::MAX`: never): a late feedback still shows that drive.
+    last_driving: u64,
+    last_drive_dir: [u64; 2],
     stick_events: EventRing,
     poke_events: EventRing,
     moving_s: f32,
@@ -690,6 +694,8 @@ impl ActuatorDetector {
             bias_travel_s: [0.0; 2],
             moved_since_stall: false,
             hold_s: 0.0,
+            last_driving: 0,
+            last_drive_dir: [u64::MAX; 2],
             stick_events: EventRing::default(),
             poke_events: EventRing::default(),
             moving_s: 0.0,
@@ -858,9 +864,12 @@ impl ActuatorDetector {
         let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
         ewma(&mut st.progress_pct_s, toward / dt as f32, al.progress);
         st.band.push(t, s.setpoint_pct, s.position_pct);
+        // A feedback that reports the shaft `feedback_delay_s` late shows every move that much
+        // after the drive starts: holds count from then on.
+        let hold_grace = m.feedback_delay_s as f32;
         if driving && dpos.abs() < 0.05 {
             st.hold_s += dt as f32;
-            if st.hold_s >= 1.0 {
+            if st.hold_s >= 1.0 + hold_grace {
                 st.last_stall = t.0;
                 let bit = s.rotation - 1;
                 st.stall_dirs |= 1 << bit;
@@ -882,6 +891,12 @@ impl ActuatorDetector {
             }
         }
 
+        // With a late feedback, a move shows up to the lag (and two refreshes) after the drive
+        // that made it: such a move is the drive's own.
+        let late = m.feedback_delay_s > 0.0 && {
+            let lag_ms = ((m.feedback_delay_s + 2.0 / m.position_update_hz) * 1000.0) as u64;
+            st.last_drive_dir[usize::from(dpos < 0.0)].checked_add(lag_ms).is_some_and(|until| until >= prev.t.0)
+        };
         // Stick-slip and pokes: jumps in feedback between consecutive samples.
         let expected = (m.rated_speed_pct_s * dt) as f32;
         if consecutive && dpos.abs() > 0.05 {
@@ -894,7 +909,7 @@ impl ActuatorDetector {
             // started and stopped between two samples.
             let to_setpoint = s.setpoint_pct - prev.position_pct;
             let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
-            let explained = own_move || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
+            let explained = own_move || late || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
             // Overshoot: the drive carried the feedback past a steady setpoint by more than twice
             // the deadband. A positioner stops at its command; a shaft released from static
             // friction does not. This is the stick-slip evidence slow polling still sees.
@@ -907,7 +922,8 @@ impl ActuatorDetector {
             // External pokes overshoot too: while they are seen, overshoots are not evidence.
             let poked = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
             if explained {
-                let stick_jump = f64::from(st.hold_s) >= d.stick_min_s && dpos.abs() > expected + d.jump_pct as f32;
+                let stick_jump =
+                    st.hold_s >= d.stick_min_s as f32 + hold_grace && dpos.abs() > expected + d.jump_pct as f32;
                 if stick_jump || (overshoot && !poked) {
                     st.stick_events.push(t_s);
                 }
@@ -921,7 +937,8 @@ impl ActuatorDetector {
         // after the step) by more than `poke_away_pct` in one push is an external move.
         if consecutive {
             let (e0, e1) = (prev.setpoint_pct - prev.position_pct, s.setpoint_pct - s.position_pct);
-            let away = dpos.abs() > 1e-3 && dpos * e0 < 0.0 && dpos * e1 < 0.0 && e1.abs() > m.deadband_pct as f32;
+            let away =
+                dpos.abs() > 1e-3 && dpos * e0 < 0.0 && dpos * e1 < 0.0 && e1.abs() > m.deadband_pct as f32 && !late;
             if away {
                 st.away_run_pct += dpos.abs();
                 st.away_last = t.0;
@@ -944,7 +961,7 @@ impl ActuatorDetector {
             st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
         // Only samples of real travel: holds longer than `stick_min_s` (stick-slip build-up, stalls)
         // are the stiction and tracking rules' evidence, not friction.
-        if driving && (dpos.abs() >= 0.05 || f64::from(st.hold_s) < d.stick_min_s) && !recent_stall {
+        if driving && (dpos.abs() >= 0.05 || st.hold_s < d.stick_min_s as f32 + hold_grace) && !recent_stall {
             let mag = s.torque_nm.abs();
             let dir = usize::from(s.rotation - 1);
             let learn = d.torque_learn_moving_s as f32;
@@ -983,7 +1000,14 @@ impl ActuatorDetector {
             let w = st.bias_travel_s[dir] + d.torque_bias_prior_s as f32;
             ewma(&mut st.torque_signed_nm[dir], s.torque_nm, (dt as f32 / w).max(al.torque));
         }
-        if !driving || dpos.abs() >= 0.05 {
+        // A hold ends when the feedback moves, or when the drive has been off longer than the
+        // feedback lags (until then the jump that ends it may still show).
+        if driving {
+            st.last_driving = t.0;
+            st.last_drive_dir[usize::from(s.rotation - 1)] = t.0;
+        }
+        let lag_ms = (m.feedback_delay_s * 1000.0) as u64;
+        if dpos.abs() >= 0.05 || (!driving && t.0.saturating_sub(st.last_driving) > lag_ms) {
             st.hold_s = 0.0;
         }
 

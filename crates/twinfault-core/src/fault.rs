@@ -116,8 +116,8 @@ impl FaultEffects {
                 // a one-sided load with a little friction, not friction alone (which raises both
                 // directions alike and leaves the mean at 0). `calibrate --faults` holds it.
                 FaultKind::AddedResistance => {
-                    e.side_load_nm += 0.34 * s;
-                    e.extra_friction_nm += 0.2 * s;
+                    e.side_load_nm += 0.30 * s;
+                    e.extra_friction_nm += 0.1 * s;
                 }
                 FaultKind::Stiction => e.extra_breakaway_nm += 3.0 * s,
                 // The rig's pokes were repeated, by hand, against the drive.
@@ -191,7 +191,7 @@ mod tests {
             ActiveInjection { injection: inj(FaultKind::AddedResistance, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
         let b = ActiveInjection { injection: inj(FaultKind::WeakSignal, 1.0, 0.0, 0.0, None), stuck_default_pct: 0.0 };
         let e = FaultEffects::at(&[a, b], SimTime::from_secs_f64(1.0), 5.0);
-        assert!(e.side_load_nm > 0.3 && e.extra_friction_nm > 0.1);
+        assert!(e.side_load_nm > 0.29 && e.extra_friction_nm > 0.05);
         assert!((e.quality_cap - 0.22).abs() < 1e-9);
     }
 }

@@ -1,13 +1,15 @@
 //! The calibration check: the simulated healthy actuator, driven by the real rig's setpoint
 //! trajectory at the rig's own sample times, against the rig's recording.
 
+pub mod fit;
+
 use crate::rig::Recording;
 use anyhow::Result;
 use std::path::Path;
 use std::sync::Arc;
 use twinfault_core::SimTime;
 use twinfault_core::actuator::{Actuator, Sample};
-use twinfault_core::config::ActuatorTemplate;
+use twinfault_core::config::{ActuatorModelParams, ActuatorTemplate};
 use twinfault_core::fault::Injection;
 use twinfault_core::types::FaultKind;
 
@@ -30,7 +32,7 @@ pub struct Stats {
     pub rest_samples: usize,
 }
 
-fn mean(v: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn mean(v: impl Iterator<Item = f64>) -> f64 {
     let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     if n == 0 { f64::NAN } else { s / n as f64 }
 }
@@ -72,20 +74,60 @@ pub fn stats(samples: &[Sample]) -> Stats {
     }
 }
 
-/// Simulates the template's actuator along the recording's setpoints and sample times.
-pub fn simulate(template: &Arc<ActuatorTemplate>, rec: &Recording, seed: u64) -> Vec<Sample> {
+/// Longest model step between a recording's samples [s]: a sparse log (a sample every 0.5-3 s)
+/// is simulated in steps of at most this, so the device is mid-travel at a sample as it was.
+const MAX_STEP_S: f64 = 0.05;
+
+/// The template's device, under `load` × the model's load, driven along the recording: each
+/// row's setpoint is the command sent at that row's time, held until the next row, and each
+/// simulated sample is taken at a row's time (before the device reacts to that row's command,
+/// as the logger saw it). The recording's polls are already lost: the model's own drop share is
+/// not applied. Where the recording derives rotation from feedback, so does the simulation.
+pub fn simulate_drive(
+    model: &ActuatorModelParams,
+    template: &ActuatorTemplate,
+    rec: &Recording,
+    load: f64,
+    seed: u64,
+) -> Vec<Sample> {
+    let mut t = template.clone();
+    t.model = model.with_load(load);
+    t.model.healthy_drop_share = 0.0;
+    // The device starts where the recording does: its position, and its inside temperature
+    // (the lab's ambient that day, which the template cannot know).
+    if let Some(s) = rec.samples.first() {
+        t.model.ambient_c = f64::from(s.temperature_c) - t.model.self_heating_c;
+    }
     let first = rec.samples.first().map_or(0.0, |s| f64::from(s.position_pct));
-    let mut a = Actuator::new(Arc::clone(template), seed, &rec.name, first);
+    let mut a = Actuator::new(Arc::new(t), seed, &rec.name, first);
     let mut out = Vec::with_capacity(rec.samples.len());
-    let mut prev = SimTime::ZERO;
-    for (k, s) in rec.samples.iter().enumerate() {
-        let dt = if k == 0 { 0.05 } else { ((s.t.0 - prev.0) as f64 / 1000.0).max(0.001) };
-        prev = s.t;
-        if let Some(x) = a.step(s.t, dt, f64::from(s.setpoint_pct)) {
+    let mut command = first;
+    let mut now = rec.samples.first().map_or(0, |s| s.t.0);
+    for s in &rec.samples {
+        let span_ms = s.t.0.saturating_sub(now);
+        let steps = ((span_ms as f64 / 1000.0 / MAX_STEP_S).ceil() as u64).max(1);
+        let mut sample = None;
+        for k in 1..=steps {
+            let t = now + span_ms * k / steps;
+            let dt = ((span_ms as f64 / steps as f64) / 1000.0).max(0.001);
+            sample = a.step(SimTime(t), dt, command);
+        }
+        now = s.t.0;
+        if let Some(mut x) = sample {
+            x.setpoint_pct = s.setpoint_pct;
             out.push(x);
         }
+        command = f64::from(s.setpoint_pct);
+    }
+    if !rec.rotation_reported {
+        crate::rig::derive_rotation(&mut out);
     }
     out
+}
+
+/// The template's device at its own load along the recording (see [`simulate_drive`]).
+pub fn simulate(template: &ActuatorTemplate, rec: &Recording, seed: u64) -> Vec<Sample> {
+    simulate_drive(&template.model, template, rec, 1.0, seed)
 }
 
 /// The tolerances of the check, with the reason for each.
