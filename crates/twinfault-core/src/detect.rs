@@ -617,8 +617,8 @@ struct State {
     moved_since_stall: bool,
     /// Time driving with no feedback change [s].
     hold_s: f32,
-    /// The last sample the device was driving [ms], and driving each way (opening, closing;
-    /// `u64::MAX`: never): a late feedback still shows that drive.
+    /// The last sample the device was driving [ms], and driving each way toward its setpoint
+    /// (opening, closing; `u64::MAX`: never): a late feedback still shows that drive.
     last_driving: u64,
     last_drive_dir: [u64; 2],
     stick_events: EventRing,
@@ -1004,7 +1004,11 @@ impl ActuatorDetector {
         // feedback lags (until then the jump that ends it may still show).
         if driving {
             st.last_driving = t.0;
-            st.last_drive_dir[usize::from(s.rotation - 1)] = t.0;
+            // Only a drive toward the setpoint is the positioner's own: a back-driven motor
+            // reports the way it is pushed, away from it.
+            if (s.rotation == 1) == (err > 0.0) {
+                st.last_drive_dir[usize::from(s.rotation - 1)] = t.0;
+            }
         }
         let lag_ms = (m.feedback_delay_s * 1000.0) as u64;
         if dpos.abs() >= 0.05 || (!driving && t.0.saturating_sub(st.last_driving) > lag_ms) {
