@@ -137,8 +137,12 @@ pub fn paired_realism(
 fn sampling(recs: &[Recording]) -> (f64, usize, f64) {
     let (mut shares, mut gaps, mut longest) = (Vec::new(), 0usize, 0.0f64);
     for rec in recs {
-        let mut dts: Vec<f64> =
-            rec.samples.windows(2).map(|w| (w[1].t.0 - w[0].t.0) as f64 / 1000.0).filter(|d| *d > 0.0).collect();
+        let mut dts: Vec<f64> = rec
+            .samples
+            .windows(2)
+            .map(|w| w[1].t.0.saturating_sub(w[0].t.0) as f64 / 1000.0)
+            .filter(|d| *d > 0.0)
+            .collect();
         if dts.len() < 20 {
             continue;
         }
@@ -217,17 +221,16 @@ pub fn fit(template_path: &Path, rig_dir: &Path, strict: bool) -> Result<Fit> {
     // enough to see it (a refresh slower than the sampling leaves samples unchanged).
     let (mut changes, mut time, mut fast) = (0usize, 0.0, 0usize);
     for r in &reported {
-        let dts: Vec<u64> = r.samples.windows(2).map(|w| w[1].t.0 - w[0].t.0).collect();
-        let mut sorted = dts.clone();
+        let mut sorted: Vec<u64> = r.samples.windows(2).map(|w| w[1].t.0.saturating_sub(w[0].t.0)).collect();
         sorted.sort_unstable();
         if sorted.get(sorted.len() / 2).is_none_or(|&d| d > 80) {
             continue;
         }
         fast += 1;
         for w in r.samples.windows(2) {
-            if w[0].rotation != 0 && w[1].rotation == w[0].rotation && w[1].t.0 - w[0].t.0 <= 200 {
+            if w[0].rotation != 0 && w[1].rotation == w[0].rotation && w[1].t.0.saturating_sub(w[0].t.0) <= 200 {
                 changes += usize::from(w[1].position_pct != w[0].position_pct);
-                time += (w[1].t.0 - w[0].t.0) as f64 / 1000.0;
+                time += w[1].t.0.saturating_sub(w[0].t.0) as f64 / 1000.0;
             }
         }
     }

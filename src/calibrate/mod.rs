@@ -77,6 +77,7 @@ pub fn stats(samples: &[Sample]) -> Stats {
 /// Longest model step between a recording's samples [s]: a sparse log (a sample every 0.5-3 s)
 /// is simulated in steps of at most this, so the device is mid-travel at a sample as it was.
 const MAX_STEP_S: f64 = 0.05;
+const MAX_STEPS_PER_GAP: u64 = 1200;
 
 /// The template's device, under `load` × the model's load, driven along the recording: each
 /// row's setpoint is the command sent at that row's time, held until the next row, and each
@@ -105,7 +106,9 @@ pub fn simulate_drive(
     let mut now = rec.samples.first().map_or(0, |s| s.t.0);
     for s in &rec.samples {
         let span_ms = s.t.0.saturating_sub(now);
-        let steps = ((span_ms as f64 / 1000.0 / MAX_STEP_S).ceil() as u64).max(1);
+        // A long silence (a minute or more: the device has long settled) in coarser steps, so a
+        // log with a jump of days costs no more than a minute.
+        let steps = ((span_ms as f64 / 1000.0 / MAX_STEP_S).ceil() as u64).clamp(1, MAX_STEPS_PER_GAP);
         let mut sample = None;
         for k in 1..=steps {
             let t = now + span_ms * k / steps;

@@ -162,3 +162,17 @@ fn shipped_damper_template_is_fitted_to_the_rig() {
     let p = f.params.iter().find(|p| p.key == "feedback_delay_s").unwrap();
     assert!((0.05..0.4).contains(&p.before) && (p.after - p.before).abs() <= 0.05, "{p:?}");
 }
+
+/// `calibrate --fit` on what is not a folder of recordings: one clear error naming it.
+#[test]
+fn fit_refuses_a_folder_without_recordings_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = root().join("twins/damper_actuator.toml");
+    let err = twinfault::calibrate::fit::fit(&template, dir.path(), false).err().unwrap().to_string();
+    assert!(err.contains("no CSV recordings") && err.contains(&dir.path().display().to_string()), "{err}");
+    std::fs::write(dir.path().join("notes.csv"), "a,b\n1,2\n").unwrap();
+    let err = twinfault::calibrate::fit::fit(&template, dir.path(), false).err().unwrap().to_string();
+    assert!(err.contains("notes.csv") && err.contains("not a rig recording"), "{err}");
+    let err = twinfault::calibrate::fit::fit(&template, &dir.path().join("missing"), false).err().unwrap().to_string();
+    assert!(err.contains("missing"), "{err}");
+}
