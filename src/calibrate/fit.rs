@@ -80,6 +80,8 @@ fn sd(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
 }
 
+/// The median of the finite values, the two middle ones averaged (the dataset's nearest-rank
+/// percentile takes the lower, which over ten recordings biases every ratio low); NaN without any.
 fn median(mut v: Vec<f64>) -> f64 {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
@@ -286,13 +288,12 @@ pub fn fit(template_path: &Path, rig_dir: &Path, strict: bool) -> Result<Fit> {
     let mut loads = vec![1.0; fit_recs.len()];
     let start = m.clone();
     for _ in 0..ROUNDS {
-        let drives: Vec<Vec<Sample>> = fit_recs
+        let sim: Vec<Figures> = fit_recs
             .iter()
             .zip(&loads)
             .enumerate()
-            .map(|(k, (r, l))| simulate_drive(&m, &template, r, *l, 1 + k as u64))
+            .map(|(k, (r, l))| figures(&simulate_drive(&m, &template, r, *l, 1 + k as u64)))
             .collect();
-        let sim: Vec<Figures> = drives.iter().map(|d| figures(d)).collect();
         // Load per recording from running torque; the lightest cluster is the template's own.
         rescale_loads(&mut loads, &real, &sim);
         let lightest = loads.iter().copied().fold(f64::INFINITY, f64::min);
