@@ -40,18 +40,27 @@ fn damper() -> Arc<ActuatorTemplate> {
     Arc::new(ActuatorTemplate::parse(&std::fs::read_to_string(&path).unwrap(), "damper_actuator.toml").unwrap())
 }
 
-/// `calibrate --faults`: the simulated added resistance reproduces the figures domain.md §1
-/// documents for the rig's (signed torque mean about -0.34 N·m, power about 0.22 W, speed
-/// unchanged). The other three kinds' figures are printed by the command and are not all within
-/// tolerance yet (see the README); this test holds the kind that is.
+/// `calibrate --faults`: the four hand-imposed kinds, simulated in a bench exercise on the
+/// shipped damper template, reproduce the figures domain.md §1 documents for the rig's, all but
+/// three that the model does not reproduce yet (named here and in the README): the jammed
+/// device's power (the rig's drew nothing during the recording; the model's first blocked
+/// attempt draws stall current until its protection trips), the blockage's upper edge (the model's
+/// obstacle stops closing only) and the destabilised device's rotation-0 share (the model keeps
+/// driving between pokes).
 #[test]
-fn simulated_added_resistance_has_the_rigs_signature() {
+fn simulated_faults_have_the_rigs_signatures() {
+    let not_yet = [
+        "power mean [W]/gear_jam",
+        "feedback max [%]/closure_blockage",
+        "rotation 0 share (about a third)/destabilization",
+    ];
     let figures = twinfault::calibrate::fault_signatures(&damper(), 1);
     assert_eq!(figures.len(), 13);
-    let ar: Vec<_> = figures.iter().filter(|f| f.kind == twinfault_core::types::FaultKind::AddedResistance).collect();
-    assert_eq!(ar.len(), 3);
-    for f in ar {
-        assert!(f.ok(), "{}: real {:.3} model {:.3} (±{:.3})", f.name, f.real, f.model, f.allowed);
+    let held: Vec<_> =
+        figures.iter().filter(|f| !not_yet.contains(&format!("{}/{}", f.name, f.kind).as_str())).collect();
+    assert_eq!(held.len(), 10, "the figures not yet reproduced are named exactly");
+    for f in held {
+        assert!(f.ok(), "{} {}: real {:.3} model {:.3} (±{:.3})", f.kind, f.name, f.real, f.model, f.allowed);
     }
 }
 

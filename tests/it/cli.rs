@@ -45,7 +45,7 @@ fn run_prints_the_report_stores_it_and_exits_zero() {
 fn a_failed_expectation_exits_one_and_prints_how_to_reproduce() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root().join("scenarios/datacenter_gear_jam.toml")).unwrap();
-    // Expect the jam far too fast to be possible (the device needs 13 s to know it is blocked).
+    // Expect the jam far too fast to be possible (no detector can know a device is blocked in 1 s).
     let text = text
         .replacen("within_s = 600", "within_s = 1", 1)
         .replace("../twins/", &format!("{}/twins/", root().display()));

@@ -5,8 +5,9 @@
 //! the load allows; load is Coulomb plus viscous friction plus any fault torque. From rest the
 //! motor torque builds up at a finite rate and the shaft breaks away only when it exceeds the
 //! static (breakaway) friction, so stiction produces real stick-slip: a hold, then a jump. A
-//! blocked shaft stalls; after `overload_protection_s` the device stops driving (as a Belimo
-//! actuator does after 13 s) and retries on a new command or after `retry_after_s`.
+//! blocked shaft stalls; after `overload_protection_s` the device stops driving and stays off
+//! while the command stays on the blocked side; it retries when the command comes back or
+//! crosses to the free side, or after `retry_after_s` (the rig's held gear left the motor off).
 //! Power follows torque × speed plus electronics and copper losses; the housing temperature is a
 //! first-order thermal RC with self-heating. Outputs are quantised like the real device.
 
@@ -47,9 +48,9 @@ enum Drive {
         dir: i8,
         held_s: f32,
     },
-    /// Overload protection: stopped after a block, at this command, for `since_s`.
+    /// Overload protection: stopped after being blocked while driving in `dir`, for `since_s`.
     Protected {
-        cmd_pct: f32,
+        dir: i8,
         since_s: f32,
     },
 }
@@ -187,16 +188,17 @@ impl Actuator {
                     Drive::Driving { dir, held_s }
                 }
             }
-            Drive::Protected { cmd_pct, since_s } => {
+            // A protected device stays off while the command stays on the blocked side (a
+            // sweeping setpoint does not make it push again on every step); it retries when the
+            // command comes back to the shaft or crosses to the free side, or after a while.
+            Drive::Protected { dir, since_s } => {
                 let since_s = since_s + dt_s as f32;
-                if (cmd - f64::from(cmd_pct)).abs() > 2.0 * db.max(0.5) || f64::from(since_s) >= m.retry_after_s {
-                    if err.abs() > db {
-                        Drive::Driving { dir: if err > 0.0 { 1 } else { -1 }, held_s: 0.0 }
-                    } else {
-                        Drive::Idle
-                    }
+                if err.abs() <= db {
+                    Drive::Idle
+                } else if f64::from(dir) * err < 0.0 || f64::from(since_s) >= m.retry_after_s {
+                    Drive::Driving { dir: if err > 0.0 { 1 } else { -1 }, held_s: 0.0 }
                 } else {
-                    Drive::Protected { cmd_pct, since_s }
+                    Drive::Protected { dir, since_s }
                 }
             }
             d => d,
@@ -266,7 +268,7 @@ impl Actuator {
                         let held_s = held_s + dt_s as f32;
                         self.drive = if f64::from(held_s) >= m.overload_protection_s {
                             self.motor_torque = 0.0;
-                            Drive::Protected { cmd_pct: cmd as f32, since_s: 0.0 }
+                            Drive::Protected { dir, since_s: 0.0 }
                         } else {
                             Drive::Driving { dir, held_s }
                         };
