@@ -88,7 +88,7 @@ fn quantize(v: f64, q: f64) -> f64 {
 impl Actuator {
     pub fn new(template: Arc<ActuatorTemplate>, seed: u64, node_id: &str, initial_pct: f64) -> Actuator {
         let m = &template.model;
-        let temperature_c = m.ambient_c + m.self_heating_c;
+        let temperature_c = m.ambient_c + m.self_heating_c + m.start_temperature_offset_c;
         let pos = initial_pct.clamp(0.0, 100.0);
         Actuator {
             rng: node_rng(seed, node_id, "model"),

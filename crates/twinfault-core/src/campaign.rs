@@ -138,6 +138,11 @@ pub struct Variation {
     /// Ambient temperature around the device [°C]; absent keeps the template's.
     #[serde(default)]
     pub ambient_c: Option<Range>,
+    /// Where a unit's inside temperature starts against its equilibrium at rest [°C], `[lo, hi]`
+    /// per unit (negative: still warming up; the rig's healthy recordings warm by 0.2-0.4 °C/min
+    /// while they run). Absent: the template's.
+    #[serde(default)]
+    pub start_temperature_offset_c: Option<Range>,
 }
 
 impl Default for Variation {
@@ -324,6 +329,9 @@ impl Campaign {
         if let Some(a) = self.variation.ambient_c {
             range(&v, "ambient_c", a, -40.0, 70.0)?;
         }
+        if let Some(o) = self.variation.start_temperature_offset_c {
+            range(&v, "start_temperature_offset_c", o, -40.0, 40.0)?;
+        }
         v.range("signal_quality_reporting", self.variation.signal_quality_reporting, 0.0, 1.0)?;
         if let Some(l) = self.variation.load {
             range(&v, "load", l, 0.2, 5.0)?;
@@ -456,6 +464,9 @@ impl Campaign {
             scale(&mut m.thermal_resistance_c_per_w, var.thermal_resistance);
             if let Some(amb) = var.ambient_c {
                 m.ambient_c = draw(&mut r, amb);
+            }
+            if let Some(o) = var.start_temperature_offset_c {
+                m.start_temperature_offset_c = draw(&mut r, o);
             }
             if let Some(l) = var.load {
                 *m = m.with_load(draw(&mut r, l));

@@ -206,6 +206,11 @@ pub struct ActuatorModelParams {
     pub thermal_time_constant_s: f64,
     /// Initial internal temperature above ambient [°C] (electronics self-heating).
     pub self_heating_c: f64,
+    /// Where the inside temperature starts against its at-rest equilibrium (ambient +
+    /// self-heating) [°C]: negative for a device still warming up (just powered, or brought in
+    /// from a colder place), as the rig's recordings warm by 0.2-0.4 °C/min while they run.
+    #[serde(default)]
+    pub start_temperature_offset_c: f64,
     /// Overload protection: stop driving after being blocked this long [s].
     pub overload_protection_s: f64,
     /// After overload protection, retry after this long or on a new command [s].
@@ -408,6 +413,7 @@ impl ActuatorTemplate {
         c.positive("retry_after_s", m.retry_after_s)?;
         c.range("position_update_hz", m.position_update_hz, 0.1, 1000.0)?;
         c.range("feedback_delay_s", m.feedback_delay_s, 0.0, 5.0)?;
+        c.range("start_temperature_offset_c", m.start_temperature_offset_c, -40.0, 40.0)?;
         c.range("signal_quality_mean", m.signal_quality_mean, 0.0, 1.0)?;
         c.range("rest_torque_zero_share", m.rest_torque_zero_share, 0.0, 1.0)?;
         c.range("healthy_drop_share", m.healthy_drop_share, 0.0, 0.9)?;
