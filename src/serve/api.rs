@@ -40,6 +40,21 @@ pub struct AppState {
     pub actuators: super::Actors,
     pub ahus: Vec<Addr<AhuActor>>,
     pub supervisor: Addr<Supervisor>,
+    /// Bytes of bodies and samples waiting for the disk, against their limits.
+    pub inflight: Arc<super::body::Inflight>,
+}
+
+/// Largest body of the endpoints other than ingest [bytes].
+const SMALL_BODY: usize = 256 * 1024;
+
+/// The body of an authenticated request, or the refusal.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    st: &AppState,
+    limit: usize,
+) -> Result<(web::Bytes, super::body::Held), HttpResponse> {
+    super::body::read(req, payload, &st.cfg, &st.inflight, limit.min(st.cfg.max_body_bytes)).await
 }
 
 type State = web::Data<AppState>;
@@ -155,13 +170,19 @@ pub(crate) fn authorize_cfg(req: &HttpRequest, cfg: &ServeConfig, need: Access) 
         if need == Access::Read && cfg.read_open {
             return Ok("anonymous".into());
         }
-        return Err(error(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer …)", vec![]));
+        return Err(super::body::closing(error(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is required (Authorization: Bearer …)",
+            vec![],
+        )));
     };
     match cfg.tokens.iter().find(|t| t.token == token) {
-        None => Err(error(StatusCode::UNAUTHORIZED, "unknown token", vec![])),
-        Some(t) if need == Access::Write && t.access != Access::Write => {
-            Err(error(StatusCode::FORBIDDEN, format!("token \"{}\" is read-only", t.name), vec![]))
-        }
+        None => Err(super::body::closing(error(StatusCode::UNAUTHORIZED, "unknown token", vec![]))),
+        Some(t) if need == Access::Write && t.access != Access::Write => Err(super::body::closing(error(
+            StatusCode::FORBIDDEN,
+            format!("token \"{}\" is read-only", t.name),
+            vec![],
+        ))),
         Some(t) => Ok(t.name.clone()),
     }
 }
@@ -182,14 +203,25 @@ pub(crate) fn authorize_cfg(req: &HttpRequest, cfg: &ServeConfig, need: Access) 
         (status = 429, description = "Queue full; retry after the Retry-After seconds", body = ErrorBody),
         (status = 503, description = "The store could not write", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     st.live.requests.fetch_add(1, Ordering::Relaxed);
     if let Err(r) = authorize(&req, &st, Access::Write) {
         return r;
     }
-    let items = match payload::objects(&body) {
-        Ok(items) => items,
-        Err(e) => {
+    let (body, mut held) = match read_body(&req, payload, &st, st.cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => {
+            st.live.reject("body", 1);
+            return r;
+        }
+    };
+    // Parsed on a blocking thread: a large body does not hold up the worker's other requests
+    // (`/health`, `/api/status`).
+    let parsed = web::block(move || payload::objects(&body)).await;
+    let items = match parsed {
+        Ok(Ok(items)) => items,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
+        Ok(Err(e)) => {
             st.live.reject("malformed", 1);
             return error(StatusCode::BAD_REQUEST, "the body is not JSON, a JSON array or NDJSON", vec![e]);
         }
@@ -235,6 +267,11 @@ async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
         return error(StatusCode::CONFLICT, "telemetry for a simulated node; nothing was accepted", simulated);
     }
     let n = samples.len();
+    // Admission by work: the samples waiting for the disk across all requests are bounded.
+    if !held.add_samples(n, st.cfg.max_inflight_samples) {
+        st.live.reject("busy", n as u64);
+        return super::body::busy("max_inflight_samples", st.cfg.max_inflight_samples, "samples waiting for the disk");
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     if let Err(_job) = st.writer.try_send(WriteJob { samples, ack: tx }) {
         st.live.reject("queue_full", n as u64);
@@ -242,7 +279,9 @@ async fn ingest(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
             json!({ "error": "the ingest queue is full; nothing was accepted, retry after 1 s", "details": [] }),
         );
     }
-    match rx.await {
+    let reply = rx.await;
+    drop(held);
+    match reply {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({ "accepted": n })),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e, vec![]),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped", vec![]),
@@ -557,9 +596,13 @@ pub(crate) struct ResolveBody {
     request_body = ResolveBody,
     responses((status = 200, description = "Resolved"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st: State) -> HttpResponse {
+async fn resolve(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: State) -> HttpResponse {
     let holder = match authorize(&req, &st, Access::Write) {
         Ok(h) => h,
+        Err(r) => return r,
+    };
+    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let b: ResolveBody = match serde_json::from_slice(&body) {
@@ -649,9 +692,13 @@ pub(crate) struct InjectBody {
 #[utoipa::path(post, path = "/api/scenario/inject", tag = "write", request_body = InjectBody,
     responses((status = 200, description = "Injected"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn inject(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+async fn inject(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     let who = match authorize(&req, &st, Access::Write) {
         Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
@@ -720,9 +767,13 @@ pub(crate) struct ClearBody {
 #[utoipa::path(post, path = "/api/scenario/clear", tag = "write", request_body = ClearBody,
     responses((status = 200, description = "The injections ended"), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn clear(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+async fn clear(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     let who = match authorize(&req, &st, Access::Write) {
         Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
@@ -766,9 +817,13 @@ pub(crate) struct ProposeBody {
 #[utoipa::path(post, path = "/api/actions", tag = "approval", request_body = ProposeBody,
     responses((status = 200, description = "The pending action"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn propose(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+async fn propose(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     let who = match authorize(&req, &st, Access::Read) {
         Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let b: ProposeBody = match serde_json::from_slice(&body) {
@@ -1006,9 +1061,13 @@ pub(crate) struct ChatBody {
 #[utoipa::path(post, path = "/api/agent/chat", tag = "agent", request_body = ChatBody,
     responses((status = 200, description = "reply, tool_events, pending_actions, unverified_ids, model_available"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn agent_chat(req: HttpRequest, body: web::Bytes, st: State) -> HttpResponse {
+async fn agent_chat(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     let who = match authorize(&req, &st, Access::Read) {
         Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let b = match serde_json::from_slice::<ChatBody>(&body) {

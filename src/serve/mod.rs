@@ -15,6 +15,7 @@
 //! resolutions.
 
 pub mod api;
+pub mod body;
 pub mod mqtt;
 pub mod payload;
 pub mod state;
@@ -76,6 +77,24 @@ pub struct ServeConfig {
     /// Ingest requests waiting for the writer; more gets 429 with Retry-After.
     #[serde(default = "default_queue")]
     pub queue_depth: usize,
+    /// Bytes all request bodies being read or processed may hold at once; more gets 429.
+    #[serde(default = "default_inflight_bytes")]
+    pub max_inflight_bytes: usize,
+    /// Samples accepted but not yet on disk, across all requests; more gets 429.
+    #[serde(default = "default_inflight_samples")]
+    pub max_inflight_samples: usize,
+    /// A body must arrive within this [s] plus one second per `body_min_rate_bytes_s` bytes;
+    /// slower gets 408 and the connection closed.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_s: f64,
+    #[serde(default = "default_body_rate")]
+    pub body_min_rate_bytes_s: f64,
+    /// A body that pauses this long [s] gets 408.
+    #[serde(default = "default_body_idle")]
+    pub body_idle_timeout_s: f64,
+    /// Open connections the server keeps at once (all workers); more wait in the kernel backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Samples older than their node's latest by more than this are refused [s]; newer
     /// out-of-order samples are stored (history is sorted) but only evaluated in time order.
     #[serde(default = "default_ooo")]
@@ -144,6 +163,24 @@ fn default_max_body() -> usize {
 fn default_queue() -> usize {
     1024
 }
+fn default_inflight_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_inflight_samples() -> usize {
+    500_000
+}
+fn default_body_timeout() -> f64 {
+    10.0
+}
+fn default_body_rate() -> f64 {
+    64.0 * 1024.0
+}
+fn default_body_idle() -> f64 {
+    5.0
+}
+fn default_max_connections() -> usize {
+    1024
+}
 fn default_ooo() -> f64 {
     300.0
 }
@@ -192,6 +229,18 @@ impl ServeConfig {
         }
         if c.queue_depth == 0 || c.max_body_bytes < 1024 {
             return Err(bad("queue_depth", "queue_depth must be positive and max_body_bytes at least 1024"));
+        }
+        if c.max_inflight_bytes < c.max_body_bytes {
+            return Err(bad("max_inflight_bytes", "must be at least max_body_bytes (one whole body)"));
+        }
+        if c.max_inflight_samples == 0 || c.max_connections == 0 {
+            return Err(bad("max_inflight_samples", "max_inflight_samples and max_connections must be positive"));
+        }
+        if !(c.body_timeout_s > 0.0 && c.body_idle_timeout_s > 0.0 && c.body_min_rate_bytes_s >= 1.0) {
+            return Err(bad(
+                "body_timeout_s",
+                "body_timeout_s and body_idle_timeout_s must be positive, body_min_rate_bytes_s at least 1",
+            ));
         }
         Ok(c)
     }
@@ -489,11 +538,13 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             actuators: Arc::clone(&actors),
             ahus: engine.ahus.clone(),
             supervisor: engine.supervisor.clone(),
+            inflight: Arc::default(),
         });
         let bind = cfg.bind.clone();
         let workers = cfg.workers.max(1);
         let server = actix_web::HttpServer::new(move || api::app(state.clone()))
             .workers(workers)
+            .max_connections(cfg.max_connections.div_ceil(workers).max(1))
             .bind(&bind)
             .with_context(|| format!("cannot listen on {bind}"))?
             .run();

@@ -8,6 +8,7 @@ mod cmapss;
 mod dataset;
 mod determinism;
 mod errors;
+mod hardening;
 mod hierarchy;
 mod ingest;
 mod replay;

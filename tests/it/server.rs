@@ -98,6 +98,13 @@ impl Server {
         Self::spawn(port, store, config, facility)
     }
 
+    /// The server process's resident memory [bytes], from `/proc`.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS in /proc status");
+        kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+    }
+
     fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
         match r {
             Ok(mut r) => {
@@ -141,11 +148,11 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn iso(ms: i64) -> String {
+pub fn iso(ms: i64) -> String {
     twinfault::rig::format_timestamp_ms(ms)
 }
 
-fn seed_sample(node: &str, t_ms: i64, position: f64) -> String {
+pub fn seed_sample(node: &str, t_ms: i64, position: f64) -> String {
     format!(
         r#"{{"nodeId":"{node}","timestamp":"{}","deviceType":"dampener","parentIds":["ahu-01"],"telemetry":{{"position_percent":{position},"setpoint_position_percent":40,"torque":0.01,"temperature":27.1,"power_w":0,"rotation_direction":0}}}}"#,
         iso(t_ms)
@@ -546,6 +553,7 @@ async fn a_full_queue_gets_429_with_retry_after() {
         actuators: Arc::new(std::sync::RwLock::new(engine.actuators.clone())),
         ahus: engine.ahus.clone(),
         supervisor: engine.supervisor.clone(),
+        inflight: Arc::default(),
     });
     let app = actix_web::test::init_service(api::app(state)).await;
     let req = |t: i64| {
@@ -558,14 +566,15 @@ async fn a_full_queue_gets_429_with_retry_after() {
     // The first request fills the queue and waits for a writer that never comes: poll it until it
     // is waiting (its job queued), then leave it.
     let mut first = Box::pin(actix_web::test::call_service(&app, req(now_ms())));
-    for _ in 0..100 {
+    // (It is parsed on a blocking thread: poll it for up to 10 s.)
+    for _ in 0..10_000 {
         if futures_util::FutureExt::now_or_never(&mut first).is_some() {
             panic!("the first request finished without a writer");
         }
         if live.queue_depth.load(std::sync::atomic::Ordering::Relaxed) == 1 {
             break;
         }
-        actix_web::rt::task::yield_now().await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1)).await;
     }
     assert_eq!(live.queue_depth.load(std::sync::atomic::Ordering::Relaxed), 1);
     let second = actix_web::test::call_service(&app, req(now_ms())).await;

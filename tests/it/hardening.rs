@@ -1,0 +1,99 @@
+//! `twinfault serve` against hostile and careless clients, as a real process on loopback: what a
+//! stranger can make it hold, what a slow or oversized body gets, what a 200 promises.
+
+use crate::server::{READ, Server, WRITE, now_ms, seed_sample};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Sends a request head declaring `len` body bytes, then `first` bytes of body, and returns the
+/// open connection (the rest of the body never comes).
+fn slow_post(port: u16, token: Option<&str>, len: usize, first: usize) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {len}\r\n\r\n"
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&vec![b' '; first]).unwrap();
+    c
+}
+
+/// The status line's code of the reply on `c`, and whether the server then closed it.
+fn status_and_closed(c: &mut TcpStream) -> (u16, bool) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut closed = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match c.read(&mut chunk) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, closed)
+}
+
+#[test]
+fn strangers_slow_bodies_get_401_at_once_and_take_no_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "");
+    let before = s.rss_bytes();
+    // 100 connections without a token (and 20 with an unknown one), each declaring 8 MB and
+    // sending 64 KiB of it: each gets 401 before the server reads the body, and is closed.
+    let started = Instant::now();
+    let mut conns: Vec<TcpStream> = (0..100).map(|_| slow_post(s.port, None, 8 << 20, 64 << 10)).collect();
+    conns.extend((0..20).map(|_| slow_post(s.port, Some("not-a-token-at-all-0123"), 8 << 20, 64 << 10)));
+    for c in &mut conns {
+        assert_eq!(status_and_closed(c), (401, true));
+    }
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    let after = s.rss_bytes();
+    assert!(after < before + (100 << 20) && after < 200 << 20, "RSS {before} -> {after} bytes");
+    // The server still serves.
+    assert_eq!(s.get("/api/status", Some(READ)).status, 200);
+}
+
+#[test]
+fn a_slow_or_oversized_body_is_cut_off_and_bodies_in_flight_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        "max_body_bytes = 1048576\nmax_inflight_bytes = 1048576\nbody_timeout_s = 1.0\nbody_idle_timeout_s = 1.0\nbody_min_rate_bytes_s = 100000",
+    );
+    // A body that stops halfway: 408 once it has paused a second, and the connection closed.
+    let t = Instant::now();
+    let mut c = slow_post(s.port, Some(WRITE), 600_000, 1000);
+    assert_eq!(status_and_closed(&mut c), (408, true));
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+
+    // Two bodies of 600 kB at once do not fit in a budget of 1 MiB: the second gets 429 with a
+    // Retry-After and the limit named, before the first is done.
+    let _first = slow_post(s.port, Some(WRITE), 600_000, 1000);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = slow_post(s.port, Some(WRITE), 600_000, 1000);
+    let mut buf = String::new();
+    second.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = second.read_to_string(&mut buf);
+    assert!(buf.starts_with("HTTP/1.1 429"), "{buf}");
+    assert!(buf.to_ascii_lowercase().contains("retry-after: 1") && buf.contains("max_inflight_bytes"), "{buf}");
+
+    // Over max_body_bytes by its Content-Length: 413 without reading it.
+    let mut big = slow_post(s.port, Some(WRITE), 2 << 20, 10);
+    assert_eq!(status_and_closed(&mut big).0, 413);
+
+    // A normal request still goes through afterwards.
+    let r = s.post("/api/ingest", Some(WRITE), &seed_sample("BEL-VNT-001", now_ms() - 1000, 40.0));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
