@@ -328,7 +328,7 @@ pub fn read_samples(file: &Path, facility: &Facility, opts: &ReplayOptions) -> R
     let rows_read = tally.rows.max(objects.items.len() + tally.skipped());
     let max_t = objects.items.iter().filter_map(|o| o.get("timestamp").and_then(Value::as_i64)).max().unwrap_or(0);
     // The log's own clock: nothing is "in the future"; out-of-order within the whole log.
-    let window = Window { now_ms: max_t, max_future_ms: 0, out_of_order_ms: i64::MAX / 4 };
+    let window = Window { now_ms: max_t, max_future_ms: 0, out_of_order_ms: i64::MAX / 4, retention_ms: i64::MAX / 4 };
     let mut accepted = Vec::with_capacity(objects.items.len());
     let mut order: BTreeMap<usize, TimeOrder> = BTreeMap::new();
     for (item, &row) in objects.items.iter().zip(&objects.rows) {

@@ -8,6 +8,16 @@ use twinfault_core::SimTime;
 use twinfault_core::actuator::Sample;
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+/// Days in month `m` (1-12) of year `y` (proleptic Gregorian): `2026-02-31` is no date.
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -45,7 +55,7 @@ pub fn parse_timestamp_ms(s: &str) -> Option<i64> {
     let sec: f64 = parts.next()?.parse().ok()?;
     if parts.next().is_some()
         || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&da)
+        || !(1..=days_in_month(y, mo)).contains(&da)
         || h > 23
         || mi > 59
         || !(0.0..61.0).contains(&sec)

@@ -149,8 +149,22 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
+/// An id or name as it may appear in a reply or log: at most 64 characters, the rest counted.
+pub(crate) fn clip(s: &str) -> String {
+    super::payload::clip(s)
+}
+
 pub(crate) fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
+}
+
+/// Byte strings equal, in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 /// The token's holder and access, or the response refusing the request.
@@ -176,7 +190,13 @@ pub(crate) fn authorize_cfg(req: &HttpRequest, cfg: &ServeConfig, need: Access) 
             vec![],
         )));
     };
-    match cfg.tokens.iter().find(|t| t.token == token) {
+    // Every configured token is compared, each in constant time: the reply's timing tells
+    // nothing about how much of a guess was right.
+    let found = cfg
+        .tokens
+        .iter()
+        .fold(None, |hit, t| if constant_time_eq(t.token.as_bytes(), token.as_bytes()) { Some(t) } else { hit });
+    match found {
         None => Err(super::body::closing(error(StatusCode::UNAUTHORIZED, "unknown token", vec![]))),
         Some(t) if need == Access::Write && t.access != Access::Write => Err(super::body::closing(error(
             StatusCode::FORBIDDEN,
@@ -226,11 +246,7 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
             return error(StatusCode::BAD_REQUEST, "the body is not JSON, a JSON array or NDJSON", vec![e]);
         }
     };
-    let window = Window {
-        now_ms: now_ms(),
-        max_future_ms: (st.cfg.max_future_s * 1000.0) as i64,
-        out_of_order_ms: (st.cfg.out_of_order_window_s * 1000.0) as i64,
-    };
+    let window = Window::live(&st.cfg, now_ms());
     if st.cfg.auto_create {
         auto_create(&st, &items);
     }
@@ -615,13 +631,17 @@ async fn resolve(req: HttpRequest, path: web::Path<String>, payload: web::Payloa
             );
         }
     };
-    let who = b.who.unwrap_or(holder);
-    let reply = resolve_fault(&st, &path, &b.note, &who).await;
+    // The actor is the token's holder; a body's `who` is only a note of whose word it was.
+    let note = match b.who.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        Some(w) => format!("{} (on behalf of {})", b.note, clip(w)),
+        None => b.note.clone(),
+    };
+    let reply = resolve_fault(&st, &path, &note, &holder).await;
     audit_reply(
         &st,
-        &who,
+        &holder,
         "resolve_fault",
-        json!({ "fault": path.as_str(), "note": b.note }),
+        json!({ "fault": clip(&path), "note": note }),
         &reply,
         Outcome::Executed,
     );

@@ -81,16 +81,12 @@ pub fn start(
                         Ok(items) => items,
                         Err(e) => {
                             live.reject("mqtt_malformed", 1);
-                            tracing::warn!(topic = %p.topic, "MQTT message refused: {}: {}", e.path, e.message);
+                            tracing::warn!(topic = %payload::clip(&p.topic), "MQTT message refused: {}: {}", e.path, e.message);
                             let _ = client.ack(&p).await;
                             continue;
                         }
                     };
-                    let window = Window {
-                        now_ms: now_ms(),
-                        max_future_ms: (cfg.max_future_s * 1000.0) as i64,
-                        out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
-                    };
+                    let window = Window::live(&cfg, now_ms());
                     // Auto-created nodes are known here too (creating them is the HTTP path's).
                     let samples = match payload::validate_with(
                         &items,
@@ -104,7 +100,7 @@ pub fn start(
                             live.reject("mqtt_invalid", items.len() as u64);
                             let first =
                                 details.first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
-                            tracing::warn!(topic = %p.topic, "MQTT message refused: {first}");
+                            tracing::warn!(topic = %payload::clip(&p.topic), "MQTT message refused: {first}");
                             let _ = client.ack(&p).await;
                             continue;
                         }

@@ -27,6 +27,17 @@ pub enum Refusal {
     Invalid,
 }
 
+/// Longest id or name echoed in a reply or a log line [characters].
+const MAX_ECHO: usize = 64;
+
+/// `s` as it may be echoed: at most 64 characters, the rest counted.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_ECHO) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}… ({} more bytes)", &s[..i], s.len() - i),
+    }
+}
+
 /// Most field errors returned for one request.
 const MAX_REPORTED_ERRORS: usize = 20;
 
@@ -41,6 +52,87 @@ pub struct Window {
     pub max_future_ms: i64,
     /// Samples older than a node's latest by more than this are refused [ms].
     pub out_of_order_ms: i64,
+    /// Samples older than now minus this would not be kept (the store's retention) and are
+    /// refused [ms].
+    pub retention_ms: i64,
+}
+
+impl Window {
+    /// The live server's limits at `now_ms`.
+    pub fn live(cfg: &super::ServeConfig, now_ms: i64) -> Window {
+        Window {
+            now_ms,
+            max_future_ms: (cfg.max_future_s * 1000.0) as i64,
+            out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
+            retention_ms: (cfg.history_retention_s * 1000.0) as i64,
+        }
+    }
+}
+
+/// JSON parsed into a `Value`, refusing an object with the same key twice (which a plain parse
+/// would take silently, the last one winning).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("duplicate key \"{}\"", clip(&k))));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+fn parse(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str::<Strict>(text).map(|s| s.0)
 }
 
 /// Splits a body into JSON objects: one object, an array of them, or one per line (NDJSON).
@@ -51,7 +143,7 @@ pub fn objects(body: &[u8]) -> Result<Vec<Value>, FieldError> {
     if trimmed.is_empty() {
         return Err(FieldError { path: "body".into(), message: "empty body".into() });
     }
-    match serde_json::from_str::<Value>(text) {
+    match parse(text) {
         Ok(Value::Array(items)) => Ok(items),
         Ok(v @ Value::Object(_)) => Ok(vec![v]),
         Ok(_) => Err(FieldError {
@@ -67,7 +159,7 @@ pub fn objects(body: &[u8]) -> Result<Vec<Value>, FieldError> {
             lines
                 .into_iter()
                 .map(|(i, line)| {
-                    serde_json::from_str::<Value>(line).map_err(|e| FieldError {
+                    parse(line).map_err(|e| FieldError {
                         path: format!("line {}", i + 1),
                         message: format!("invalid JSON: {e}"),
                     })
@@ -81,9 +173,9 @@ pub fn objects(body: &[u8]) -> Result<Vec<Value>, FieldError> {
 fn number(v: &Value) -> Result<f64, String> {
     let x = match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| "not a number".to_string())?,
-        Value::String(s) => s.trim().parse::<f64>().map_err(|_| format!("\"{s}\" is not a number"))?,
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| format!("\"{}\" is not a number", clip(s)))?,
         Value::Null => return Err("null".into()),
-        other => return Err(format!("{other} is not a number")),
+        other => return Err(format!("{} is not a number", clip(&other.to_string()))),
     };
     if x.is_finite() { Ok(x) } else { Err(format!("{x} is not a finite number")) }
 }
@@ -143,7 +235,7 @@ pub fn validate_with(
         let node = match field(obj, &["nodeId", "node_id", "node"]) {
             Some((_, Value::String(s))) => s.as_str(),
             Some((k, v)) => {
-                err(at(k), format!("{v} is not a node id string"), false, &mut errors);
+                err(at(k), format!("{} is not a node id string", clip(&v.to_string())), false, &mut errors);
                 continue;
             }
             None => {
@@ -156,7 +248,7 @@ pub fn validate_with(
                 Some(t) if DEVICE_TYPES.contains(&t) => {}
                 _ => err(
                     at(k),
-                    format!("unknown device type {v} (one of {})", DEVICE_TYPES.join(", ")),
+                    format!("unknown device type {} (one of {})", clip(&v.to_string()), DEVICE_TYPES.join(", ")),
                     false,
                     &mut errors,
                 ),
@@ -167,7 +259,7 @@ pub fn validate_with(
             Some(_) => {
                 err(
                     at("nodeId"),
-                    format!("\"{node}\" is an AHU or the plant; telemetry is ingested for actuators"),
+                    format!("\"{}\" is an AHU or the plant; telemetry is ingested for actuators", clip(node)),
                     false,
                     &mut errors,
                 );
@@ -176,7 +268,7 @@ pub fn validate_with(
             None => match extra(node) {
                 Some(x) => x,
                 None => {
-                    err(at("nodeId"), format!("unknown node \"{node}\""), true, &mut errors);
+                    err(at("nodeId"), format!("unknown node \"{}\"", clip(node)), true, &mut errors);
                     continue;
                 }
             },
@@ -185,7 +277,7 @@ pub fn validate_with(
             let parent = &facility.ahus[ahu].id;
             match v.as_array() {
                 Some(ps) if ps.iter().any(|p| p.as_str() == Some(parent)) || ps.is_empty() => {}
-                Some(_) => err(at(k), format!("\"{node}\" belongs to \"{parent}\""), false, &mut errors),
+                Some(_) => err(at(k), format!("\"{}\" belongs to \"{parent}\"", clip(node)), false, &mut errors),
                 None => err(at(k), "expected an array of node ids".into(), false, &mut errors),
             }
         }
@@ -193,7 +285,12 @@ pub fn validate_with(
             Some((k, Value::String(s))) => match parse_timestamp_ms(s) {
                 Some(t) => t,
                 None => {
-                    err(at(k), format!("\"{s}\" is not an RFC 3339 timestamp"), false, &mut errors);
+                    err(
+                        at(k),
+                        format!("\"{}\" is not an RFC 3339 timestamp (or not a calendar date)", clip(s)),
+                        false,
+                        &mut errors,
+                    );
                     continue;
                 }
             },
@@ -201,7 +298,7 @@ pub fn validate_with(
             Some((k, v)) => {
                 err(
                     at(k),
-                    format!("{v} is not a timestamp (RFC 3339 string or epoch milliseconds)"),
+                    format!("{} is not a timestamp (RFC 3339 string or epoch milliseconds)", clip(&v.to_string())),
                     false,
                     &mut errors,
                 );
@@ -214,6 +311,15 @@ pub fn validate_with(
         };
         if t_ms < 0 {
             err(at("timestamp"), "before 1970".into(), false, &mut errors);
+            continue;
+        }
+        if t_ms < window.now_ms - window.retention_ms {
+            let msg = format!(
+                "{} is older than the store keeps (history_retention_s = {} s): it would not be kept",
+                crate::rig::format_timestamp_ms(t_ms),
+                window.retention_ms / 1000
+            );
+            err(at("timestamp"), msg, false, &mut errors);
             continue;
         }
         if t_ms > window.now_ms + window.max_future_ms {
@@ -235,7 +341,7 @@ pub fn validate_with(
         let tel = match obj.get("telemetry") {
             Some(Value::Object(t)) => t,
             Some(v) => {
-                err(at("telemetry"), format!("{v} is not an object"), false, &mut errors);
+                err(at("telemetry"), format!("{} is not an object", clip(&v.to_string())), false, &mut errors);
                 continue;
             }
             None => obj,

@@ -312,13 +312,28 @@ impl Live {
         let mut faults = self.faults.write().expect("not poisoned");
         let who = record.get("who").and_then(|v| v.as_str()).map(str::to_string);
         let note = record.get("note").and_then(|v| v.as_str()).map(str::to_string);
-        if let Some(v) = faults.open.get_mut(id) {
-            v.resolved_by = who.clone();
-            v.note = note.clone();
+        let at = record.get("at").and_then(|v| v.as_str()).map(str::to_string);
+        // Resolved now, not at the twin's next epoch: the resolved list shows it at once (the
+        // twin's own resolution event then finds it gone from the open ones).
+        if let Some(mut v) = faults.open.remove(id) {
+            v.state = "resolved";
+            v.resolved_at = at.clone().or_else(|| Some(v.updated_at.clone()));
+            if let Some(a) = &at {
+                v.updated_at = a.clone();
+            }
+            faults.resolved.push_back(v);
+            if faults.resolved.len() > RESOLVED_KEPT {
+                faults.resolved.pop_front();
+            }
         }
         if let Some(v) = faults.resolved.iter_mut().rev().find(|v| v.id == id) {
             v.resolved_by = who;
             v.note = note;
+            // The operator's time, which a restart (re-resolving at start-up) must not change.
+            if let Some(a) = at {
+                v.resolved_at = Some(a.clone());
+                v.updated_at = a;
+            }
         }
     }
 

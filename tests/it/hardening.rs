@@ -97,3 +97,43 @@ fn a_slow_or_oversized_body_is_cut_off_and_bodies_in_flight_are_bounded() {
     let r = s.post("/api/ingest", Some(WRITE), &seed_sample("BEL-VNT-001", now_ms() - 1000, 40.0));
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn a_200_means_kept_duplicate_keys_are_refused_and_long_ids_are_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "history_retention_s = 86400");
+    let ok = seed_sample("BEL-VNT-002", now_ms() - 1000, 41.0);
+    // What the store would not keep (older than the retention window; epoch 0 and 1 ms), and
+    // dates that do not exist, are refused with the reason; nothing of the batch is stored.
+    for t in ["\"1970-01-01T00:00:00Z\"", "0", "1", &format!("{}", now_ms() - 10 * 86_400_000)] {
+        let bad = seed_sample("BEL-VNT-002", 0, 40.0).replace("\"1970-01-01T00:00:00.000Z\"", t);
+        let r = s.post("/api/ingest", Some(WRITE), &format!("[{ok},{bad}]"));
+        assert_eq!(r.status, 422, "{t}: {}", r.body);
+        assert!(r.body.contains("history_retention_s") && r.body.contains("would not be kept"), "{}", r.body);
+    }
+    for date in ["2026-02-31T10:00:00Z", "2026-04-31T10:00:00Z", "2025-02-29T10:00:00Z"] {
+        let bad = seed_sample("BEL-VNT-002", 0, 40.0).replace("1970-01-01T00:00:00.000Z", date);
+        let r = s.post("/api/ingest", Some(WRITE), &bad);
+        assert_eq!(r.status, 422, "{date}: {}", r.body);
+        assert!(r.body.contains("not a calendar date"), "{}", r.body);
+    }
+    let hist = s.get("/api/nodes/BEL-VNT-002/history?metric=position_pct&from=0", Some(READ)).json();
+    assert_eq!(hist["points"].as_array().map(Vec::len), Some(0), "{hist}");
+
+    // The same key twice in one object: refused, not "last one wins".
+    let dup = ok.replacen("\"telemetry\":{", "\"telemetry\":{\"position_percent\":99,", 1);
+    let r = s.post("/api/ingest", Some(WRITE), &dup);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("duplicate key \\\"position_percent\\\""), "{}", r.body);
+
+    // A 1 MB node id: refused with the id cut to 64 characters in the reply.
+    let long = "X".repeat(1 << 20);
+    let r = s.post("/api/ingest", Some(WRITE), &ok.replace("BEL-VNT-002", &long));
+    assert_eq!(r.status, 404, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.len() < 2000 && r.body.contains("more bytes"), "{} bytes", r.body.len());
+
+    // And the good sample alone is kept.
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &ok).status, 200);
+    let hist = s.get("/api/nodes/BEL-VNT-002/history?metric=position_pct&from=0", Some(READ)).json();
+    assert_eq!(hist["points"].as_array().map(Vec::len), Some(1), "{hist}");
+}

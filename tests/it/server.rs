@@ -332,17 +332,31 @@ fn kill_9_loses_no_acknowledged_sample_and_the_fault_survives() {
     let path = format!("/api/faults/{fault_id}/resolve");
     assert_eq!(s.post(&path, Some(READ), r#"{"note":"x"}"#).status, 403);
     assert_eq!(s.post("/api/faults/F-nope/resolve", Some(WRITE), r#"{"note":"x"}"#).status, 404);
-    let r = s.post(&path, Some(WRITE), r#"{"note":"gear replaced","who":"alice"}"#);
+    // A body's `who` is a note: the actor is the token's holder (finding 7 of issue 13).
+    let r = s.post(&path, Some(WRITE), r#"{"note":"gear replaced","who":"chief-engineer"}"#);
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["resolved_by"], "gateway");
     assert_eq!(s.post(&path, Some(WRITE), r#"{"note":"again"}"#).status, 409);
-    assert!(wait_for(5, || {
+    // In the resolved list at once, not only after the twin's next epoch.
+    let resolved = |s: &Server| -> serde_json::Value {
         let res = s.get("/api/faults?state=resolved", Some(READ)).json();
-        res.as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["id"] == fault_id.as_str() && f["resolved_by"] == "alice" && f["note"] == "gear replaced")
-    }));
+        res.as_array().unwrap().iter().find(|f| f["id"] == fault_id.as_str()).cloned().unwrap_or_default()
+    };
+    let before = resolved(&s);
+    assert_eq!(
+        (before["resolved_by"].as_str(), before["note"].as_str()),
+        (Some("gateway"), Some("gear replaced (on behalf of chief-engineer)")),
+        "{before}"
+    );
+    let audit = s.get("/api/audit?from=0&limit=1000", Some(READ)).json();
+    let last = audit["entries"].as_array().or(audit.as_array()).and_then(|e| e.last()).cloned().unwrap_or_default();
+    assert_eq!(last["who"], "gateway", "{audit}");
+    std::thread::sleep(Duration::from_millis(1100));
     let s = s.kill_and_restart();
+    // The resolution time survives the restart (it is the operator's, not the restart's).
+    let after = resolved(&s);
+    assert_eq!(after["resolved_at"], before["resolved_at"], "{before} / {after}");
+    assert_eq!(after["resolved_by"], "gateway");
     let open = s.get("/api/faults?state=open", Some(READ)).json();
     assert!(
         !open.as_array().unwrap().iter().any(|f| f["id"] == fault_id.as_str()),
