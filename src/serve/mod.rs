@@ -555,3 +555,25 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         anyhow::Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ServeConfig;
+
+    /// `serve.example.toml` documents every limit at its default: it parses, and the values it
+    /// states are the ones the server takes without it.
+    #[test]
+    fn the_example_config_parses_and_states_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.example.toml");
+        let c = ServeConfig::load(&path).unwrap();
+        let d = ServeConfig::default();
+        assert_eq!(
+            (c.max_body_bytes, c.max_inflight_bytes, c.max_inflight_samples, c.queue_depth, c.max_connections),
+            (d.max_body_bytes, d.max_inflight_bytes, d.max_inflight_samples, d.queue_depth, d.max_connections)
+        );
+        assert_eq!(
+            (c.body_timeout_s, c.body_min_rate_bytes_s, c.body_idle_timeout_s, c.history_retention_s),
+            (d.body_timeout_s, d.body_min_rate_bytes_s, d.body_idle_timeout_s, d.history_retention_s)
+        );
+    }
+}
