@@ -3,7 +3,7 @@
 // Handlers return a ready `HttpResponse` as their error: it is the value they would build anyway.
 #![allow(clippy::result_large_err)]
 
-use super::payload::{self, FieldError, Refusal, Window};
+use super::payload::{self, FieldError, Refusal, Window, clip};
 use super::state::Live;
 use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
@@ -149,11 +149,6 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
-/// An id or name as it may appear in a reply or log: at most 64 characters, the rest counted.
-pub(crate) fn clip(s: &str) -> String {
-    super::payload::clip(s)
-}
-
 pub(crate) fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
 }
@@ -291,9 +286,7 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
     let (tx, rx) = tokio::sync::oneshot::channel();
     if let Err(_job) = st.writer.try_send(WriteJob { samples, ack: tx }) {
         st.live.reject("queue_full", n as u64);
-        return HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, "1")).json(
-            json!({ "error": "the ingest queue is full; nothing was accepted, retry after 1 s", "details": [] }),
-        );
+        return super::body::busy("queue_depth", st.cfg.queue_depth, "the ingest queue is full");
     }
     let reply = rx.await;
     drop(held);

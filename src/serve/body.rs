@@ -34,14 +34,6 @@ impl Drop for Held {
 }
 
 impl Inflight {
-    pub fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Acquire)
-    }
-
-    pub fn samples(&self) -> usize {
-        self.samples.load(Ordering::Acquire)
-    }
-
     fn take(counter: &AtomicUsize, n: usize, max: usize) -> bool {
         counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| x.checked_add(n).filter(|&y| y <= max)).is_ok()
     }
@@ -80,7 +72,7 @@ pub fn busy(limit: &str, value: usize, what: &str) -> HttpResponse {
         vec![],
     );
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-    closing(r)
+    r
 }
 
 /// Reads the body (at most `limit` bytes) of a request whose caller is already authenticated.
@@ -115,7 +107,7 @@ pub async fn read(
     if let Some(n) = declared
         && !held.add_bytes(n, max)
     {
-        return Err(busy("max_inflight_bytes", max, "bytes of request bodies held at once"));
+        return Err(closing(busy("max_inflight_bytes", max, "bytes of request bodies held at once")));
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     let started = Instant::now();
@@ -153,7 +145,7 @@ pub async fn read(
             return Err(too_large(body.len() + next.len()));
         }
         if declared.is_none() && !held.add_bytes(next.len(), max) {
-            return Err(busy("max_inflight_bytes", max, "bytes of request bodies held at once"));
+            return Err(closing(busy("max_inflight_bytes", max, "bytes of request bodies held at once")));
         }
         body.extend_from_slice(&next);
     }

@@ -72,6 +72,19 @@ struct Faults {
     history: BTreeMap<String, VecDeque<FaultChange>>,
 }
 
+impl Faults {
+    /// Moves a fault taken from the open ones to the resolved ones, resolved `at`.
+    fn retire(&mut self, mut v: FaultView, at: String) {
+        v.state = "resolved";
+        v.resolved_at = Some(at.clone());
+        v.updated_at = at;
+        self.resolved.push_back(v);
+        if self.resolved.len() > RESOLVED_KEPT {
+            self.resolved.pop_front();
+        }
+    }
+}
+
 /// An actuator created at run time from telemetry naming an unknown node under a known AHU
 /// (`auto_create`). It has a twin (ingesting) and reports under its AHU; it is not part of the
 /// AHU's thermal model.
@@ -264,14 +277,8 @@ impl Live {
                 }
             }
             Change::Resolved => {
-                if let Some(mut v) = faults.open.remove(&id) {
-                    v.state = "resolved";
-                    v.resolved_at = Some(at.clone());
-                    v.updated_at = at;
-                    faults.resolved.push_back(v);
-                    if faults.resolved.len() > RESOLVED_KEPT {
-                        faults.resolved.pop_front();
-                    }
+                if let Some(v) = faults.open.remove(&id) {
+                    faults.retire(v, at);
                 }
             }
         }
@@ -315,16 +322,9 @@ impl Live {
         let at = record.get("at").and_then(|v| v.as_str()).map(str::to_string);
         // Resolved now, not at the twin's next epoch: the resolved list shows it at once (the
         // twin's own resolution event then finds it gone from the open ones).
-        if let Some(mut v) = faults.open.remove(id) {
-            v.state = "resolved";
-            v.resolved_at = at.clone().or_else(|| Some(v.updated_at.clone()));
-            if let Some(a) = &at {
-                v.updated_at = a.clone();
-            }
-            faults.resolved.push_back(v);
-            if faults.resolved.len() > RESOLVED_KEPT {
-                faults.resolved.pop_front();
-            }
+        if let Some(v) = faults.open.remove(id) {
+            let when = at.clone().unwrap_or_else(|| v.updated_at.clone());
+            faults.retire(v, when);
         }
         if let Some(v) = faults.resolved.iter_mut().rev().find(|v| v.id == id) {
             v.resolved_by = who;
