@@ -806,7 +806,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 cfg.store = s;
             }
             if let (Some(url), Some(topic)) = (mqtt, topic) {
-                cfg.mqtt = Some(twinfault::serve::MqttConfig { url, topic, client_id: "twinfault".into() });
+                cfg.mqtt = Some(match cfg.mqtt.take() {
+                    // The flags name the broker and topic; the session settings stay the config's.
+                    Some(m) => twinfault::serve::MqttConfig { url, topic, ..m },
+                    None => twinfault::serve::MqttConfig::new(url, topic),
+                });
             }
             if cfg.tokens.is_empty() {
                 eprintln!(

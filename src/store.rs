@@ -543,7 +543,7 @@ impl Store {
         let mut current = None;
         let mut n = 0;
         let mut emit = |samples: &mut Vec<Sample>, n: &mut usize| {
-            samples.sort_by_key(|s| s.t);
+            sort_unique(samples);
             for s in samples.drain(..).filter(|s| s.t >= from) {
                 f(&s);
                 *n += 1;
@@ -582,7 +582,7 @@ impl Store {
         let mut block_samples: Vec<Sample> = Vec::new();
         let mut current_block = None;
         let flush_block = |samples: &mut Vec<Sample>, points: &mut Vec<(SimTime, f64)>| -> Option<SimTime> {
-            samples.sort_by_key(|s| s.t);
+            sort_unique(samples);
             for s in samples.drain(..) {
                 if s.t < from || s.t >= to {
                     continue;
@@ -655,4 +655,20 @@ impl Store {
     pub fn auto_nodes(&self) -> Result<Vec<serde_json::Value>> {
         self.db.open_tree("auto_nodes")?.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
     }
+}
+
+/// Sorts one history block's samples by time and drops exact copies: a message delivered again
+/// (MQTT after a reconnect, a gateway's retry) is kept once, while two different samples of the
+/// same millisecond are both kept.
+fn sort_unique(samples: &mut Vec<Sample>) {
+    // By time, then by content, so that copies are neighbours.
+    let bits = |s: &Sample| {
+        (
+            [s.setpoint_pct, s.position_pct, s.torque_nm, s.power_w, s.temperature_c].map(f32::to_bits),
+            s.rotation,
+            s.signal_quality.map(f32::to_bits),
+        )
+    };
+    samples.sort_by(|a, b| a.t.cmp(&b.t).then_with(|| bits(a).cmp(&bits(b))));
+    samples.dedup_by(|a, b| a == b);
 }

@@ -1158,6 +1158,12 @@ async fn metrics(st: State) -> HttpResponse {
             "gauge",
             vec![(String::new(), up)],
         );
+        line(
+            "twinfault_mqtt_connections_total",
+            "MQTT connections made to the broker (more than 1: it reconnected).",
+            "counter",
+            vec![(String::new(), l.mqtt_connections.load(Ordering::Relaxed) as f64)],
+        );
     }
     line(
         "twinfault_uptime_seconds",

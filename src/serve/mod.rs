@@ -143,12 +143,42 @@ pub struct MqttConfig {
     pub url: String,
     /// Topic filter, e.g. `site/+/telemetry`.
     pub topic: String,
+    /// The session's client id: keep it stable (and unique per server) so that the broker keeps
+    /// the session, and what it holds, across restarts.
     #[serde(default = "default_client_id")]
     pub client_id: String,
+    /// How long the broker keeps the session while the server is away [s] (MQTT 5 Session Expiry
+    /// Interval; default one week).
+    #[serde(default = "default_session_expiry")]
+    pub session_expiry_s: u32,
+    /// Messages the broker may have out to the server unacknowledged (MQTT 5 Receive Maximum,
+    /// 1..=65535): a burst up to this size waits for the disk here rather than in the broker's
+    /// queue, which a stock Mosquitto caps at 1,000 messages and then drops.
+    #[serde(default = "default_receive_window")]
+    pub receive_window: u16,
+}
+
+impl MqttConfig {
+    /// A subscription with the default session settings.
+    pub fn new(url: String, topic: String) -> MqttConfig {
+        MqttConfig {
+            url,
+            topic,
+            client_id: default_client_id(),
+            session_expiry_s: default_session_expiry(),
+            receive_window: default_receive_window(),
+        }
+    }
 }
 
 fn default_client_id() -> String {
     "twinfault".into()
+}
+fn default_session_expiry() -> u32 {
+    7 * 24 * 3600
+}
+fn default_receive_window() -> u16 {
+    u16::MAX
 }
 
 fn default_bind() -> String {
@@ -226,6 +256,9 @@ impl ServeConfig {
         }
         if !(c.action_expiry_s >= 1.0 && c.action_expiry_s <= 86_400.0) {
             return Err(bad("action_expiry_s", "must be within 1..=86400"));
+        }
+        if c.mqtt.as_ref().is_some_and(|m| m.receive_window == 0) {
+            return Err(bad("receive_window", "must be within 1..=65535"));
         }
         if c.queue_depth == 0 || c.max_body_bytes < 1024 {
             return Err(bad("queue_depth", "queue_depth must be positive and max_body_bytes at least 1024"));
@@ -574,6 +607,20 @@ mod tests {
         assert_eq!(
             (c.body_timeout_s, c.body_min_rate_bytes_s, c.body_idle_timeout_s, c.history_retention_s),
             (d.body_timeout_s, d.body_min_rate_bytes_s, d.body_idle_timeout_s, d.history_retention_s)
+        );
+        // The commented-out [mqtt] section, taken in, states the session defaults.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let section: String = text
+            .lines()
+            .skip_while(|l| *l != "# [mqtt]")
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let m: super::MqttConfig = toml::from_str::<toml::Table>(&section).unwrap()["mqtt"].clone().try_into().unwrap();
+        let d = super::MqttConfig::new(m.url.clone(), m.topic.clone());
+        assert_eq!(
+            (&m.client_id, m.session_expiry_s, m.receive_window),
+            (&d.client_id, d.session_expiry_s, d.receive_window)
         );
     }
 }

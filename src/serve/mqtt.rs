@@ -2,13 +2,27 @@
 //! acknowledged to the broker (QoS 1, manual acks) only once its samples are on disk; a bad
 //! message is counted, logged and acknowledged (so the broker does not resend it forever); a lost
 //! connection is retried every second.
+//!
+//! MQTT 5, so that nothing the broker accepted is lost to a crash or a burst:
+//! - a persistent session (stable client id, `clean_start = false`, a session expiry): what the
+//!   broker holds for us while we are down, and what we had received but not acknowledged, is
+//!   delivered again when we reconnect;
+//! - a Receive Maximum of `receive_window` messages: the broker may have that many unacknowledged
+//!   messages out to us, so a burst waits in our window (and in TCP) rather than in the broker's
+//!   queue, which a stock broker caps at 1,000 and then drops;
+//! - a Maximum Packet Size of `max_body_bytes`: the broker drops a bigger message rather than
+//!   send it (a too-big packet would otherwise end the connection, and in a persistent session be
+//!   delivered again after every reconnect).
 
 use super::payload::{self, Window};
 use super::state::Live;
 use super::{MqttConfig, ServeConfig, WriteJob, Writer, now_ms};
 use anyhow::{Context, Result, bail};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use twinfault_core::config::Facility;
 
@@ -43,21 +57,30 @@ pub fn start(
     let mut opts = MqttOptions::new(m.client_id.clone(), host, port);
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_manual_acks(true);
-    opts.set_max_packet_size(cfg.max_body_bytes, cfg.max_body_bytes);
+    opts.set_clean_start(false);
+    opts.set_session_expiry_interval(Some(m.session_expiry_s));
+    opts.set_receive_maximum(Some(m.receive_window));
+    opts.set_max_packet_size(Some(u32::try_from(cfg.max_body_bytes).unwrap_or(u32::MAX)));
     let (client, mut eventloop) = AsyncClient::new(opts, MQTT_CHANNEL);
     let topic = m.topic.clone();
     // Acknowledgements in arrival order (MQTT asks for it), each once its samples are on disk;
     // the event loop goes on reading meanwhile.
     let (ack_tx, mut ack_rx) =
-        tokio::sync::mpsc::unbounded_channel::<(rumqttc::Publish, tokio::sync::oneshot::Receiver<Result<(), String>>)>(
-        );
+        tokio::sync::mpsc::unbounded_channel::<(u64, Publish, tokio::sync::oneshot::Receiver<Result<(), String>>)>();
     let acker = client.clone();
+    // Which connection a message came on (`Live::mqtt_connections`): an acknowledgement is sent
+    // only on that one (after a reconnect the broker delivers an unacknowledged message again,
+    // and packet ids may be reused).
+    let acked_live = Arc::clone(&live);
     actix_web::rt::spawn(async move {
-        while let Some((p, rx)) = ack_rx.recv().await {
+        while let Some((on, p, rx)) = ack_rx.recv().await {
             match rx.await {
-                Ok(Ok(())) => {
+                Ok(Ok(())) if on == acked_live.mqtt_connections.load(Ordering::Acquire) => {
                     let _ = acker.ack(&p).await;
                 }
+                // Stored, but the connection it came on is gone: the broker delivers it again and
+                // the store keeps one copy of an identical sample.
+                Ok(Ok(())) => {}
                 // Not acknowledged: the broker delivers it again after a reconnect.
                 Ok(Err(e)) => tracing::error!("MQTT message not stored: {e}"),
                 Err(_) => tracing::error!("MQTT message not stored: the writer stopped"),
@@ -67,8 +90,9 @@ pub fn start(
     actix_web::rt::spawn(async move {
         loop {
             match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    tracing::info!("MQTT connected; subscribing to {topic}");
+                Ok(Event::Incoming(Packet::ConnAck(c))) => {
+                    live.mqtt_connections.fetch_add(1, Ordering::AcqRel);
+                    tracing::info!(session_present = c.session_present, "MQTT connected; subscribing to {topic}");
                     if let Err(e) = client.subscribe(topic.clone(), QoS::AtLeastOnce).await {
                         tracing::warn!("MQTT subscribe failed: {e}");
                     }
@@ -77,11 +101,13 @@ pub fn start(
                     live.mqtt_subscribed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let on = live.mqtt_connections.load(Ordering::Acquire);
+                    let topic_name = payload::clip(&String::from_utf8_lossy(&p.topic));
                     let items = match payload::objects(&p.payload) {
                         Ok(items) => items,
                         Err(e) => {
                             live.reject("mqtt_malformed", 1);
-                            tracing::warn!(topic = %payload::clip(&p.topic), "MQTT message refused: {}: {}", e.path, e.message);
+                            tracing::warn!(topic = %topic_name, "MQTT message refused: {}: {}", e.path, e.message);
                             let _ = client.ack(&p).await;
                             continue;
                         }
@@ -100,7 +126,7 @@ pub fn start(
                             live.reject("mqtt_invalid", items.len() as u64);
                             let first =
                                 details.first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
-                            tracing::warn!(topic = %payload::clip(&p.topic), "MQTT message refused: {first}");
+                            tracing::warn!(topic = %topic_name, "MQTT message refused: {first}");
                             let _ = client.ack(&p).await;
                             continue;
                         }
@@ -127,7 +153,8 @@ pub fn start(
                             }
                         }
                     }
-                    let _ = ack_tx.send((p, job.1));
+                    // Only the packet id is needed to acknowledge: the payload is not kept.
+                    let _ = ack_tx.send((on, ack_of(&p), job.1));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -139,6 +166,13 @@ pub fn start(
         }
     });
     Ok(())
+}
+
+/// What acknowledging `p` needs (its id and QoS), without its payload.
+fn ack_of(p: &Publish) -> Publish {
+    let mut a = Publish::new("", p.qos, bytes::Bytes::new(), None);
+    a.pkid = p.pkid;
+    a
 }
 
 #[cfg(test)]

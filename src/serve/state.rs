@@ -112,6 +112,8 @@ pub struct Live {
     pub queue_depth: AtomicUsize,
     /// Whether the MQTT subscription is in place (1 after the broker's SubAck).
     pub mqtt_subscribed: std::sync::atomic::AtomicBool,
+    /// MQTT connections made (each ConnAck): also which connection a message came on.
+    pub mqtt_connections: AtomicU64,
     pub started: std::time::Instant,
 }
 
@@ -131,6 +133,7 @@ impl Live {
             rejected: Mutex::new(BTreeMap::new()),
             queue_depth: AtomicUsize::new(0),
             mqtt_subscribed: std::sync::atomic::AtomicBool::new(false),
+            mqtt_connections: AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
     }

@@ -11,6 +11,7 @@ mod errors;
 mod hardening;
 mod hierarchy;
 mod ingest;
+mod mqtt;
 mod replay;
 mod scenarios;
 mod server;

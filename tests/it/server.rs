@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -86,6 +86,12 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("the server did not answer /health within 20 s");
+    }
+
+    /// Sends the process a signal (`STOP`, `CONT`) with `kill(1)`.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([format!("-{sig}"), self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success(), "kill -{sig}");
     }
 
     /// Kills the process with SIGKILL (no shutdown of any kind) and starts it again on the same store.
@@ -431,97 +437,6 @@ fn live_injection_into_simulated_nodes_and_cors() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     // The simulated node runs on its own and reports samples of its own.
     assert!(wait_for(10, || s.get("/api/nodes/BEL-VNT-001", Some(READ)).json()["mode"] == "simulate"));
-}
-
-/// A real Mosquitto broker on a free loopback port (Debian package `mosquitto`; `.ci/run`
-/// installs it).
-struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Broker {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-        let child = Command::new("mosquitto")
-            .args(["-c", conf.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is not installed: apt-get install mosquitto (.ci/run does this)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { child, port }
-    }
-
-    /// Publishes messages at QoS 1 and waits for the broker's acknowledgements.
-    fn publish(&self, messages: &[(String, String)]) {
-        use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-        let (client, mut connection) = Client::new(MqttOptions::new("twinfault-test-pub", "127.0.0.1", self.port), 64);
-        for (topic, body) in messages {
-            client.publish(topic.as_str(), QoS::AtLeastOnce, false, body.as_bytes()).unwrap();
-        }
-        let mut acked = 0;
-        for ev in connection.iter() {
-            if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
-                acked += 1;
-                if acked == messages.len() {
-                    break;
-                }
-            }
-            ev.expect("broker connection");
-        }
-        let _ = client.disconnect();
-    }
-}
-
-#[test]
-fn mqtt_messages_go_through_the_same_validation_into_the_twins() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(dir.path());
-    let s = Server::start(
-        dir.path(),
-        &format!("[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic = \"site/+/telemetry\"", broker.port),
-    );
-    // Publish only once the server's subscription is in place (earlier messages are not retained).
-    assert!(wait_for(15, || s.get("/metrics", None).body.contains("twinfault_mqtt_subscribed 1")), "never subscribed");
-    let t0 = now_ms() - 5_000;
-    let mut msgs: Vec<(String, String)> = (0..3)
-        .map(|k| ("site/floor1/telemetry".to_string(), seed_sample("BEL-VNT-004", t0 + k * 100, 41.0 + k as f64)))
-        .collect();
-    msgs.push(("site/floor1/telemetry".into(), "{broken".into()));
-    msgs.push((
-        "site/floor1/telemetry".into(),
-        seed_sample("BEL-VNT-004", t0, 40.0).replace("\"torque\":0.01", "\"torque\":\"x\""),
-    ));
-    msgs.push(("other/topic".into(), seed_sample("BEL-VNT-004", t0 + 500, 49.0)));
-    broker.publish(&msgs);
-    assert!(
-        wait_for(10, || s.get(&format!("/api/nodes/BEL-VNT-004/history?from={t0}"), Some(READ)).json()["points"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 3),
-        "the three valid messages did not arrive"
-    );
-    let m = s.get("/metrics", None).body;
-    assert!(m.contains("twinfault_rejected_samples_total{reason=\"mqtt_malformed\"} 1"), "{m}");
-    assert!(m.contains("twinfault_rejected_samples_total{reason=\"mqtt_invalid\"} 1"), "{m}");
-    // The message on another topic was not subscribed to.
-    let h = s.get(&format!("/api/nodes/BEL-VNT-004/history?from={t0}"), Some(READ)).json();
-    assert!(h["points"].as_array().unwrap().iter().all(|p| p["value"] != 49.0));
 }
 
 /// A full ingest queue answers 429 with Retry-After and accepts nothing. Driven in-process through

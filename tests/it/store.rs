@@ -97,3 +97,31 @@ fn history_blocks_round_trip() {
     assert_eq!(twinfault::store::decode_block(b.start, &bytes).unwrap(), samples);
     assert!(twinfault::store::decode_block(b.start, &bytes[..bytes.len() - 1]).is_err());
 }
+
+/// A batch stored twice (an MQTT message delivered again after a reconnect, a gateway's retry)
+/// reads back once; two different samples of the same millisecond are both kept.
+#[test]
+fn live_samples_stored_twice_read_back_once() {
+    use twinfault_core::actuator::Sample;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let at = |t: u64, pos: f32| Sample {
+        t: SimTime(t),
+        setpoint_pct: 40.0,
+        position_pct: pos,
+        torque_nm: 0.01,
+        power_w: 0.0,
+        temperature_c: 27.1,
+        rotation: 0,
+        signal_quality: None,
+    };
+    let batch = vec![at(1_000, 10.0), at(2_000, 20.0), at(2_000, 21.0)];
+    s.put_live("BEL-VNT-001", &batch).unwrap();
+    s.put_live("BEL-VNT-001", &batch[..2]).unwrap();
+    let mut read = Vec::new();
+    s.for_each_live_sample("BEL-VNT-001", SimTime(0), |x| read.push(x.position_pct)).unwrap();
+    read.sort_by(f32::total_cmp);
+    assert_eq!(read, vec![10.0, 20.0, 21.0]);
+    let page = s.live_history("BEL-VNT-001", "position_pct", SimTime(0), SimTime(10_000), 100).unwrap();
+    assert_eq!(page.points.len(), 3, "{:?}", page.points);
+}

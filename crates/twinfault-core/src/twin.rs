@@ -190,8 +190,12 @@ impl ActuatorTwin {
     /// Feeds one real sample (ingest mode, or a replay); returns finding changes and a closed
     /// history block, if any. Samples older than the last one are not evaluated, but are kept.
     pub fn ingest(&mut self, s: &Sample, out: &mut Vec<FindingEvent>) -> Option<HistoryBlock> {
-        self.detector.observe(s, &self.id, out);
-        self.classify(s, out);
+        // Evaluated in time order only: a late sample or one delivered again is recorded but
+        // changes no finding.
+        if self.detector.last_sample().is_none_or(|l| s.t > l.t) {
+            self.detector.observe(s, &self.id, out);
+            self.classify(s, out);
+        }
         record(&mut self.block, self.record_history, s)
     }
 
