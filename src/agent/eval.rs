@@ -65,9 +65,8 @@ impl ToolHost for RunHost {
     }
 
     fn overview(&self) -> Value {
-        let count = |s: Status| self.statuses.values().filter(|x| **x == s).count();
-        json!({ "scenario": self.name, "nodes": { "healthy": count(Status::Healthy), "warning": count(Status::Warning),
-            "critical": count(Status::Critical), "offline": count(Status::Offline) },
+        let statuses: Vec<Status> = self.statuses.values().copied().collect();
+        json!({ "scenario": self.name, "nodes": crate::serve::api::status_counts(&statuses),
             "faults": self.detections.iter().map(|d| json!({ "node": d.device.clone().unwrap_or(d.node.clone()), "kind": d.kind,
                 "opened_at_s": d.opened_at_s })).collect::<Vec<_>>() })
     }

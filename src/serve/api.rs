@@ -392,22 +392,33 @@ async fn status(req: HttpRequest, st: State) -> HttpResponse {
         .map(|i| st.live.status(NodeRef::Actuator(i)))
         .chain(extras.iter().map(|e| e.1))
         .collect();
-    let counts = |s: Status| all.iter().filter(|&&x| x == s).count();
-    let healthy = counts(Status::Healthy);
-    let worst = all.iter().copied().max().unwrap_or(Status::Healthy);
+    // Building health counts only the nodes that have reported; with none, it is unknown.
+    let known = all.iter().filter(|&&x| x != Status::Unknown).count();
+    let healthy = all.iter().filter(|&&x| x == Status::Healthy).count();
+    let worst = all.iter().copied().max().unwrap_or(Status::Unknown);
     let open = st.live.open_faults();
     HttpResponse::Ok().json(json!({
         "facility": f.name,
         "time": format_timestamp_ms(now_ms()),
         "health": {
             "status": worst,
-                        "healthy_share": if all.is_empty() { 1.0 } else { healthy as f64 / all.len() as f64 },
-            "actuators": { "healthy": healthy, "warning": counts(Status::Warning), "critical": counts(Status::Critical), "offline": counts(Status::Offline) },
+            "healthy_share": (known > 0).then(|| healthy as f64 / known as f64),
+            "known": known,
+            "actuators": status_counts(&all),
             "open_faults": open.len(),
         },
         "open_faults": open,
         "nodes": nodes,
     }))
+}
+
+/// How many nodes are in each status: `{"healthy": n, …, "unknown": n}`.
+pub fn status_counts(all: &[Status]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline, Status::Unknown] {
+        m.insert(s.as_str().into(), all.iter().filter(|&&x| x == s).count().into());
+    }
+    serde_json::Value::Object(m)
 }
 
 fn extra_json(st: &AppState, e: &super::state::ExtraNode, status: Status) -> serde_json::Value {
@@ -986,7 +997,7 @@ impl Host<'_> {
                     chain.push(level(&f.node, n));
                     for &c in &st.facility.ahus[h].children {
                         let cid = &st.facility.actuators[c].id;
-                        if st.live.status(NodeRef::Actuator(c)) != Status::Healthy {
+                        if st.live.status(NodeRef::Actuator(c)).is_alarm() {
                             chain.push(level(cid, NodeRef::Actuator(c)));
                         }
                     }
@@ -1034,11 +1045,10 @@ impl crate::agent::chat::ToolHost for Host<'_> {
         let open = st.live.open_faults();
         let statuses: Vec<Status> =
             (0..st.facility.actuators.len()).map(|i| st.live.status(NodeRef::Actuator(i))).collect();
-        let count = |s: Status| statuses.iter().filter(|x| **x == s).count();
         json!({
             "facility": st.facility.name,
             "time": format_timestamp_ms(now_ms()),
-            "actuators": { "healthy": count(Status::Healthy), "warning": count(Status::Warning), "critical": count(Status::Critical), "offline": count(Status::Offline) },
+            "actuators": status_counts(&statuses),
             "open_faults": open.len(),
             "top_faults": open.iter().take(10).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
                 "severity": f.severity, "confidence": f.confidence, "opened_at": f.opened_at, "summary": f.summary,

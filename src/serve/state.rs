@@ -119,12 +119,11 @@ pub struct Live {
 
 impl Live {
     pub fn new(facility: Arc<Facility>) -> Live {
-        let n = facility.node_ids().len();
         let (a, h) = (facility.actuators.len(), facility.ahus.len());
         Live {
+            statuses: RwLock::new(facility.initial_statuses()),
             facility,
             extras: RwLock::new(Vec::new()),
-            statuses: RwLock::new(vec![Status::Healthy; n]),
             phases: RwLock::new(vec![Phase::Off; h]),
             last: Mutex::new(vec![None; a]),
             faults: RwLock::new(Faults::default()),
@@ -142,7 +141,7 @@ impl Live {
     pub fn add_extra(&self, node: ExtraNode) -> usize {
         let mut extras = self.extras.write().expect("not poisoned");
         let mut last = self.last.lock().expect("not poisoned");
-        extras.push((node, Status::Healthy));
+        extras.push((node, Status::Unknown));
         last.push(None);
         self.facility.actuators.len() + extras.len() - 1
     }
@@ -185,7 +184,7 @@ impl Live {
             .filter(|(e, _)| ahu.is_none_or(|h| e.ahu == h))
             .map(|(_, s)| *s)
             .max()
-            .unwrap_or(Status::Healthy)
+            .unwrap_or(Status::Unknown)
     }
 
     pub fn reject(&self, reason: &'static str, n: u64) {

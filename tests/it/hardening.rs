@@ -137,3 +137,45 @@ fn a_200_means_kept_duplicate_keys_are_refused_and_long_ids_are_not_echoed() {
     let hist = s.get("/api/nodes/BEL-VNT-002/history?metric=position_pct&from=0", Some(READ)).json();
     assert_eq!(hist["points"].as_array().map(Vec::len), Some(1), "{hist}");
 }
+
+/// A node that has never reported is `unknown`, not healthy; building health counts only the
+/// nodes that have reported, and a parent with nothing known below it is unknown too.
+#[test]
+fn silent_nodes_are_unknown_and_building_health_counts_only_what_it_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), "");
+    let status = |s: &Server| s.get("/api/status", Some(READ)).json();
+    let node = |st: &serde_json::Value, id: &str| {
+        st["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap()["status"].as_str().unwrap().to_string()
+    };
+    // Fresh, and still after a few control periods: nothing has reported.
+    std::thread::sleep(Duration::from_millis(2500));
+    let st = status(&s);
+    assert_eq!(st["health"]["status"], "unknown", "{}", st["health"]);
+    assert_eq!(st["health"]["known"], 0);
+    assert!(st["health"]["healthy_share"].is_null(), "{}", st["health"]);
+    assert_eq!(st["health"]["actuators"]["unknown"], 14);
+    assert_eq!(st["health"]["actuators"]["healthy"], 0);
+    for id in ["BEL-VNT-003", "ahu-01", "ahu-02", "plant-01"] {
+        assert_eq!(node(&st, id), "unknown", "{id}");
+    }
+    assert_eq!(s.get("/api/nodes/BEL-VNT-003", Some(READ)).json()["status"], "unknown");
+
+    // One device reports: it is known (healthy), its AHU and the plant follow, the rest stay
+    // unknown and do not count.
+    let now = now_ms();
+    let batch: Vec<String> = (0..5).map(|k| seed_sample("BEL-VNT-003", now - 4_000 + k * 1000, 40.0)).collect();
+    assert_eq!(s.post("/api/ingest", Some(WRITE), &format!("[{}]", batch.join(","))).status, 200);
+    assert!(crate::server::wait_for(10, || node(&status(&s), "BEL-VNT-003") == "healthy"), "{}", status(&s));
+    let st = status(&s);
+    assert_eq!((st["health"]["known"].as_u64(), st["health"]["healthy_share"].as_f64()), (Some(1), Some(1.0)));
+    assert_eq!(st["health"]["actuators"]["unknown"], 13);
+    assert_eq!(
+        (node(&st, "ahu-01"), node(&st, "ahu-02"), node(&st, "plant-01")),
+        ("healthy".into(), "unknown".into(), "healthy".into())
+    );
+    // Silent for longer than offline_after_s: offline, and that counts against building health.
+    assert!(crate::server::wait_for(20, || node(&status(&s), "BEL-VNT-003") == "offline"), "{}", status(&s));
+    let st = status(&s);
+    assert_eq!((st["health"]["status"].as_str(), st["health"]["healthy_share"].as_f64()), (Some("offline"), Some(0.0)));
+}

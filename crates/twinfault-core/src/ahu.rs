@@ -451,10 +451,10 @@ impl Ahu {
         self.last_summary
     }
 
-    /// Worst of the AHU's own findings and its children's current statuses.
+    /// Worst of the AHU's own findings and its children's current statuses (unknown while no
+    /// child has reported and the AHU has no finding of its own).
     pub fn status(&self, reports: &[ChildReport]) -> Status {
-        let own = self.own_status();
-        reports.iter().map(|r| r.status).fold(own, Status::max)
+        Status::roll_up(self.own_status(), reports.iter().map(|r| r.status))
     }
 
     /// Worst of the AHU's own findings (about itself or about a child).
@@ -486,7 +486,7 @@ impl Ahu {
             _ => {}
         }
         notes.push(
-            "rules about a device are held while the device's own status is not healthy (its own finding explains it)"
+            "rules about a device are held while the device's own status is warning, critical or offline (its own finding explains it)"
                 .to_string(),
         );
         Diagnosis {
@@ -624,7 +624,7 @@ impl Ahu {
         // Outdoor-air damper: leak when closed, stuck when the mixing disagrees with its feedback.
         if let Some((i, f)) = oad_fb {
             let dev = self.children[i].id.clone();
-            let sup = reports[i].status != Status::Healthy;
+            let sup = reports[i].status.is_alarm();
             let r = self.r_oa_fraction;
             let leak = observable && f <= closed && r > d.outdoor_fraction_error;
             let stuck = observable && f > closed && r.abs() > d.outdoor_fraction_error;
@@ -656,7 +656,7 @@ impl Ahu {
         {
             let Some((i, _)) = valve else { continue };
             let dev = self.children[i].id.clone();
-            let sup = reports[i].status != Status::Healthy;
+            let sup = reports[i].status.is_alarm();
             let leak = coils_settled && !this_open && !other_open && sign * r > d.closed_coil_delta_c;
             let stuck = !self.measured && this_open && !other_open && r.abs() > d.coil_error_c;
             let book = &mut self.per_child[i];
@@ -669,7 +669,7 @@ impl Ahu {
                 continue;
             }
             let dev = self.children[i].id.clone();
-            let sup = report.status != Status::Healthy;
+            let sup = report.status.is_alarm();
             let f = if report.feedback_pct.is_finite() { report.feedback_pct } else { 50.0 };
             let e = self.r_zone_c[i];
             // Too warm with the damper already wide open. (Too cold at minimum airflow is normal

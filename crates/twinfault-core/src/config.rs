@@ -4,7 +4,7 @@
 //! `deny_unknown_fields`, then validation into the domain types. This module never touches the
 //! file system: callers pass the text and a label (normally the path) used in error messages.
 
-use crate::types::{FaultKind, Phase, Role, Severity};
+use crate::types::{FaultKind, Phase, Role, Severity, Status};
 use serde::{Deserialize, de::DeserializeOwned};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -1058,6 +1058,26 @@ impl Facility {
             NodeRef::Ahu(i) => &self.ahus[i].id,
             NodeRef::Actuator(i) => &self.actuators[i].id,
         }
+    }
+
+    /// Each node's status before anything has run, in [`Facility::node_ids`] order: an ingesting
+    /// actuator is unknown until it reports; a parent with only unknown nodes below it is unknown.
+    pub fn initial_statuses(&self) -> Vec<Status> {
+        let actuators: Vec<Status> = self
+            .actuators
+            .iter()
+            .map(|a| if a.mode == crate::twin::Mode::Ingest { Status::Unknown } else { Status::Healthy })
+            .collect();
+        let ahus: Vec<Status> = self
+            .ahus
+            .iter()
+            .map(|h| Status::roll_up(Status::Healthy, h.children.iter().map(|&c| actuators[c])))
+            .collect();
+        let mut v: Vec<Status> =
+            self.plant.iter().map(|_| ahus.iter().copied().max().unwrap_or(Status::Healthy)).collect();
+        v.extend(ahus);
+        v.extend(actuators);
+        v
     }
 
     /// All node ids in a fixed order: plant, AHUs, actuators (file order).

@@ -741,9 +741,16 @@ impl ActuatorDetector {
         self.st.last.is_some_and(|_| now.0.saturating_sub(self.st.last_seen.0) > limit)
     }
 
-    /// Current status: offline when silent, else the worst open finding.
+    /// Current status: unknown before the first sample, offline when silent, else the worst open
+    /// finding.
     pub fn status(&self, now: SimTime) -> Status {
-        if self.is_offline(now) { Status::Offline } else { self.st.book.status(&self.template.findings) }
+        if self.st.last.is_none() {
+            Status::Unknown
+        } else if self.is_offline(now) {
+            Status::Offline
+        } else {
+            self.st.book.status(&self.template.findings)
+        }
     }
 
     /// Every rule's last evaluation against its threshold, as of `now` (no rule is re-run).

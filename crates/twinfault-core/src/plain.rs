@@ -91,12 +91,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(facility: Arc<Facility>, injections: Vec<Injection>) -> Recorder {
-        let n = facility.node_ids().len();
         let h = facility.ahus.len();
         Recorder {
+            statuses: facility.initial_statuses(),
             facility,
             injections,
-            statuses: vec![Status::Healthy; n],
             phases: vec![Phase::Off; h],
             pending: Vec::new(),
             log: Vec::new(),

@@ -34,8 +34,11 @@ impl fmt::Display for SimTime {
     }
 }
 
-/// Health of a node. Ordered: a parent shows the maximum over itself and its children.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Health of a node. Ordered: a parent shows the maximum over itself and its children, and
+/// `Unknown` (a node that has never reported) ranks below `Healthy`, so it darkens no parent
+/// while a parent with nothing known below it is unknown too. The discriminants are the stored
+/// codes (0 healthy … 3 offline, 4 unknown).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     #[default]
@@ -43,6 +46,50 @@ pub enum Status {
     Warning,
     Critical,
     Offline,
+    /// Never reported (an ingesting node before its first sample).
+    Unknown,
+}
+
+impl Status {
+    /// How many statuses there are (for tables indexed by `status as usize`).
+    pub const COUNT: usize = 5;
+
+    /// A parent's status from its own and its children's: the worst of them, except that a
+    /// parent with nothing wrong of its own and only unknown children is unknown.
+    pub fn roll_up(own: Status, children: impl IntoIterator<Item = Status>) -> Status {
+        match children.into_iter().max() {
+            Some(Status::Unknown) if own <= Status::Healthy => Status::Unknown,
+            Some(worst) => own.max(worst),
+            None => own,
+        }
+    }
+
+    /// Warning, critical or offline: something is known to be wrong (not healthy, not unknown).
+    pub fn is_alarm(self) -> bool {
+        self > Status::Healthy
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Status::Unknown => 0,
+            Status::Healthy => 1,
+            Status::Warning => 2,
+            Status::Critical => 3,
+            Status::Offline => 4,
+        }
+    }
+}
+
+impl PartialOrd for Status {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Status {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
+    }
 }
 
 impl Status {
@@ -52,6 +99,7 @@ impl Status {
             Status::Warning => "warning",
             Status::Critical => "critical",
             Status::Offline => "offline",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -207,6 +255,15 @@ mod tests {
         assert!(Status::Healthy < Status::Warning);
         assert!(Status::Warning < Status::Critical);
         assert!(Status::Critical < Status::Offline);
+        assert!(Status::Unknown < Status::Healthy);
+        assert_eq!([Status::Unknown, Status::Healthy].into_iter().max(), Some(Status::Healthy));
+        assert_eq!(Status::Unknown as usize, Status::COUNT - 1);
+        use Status::*;
+        assert_eq!(Status::roll_up(Healthy, [Unknown, Unknown]), Unknown);
+        assert_eq!(Status::roll_up(Healthy, [Unknown, Healthy]), Healthy);
+        assert_eq!(Status::roll_up(Warning, [Unknown]), Warning);
+        assert_eq!(Status::roll_up(Healthy, [Unknown, Offline]), Offline);
+        assert_eq!(Status::roll_up(Healthy, []), Healthy);
     }
 
     #[test]

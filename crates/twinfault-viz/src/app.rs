@@ -26,6 +26,7 @@ pub fn status_rgb(s: Status) -> [u8; 3] {
         Status::Warning => [230, 160, 20],
         Status::Critical => [220, 38, 38],
         Status::Offline => [120, 120, 120],
+        Status::Unknown => [150, 170, 200],
     }
 }
 
@@ -628,7 +629,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
             }
             Marker::Ahu(h) => {
                 let n = f.ahus[h].children.iter().map(|&c| app.sim.status(&f.actuators[c].id) as usize);
-                let mut counts = [0usize; 4];
+                let mut counts = [0usize; Status::COUNT];
                 for k in n {
                     counts[k] += 1;
                 }
@@ -684,7 +685,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                 }
             }
             ui.separator();
-            for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline] {
+            for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline, Status::Unknown] {
                 status_label(ui, s);
                 ui.label(s.as_str());
             }

@@ -110,8 +110,8 @@ pub fn ahu_blocks(f: &Layout, margin: f64) -> Vec<[f64; 4]> {
 }
 
 /// Per AHU, how many of its devices are in each status (healthy, warning, critical, offline).
-pub fn ahu_counts(f: &Layout, devices: &[Status]) -> Vec<[usize; 4]> {
-    let mut counts = vec![[0; 4]; f.ahus.len()];
+pub fn ahu_counts(f: &Layout, devices: &[Status]) -> Vec<[usize; Status::COUNT]> {
+    let mut counts = vec![[0; Status::COUNT]; f.ahus.len()];
     for (a, s) in f.actuators.iter().zip(devices) {
         counts[a.ahu][*s as usize] += 1;
     }
@@ -119,8 +119,8 @@ pub fn ahu_counts(f: &Layout, devices: &[Status]) -> Vec<[usize; 4]> {
 }
 
 /// The worst status with a count above zero.
-pub fn worst(counts: &[usize; 4]) -> Status {
-    [Status::Offline, Status::Critical, Status::Warning]
+pub fn worst(counts: &[usize; Status::COUNT]) -> Status {
+    [Status::Offline, Status::Critical, Status::Warning, Status::Healthy, Status::Unknown]
         .into_iter()
         .find(|s| counts[*s as usize] > 0)
         .unwrap_or_default()
@@ -744,9 +744,11 @@ mod tests {
         devices[f.actuators.iter().position(|a| a.id == "BEL-VNT-006").unwrap()] = Status::Warning;
         let counts = ahu_counts(&f, &devices);
         let h = f.actuators[i].ahu;
-        assert_eq!(counts[h], [5, 1, 1, 0]);
+        assert_eq!(counts[h], [5, 1, 1, 0, 0]);
         assert_eq!((worst(&counts[h]), worst(&counts[1 - h])), (Status::Critical, Status::Healthy));
-        assert_eq!(worst(&[3, 2, 0, 1]), Status::Offline);
+        assert_eq!(worst(&[3, 2, 0, 1, 0]), Status::Offline);
+        assert_eq!(worst(&[1, 0, 0, 0, 2]), Status::Healthy);
+        assert_eq!(worst(&[0, 0, 0, 0, 2]), Status::Unknown);
     }
 
     #[test]
