@@ -230,40 +230,47 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
             return r;
         }
     };
-    // Parsed on a blocking thread: a large body does not hold up the worker's other requests
-    // (`/health`, `/api/status`).
-    let parsed = web::block(move || payload::objects(&body)).await;
-    let items = match parsed {
+    // Parsed and validated on a blocking thread, a few bodies at a time: a large body does not
+    // hold up the workers' other requests (`/health`, `/api/status`), and its parsed form (several
+    // times its bytes) is gone before the request waits for the disk.
+    let Ok(permit) = Arc::clone(&st.inflight.parsing).acquire_owned().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping", vec![]);
+    };
+    let items = match web::block(move || payload::objects(&body)).await {
         Ok(Ok(items)) => items,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
         Ok(Err(e)) => {
             st.live.reject("malformed", 1);
             return error(StatusCode::BAD_REQUEST, "the body is not JSON, a JSON array or NDJSON", vec![e]);
         }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
     };
-    let window = Window::live(&st.cfg, now_ms());
+    // Creating a twin starts an actor: here, on the worker.
     if st.cfg.auto_create {
         auto_create(&st, &items);
     }
-    let samples =
-        match payload::validate_with(&items, &st.facility, &window, |i| st.live.latest_ms(i), |id| st.live.extra(id)) {
-            Ok(s) => s,
-            Err((refusal, details)) => {
-                let (status, reason, msg) = match refusal {
-                    Refusal::UnknownNode => {
-                        (StatusCode::NOT_FOUND, "unknown_node", "unknown node; nothing was accepted")
-                    }
-                    Refusal::Malformed => {
-                        (StatusCode::BAD_REQUEST, "malformed", "malformed payload; nothing was accepted")
-                    }
-                    Refusal::Invalid => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "invalid samples; nothing was accepted")
-                    }
-                };
-                st.live.reject(reason, items.len() as u64);
-                return error(status, msg, details);
-            }
-        };
+    let state = st.clone();
+    let checked = web::block(move || {
+        let window = Window::live(&state.cfg, now_ms());
+        payload::validate_with(&items, &state.facility, &window, |i| state.live.latest_ms(i), |id| state.live.extra(id))
+            .map_err(|(refusal, details)| (refusal, details, items.len()))
+    })
+    .await;
+    drop(permit);
+    let samples = match checked {
+        Ok(Ok(s)) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not validate: {e}"), vec![]),
+        Ok(Err((refusal, details, n))) => {
+            let (status, reason, msg) = match refusal {
+                Refusal::UnknownNode => (StatusCode::NOT_FOUND, "unknown_node", "unknown node; nothing was accepted"),
+                Refusal::Malformed => (StatusCode::BAD_REQUEST, "malformed", "malformed payload; nothing was accepted"),
+                Refusal::Invalid => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "invalid samples; nothing was accepted")
+                }
+            };
+            st.live.reject(reason, n as u64);
+            return error(status, msg, details);
+        }
+    };
     // Samples for simulated nodes are refused: their twin makes its own.
     let simulated: Vec<FieldError> = samples
         .iter()
@@ -274,7 +281,7 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
         })
         .collect();
     if !simulated.is_empty() {
-        st.live.reject("simulated_node", items.len() as u64);
+        st.live.reject("simulated_node", samples.len() as u64);
         return error(StatusCode::CONFLICT, "telemetry for a simulated node; nothing was accepted", simulated);
     }
     let n = samples.len();

@@ -11,11 +11,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Bytes held by request bodies being read or processed, against `max_inflight_bytes`.
-#[derive(Debug, Default)]
+/// Bytes held by request bodies being read or processed, against `max_inflight_bytes`; samples
+/// waiting for the disk, against `max_inflight_samples`; and the bodies being parsed at once (a
+/// parsed body takes several times its bytes until it is validated into samples).
+#[derive(Debug)]
 pub struct Inflight {
     bytes: AtomicUsize,
     samples: AtomicUsize,
+    /// One permit per body parsed at a time.
+    pub parsing: Arc<tokio::sync::Semaphore>,
+}
+
+impl Inflight {
+    /// A budget that parses at most `parsers` bodies at a time.
+    pub fn new(parsers: usize) -> Inflight {
+        Inflight {
+            bytes: AtomicUsize::new(0),
+            samples: AtomicUsize::new(0),
+            parsing: Arc::new(tokio::sync::Semaphore::new(parsers.max(1))),
+        }
+    }
+}
+
+impl Default for Inflight {
+    /// Two parsers, as the default two workers.
+    fn default() -> Self {
+        Inflight::new(2)
+    }
 }
 
 /// A share of the budget, given back when dropped.

@@ -573,7 +573,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             actuators: Arc::clone(&actors),
             ahus: engine.ahus.clone(),
             supervisor: engine.supervisor.clone(),
-            inflight: Arc::default(),
+            inflight: Arc::new(body::Inflight::new(cfg.workers)),
         });
         let bind = cfg.bind.clone();
         let workers = cfg.workers.max(1);

@@ -179,3 +179,62 @@ fn silent_nodes_are_unknown_and_building_health_counts_only_what_it_knows() {
     let st = status(&s);
     assert_eq!((st["health"]["status"].as_str(), st["health"]["healthy_share"].as_f64()), (Some("offline"), Some(0.0)));
 }
+
+/// Many authenticated gateways posting large batches at once: each request is answered 200 or
+/// 429 with Retry-After (no timeout, no reset), memory stays bounded, and every 200's samples are
+/// stored. (How fast, and the 429 share, are measured in `examples/overload.rs`, not here.)
+#[test]
+fn an_overload_gets_429_not_timeouts_or_resets_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(Server::start(
+        dir.path(),
+        "max_body_bytes = 2097152\nmax_inflight_bytes = 4194304\nout_of_order_window_s = 3600.0",
+    ));
+    let (clients, rounds, batch) = (48, 4, 5000i64);
+    let from = now_ms() - 3_000_000;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(from));
+    let answers: Vec<Vec<(u16, Option<String>, i64)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let (s, next) = (std::sync::Arc::clone(&s), std::sync::Arc::clone(&next));
+                scope.spawn(move || {
+                    (0..rounds)
+                        .map(|_| {
+                            // Each sample its own millisecond on one node: a 200 adds exactly `batch`.
+                            let t = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+                            let body: Vec<String> = (0..batch)
+                                .map(|k| {
+                                    format!(
+                                        r#"{{"nodeId":"BEL-VNT-006","timestamp":{},"telemetry":{{"position_percent":40.1,"setpoint_position_percent":40,"torque":0.01,"temperature":27.1,"power_w":0,"rotation_direction":0}}}}"#,
+                                        t + k
+                                    )
+                                })
+                                .collect();
+                            let r = s.post("/api/ingest", Some(WRITE), &body.join("\n"));
+                            (r.status, r.header("Retry-After").map(str::to_string), t)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("no request failed at the transport")).collect()
+    });
+    let all: Vec<&(u16, Option<String>, i64)> = answers.iter().flatten().collect();
+    assert!(all.iter().all(|a| a.0 == 200 || a.0 == 429), "{:?}", all.iter().map(|a| a.0).collect::<Vec<_>>());
+    let busy: Vec<_> = all.iter().filter(|a| a.0 == 429).collect();
+    assert!(!busy.is_empty(), "no request was refused: the load did not reach the limit");
+    assert!(busy.iter().all(|a| a.1.as_deref() == Some("1")), "a 429 without Retry-After");
+    let ok = all.iter().filter(|a| a.0 == 200).count();
+    assert!(ok > 0, "nothing was accepted");
+    let rss = s.rss_bytes();
+    assert!(rss < 300 << 20, "RSS {} MB", rss >> 20);
+    // Every accepted batch is there, and nothing of a refused one.
+    let mut count = 0;
+    let mut cursor = Some(from);
+    while let Some(c) = cursor {
+        let page = s.get(&format!("/api/nodes/BEL-VNT-006/history?from={c}&limit=10000"), Some(READ)).json();
+        count += page["points"].as_array().unwrap().len();
+        cursor = page["next_from"].as_i64();
+    }
+    assert_eq!(count, ok * batch as usize, "{ok} batches accepted");
+}

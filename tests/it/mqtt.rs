@@ -102,16 +102,11 @@ fn stored(s: &Server, node: &str, from: i64) -> Vec<(i64, f64)> {
     out
 }
 
-const NODES: [&str; 8] = [
-    "BEL-VNT-001",
-    "BEL-VNT-002",
-    "BEL-VNT-003",
-    "BEL-VNT-004",
-    "BEL-VNT-005",
-    "BEL-VNT-006",
-    "BEL-VNT-007",
-    "BEL-VNT-008",
-];
+/// The eight zone dampers of the reference floor (the first actuators of its facility file).
+fn nodes() -> Vec<String> {
+    let f = twinfault::load::facility(&crate::root().join("twins/datacenter.toml"), None).unwrap();
+    f.actuators.iter().take(8).map(|a| a.id.clone()).collect()
+}
 
 /// One sample as a gateway sends it (no parent named: the nodes are under two AHUs).
 fn sample(node: &str, t_ms: i64, position: f64) -> String {
@@ -123,12 +118,13 @@ fn sample(node: &str, t_ms: i64, position: f64) -> String {
 /// `n` single-sample messages over the eight zone dampers, 10 ms apart per node, ending now;
 /// the position encodes the message's number.
 fn burst(n: usize) -> (i64, Vec<(String, String)>) {
-    let per_node = n.div_ceil(NODES.len()) as i64;
+    let nodes = nodes();
+    let per_node = n.div_ceil(nodes.len()) as i64;
     let t0 = now_ms() - per_node * 10 - 1_000;
     let msgs = (0..n)
         .map(|k| {
-            let node = NODES[k % NODES.len()];
-            let t = t0 + (k / NODES.len()) as i64 * 10;
+            let node = &nodes[k % nodes.len()];
+            let t = t0 + (k / nodes.len()) as i64 * 10;
             ("site/floor1/telemetry".to_string(), sample(node, t, (k % 1000) as f64 / 10.0))
         })
         .collect();
@@ -138,11 +134,12 @@ fn burst(n: usize) -> (i64, Vec<(String, String)>) {
 /// Each node has each of its burst's samples exactly once, with the value sent.
 fn assert_burst_stored(s: &Server, t0: i64, n: usize) {
     let mut total = 0;
-    for (i, node) in NODES.iter().enumerate() {
+    let nodes = nodes();
+    for (i, node) in nodes.iter().enumerate() {
         let points = stored(s, node, t0);
         let want: Vec<(i64, f64)> = (i..n)
-            .step_by(NODES.len())
-            .map(|k| (t0 + (k / NODES.len()) as i64 * 10, ((k % 1000) as f64 / 10.0)))
+            .step_by(nodes.len())
+            .map(|k| (t0 + (k / nodes.len()) as i64 * 10, ((k % 1000) as f64 / 10.0)))
             .collect();
         assert_eq!(points.len(), want.len(), "{node}: {} stored of {} published", points.len(), want.len());
         for (p, w) in points.iter().zip(&want) {
