@@ -41,6 +41,8 @@ struct FleetState {
     members: Vec<Addr<MemberActor>>,
     fleet_addr: Addr<FleetActor>,
     tree: sled::Tree,
+    /// Bodies being read and parsed, against the server's limits (as the HVAC server's).
+    inflight: Arc<crate::serve::body::Inflight>,
     /// Per member: its last cycle and verdict. Ingest holds this lock from checking a batch
     /// until its cycles are passed on, so members' cycles stay in order.
     latest: tokio::sync::Mutex<Vec<Option<CycleVerdict>>>,
@@ -95,19 +97,20 @@ pub fn serve(fleet_path: &Path, cfg: ServeConfig) -> Result<()> {
             members,
             fleet_addr,
             tree,
+            inflight: Arc::new(crate::serve::body::Inflight::new(cfg.workers)),
             latest: tokio::sync::Mutex::new(latest),
         });
         let bind = cfg.bind.clone();
-        let max_body = cfg.max_body_bytes;
+        let workers = cfg.workers.max(1);
         actix_web::HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(state.clone())
-                .app_data(web::PayloadConfig::new(max_body))
                 .route("/health", web::get().to(|| async { HttpResponse::Ok().json(json!({ "status": "ok" })) }))
                 .route("/api/fleet", web::get().to(status))
                 .route("/api/fleet/cycles", web::post().to(ingest))
         })
-        .workers(cfg.workers.max(1))
+        .workers(workers)
+        .max_connections(cfg.max_connections.div_ceil(workers).max(1))
         .bind(&bind)
         .with_context(|| format!("cannot listen on {bind}"))?
         .run()
@@ -116,19 +119,24 @@ pub fn serve(fleet_path: &Path, cfg: ServeConfig) -> Result<()> {
     })
 }
 
+/// Why a body was refused: not JSON at all (400), or an item that is not a cycle (422).
+enum Refused {
+    NotJson(FieldError),
+    Item(Vec<FieldError>),
+}
+
 /// Parses a JSON array or NDJSON of cycle documents; errors name the item.
-fn parse(body: &[u8]) -> Result<Vec<CycleDoc>, Vec<FieldError>> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| vec![FieldError { path: "body".into(), message: "not UTF-8".into() }])?;
+fn parse(body: &[u8]) -> Result<Vec<CycleDoc>, Refused> {
+    let body_error = |message: String| Refused::NotJson(FieldError { path: "body".into(), message });
+    let text = std::str::from_utf8(body).map_err(|_| body_error("not UTF-8".into()))?;
     if text.trim_start().starts_with('[') {
-        let items: Vec<serde_json::Value> =
-            serde_json::from_str(text).map_err(|e| vec![FieldError { path: "body".into(), message: e.to_string() }])?;
+        let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| body_error(e.to_string()))?;
         items
             .into_iter()
             .enumerate()
             .map(|(i, v)| {
                 serde_json::from_value(v)
-                    .map_err(|e| vec![FieldError { path: format!("[{i}]"), message: e.to_string() }])
+                    .map_err(|e| Refused::Item(vec![FieldError { path: format!("[{i}]"), message: e.to_string() }]))
             })
             .collect()
     } else {
@@ -136,20 +144,36 @@ fn parse(body: &[u8]) -> Result<Vec<CycleDoc>, Vec<FieldError>> {
             .filter(|l| !l.trim().is_empty())
             .enumerate()
             .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| vec![FieldError { path: format!("[{i}]"), message: e.to_string() }])
+                serde_json::from_str(l)
+                    .map_err(|e| Refused::Item(vec![FieldError { path: format!("[{i}]"), message: e.to_string() }]))
             })
             .collect()
     }
 }
 
-async fn ingest(req: HttpRequest, body: web::Bytes, st: web::Data<FleetState>) -> HttpResponse {
+async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Data<FleetState>) -> HttpResponse {
+    // The token first: a stranger's body is never read.
     if let Err(r) = authorize_cfg(&req, &st.cfg, Access::Write) {
         return r;
     }
-    let docs = match parse(&body) {
-        Ok(d) if !d.is_empty() => d,
-        Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "no cycles", vec![]),
-        Err(details) => return error(StatusCode::UNPROCESSABLE_ENTITY, "bad cycles", details),
+    let (body, _held) =
+        match crate::serve::body::read(&req, payload, &st.cfg, &st.inflight, st.cfg.max_body_bytes).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+    let Ok(permit) = Arc::clone(&st.inflight.parsing).acquire_owned().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping", vec![]);
+    };
+    let parsed = web::block(move || parse(&body)).await;
+    drop(permit);
+    let docs = match parsed {
+        Ok(Ok(d)) if !d.is_empty() => d,
+        Ok(Ok(_)) => return error(StatusCode::UNPROCESSABLE_ENTITY, "no cycles", vec![]),
+        Ok(Err(Refused::NotJson(e))) => {
+            return error(StatusCode::BAD_REQUEST, "the body is not JSON or NDJSON", vec![e]);
+        }
+        Ok(Err(Refused::Item(details))) => return error(StatusCode::UNPROCESSABLE_ENTITY, "bad cycles", details),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
     };
     let (ns, nx) = (st.fleet.template.settings().count(), st.fleet.template.sensors().count());
     let mut latest = st.latest.lock().await;
@@ -160,7 +184,11 @@ async fn ingest(req: HttpRequest, body: web::Bytes, st: web::Data<FleetState>) -
         let Some(m) = st.ids.iter().position(|id| *id == d.node) else {
             return error(
                 StatusCode::NOT_FOUND,
-                format!("[{i}].node: \"{}\" is not a member of fleet \"{}\"", d.node, st.fleet.file.id),
+                format!(
+                    "[{i}].node: \"{}\" is not a member of fleet \"{}\"",
+                    crate::serve::payload::clip(&d.node),
+                    st.fleet.file.id
+                ),
                 vec![],
             );
         };

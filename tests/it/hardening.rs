@@ -9,11 +9,16 @@ use std::time::{Duration, Instant};
 /// Sends a request head declaring `len` body bytes, then `first` bytes of body, and returns the
 /// open connection (the rest of the body never comes).
 fn slow_post(port: u16, token: Option<&str>, len: usize, first: usize) -> TcpStream {
+    slow_post_to(port, "/api/ingest", token, len, first)
+}
+
+/// As [`slow_post`], to another endpoint.
+fn slow_post_to(port: u16, path: &str, token: Option<&str>, len: usize, first: usize) -> TcpStream {
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let head = format!(
-        "POST /api/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {len}\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {len}\r\n\r\n"
     );
     c.write_all(head.as_bytes()).unwrap();
     c.write_all(&vec![b' '; first]).unwrap();
@@ -237,4 +242,35 @@ fn an_overload_gets_429_not_timeouts_or_resets_and_memory_stays_bounded() {
         cursor = page["next_from"].as_i64();
     }
     assert_eq!(count, ok * batch as usize, "{ok} batches accepted");
+}
+
+/// The fleet server (C-MAPSS turbofans) is held to the same rules: a stranger's body is never
+/// read, a slow body is cut off, a body that is not JSON gets 400, a long node id is not echoed.
+#[test]
+fn the_fleet_server_reads_no_strangers_body_and_cuts_slow_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_facility(
+        dir.path(),
+        "twins/turbofan_fleet.toml",
+        "body_timeout_s = 1.0\nbody_idle_timeout_s = 1.0\nbody_min_rate_bytes_s = 100000",
+    );
+    let before = s.rss_bytes();
+    let mut conns: Vec<TcpStream> =
+        (0..100).map(|_| slow_post_to(s.port, "/api/fleet/cycles", None, 8 << 20, 64 << 10)).collect();
+    for c in &mut conns {
+        assert_eq!(status_and_closed(c), (401, true));
+    }
+    let after = s.rss_bytes();
+    assert!(after < before + (100 << 20) && after < 200 << 20, "RSS {before} -> {after} bytes");
+    let mut c = slow_post_to(s.port, "/api/fleet/cycles", Some(WRITE), 600_000, 1000);
+    assert_eq!(status_and_closed(&mut c), (408, true));
+    let r = s.post("/api/fleet/cycles", Some(WRITE), "[{broken");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let long = "E".repeat(1 << 20);
+    let body =
+        format!(r#"[{{"node":"{long}","cycle":1,"settings":[0,0,100],"sensors":[{}]}}]"#, vec!["1"; 21].join(","));
+    let r = s.post("/api/fleet/cycles", Some(WRITE), &body);
+    assert_eq!(r.status, 404, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.len() < 2000 && r.body.contains("more bytes"), "{} bytes", r.body.len());
+    assert_eq!(s.get("/api/fleet", Some(READ)).status, 200);
 }
