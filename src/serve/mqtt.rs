@@ -10,9 +10,10 @@
 //! - a Receive Maximum of `receive_window` messages: the broker may have that many unacknowledged
 //!   messages out to us, so a burst waits in our window (and in TCP) rather than in the broker's
 //!   queue, which a stock broker caps at 1,000 and then drops;
-//! - a Maximum Packet Size of `max_body_bytes`: the broker drops a bigger message rather than
-//!   send it (a too-big packet would otherwise end the connection, and in a persistent session be
-//!   delivered again after every reconnect).
+//! - a Maximum Packet Size of twice `max_body_bytes`: a message over `max_body_bytes` but within
+//!   that is taken in, counted (`mqtt_oversized`) and acknowledged; a bigger one the broker drops
+//!   rather than send (a too-big packet would otherwise end the connection, and in a persistent
+//!   session be delivered again after every reconnect).
 
 use super::payload::{self, Window};
 use super::state::Live;
@@ -60,7 +61,8 @@ pub fn start(
     opts.set_clean_start(false);
     opts.set_session_expiry_interval(Some(m.session_expiry_s));
     opts.set_receive_maximum(Some(m.receive_window));
-    opts.set_max_packet_size(Some(u32::try_from(cfg.max_body_bytes).unwrap_or(u32::MAX)));
+    // Up to twice the body limit is taken in and refused (counted); more the broker drops.
+    opts.set_max_packet_size(Some(u32::try_from(cfg.max_body_bytes.saturating_mul(2)).unwrap_or(u32::MAX)));
     let (client, mut eventloop) = AsyncClient::new(opts, MQTT_CHANNEL);
     let topic = m.topic.clone();
     // Acknowledgements in arrival order (MQTT asks for it), each once its samples are on disk;
@@ -103,12 +105,27 @@ pub fn start(
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let on = live.mqtt_connections.load(Ordering::Acquire);
                     let topic_name = payload::clip(&String::from_utf8_lossy(&p.topic));
+                    // A refused message is counted, logged and acknowledged, in its turn among
+                    // the acknowledgements (so the broker does not deliver it again).
+                    let refuse = |reason: &'static str, n: usize, why: String| {
+                        live.reject(reason, n as u64);
+                        tracing::warn!(topic = %topic_name, "MQTT message refused: {why}");
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        let _ = tx.send(Ok(()));
+                        let _ = ack_tx.send((on, ack_of(&p), rx));
+                    };
+                    if p.payload.len() > cfg.max_body_bytes {
+                        refuse(
+                            "mqtt_oversized",
+                            1,
+                            format!("{} bytes, over max_body_bytes = {}", p.payload.len(), cfg.max_body_bytes),
+                        );
+                        continue;
+                    }
                     let items = match payload::objects(&p.payload) {
                         Ok(items) => items,
                         Err(e) => {
-                            live.reject("mqtt_malformed", 1);
-                            tracing::warn!(topic = %topic_name, "MQTT message refused: {}: {}", e.path, e.message);
-                            let _ = client.ack(&p).await;
+                            refuse("mqtt_malformed", 1, format!("{}: {}", e.path, e.message));
                             continue;
                         }
                     };
@@ -123,11 +140,9 @@ pub fn start(
                     ) {
                         Ok(s) => s,
                         Err((_, details)) => {
-                            live.reject("mqtt_invalid", items.len() as u64);
                             let first =
                                 details.first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
-                            tracing::warn!(topic = %topic_name, "MQTT message refused: {first}");
-                            let _ = client.ack(&p).await;
+                            refuse("mqtt_invalid", items.len(), first);
                             continue;
                         }
                     };
@@ -135,8 +150,7 @@ pub fn start(
                         .iter()
                         .any(|a| facility.actuators[a.actuator].mode == twinfault_core::twin::Mode::Simulate);
                     if simulated {
-                        live.reject("simulated_node", items.len() as u64);
-                        let _ = client.ack(&p).await;
+                        refuse("simulated_node", items.len(), "telemetry for a simulated node".into());
                         continue;
                     }
                     // Wait for room in the queue rather than drop: the broker holds the rest.
