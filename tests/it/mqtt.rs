@@ -202,15 +202,18 @@ fn kill_9_in_a_qos1_burst_loses_no_message_the_broker_acknowledged() {
     s.signal("STOP");
     broker.publish("test-burst", &msgs);
     s.signal("CONT");
-    let mut at_kill = 0;
-    assert!(
-        wait_for(60, || {
-            at_kill = metric(&s, "twinfault_ingested_samples_total");
-            at_kill > 0
-        }),
-        "nothing stored"
-    );
+    // Polled closely: the kill must come while the burst is being stored.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at_kill = loop {
+        let stored_now = metric(&s, "twinfault_ingested_samples_total");
+        if stored_now > 0 {
+            break stored_now;
+        }
+        assert!(Instant::now() < deadline, "nothing stored");
+        std::thread::sleep(Duration::from_millis(2));
+    };
     let s = s.kill_and_restart();
+    eprintln!("killed with {at_kill} of {n} stored");
     assert!(at_kill < n as u64, "the burst was stored whole before the kill ({at_kill}): nothing was tested");
     assert!(
         wait_for(120, || metric(&s, "twinfault_ingested_samples_total") + at_kill >= n as u64),
