@@ -18,6 +18,7 @@ fn every_scenario_meets_its_expectations() {
     let files = scenario_files();
     assert!(files.len() >= 15, "expected at least 15 scenarios, found {}", files.len());
     let mut failures = Vec::new();
+    let mut hashes = String::new();
     for f in &files {
         let l = load(f);
         assert!(!l.scenario.expectations.is_empty(), "{f} states no expectations");
@@ -25,8 +26,25 @@ fn every_scenario_meets_its_expectations() {
         for e in r.report.expectations.iter().filter(|e| !e.passed) {
             failures.push(format!("{f}: {} -> {}", e.expectation, e.detail));
         }
+        hashes.push_str(&format!("{f} {}\n", r.report.event_log_sha256));
     }
     assert!(failures.is_empty(), "failed expectations:\n{}", failures.join("\n"));
+    // Each scenario's event log is pinned: a change that alters one must say so by rewriting the
+    // list (TWINFAULT_BLESS_HASHES=1), so a refactoring that should change nothing is checked.
+    let pinned = root().join("tests/scenario_hashes.txt");
+    if std::env::var_os("TWINFAULT_BLESS_HASHES").is_some() {
+        std::fs::write(&pinned, &hashes).unwrap();
+    }
+    let want = std::fs::read_to_string(&pinned).expect("tests/scenario_hashes.txt");
+    let changed: Vec<String> = hashes
+        .lines()
+        .filter(|l| !want.lines().any(|w| w == *l))
+        .map(|l| l.split(' ').next().unwrap_or(l).to_string())
+        .collect();
+    assert!(
+        changed.is_empty() && want.lines().count() == files.len(),
+        "event logs changed for {changed:?} (or scenarios were added/removed); if intended, rerun with TWINFAULT_BLESS_HASHES=1 and say why in the commit"
+    );
 }
 
 #[test]
