@@ -3,7 +3,7 @@
 // Handlers return a ready `HttpResponse` as their error: it is the value they would build anyway.
 #![allow(clippy::result_large_err)]
 
-use super::payload::{self, FieldError, Refusal, Window, clip};
+use super::payload::{FieldError, clip};
 use super::state::Live;
 use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
@@ -25,7 +25,6 @@ use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::detect::Diagnosis;
 use twinfault_core::fault::Injection;
-use twinfault_core::twin::Mode;
 use twinfault_core::types::{FaultKind, Status};
 
 pub struct AppState {
@@ -42,6 +41,8 @@ pub struct AppState {
     pub supervisor: Addr<Supervisor>,
     /// Bytes of bodies and samples waiting for the disk, against their limits.
     pub inflight: Arc<super::body::Inflight>,
+    /// The ingest admission (shared with MQTT).
+    pub ingest: Arc<super::admit::Ingest>,
 }
 
 /// Largest body of the endpoints other than ingest [bytes].
@@ -236,60 +237,28 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
     let Ok(permit) = Arc::clone(&st.inflight.parsing).acquire_owned().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping", vec![]);
     };
-    let items = match web::block(move || payload::objects(&body)).await {
-        Ok(Ok(items)) => items,
-        Ok(Err(e)) => {
-            st.live.reject("malformed", 1);
-            return error(StatusCode::BAD_REQUEST, "the body is not JSON, a JSON array or NDJSON", vec![e]);
+    let ingest = Arc::clone(&st.ingest);
+    let checked = web::block(move || ingest.check(&body, now_ms())).await;
+    drop(permit);
+    let checked = match checked {
+        Ok(Ok(c)) => c,
+        Ok(Err(refused)) => {
+            st.live.reject(refused.reason(), refused.items() as u64);
+            return error(refused.status(), refused.message(), refused.details().to_vec());
         }
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
     };
-    // Creating a twin starts an actor: here, on the worker.
-    if st.cfg.auto_create {
-        auto_create(&st, &items);
-    }
-    let state = st.clone();
-    let checked = web::block(move || {
-        let window = Window::live(&state.cfg, now_ms());
-        payload::validate_with(&items, &state.facility, &window, |i| state.live.latest_ms(i), |id| state.live.extra(id))
-            .map_err(|(refusal, details)| (refusal, details, items.len()))
-    })
-    .await;
-    drop(permit);
-    let samples = match checked {
-        Ok(Ok(s)) => s,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not validate: {e}"), vec![]),
-        Ok(Err((refusal, details, n))) => {
-            let (status, reason, msg) = match refusal {
-                Refusal::UnknownNode => (StatusCode::NOT_FOUND, "unknown_node", "unknown node; nothing was accepted"),
-                Refusal::Malformed => (StatusCode::BAD_REQUEST, "malformed", "malformed payload; nothing was accepted"),
-                Refusal::Invalid => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "invalid samples; nothing was accepted")
-                }
-            };
-            st.live.reject(reason, n as u64);
-            return error(status, msg, details);
-        }
-    };
-    // Samples for simulated nodes are refused: their twin makes its own.
-    let simulated: Vec<FieldError> = samples
-        .iter()
-        .filter(|a| st.facility.actuators.get(a.actuator).is_some_and(|n| n.mode == Mode::Simulate))
-        .map(|a| FieldError {
-            path: "nodeId".into(),
-            message: format!("\"{}\" is simulated by this server", st.facility.actuators[a.actuator].id),
-        })
-        .collect();
-    if !simulated.is_empty() {
-        st.live.reject("simulated_node", samples.len() as u64);
-        return error(StatusCode::CONFLICT, "telemetry for a simulated node; nothing was accepted", simulated);
-    }
-    let n = samples.len();
+    let n = checked.len();
     // Admission by work: the samples waiting for the disk across all requests are bounded.
     if !held.add_samples(n, st.cfg.max_inflight_samples) {
         st.live.reject("busy", n as u64);
         return super::body::busy("max_inflight_samples", st.cfg.max_inflight_samples, "samples waiting for the disk");
     }
+    // Only now are the batch's new nodes created (a refused batch creates none).
+    let samples = match st.ingest.admit(checked) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not create a node: {e:#}"), vec![]),
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     if let Err(_job) = st.writer.try_send(WriteJob { samples, ack: tx }) {
         st.live.reject("queue_full", n as u64);
@@ -307,26 +276,6 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
 /// An f32 as the shortest decimal that reads back as it (40.1, not 40.099998474121094).
 fn short(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::NAN)
-}
-
-/// Creates twins for unknown nodes whose `parentIds` name a known AHU.
-fn auto_create(st: &AppState, items: &[serde_json::Value]) {
-    for item in items {
-        let Some(id) = item.get("nodeId").and_then(|v| v.as_str()) else { continue };
-        if st.facility.node(id).is_some() || st.live.extra(id).is_some() {
-            continue;
-        }
-        let valid_id = !id.is_empty() && id.len() <= 64 && !id.chars().any(|c| c.is_whitespace() || c == '/');
-        let parent = item.get("parentIds").and_then(|v| v.as_array()).and_then(|ps| {
-            ps.iter().filter_map(|p| p.as_str()).find_map(|p| st.facility.ahus.iter().position(|a| a.id == p))
-        });
-        let (Some(ahu), true) = (parent, valid_id) else { continue };
-        let device_type = item.get("deviceType").and_then(|v| v.as_str()).unwrap_or("actuator").to_string();
-        let node = super::state::ExtraNode { id: id.to_string(), ahu, device_type };
-        if let Err(e) = super::create_extra(&st.facility, &st.live, &st.actuators, &st.store, node, None) {
-            tracing::warn!("could not auto-create {id}: {e:#}");
-        }
-    }
 }
 
 fn node_kind(n: NodeRef) -> &'static str {

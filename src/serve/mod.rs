@@ -14,6 +14,7 @@
 //! samples through its twin, so fault state survives a restart, and re-applies operators'
 //! resolutions.
 
+pub mod admit;
 pub mod api;
 pub mod body;
 pub mod mqtt;
@@ -555,8 +556,15 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             });
         }
 
+        let ingest = Arc::new(admit::Ingest {
+            cfg: Arc::clone(&cfg),
+            facility: Arc::clone(&facility),
+            live: Arc::clone(&live),
+            actors: Arc::clone(&actors),
+            store: store.clone(),
+        });
         if let Some(m) = cfg.mqtt.clone() {
-            mqtt::start(m, Arc::clone(&facility), Arc::clone(&live), writer.clone(), Arc::clone(&cfg))?;
+            mqtt::start(m, Arc::clone(&ingest), writer.clone())?;
         }
         let policy = Arc::new(crate::agent::policy::Policy::new(
             store.audit()?,
@@ -574,6 +582,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             ahus: engine.ahus.clone(),
             supervisor: engine.supervisor.clone(),
             inflight: Arc::new(body::Inflight::new(cfg.workers)),
+            ingest,
         });
         let bind = cfg.bind.clone();
         let workers = cfg.workers.max(1);

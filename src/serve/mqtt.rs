@@ -15,9 +15,9 @@
 //!   rather than send (a too-big packet would otherwise end the connection, and in a persistent
 //!   session be delivered again after every reconnect).
 
-use super::payload::{self, Window};
-use super::state::Live;
-use super::{MqttConfig, ServeConfig, WriteJob, Writer, now_ms};
+use super::admit::Ingest;
+use super::payload;
+use super::{MqttConfig, WriteJob, Writer, now_ms};
 use anyhow::{Context, Result, bail};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
@@ -25,7 +25,6 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use twinfault_core::config::Facility;
 
 /// Messages buffered between the MQTT event loop and us.
 const MQTT_CHANNEL: usize = 1024;
@@ -47,13 +46,8 @@ fn host_port(url: &str) -> Result<(String, u16)> {
     Ok((host, port))
 }
 
-pub fn start(
-    m: MqttConfig,
-    facility: Arc<Facility>,
-    live: Arc<Live>,
-    writer: Writer,
-    cfg: Arc<ServeConfig>,
-) -> Result<()> {
+pub fn start(m: MqttConfig, ingest: Arc<Ingest>, writer: Writer) -> Result<()> {
+    let (live, cfg) = (Arc::clone(&ingest.live), Arc::clone(&ingest.cfg));
     let (host, port) = host_port(&m.url)?;
     let mut opts = MqttOptions::new(m.client_id.clone(), host, port);
     opts.set_keep_alive(Duration::from_secs(30));
@@ -122,37 +116,23 @@ pub fn start(
                         );
                         continue;
                     }
-                    let items = match payload::objects(&p.payload) {
-                        Ok(items) => items,
-                        Err(e) => {
-                            refuse("mqtt_malformed", 1, format!("{}: {}", e.path, e.message));
-                            continue;
-                        }
-                    };
-                    let window = Window::live(&cfg, now_ms());
-                    // Auto-created nodes are known here too (creating them is the HTTP path's).
-                    let samples = match payload::validate_with(
-                        &items,
-                        &facility,
-                        &window,
-                        |i| live.latest_ms(i),
-                        |id| live.extra(id),
-                    ) {
-                        Ok(s) => s,
-                        Err((_, details)) => {
+                    // The same admission as HTTP (auto-created nodes included).
+                    let samples = match ingest.check(&p.payload, now_ms()) {
+                        Ok(c) => match ingest.admit(c) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                // Not acknowledged: delivered again after a reconnect.
+                                tracing::error!(topic = %topic_name, "MQTT message not admitted: {e:#}");
+                                continue;
+                            }
+                        },
+                        Err(r) => {
                             let first =
-                                details.first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
-                            refuse("mqtt_invalid", items.len(), first);
+                                r.details().first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
+                            refuse(r.mqtt_reason(), r.items(), first);
                             continue;
                         }
                     };
-                    let simulated = samples
-                        .iter()
-                        .any(|a| facility.actuators[a.actuator].mode == twinfault_core::twin::Mode::Simulate);
-                    if simulated {
-                        refuse("simulated_node", items.len(), "telemetry for a simulated node".into());
-                        continue;
-                    }
                     // Wait for room in the queue rather than drop: the broker holds the rest.
                     let mut job = {
                         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -73,9 +73,14 @@ impl Broker {
 /// A broker and a server subscribed to `site/+/telemetry` on it (publish only once the
 /// subscription is in place: earlier messages are not retained).
 fn subscribed() -> (tempfile::TempDir, Broker, Server) {
+    subscribed_with("")
+}
+
+/// As [`subscribed`], with `extra` in the server's configuration.
+fn subscribed_with(extra: &str) -> (tempfile::TempDir, Broker, Server) {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path());
-    let mqtt = format!("[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic = \"site/+/telemetry\"", broker.port);
+    let mqtt = format!("{extra}\n[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\ntopic = \"site/+/telemetry\"", broker.port);
     let s = Server::start(dir.path(), &mqtt);
     assert!(wait_for(15, || metric(&s, "twinfault_mqtt_subscribed") == 1), "never subscribed");
     (dir, broker, s)
@@ -253,4 +258,22 @@ fn an_oversized_message_does_not_cost_the_next_one() {
     );
     assert_eq!(metric(&s, "twinfault_rejected_samples_total{reason=\"mqtt_oversized\"}"), 1);
     assert_eq!(metric(&s, "twinfault_mqtt_connections_total"), 1, "an oversized message cost the connection");
+}
+
+/// MQTT goes through the same admission as HTTP: with `auto_create`, a message for a new node
+/// under a known AHU creates it; one refused for a bad value creates nothing.
+#[test]
+fn mqtt_auto_creates_nodes_only_for_admitted_messages() {
+    let (_dir, broker, s) = subscribed_with("auto_create = true");
+    let t0 = now_ms() - 3_000;
+    let new = |id: &str, t: i64| seed_sample(id, t, 40.0);
+    let bad = new("BEL-MQTT-REFUSED", t0).replace("\"torque\":0.01", "\"torque\":\"x\"");
+    broker.publish(
+        "test-auto",
+        &[("site/floor1/telemetry".into(), bad), ("site/floor1/telemetry".into(), new("BEL-MQTT-NEW", t0))],
+    );
+    assert!(wait_for(10, || stored(&s, "BEL-MQTT-NEW", t0).len() == 1), "the new node's sample did not arrive");
+    assert_eq!(s.get("/api/nodes/BEL-MQTT-NEW", Some(READ)).json()["parent"], "ahu-01");
+    assert_eq!(s.get("/api/nodes/BEL-MQTT-REFUSED", Some(READ)).status, 404);
+    assert_eq!(metric(&s, "twinfault_rejected_samples_total{reason=\"mqtt_invalid\"}"), 1);
 }

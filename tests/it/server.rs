@@ -472,17 +472,26 @@ async fn a_full_queue_gets_429_with_retry_after() {
     let (tx, _rx) = std::sync::mpsc::sync_channel(1);
     let store = twinfault::store::Store::open(&dir.path().join("store")).unwrap();
     let policy = Arc::new(twinfault::agent::policy::Policy::new(store.audit().unwrap(), 600.0, Vec::new()).unwrap());
+    let (cfg, actuators) = (Arc::new(cfg), Arc::new(std::sync::RwLock::new(engine.actuators.clone())));
+    let ingest = Arc::new(twinfault::serve::admit::Ingest {
+        cfg: Arc::clone(&cfg),
+        facility: Arc::clone(&facility),
+        live: Arc::clone(&live),
+        actors: Arc::clone(&actuators),
+        store: store.clone(),
+    });
     let state = actix_web::web::Data::new(api::AppState {
         policy,
-        cfg: Arc::new(cfg),
+        cfg,
         facility: Arc::clone(&facility),
         live: Arc::clone(&live),
         store,
         writer: Writer::new(tx, Arc::clone(&live)),
-        actuators: Arc::new(std::sync::RwLock::new(engine.actuators.clone())),
+        actuators,
         ahus: engine.ahus.clone(),
         supervisor: engine.supervisor.clone(),
         inflight: Arc::default(),
+        ingest,
     });
     let app = actix_web::test::init_service(api::app(state)).await;
     let req = |t: i64| {
@@ -525,6 +534,12 @@ fn unknown_nodes_are_auto_created_under_their_parent_only_when_configured() {
     assert_eq!(s.post("/api/ingest", Some(WRITE), &new(t0, "[]")).status, 404);
     assert_eq!(s.post("/api/ingest", Some(WRITE), &new(t0, "[\"ahu-99\"]")).status, 404);
     assert_eq!(s.get("/api/nodes/BEL-VNT-NEW", Some(READ)).status, 404);
+    // Under a known AHU but in a batch that is refused (one bad value): nothing is created.
+    let refused = seed_sample("BEL-VNT-REFUSED", t0, 40.0).replace("[\"ahu-01\"]", "[\"ahu-02\"]");
+    let bad = seed_sample("BEL-VNT-002", t0, 40.0).replace("\"torque\":0.01", "\"torque\":\"x\"");
+    let r = s.post("/api/ingest", Some(WRITE), &format!("[{refused},{bad}]"));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(s.get("/api/nodes/BEL-VNT-REFUSED", Some(READ)).status, 404);
     // Under a known AHU: created, stored, evaluated, listed, rolled up.
     let r = s.post("/api/ingest", Some(WRITE), &new(t0, "[\"ahu-02\"]"));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -542,6 +557,7 @@ fn unknown_nodes_are_auto_created_under_their_parent_only_when_configured() {
     let h = s.get(&format!("/api/nodes/BEL-VNT-NEW/history?from={t0}"), Some(READ)).json();
     assert_eq!(h["points"].as_array().unwrap().len(), 2, "{h}");
     assert_eq!(s.get("/api/nodes/BEL-VNT-NEW", Some(READ)).json()["parent"], "ahu-02");
+    assert_eq!(s.get("/api/nodes/BEL-VNT-REFUSED", Some(READ)).status, 404, "a refused batch stored its node");
 }
 
 #[test]
