@@ -16,10 +16,42 @@ use std::sync::Mutex;
 /// Default time a pending action waits for its approval [s].
 pub const DEFAULT_EXPIRY_S: f64 = 600.0;
 
+/// A change a pending action makes: the closed set, parsed once (an unknown name is refused, never
+/// taken for another change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    ResolveFault,
+    InjectFault,
+    ClearFault,
+}
+
+impl Change {
+    pub const ALL: [Change; 3] = [Change::ResolveFault, Change::InjectFault, Change::ClearFault];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::ResolveFault => "resolve_fault",
+            Change::InjectFault => "inject_fault",
+            Change::ClearFault => "clear_fault",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Change> {
+        Change::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
     pub id: String,
-    pub tool: String,
+    pub tool: Change,
     pub arguments: serde_json::Value,
     /// The operator it was proposed for (who may approve it).
     pub operator: String,
@@ -70,12 +102,12 @@ impl Policy {
     }
 
     /// A change proposed for `operator`; nothing happens until it is approved.
-    pub fn propose(&self, operator: &str, tool: &str, arguments: serde_json::Value, now_ms: i64) -> Result<Pending> {
+    pub fn propose(&self, operator: &str, tool: Change, arguments: serde_json::Value, now_ms: i64) -> Result<Pending> {
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         // Ids stay unique across restarts: the time part moves on and the store refuses reuse.
         let p = Pending {
             id: format!("A-{now_ms}-{n}"),
-            tool: tool.to_string(),
+            tool,
             arguments,
             operator: operator.to_string(),
             created_ms: now_ms,
@@ -83,7 +115,7 @@ impl Policy {
         };
         self.audit.append(
             operator,
-            tool,
+            tool.as_str(),
             p.arguments.clone(),
             Outcome::Pending,
             &format!("pending action {}", p.id),
@@ -127,8 +159,13 @@ impl Policy {
         }
         map.remove(id);
         if now_ms > p.expires_ms {
-            let _ =
-                self.audit.append(who, &p.tool, p.arguments.clone(), Outcome::Expired, &format!("action {id} expired"));
+            let _ = self.audit.append(
+                who,
+                p.tool.as_str(),
+                p.arguments.clone(),
+                Outcome::Expired,
+                &format!("action {id} expired"),
+            );
             return Err(Refusal::Expired(id.to_string()));
         }
         Ok(p)
@@ -143,8 +180,13 @@ impl Policy {
     /// Rejects: the action is cancelled.
     pub fn reject(&self, id: &str, who: &str, now_ms: i64) -> Result<Pending, Refusal> {
         let p = self.take(id, who, now_ms, "reject")?;
-        let _ =
-            self.audit.append(who, &p.tool, p.arguments.clone(), Outcome::Rejected, &format!("action {id} rejected"));
+        let _ = self.audit.append(
+            who,
+            p.tool.as_str(),
+            p.arguments.clone(),
+            Outcome::Rejected,
+            &format!("action {id} rejected"),
+        );
         Ok(p)
     }
 
@@ -160,6 +202,16 @@ impl Policy {
 mod tests {
     use super::*;
 
+    #[test]
+    fn changes_parse_once_and_are_stored_by_name() {
+        for c in Change::ALL {
+            assert_eq!(Change::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
+        }
+        assert_eq!(Change::parse("drop_database"), None);
+        assert_eq!(Change::parse("Resolve_Fault"), None);
+    }
+
     fn policy(dir: &std::path::Path) -> Policy {
         let db = sled::open(dir).unwrap();
         Policy::new(Audit::open(&db).unwrap(), 600.0, vec!["supervisor".into()]).unwrap()
@@ -170,8 +222,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = {
             let p = policy(dir.path());
-            let a = p.propose("alice", "resolve_fault", serde_json::json!({ "fault": "F-1" }), 1_000).unwrap();
-            let b = p.propose("alice", "inject_fault", serde_json::json!({ "node": "X" }), 1_000).unwrap();
+            let a = p.propose("alice", Change::ResolveFault, serde_json::json!({ "fault": "F-1" }), 1_000).unwrap();
+            let b = p.propose("alice", Change::InjectFault, serde_json::json!({ "node": "X" }), 1_000).unwrap();
             p.approve(&b.id, "alice", 2_000).unwrap();
             (a, b)
         };
@@ -188,7 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = policy(dir.path());
         let args = serde_json::json!({ "fault": "F-x", "note": "n" });
-        let a = p.propose("alice", "resolve_fault", args.clone(), 1_000).unwrap();
+        let a = p.propose("alice", Change::ResolveFault, args.clone(), 1_000).unwrap();
         assert_eq!(p.list("alice").len(), 1);
         assert!(p.list("bob").is_empty());
         assert_eq!(p.list("supervisor").len(), 1);
@@ -199,10 +251,10 @@ mod tests {
         assert_eq!(p.approve(&a.id, "alice", 3_000).unwrap().arguments, args);
         assert!(matches!(p.approve(&a.id, "alice", 3_000), Err(Refusal::Unknown(_))));
         // Expired: refused.
-        let b = p.propose("alice", "inject_fault", serde_json::json!({}), 10_000).unwrap();
+        let b = p.propose("alice", Change::InjectFault, serde_json::json!({}), 10_000).unwrap();
         assert_eq!(p.approve(&b.id, "alice", 10_000 + 600_001), Err(Refusal::Expired(b.id.clone())));
         // Rejected: gone; a supervisor may decide for others.
-        let c = p.propose("alice", "inject_fault", serde_json::json!({}), 20_000).unwrap();
+        let c = p.propose("alice", Change::InjectFault, serde_json::json!({}), 20_000).unwrap();
         p.reject(&c.id, "supervisor", 21_000).unwrap();
         assert!(p.approve(&c.id, "alice", 22_000).is_err());
         // Everything was audited, in order.

@@ -8,7 +8,7 @@ use super::state::Live;
 use super::state::{FaultChange, FaultView};
 use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
 use crate::agent::audit::Outcome;
-use crate::agent::policy::Refusal as ActionRefusal;
+use crate::agent::policy::{Change, Refusal as ActionRefusal};
 use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveInject, Supervisor};
 use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
 use crate::store::Store;
@@ -813,12 +813,15 @@ async fn propose(req: HttpRequest, payload: web::Payload, st: State) -> HttpResp
             return error(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"tool\", \"arguments\"}", vec![f]);
         }
     };
-    if !["resolve_fault", "inject_fault"].contains(&b.tool.as_str()) {
-        let f =
-            FieldError { path: "tool".into(), message: format!("\"{}\" is not resolve_fault or inject_fault", b.tool) };
+    let Some(tool) = Change::parse(&b.tool) else {
+        let names: Vec<&str> = Change::ALL.iter().map(|c| c.as_str()).collect();
+        let f = FieldError {
+            path: "tool".into(),
+            message: format!("\"{}\" is not a change (one of {})", clip(&b.tool), names.join(", ")),
+        };
         return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown change", vec![f]);
-    }
-    match st.policy.propose(&who, &b.tool, b.arguments, now_ms()) {
+    };
+    match st.policy.propose(&who, tool, b.arguments, now_ms()) {
         Ok(p) => HttpResponse::Ok().json(p),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
     }
@@ -846,14 +849,14 @@ async fn approve(req: HttpRequest, path: web::Path<String>, st: State) -> HttpRe
         Ok(p) => p,
         Err(r) => return refusal(r),
     };
-    let reply = match p.tool.as_str() {
-        "resolve_fault" => {
+    let reply = match p.tool {
+        Change::ResolveFault => {
             let fault = p.arguments["fault"].as_str().unwrap_or_default();
             let note = p.arguments["note"].as_str().unwrap_or_default();
             resolve_fault(&st, fault, note, &p.operator).await
         }
-        "clear_fault" => clear_fault(&st, p.arguments.to_string().as_bytes()).await,
-        _ => inject_fault(&st, p.arguments.to_string().as_bytes()).await,
+        Change::ClearFault => clear_fault(&st, p.arguments.to_string().as_bytes()).await,
+        Change::InjectFault => inject_fault(&st, p.arguments.to_string().as_bytes()).await,
     };
     let tool = format!("{} (action {}, approved by {who})", p.tool, p.id);
     audit_reply(&st, &who, &tool, p.arguments.clone(), &reply, Outcome::Approved);
@@ -991,6 +994,7 @@ impl crate::agent::chat::ToolHost for Host<'_> {
     }
 
     fn propose(&self, tool: &str, args: serde_json::Value) -> Result<serde_json::Value, String> {
+        let tool = Change::parse(tool).ok_or_else(|| format!("\"{}\" is not a change", clip(tool)))?;
         let p = self.st.policy.propose(&self.operator, tool, args, now_ms()).map_err(|e| format!("{e:#}"))?;
         Ok(json!({ "pending_action": p.id, "tool": p.tool, "arguments": p.arguments, "awaits_approval_by": p.operator,
             "expires_at": format_timestamp_ms(p.expires_ms), "note": "nothing has changed; an operator must approve this action" }))

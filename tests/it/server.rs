@@ -614,8 +614,13 @@ fn changes_wait_for_their_operators_approval_and_everything_is_audited() {
     let e = propose(WRITE).json()["id"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(s.post(&format!("/api/actions/{e}/approve"), Some(WRITE), "").status, 410);
-    // Unknown tools are refused.
-    assert_eq!(s.post("/api/actions", Some(WRITE), r#"{"tool":"delete_everything","arguments":{}}"#).status, 422);
+    // Unknown tools are refused (never taken for another change); the three changes are proposable.
+    let r = s.post("/api/actions", Some(WRITE), r#"{"tool":"delete_everything","arguments":{}}"#);
+    assert!(r.status == 422 && r.body.contains("resolve_fault, inject_fault, clear_fault"), "{}", r.body);
+    let c = s.post("/api/actions", Some(WRITE), r#"{"tool":"clear_fault","arguments":{"node":"BEL-VNT-001"}}"#);
+    assert_eq!((c.status, c.json()["tool"].as_str()), (200, Some("clear_fault")), "{}", c.body);
+    let c = c.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(s.post(&format!("/api/actions/{c}/reject"), Some(WRITE), "").status, 200);
     // The audit log has every step, paged, and survives a kill -9.
     let s = s.kill_and_restart();
     let mut outcomes = Vec::new();
@@ -627,7 +632,10 @@ fn changes_wait_for_their_operators_approval_and_everything_is_audited() {
     }
     assert_eq!(
         outcomes,
-        ["pending", "error", "approved", "error", "pending", "rejected", "error", "pending", "expired"],
+        [
+            "pending", "error", "approved", "error", "pending", "rejected", "error", "pending", "expired", "pending",
+            "rejected"
+        ],
         "{outcomes:?}"
     );
     // A direct REST change is audited too.
@@ -648,6 +656,6 @@ fn changes_wait_for_their_operators_approval_and_everything_is_audited() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 10);
+    assert_eq!(lines.len(), 12);
     assert!(lines.iter().any(|e| e["outcome"] == "approved" && e["who"] == "gateway"));
 }
