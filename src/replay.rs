@@ -378,11 +378,7 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
     for a in &accepted {
         let node = &facility.actuators[a.actuator];
         let (twin, n, _, last) = twins.entry(a.actuator).or_insert_with(|| {
-            let twin = ActuatorTwin::new(&node.id, Arc::clone(&node.template), Mode::Ingest, 1, 0.0, false);
-            let twin = match &facility.classifier {
-                Some(m) => twin.with_classifier(Arc::clone(m), node.role),
-                None => twin,
-            };
+            let twin = ActuatorTwin::of_node(facility, node, &node.id, Mode::Ingest, 1, false);
             (twin, 0, a.sample.t, a.sample.t)
         });
         if let Some(speed) = opts.speed {

@@ -376,16 +376,16 @@ pub fn create_extra(
     if let Some((i, _)) = live.extra(&node.id) {
         return Ok(i);
     }
-    // The template of a sibling of the same kind (valve or damper), else of any actuator.
+    // The template and role of a sibling of the same kind (valve or damper), else of any
+    // actuator; with the facility's classifier, as every twin.
     let valve = node.device_type.contains("valve");
-    let template = facility
+    let like = facility
         .actuators
         .iter()
         .find(|a| matches!(a.role, twinfault_core::Role::CoolingValve | twinfault_core::Role::HeatingValve) == valve)
         .or(facility.actuators.first())
-        .map(|a| Arc::clone(&a.template))
         .context("the facility has no actuator template to create a node from")?;
-    let mut twin = twinfault_core::twin::ActuatorTwin::new(&node.id, template, Mode::Ingest, 1, 0.0, false);
+    let mut twin = twinfault_core::twin::ActuatorTwin::of_node(facility, like, &node.id, Mode::Ingest, 1, false);
     let index = live.add_extra(node.clone());
     if let Some(from) = restore_from {
         let mut findings = Vec::new();

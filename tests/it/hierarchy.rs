@@ -56,3 +56,33 @@ fn parent_shows_the_worst_current_status_of_its_children() {
         assert!(at(&ahu2, t) >= worst, "at {t} ms ahu-02 is {} but a child is {worst}", at(&ahu2, t));
     }
 }
+
+/// Every twin is built by `ActuatorTwin::of_node`, which attaches the facility's learned
+/// classifier when it has one (the server's auto-created twins used to go without).
+#[test]
+fn twins_built_for_a_facility_carry_its_classifier() {
+    use std::sync::Arc;
+    use twinfault_core::classify::WindowClassifier;
+    use twinfault_core::features::N_FEATURES;
+    use twinfault_core::twin::{ActuatorTwin, Mode};
+    #[derive(Debug)]
+    struct Always(Vec<String>);
+    impl WindowClassifier for Always {
+        fn classes(&self) -> &[String] {
+            &self.0
+        }
+        fn window_s(&self) -> f64 {
+            60.0
+        }
+        fn predict(&self, _: &[f64; N_FEATURES]) -> (usize, f32) {
+            (0, 1.0)
+        }
+    }
+    let mut f = twinfault::load::facility(&crate::root().join("twins/datacenter.toml"), None).unwrap();
+    let node = f.actuators[0].clone();
+    assert!(!ActuatorTwin::of_node(&f, &node, "X-1", Mode::Ingest, 1, false).has_classifier());
+    f.classifier = Some(Arc::new(Always(vec!["normal".into()])));
+    for mode in [Mode::Ingest, Mode::Simulate] {
+        assert!(ActuatorTwin::of_node(&f, &node, "X-1", mode, 1, false).has_classifier());
+    }
+}

@@ -29,13 +29,7 @@ impl Setup {
         let mut actuators: Vec<ActuatorTwin> = facility
             .actuators
             .iter()
-            .map(|a| {
-                let twin = ActuatorTwin::new(&a.id, a.template.clone(), a.mode, scenario.seed, 0.0, record_history);
-                match &facility.classifier {
-                    Some(m) => twin.with_classifier(Arc::clone(m), a.role),
-                    None => twin,
-                }
-            })
+            .map(|a| ActuatorTwin::of_node(facility, a, &a.id, a.mode, scenario.seed, record_history))
             .collect();
         for inj in &scenario.injections {
             if let Some(NodeRef::Actuator(i)) = facility.node(&inj.node) {

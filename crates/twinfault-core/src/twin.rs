@@ -5,7 +5,7 @@
 use crate::actuator::{Actuator, Sample};
 use crate::ahu::ChildReport;
 use crate::classify::{LiveClassifier, WindowClassifier};
-use crate::config::ActuatorTemplate;
+use crate::config::{ActuatorNode, ActuatorTemplate, Facility};
 use crate::detect::{ActuatorDetector, FindingEvent};
 use crate::fault::Injection;
 use crate::types::{Phase, Role, SimTime, Status};
@@ -125,6 +125,30 @@ impl ActuatorTwin {
             classifier: None,
             phase_known: false,
         }
+    }
+
+    /// The twin of `node` of `facility`, under `id` (the node's own, or that of an auto-created
+    /// node that takes this node's template and role), with the facility's learned classifier
+    /// when it has one. Every driver that runs the facility's twins builds them here, so none
+    /// forgets the classifier.
+    pub fn of_node(
+        facility: &Facility,
+        node: &ActuatorNode,
+        id: &str,
+        mode: Mode,
+        seed: u64,
+        record_history: bool,
+    ) -> ActuatorTwin {
+        let twin = ActuatorTwin::new(id, Arc::clone(&node.template), mode, seed, 0.0, record_history);
+        match &facility.classifier {
+            Some(m) => twin.with_classifier(Arc::clone(m), node.role),
+            None => twin,
+        }
+    }
+
+    /// Whether a learned classifier runs alongside the rules.
+    pub fn has_classifier(&self) -> bool {
+        self.classifier.is_some()
     }
 
     /// Runs a learned window classifier alongside the rules (see [`crate::classify`]).
