@@ -88,9 +88,9 @@ impl Server {
         panic!("the server did not answer /health within 20 s");
     }
 
-    /// Sends the process a signal (`STOP`, `CONT`) with `kill(1)`.
+    /// Sends the process a signal (`STOP`, `CONT`) with the shell's `kill` builtin.
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([format!("-{sig}"), self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("sh").args(["-c", &format!("kill -{sig} {}", self.child.id())]).status().unwrap();
         assert!(ok.success(), "kill -{sig}");
     }
 
