@@ -712,9 +712,12 @@ pub(crate) async fn inject_fault(st: &AppState, body: &[u8]) -> HttpResponse {
     if !(b.ramp_s.is_finite() && b.ramp_s >= 0.0) || b.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
         return bad("ramp_s", "ramp_s and duration_s must be non-negative numbers".into());
     }
-    match st.facility.node(&b.node) {
-        Some(NodeRef::Actuator(_)) => {}
-        _ => return error(StatusCode::NOT_FOUND, format!("unknown actuator \"{}\"", b.node), vec![]),
+    let a = match st.facility.node(&b.node) {
+        Some(NodeRef::Actuator(i)) => &st.facility.actuators[i],
+        _ => return error(StatusCode::NOT_FOUND, format!("unknown actuator \"{}\"", clip(&b.node)), vec![]),
+    };
+    if !kind.applies_to(a.role) {
+        return bad("kind", format!("{kind} does not apply to \"{}\", a {}", a.id, a.role.as_str()));
     }
     let start = SimTime(now_ms().max(0) as u64);
     let id = b.id.unwrap_or_else(|| format!("L-{}-{}", b.node, start.0));

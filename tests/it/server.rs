@@ -380,6 +380,9 @@ fn live_injection_into_simulated_nodes_and_cors() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("BEL-VNT-001", "BEL-VNT-002")).status, 409);
     assert_eq!(s.post("/api/scenario/inject", Some(WRITE), &inj.replace("gear_jam", "jam")).status, 422);
+    // A valve leak into a damper does not apply (the same rule as scenario files and the visualizer).
+    let leak = s.post("/api/scenario/inject", Some(WRITE), &inj.replace("gear_jam", "valve_leak"));
+    assert!(leak.status == 422 && leak.body.contains("does not apply"), "{}", leak.body);
     // Clearing ends the injected fault (the device is repaired); an ingesting node has none.
     let c = s.post("/api/scenario/clear", Some(WRITE), r#"{"node":"BEL-VNT-001"}"#);
     assert_eq!(c.status, 200, "{}", c.body);

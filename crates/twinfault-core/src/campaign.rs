@@ -235,13 +235,14 @@ pub struct RunSpec {
 /// sensors can see it. A leak or a slipped linkage leaves the device's own telemetry normal and
 /// shows only in the air: through the coils for valves, through the mixing for the outdoor-air
 /// damper. A zone damper's would show only in its zone's airflow, which no twin measures.
+/// Within what can be injected at all (`FaultKind::applies_to`).
 pub fn applies(kind: FaultKind, role: Role) -> bool {
-    match kind {
-        FaultKind::ValveLeak => matches!(role, Role::CoolingValve | Role::HeatingValve),
-        FaultKind::DamperLeak => role == Role::OutdoorAirDamper,
-        FaultKind::StuckAt => role != Role::ZoneDamper,
-        k => k.injectable(),
-    }
+    kind.applies_to(role)
+        && match kind {
+            FaultKind::DamperLeak => role == Role::OutdoorAirDamper,
+            FaultKind::StuckAt => role != Role::ZoneDamper,
+            _ => true,
+        }
 }
 
 fn draw(rng: &mut NodeRng, r: Range) -> f64 {

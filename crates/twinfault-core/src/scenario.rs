@@ -3,7 +3,7 @@
 
 use crate::config::{ConfigError, Facility, parse_toml};
 use crate::fault::Injection;
-use crate::types::{FaultKind, Phase, Role, SimTime, Status};
+use crate::types::{FaultKind, Phase, SimTime, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -528,14 +528,7 @@ impl Scenario {
                     format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", a.id),
                 ));
             }
-            let ok = match inj.kind {
-                FaultKind::ValveLeak => matches!(a.role, Role::CoolingValve | Role::HeatingValve),
-                FaultKind::DamperLeak => {
-                    matches!(a.role, Role::OutdoorAirDamper | Role::ZoneDamper)
-                }
-                _ => true,
-            };
-            if !ok {
+            if !inj.kind.applies_to(a.role) {
                 return Err(ConfigError::new(
                     file,
                     format!("inject[{i}].kind"),

@@ -202,6 +202,20 @@ fault_kinds! {
     MixedAirOutOfBand => "mixed_air_out_of_band", injectable: false;
 }
 
+impl FaultKind {
+    /// Whether this kind can be injected into an actuator of `role`: a leak needs the element
+    /// that leaks (a valve leaks through a coil, a damper past its blades); the device faults
+    /// apply to any actuator. The one rule for scenarios, the visualizer and the live server; a
+    /// campaign draws from a narrower set (`campaign::applies`, where the twins can see it).
+    pub fn applies_to(self, role: Role) -> bool {
+        match self {
+            FaultKind::ValveLeak => matches!(role, Role::CoolingValve | Role::HeatingValve),
+            FaultKind::DamperLeak => matches!(role, Role::OutdoorAirDamper | Role::ZoneDamper),
+            k => k.injectable(),
+        }
+    }
+}
+
 /// Number of fault kinds; sizes the per-device finding tables.
 pub const N_FAULT_KINDS: usize = 15;
 
@@ -248,6 +262,16 @@ mod tests {
             assert_eq!(FaultKind::parse(k.as_str()), Some(*k));
         }
         assert_eq!(FaultKind::ALL.iter().filter(|k| k.injectable()).count(), 13);
+    }
+
+    #[test]
+    fn leaks_apply_only_to_what_leaks() {
+        assert!(FaultKind::ValveLeak.applies_to(Role::CoolingValve));
+        assert!(!FaultKind::ValveLeak.applies_to(Role::ZoneDamper));
+        assert!(FaultKind::DamperLeak.applies_to(Role::ZoneDamper));
+        assert!(!FaultKind::DamperLeak.applies_to(Role::HeatingValve));
+        assert!(FaultKind::GearJam.applies_to(Role::HeatingValve));
+        assert!(!FaultKind::SupplyAirDeviation.applies_to(Role::ZoneDamper));
     }
 
     #[test]

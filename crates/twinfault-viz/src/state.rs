@@ -189,16 +189,7 @@ impl InjectForm {
             return Err(format!("severity {severity} is outside 0..=1"));
         }
         let a = &facility.actuators[i];
-        let ok = match self.kind {
-            FaultKind::ValveLeak => {
-                matches!(a.role, twinfault_core::Role::CoolingValve | twinfault_core::Role::HeatingValve)
-            }
-            FaultKind::DamperLeak => {
-                matches!(a.role, twinfault_core::Role::OutdoorAirDamper | twinfault_core::Role::ZoneDamper)
-            }
-            _ => true,
-        };
-        if !ok {
+        if !self.kind.applies_to(a.role) {
             return Err(format!("{} does not apply to {}, a {}", self.kind, a.id, a.role.as_str()));
         }
         Ok(Injection {
