@@ -37,7 +37,7 @@ pub const MAX_HISTORY_LIMIT: usize = 10_000;
 pub const METRICS: [&str; 7] =
     ["position_pct", "setpoint_pct", "torque_nm", "power_w", "temperature_c", "rotation", "signal_quality"];
 /// The metrics of an AHU, one point per control epoch (`phase`: 0 off, 1 startup, 2 occupied,
-/// 3 shutdown; `status`: 0 healthy, 1 warning, 2 critical, 3 offline).
+/// 3 shutdown; `status`: 0 healthy, 1 warning, 2 critical, 3 offline, 4 unknown).
 pub const AHU_METRICS: [&str; 9] = [
     "outdoor_air_c",
     "return_air_c",
