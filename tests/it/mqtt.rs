@@ -93,21 +93,9 @@ fn metric(s: &Server, name: &str) -> u64 {
         .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
 }
 
-/// Every stored point of a node's position from `from` on, page by page: (time, value); none for
-/// a node the server does not know (yet).
+/// Every stored point of a node's position from `from` on: (time, value).
 fn stored(s: &Server, node: &str, from: i64) -> Vec<(i64, f64)> {
-    let mut out = Vec::new();
-    let mut cursor = Some(from);
-    while let Some(c) = cursor {
-        let page = s.get(&format!("/api/nodes/{node}/history?from={c}&limit=10000"), Some(READ)).json();
-        // An unknown node (404, not created yet) has nothing stored.
-        let Some(points) = page["points"].as_array() else { return out };
-        for p in points {
-            out.push((p["t_ms"].as_i64().unwrap(), p["value"].as_f64().unwrap()));
-        }
-        cursor = page["next_from"].as_i64();
-    }
-    out
+    s.history(node, from, 10_000)
 }
 
 /// The eight zone dampers of the reference floor (the first actuators of its facility file).

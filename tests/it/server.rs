@@ -104,6 +104,20 @@ impl Server {
         Self::spawn(port, store, config, facility)
     }
 
+    /// Every stored point of a node's default metric (position) from `from` on, read `page` at
+    /// a time: (time [ms], value); none for a node the server does not know (yet).
+    pub fn history(&self, node: &str, from: i64, page: usize) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        let mut cursor = Some(from);
+        while let Some(c) = cursor {
+            let reply = self.get(&format!("/api/nodes/{node}/history?from={c}&limit={page}"), Some(READ)).json();
+            let Some(points) = reply["points"].as_array() else { return out };
+            out.extend(points.iter().map(|p| (p["t_ms"].as_i64().unwrap(), p["value"].as_f64().unwrap())));
+            cursor = reply["next_from"].as_i64();
+        }
+        out
+    }
+
     /// The server process's resident memory [bytes], from `/proc`.
     pub fn rss_bytes(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -314,14 +328,7 @@ fn kill_9_loses_no_acknowledged_sample_and_the_fault_survives() {
     );
     let s = s.kill_and_restart();
     // Every acknowledged sample is back, in pages.
-    let mut count = 0;
-    let mut cursor = Some(from);
-    while let Some(c) = cursor {
-        let page = s.get(&format!("/api/nodes/BEL-VNT-005/history?from={c}&limit=1000"), Some(READ)).json();
-        count += page["points"].as_array().unwrap().len();
-        cursor = page["next_from"].as_i64();
-    }
-    assert_eq!(count, n, "samples after kill -9");
+    assert_eq!(s.history("BEL-VNT-005", from, 1000).len(), n, "samples after kill -9");
     // The fault state was restored from the store, under the same id.
     let f = s.get("/api/faults?state=open", Some(READ)).json();
     assert!(f.as_array().unwrap().iter().any(|f| f["id"] == fault_id.as_str()), "{f}");
