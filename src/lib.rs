@@ -11,7 +11,6 @@ pub mod dataset;
 pub mod engine;
 pub mod fleet;
 pub mod fleet_serve;
-pub mod load;
 pub mod logfile;
 pub mod render;
 pub mod replay;
@@ -19,3 +18,7 @@ pub mod rig;
 pub mod runner;
 pub mod serve;
 pub mod store;
+pub mod validate;
+
+/// Twin and scenario files and the classifier they name (the loader crate the visualizer shares).
+pub use twinfault_load as load;

@@ -500,7 +500,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Validate { files } => {
             for f in &files {
-                let line = twinfault::load::validate(f)?;
+                let line = twinfault::validate::validate(f)?;
                 println!("{}: ok: {line}", f.display());
             }
             Ok(ExitCode::SUCCESS)
@@ -516,7 +516,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     .collect();
                 files.sort();
                 for f in files {
-                    let what = match twinfault::load::validate(&f) {
+                    let what = match twinfault::validate::validate(&f) {
                         Ok(s) => s,
                         Err(e) => format!("INVALID: {}", format_error(&e)),
                     };
@@ -817,7 +817,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     "warning: no tokens configured: ingest and every write endpoint will refuse requests (see serve.example.toml)"
                 );
             }
-            if let twinfault::load::FileKind::Fleet = twinfault::load::file_kind(&facility)? {
+            if let twinfault::validate::FileKind::Fleet = twinfault::validate::file_kind(&facility)? {
                 anyhow::ensure!(cfg.mqtt.is_none(), "a fleet is served over HTTP only (no MQTT yet)");
                 twinfault::fleet_serve::serve(&facility, cfg)?;
                 return Ok(ExitCode::SUCCESS);
@@ -829,7 +829,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             if let Some(s) = speed {
                 anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
-            if let twinfault::load::FileKind::Fleet = twinfault::load::file_kind(&facility)? {
+            if let twinfault::validate::FileKind::Fleet = twinfault::validate::file_kind(&facility)? {
                 anyhow::ensure!(
                     map.as_deref().is_none_or(|m| m == std::path::Path::new("cmapss")),
                     "a fleet replays C-MAPSS files: --map cmapss (or none)"

@@ -3,7 +3,7 @@
 //! possible or paced. Reports every finding and the resulting statuses.
 
 use crate::logfile::{self, Reason, Tally, TimeOrder};
-use crate::rig::{parse_rotation, parse_timestamp_ms};
+use crate::rig::parse_rotation;
 use crate::serve::payload::{self, Window};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, parse_toml};
 use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::twin::{ActuatorTwin, Mode};
 use twinfault_core::types::Status;
 
@@ -488,7 +489,7 @@ impl ReplayReport {
     /// A time on the log's own clock: UTC, or seconds from its start.
     pub fn time(&self, ms: u64) -> String {
         if self.clock == "utc" {
-            crate::rig::format_timestamp_ms(ms as i64)
+            twinfault_core::time::format_timestamp_ms(ms as i64)
         } else {
             format!("t+{:.3} s", ms as f64 / 1000.0)
         }
@@ -518,7 +519,7 @@ pub struct AhuReplayReport {
 }
 
 fn day_of(ms: i64) -> String {
-    crate::rig::format_timestamp_ms(ms)[..10].to_string()
+    twinfault_core::time::format_timestamp_ms(ms)[..10].to_string()
 }
 
 /// Reads a label file (`dataset,date,fault_component,fault_type,...`): date → "component fault_type".

@@ -846,7 +846,8 @@ fn csv_labels(file: &Path, column: &str, time_column: Option<&str>) -> Result<Ve
     for (i, line) in lines.enumerate() {
         let f: Vec<&str> = line.split(',').collect();
         let t = tc.map(|c| f.get(c).map(|s| s.trim()).unwrap_or("")).and_then(|t| {
-            crate::rig::parse_timestamp_ms(t).or_else(|| t.parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64))
+            twinfault_core::time::parse_timestamp_ms(t)
+                .or_else(|| t.parse::<f64>().ok().map(|s| (s * 1000.0).round() as i64))
         });
         let l = f.get(lc).map(|s| s.trim()).unwrap_or("");
         let l = if l.is_empty() || l == "normal" { "normal".to_string() } else { l.to_string() };

@@ -6,7 +6,9 @@ pub mod charts;
 pub mod evaluate;
 pub mod generate;
 pub mod metrics;
-pub mod model;
 pub mod realism;
 pub mod table;
 pub mod train;
+
+/// The learned window classifier; it lives in the loader crate, which loads it with a facility.
+pub use twinfault_load::model;

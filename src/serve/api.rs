@@ -10,7 +10,6 @@ use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
 use crate::agent::audit::Outcome;
 use crate::agent::policy::{Change, Refusal as ActionRefusal};
 use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveInject, Supervisor};
-use crate::rig::{format_timestamp_ms, parse_timestamp_ms};
 use crate::store::Store;
 use actix::Addr;
 use actix_web::body::MessageBody;
@@ -25,6 +24,7 @@ use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::detect::Diagnosis;
 use twinfault_core::fault::Injection;
+use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::{FaultKind, Status};
 
 pub struct AppState {

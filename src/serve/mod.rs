@@ -463,7 +463,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         for f in live.open_faults_of(&a.id) {
             if let Some(r) = store.resolution(&f.id)? {
                 // At the operator's time, as it was resolved (not the restart's).
-                let at = r.get("at").and_then(|v| v.as_str()).and_then(crate::rig::parse_timestamp_ms);
+                let at = r.get("at").and_then(|v| v.as_str()).and_then(twinfault_core::time::parse_timestamp_ms);
                 let t = SimTime(at.unwrap_or_else(now_ms).max(0) as u64);
                 if let Some(e) = setup.actuators[i].force_resolve(t, f.kind) {
                     live.apply_restored(&a.id, vec![e]);

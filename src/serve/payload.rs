@@ -1,12 +1,12 @@
 //! Ingest payloads: the seed's JSON (one object, an array, or NDJSON) with either the seed's or the
 //! real rig's field names, validated into samples with a field path for every problem.
 
-use crate::rig::parse_timestamp_ms;
 use serde::Serialize;
 use serde_json::Value;
 use twinfault_core::SimTime;
 use twinfault_core::actuator::Sample;
 use twinfault_core::config::{Facility, NodeRef};
+use twinfault_core::time::parse_timestamp_ms;
 
 /// One problem with one field of the payload.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -316,7 +316,7 @@ pub fn validate_with(
         if t_ms < window.now_ms - window.retention_ms {
             let msg = format!(
                 "{} is older than the store keeps (history_retention_s = {} s): it would not be kept",
-                crate::rig::format_timestamp_ms(t_ms),
+                twinfault_core::time::format_timestamp_ms(t_ms),
                 window.retention_ms / 1000
             );
             err(at("timestamp"), msg, false, &mut errors);

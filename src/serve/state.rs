@@ -1,7 +1,6 @@
 //! The live state the API reads: node statuses, last samples, open and resolved faults, counters.
 //! Updated from the supervisor's events each epoch and by the writer as samples are committed.
 
-use crate::rig::format_timestamp_ms;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -10,6 +9,7 @@ use twinfault_core::actuator::Sample;
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::detect::{Change, FindingEvent};
 use twinfault_core::event::Event;
+use twinfault_core::time::format_timestamp_ms;
 use twinfault_core::types::{FaultKind, Phase, Severity, Status};
 
 /// Resolved faults kept in memory for `GET /api/faults?state=resolved`.

@@ -140,7 +140,7 @@ fn every_file_in_the_repo_validates() {
         for e in std::fs::read_dir(root().join(dir)).unwrap() {
             let p: PathBuf = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "toml") {
-                twinfault::load::validate(&p).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+                twinfault::validate::validate(&p).unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
             }
         }
     }

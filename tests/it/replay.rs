@@ -147,9 +147,9 @@ pub(crate) fn flox_csv(rows: &[(f64, f64, f64, f64, f64, u8)]) -> String {
     let mut s = String::from(
         "_time,_measurement,feedback_position_%,internal_temperature_deg_C,motor_torque_Nmm,power_W,rotation_direction,setpoint_position_%,test_number\n",
     );
-    let t0 = twinfault::rig::parse_timestamp_ms("2026-03-16T15:00:00Z").unwrap();
+    let t0 = twinfault_core::time::parse_timestamp_ms("2026-03-16T15:00:00Z").unwrap();
     for &(t, sp, pos, tq, pw, rot) in rows {
-        let ts = twinfault::rig::format_timestamp_ms(t0 + (t * 1000.0).round() as i64)
+        let ts = twinfault_core::time::format_timestamp_ms(t0 + (t * 1000.0).round() as i64)
             .replace('T', " ")
             .replace('Z', "+00:00");
         s.push_str(&format!("{ts},measurements,{pos:.2},27.0,{tq:.4},{pw:.5},{rot},{sp:.3},1\n"));

@@ -169,7 +169,7 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn iso(ms: i64) -> String {
-    twinfault::rig::format_timestamp_ms(ms)
+    twinfault_core::time::format_timestamp_ms(ms)
 }
 
 pub fn seed_sample(node: &str, t_ms: i64, position: f64) -> String {

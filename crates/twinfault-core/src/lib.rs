@@ -31,6 +31,7 @@ pub mod plain;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod time;
 pub mod twin;
 pub mod types;
 

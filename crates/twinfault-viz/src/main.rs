@@ -75,7 +75,7 @@ fn main() -> ExitCode {
                     actuators_per_ahu: m.unwrap_or(100),
                 }),
             };
-            twinfault::load::scenario(path, campus).map(|l| Sim::new(l.scenario, l.facility)).map_err(|e| e.to_string())
+            twinfault_load::scenario(path, campus).map(|l| Sim::new(l.scenario, l.facility)).map_err(|e| e.to_string())
         }
         (None, None) => unreachable!("clap requires one"),
     };

@@ -6,9 +6,9 @@ use crate::state::{ChartPoint, Issue};
 use serde::Deserialize;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
-use twinfault::rig::parse_timestamp_ms;
 use twinfault_core::detect::Change;
 use twinfault_core::layout::Layout;
+use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::types::{FaultKind, Severity, SimTime, Status};
 
 /// What the app asks of the server.

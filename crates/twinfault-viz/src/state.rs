@@ -333,7 +333,7 @@ impl Sim {
     pub fn time_label(&self, t: SimTime) -> String {
         match self.driver {
             Driver::Local(_) => t.to_string(),
-            Driver::Remote(_) => twinfault::rig::format_timestamp_ms(t.0 as i64),
+            Driver::Remote(_) => twinfault_core::time::format_timestamp_ms(t.0 as i64),
         }
     }
 
@@ -666,7 +666,7 @@ mod tests {
 
     fn facility() -> Layout {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../twins/datacenter.toml");
-        twinfault::load::facility(&root, None).unwrap().layout()
+        twinfault_load::facility(&root, None).unwrap().layout()
     }
 
     #[test]
@@ -700,7 +700,7 @@ mod tests {
     #[test]
     fn quick_prompts_start_from_the_worst_issue() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/datacenter_gear_jam.toml");
-        let l = twinfault::load::scenario(&root, None).unwrap();
+        let l = twinfault_load::scenario(&root, None).unwrap();
         let mut sim = Sim::new(l.scenario, l.facility);
         assert_eq!(sim.quick_prompts(), ["Give me a live overview and the top faults."]);
         while sim.issues().is_empty() && !sim.finished() {
@@ -782,7 +782,7 @@ mod tests {
     fn a_live_injection_is_detected_and_selection_follows_the_issue() {
         let root =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/datacenter_fault_free_day.toml");
-        let l = twinfault::load::scenario(&root, None).unwrap();
+        let l = twinfault_load::scenario(&root, None).unwrap();
         let mut sim = Sim::new(l.scenario, l.facility);
         // Into the occupied day, then a jam.
         while sim.now() < SimTime(8 * 3600 * 1000) {

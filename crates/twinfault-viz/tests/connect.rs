@@ -27,7 +27,7 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
     let mut sim = Sim::connect(&s.base, Some(WRITE.into()), POLL).expect("connects");
     assert!(sim.is_live());
     // The server's layout is the twin file's, with each device's mode as the server runs it.
-    let mut want = twinfault::load::facility(&common::root().join("twins/datacenter.toml"), None).unwrap().layout();
+    let mut want = twinfault_load::facility(&common::root().join("twins/datacenter.toml"), None).unwrap().layout();
     for a in &mut want.actuators {
         a.mode = if a.id == "BEL-VNT-001" { Mode::Simulate } else { Mode::Ingest };
     }

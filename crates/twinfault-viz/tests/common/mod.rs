@@ -1,5 +1,6 @@
-//! A real `twinfault serve` on a free loopback port, run in a thread of the test process, and a
-//! jammed actuator's telemetry to feed it.
+//! A real `twinfault serve` process on a free loopback port, and a jammed actuator's telemetry to
+//! feed it. The visualizer does not link the server: the test runs the product's binary, which
+//! `cargo test --workspace` builds before any test runs.
 
 #![allow(dead_code)]
 
@@ -16,7 +17,27 @@ pub fn root() -> &'static Path {
 
 pub struct Server {
     pub base: String,
+    child: std::process::Child,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `twinfault` binary beside this test's executable (`target/<profile>/twinfault`).
+fn twinfault_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join(format!("twinfault{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the README's `cargo test --workspace` (or `cargo build --bin twinfault` first)",
+        bin.display()
+    );
+    bin
 }
 
 /// Starts the server on `twins/datacenter.toml` with BEL-VNT-001 simulated, and waits for `/health`.
@@ -30,17 +51,28 @@ pub fn serve() -> Server {
     writeln!(f, "[[tokens]]\nname = \"gateway\"\ntoken = \"{WRITE}\"\naccess = \"write\"").unwrap();
     writeln!(f, "[[tokens]]\nname = \"dashboard\"\ntoken = \"{READ}\"\naccess = \"read\"").unwrap();
     drop(f);
-    let cfg = twinfault::serve::ServeConfig::load(&config).unwrap();
-    let facility = root().join("twins/datacenter.toml");
-    std::thread::spawn(move || twinfault::serve::serve(&facility, cfg).expect("the server runs"));
+    let mut child = std::process::Command::new(twinfault_bin())
+        .arg("serve")
+        .arg("--facility")
+        .arg(root().join("twins/datacenter.toml"))
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("twinfault serve starts");
     let base = format!("http://127.0.0.1:{port}");
     let end = Instant::now() + Duration::from_secs(30);
     while Instant::now() < end {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("twinfault serve exited with {status} before answering /health");
+        }
         if ureq::get(format!("{base}/health")).call().is_ok() {
-            return Server { base, _dir: dir };
+            return Server { base, child, _dir: dir };
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not answer /health within 30 s");
 }
 
