@@ -4,6 +4,7 @@
 //! a limit on tool rounds and on tool output, retries with backoff on 429/5xx, and a check of the
 //! reply's ids against the twin.
 
+use super::tools::{self, Host, Tool, known_ids, overview, specs};
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
@@ -11,8 +12,6 @@ use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool, ChatCompletionTools,
     CreateChatCompletionRequest, FunctionObject,
 };
-pub use futures_util::future::LocalBoxFuture;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -72,136 +71,6 @@ impl AgentConfig {
         let key = self.api_key.clone().or_else(|| env("OPENAI_API_KEY")).unwrap_or_else(|| "none".into());
         Some((base, model, key))
     }
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct NoArgs {}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct NodeArgs {
-    /// A node id, e.g. BEL-VNT-003 or ahu-01.
-    pub node: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct SearchArgs {
-    /// Part of a node id (case-insensitive).
-    pub query: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct FaultArgs {
-    /// A fault id as the tools give it.
-    pub fault: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct ResolveArgs {
-    /// The fault id, e.g. F-BEL-VNT-003-gear_jam-1795313100000.
-    pub fault: String,
-    /// What was done (kept with the resolution).
-    pub note: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct ClearArgs {
-    /// A simulated actuator's id: its injected faults end (it is repaired).
-    pub node: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-pub struct InjectArgs {
-    /// A simulated actuator's id.
-    pub node: String,
-    /// A fault kind, e.g. stiction.
-    pub kind: String,
-    /// 0..1.
-    pub severity: f64,
-}
-
-/// A tool: name, what it does, whether it changes anything, its argument schema.
-pub struct ToolSpec {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub changes: bool,
-    pub schema: Value,
-}
-
-fn schema<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
-}
-
-pub fn tools() -> Vec<ToolSpec> {
-    vec![
-        ToolSpec {
-            name: "system_overview",
-            description: "Health of the facility, counts by status and the top open faults (ranked by severity, then confidence).",
-            changes: false,
-            schema: schema::<NoArgs>(),
-        },
-        ToolSpec {
-            name: "node_details",
-            description: "One node: kind, parent, status, latest sample, open faults with their evidence summary and recommended action.",
-            changes: false,
-            schema: schema::<NodeArgs>(),
-        },
-        ToolSpec {
-            name: "fault_history",
-            description: "A node's fault changes (opened, updated, resolved), newest last.",
-            changes: false,
-            schema: schema::<NodeArgs>(),
-        },
-        ToolSpec {
-            name: "search_nodes",
-            description: "Node ids containing a text.",
-            changes: false,
-            schema: schema::<SearchArgs>(),
-        },
-        ToolSpec {
-            name: "run_diagnosis",
-            description: "Evaluate a node's rules now: for every rule, what it measures (unit, window), the measured value against its threshold, whether the condition holds, whether the operating phase gates it, and its finding's state (clear, confirming, open, clearing) with confirmation and clear times; plus detector notes such as learned baselines.",
-            changes: false,
-            schema: schema::<NodeArgs>(),
-        },
-        ToolSpec {
-            name: "explain_fault",
-            description: "A fault's evidence (rule summary, value, confidence, recommended action) and its causal chain: the device, its AHU and the plant with their statuses and open faults, so a symptom up the tree can be traced to its cause below.",
-            changes: false,
-            schema: schema::<FaultArgs>(),
-        },
-        ToolSpec {
-            name: "resolve_fault",
-            description: "Propose to resolve an open fault with a note. Needs an operator's approval: it only creates a pending action.",
-            changes: true,
-            schema: schema::<ResolveArgs>(),
-        },
-        ToolSpec {
-            name: "inject_fault",
-            description: "Propose to inject a fault into a simulated actuator. Needs an operator's approval: it only creates a pending action.",
-            changes: true,
-            schema: schema::<InjectArgs>(),
-        },
-        ToolSpec {
-            name: "clear_fault",
-            description: "Propose to end the injected faults of a simulated actuator (repair it). Needs an operator's approval: it only creates a pending action.",
-            changes: true,
-            schema: schema::<ClearArgs>(),
-        },
-    ]
-}
-
-/// What the agent may do with the twin.
-pub trait ToolHost {
-    /// A read tool's result, or why it failed (a future: some reads ask the twin's actors).
-    fn read<'a>(&'a self, tool: &'a str, args: &'a Value) -> LocalBoxFuture<'a, Result<Value, String>>;
-    /// A change proposed as a pending action; its description.
-    fn propose(&self, tool: &str, args: Value) -> Result<Value, String>;
-    /// The deterministic overview shown when no model can be reached.
-    fn overview(&self) -> Value;
-    /// Node, fault and action ids that exist.
-    fn known_ids(&self) -> BTreeSet<String>;
-    /// Audits a read.
-    fn audit_read(&self, tool: &str, args: &Value, ok: bool);
 }
 
 /// One tool call as the reply reports it.
@@ -279,13 +148,13 @@ pub fn unverified_ids(text: &str, known: &BTreeSet<String>) -> Vec<String> {
 }
 
 /// One turn: the conversation in, the reply with its tool events and pending actions out.
-pub async fn chat(cfg: &AgentConfig, host: &dyn ToolHost, messages: Vec<Value>) -> Reply {
-    let known = host.known_ids();
+pub async fn chat(cfg: &AgentConfig, host: &dyn Host, messages: Vec<Value>) -> Reply {
+    let known = known_ids(host);
     let Some((base, model, key)) = cfg.resolved() else {
         return fallback(host, "no model endpoint is configured (set TWINFAULT_AGENT_BASE_URL or [agent] base_url)");
     };
     let client = Client::with_config(OpenAIConfig::new().with_api_base(base.trim_end_matches('/')).with_api_key(key));
-    let specs = tools();
+    let specs = specs();
     let tool_defs: Vec<ChatCompletionTools> = specs
         .iter()
         .map(|t| {
@@ -346,24 +215,15 @@ pub async fn chat(cfg: &AgentConfig, host: &dyn ToolHost, messages: Vec<Value>) 
             let ChatCompletionMessageToolCalls::Function(call) = call else { continue };
             let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(json!({}));
             let name = call.function.name.clone();
-            let (outcome, result) = match specs.iter().find(|s| s.name == name) {
-                None => ("error", json!({ "error": format!("no tool \"{name}\"") })),
-                Some(s) if s.changes => match host.propose(&name, args.clone()) {
-                    Ok(p) => {
+            let (outcome, result) = match Tool::parse(&name, &args) {
+                Err(e) => ("error", json!({ "error": e })),
+                Ok(tool) => match (tools::call(host, &tool, &args).await, matches!(tool, Tool::Propose(..))) {
+                    (Ok(p), true) => {
                         pending.push(p.clone());
                         ("pending", p)
                     }
-                    Err(e) => ("error", json!({ "error": e })),
-                },
-                Some(_) => match host.read(&name, &args).await {
-                    Ok(v) => {
-                        host.audit_read(&name, &args, true);
-                        ("executed", v)
-                    }
-                    Err(e) => {
-                        host.audit_read(&name, &args, false);
-                        ("error", json!({ "error": e }))
-                    }
+                    (Ok(v), false) => ("executed", v),
+                    (Err(e), _) => ("error", json!({ "error": e })),
                 },
             };
             msgs.push(json!({ "role": "tool", "tool_call_id": call.id, "content": truncate(&result, cfg.max_tool_output_chars) }));
@@ -384,8 +244,8 @@ pub async fn chat(cfg: &AgentConfig, host: &dyn ToolHost, messages: Vec<Value>) 
 }
 
 /// The plain answer when there is no model: say so, and show the twin's own overview.
-fn fallback(host: &dyn ToolHost, why: &str) -> Reply {
-    let o = host.overview();
+fn fallback(host: &dyn Host, why: &str) -> Reply {
+    let o = overview(host);
     Reply {
         reply: format!(
             "{why}. No model answered, so here is the twin's own overview, not an interpretation:\n{}",
@@ -410,16 +270,5 @@ mod tests {
         let text =
             "BEL-VNT-003 has a jam (F-BEL-VNT-003-gear_jam-100); BEL-VNT-099 and ahu-07 look fine. G36-style rules.";
         assert_eq!(unverified_ids(text, &known), ["BEL-VNT-099", "ahu-07"]);
-    }
-
-    #[test]
-    fn tool_schemas_come_from_the_argument_types() {
-        let t = tools();
-        let resolve = t.iter().find(|t| t.name == "resolve_fault").unwrap();
-        assert!(resolve.changes);
-        assert!(resolve.schema["properties"]["note"].is_object(), "{}", resolve.schema);
-        let req = resolve.schema["required"].as_array().unwrap();
-        assert!(req.contains(&json!("fault")) && req.contains(&json!("note")));
-        assert!(t.iter().filter(|t| !t.changes).count() >= 5);
     }
 }

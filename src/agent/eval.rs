@@ -2,77 +2,52 @@
 //! configured model through the same tools, answers scored: ids and kinds exact, times within a
 //! tolerance, and any change the model proposed that nobody asked for.
 
-use super::chat::{AgentConfig, LocalBoxFuture, ToolHost, chat};
+use super::chat::{AgentConfig, chat};
+use super::policy::Change;
+use super::tools::{Host, LocalBoxFuture};
 use crate::load::Loaded;
 use crate::runner::{RunOptions, run};
+use crate::serve::state::Live;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use twinfault_core::event::Event;
 use twinfault_core::report::Detection;
-use twinfault_core::types::Status;
 
-/// The finished run as the agent's tools see it.
+/// The finished run as the server's own tools see it: its event log folded into the server's
+/// [`Live`] view, "now" at the run's end. Proposals are counted, never carried out; there is no
+/// live twin left to diagnose.
 struct RunHost {
-    name: String,
-    detections: Vec<Detection>,
-    statuses: BTreeMap<String, Status>,
-    actions: BTreeMap<String, String>,
+    live: Live,
+    end_ms: i64,
     proposals: std::sync::Mutex<Vec<Value>>,
 }
 
-impl RunHost {
-    fn read_now(&self, tool: &str, args: &Value) -> Result<Value, String> {
-        let node = args["node"].as_str().unwrap_or_default();
-        match tool {
-            "system_overview" => Ok(self.overview()),
-            "node_details" | "fault_history" => {
-                let status = self.statuses.get(node).ok_or_else(|| format!("no node \"{node}\""))?;
-                Ok(json!({ "node": node, "status": status, "faults": self.faults_of(node) }))
-            }
-            "search_nodes" => {
-                let q = args["query"].as_str().unwrap_or_default().to_lowercase();
-                Ok(json!(self.statuses.keys().filter(|k| k.to_lowercase().contains(&q)).collect::<Vec<_>>()))
-            }
-            "explain_fault" => Err("fault ids are not used in an evaluation run; ask node_details".into()),
-            "run_diagnosis" => Err("the evaluation run has ended: no live twin to diagnose; ask node_details".into()),
-            other => Err(format!("no read tool \"{other}\"")),
-        }
+impl Host for RunHost {
+    fn live(&self) -> &Live {
+        &self.live
     }
 
-    fn faults_of(&self, node: &str) -> Vec<Value> {
-        self.detections
-            .iter()
-            .filter(|d| d.node == node || d.device.as_deref() == Some(node))
-            .map(|d| {
-                json!({ "node": d.device.clone().unwrap_or(d.node.clone()), "reported_by": d.node, "kind": d.kind,
-                "severity": d.severity, "opened_at_s": d.opened_at_s, "summary": d.summary,
-                "recommended_action": self.actions.get(d.kind.as_str()) })
-            })
-            .collect()
-    }
-}
-
-impl ToolHost for RunHost {
-    fn read<'a>(&'a self, tool: &'a str, args: &'a Value) -> LocalBoxFuture<'a, Result<Value, String>> {
-        Box::pin(std::future::ready(self.read_now(tool, args)))
+    fn now_ms(&self) -> i64 {
+        self.end_ms
     }
 
-    fn propose(&self, tool: &str, args: Value) -> Result<Value, String> {
-        self.proposals.lock().expect("not poisoned").push(json!({ "tool": tool, "arguments": args }));
-        Ok(json!({ "pending_action": "A-eval", "note": "nothing has changed; an operator must approve this action" }))
+    fn diagnose<'a>(&'a self, _node: &'a str) -> LocalBoxFuture<'a, Result<Value, String>> {
+        Box::pin(std::future::ready(Err(
+            "the evaluation run has ended: no live twin to diagnose; ask node_details or explain_fault".into(),
+        )))
     }
 
-    fn overview(&self) -> Value {
-        let statuses: Vec<Status> = self.statuses.values().copied().collect();
-        json!({ "scenario": self.name, "nodes": crate::serve::api::status_counts(&statuses),
-            "faults": self.detections.iter().map(|d| json!({ "node": d.device.clone().unwrap_or(d.node.clone()), "kind": d.kind,
-                "opened_at_s": d.opened_at_s })).collect::<Vec<_>>() })
+    fn propose(&self, change: Change, args: Value) -> Result<Value, String> {
+        let mut p = self.proposals.lock().expect("not poisoned");
+        p.push(json!({ "tool": change, "arguments": args }));
+        Ok(json!({ "pending_action": format!("A-eval-{}", p.len()), "tool": change, "arguments": args,
+            "note": "nothing has changed; an operator must approve this action" }))
     }
 
-    fn known_ids(&self) -> BTreeSet<String> {
-        self.statuses.keys().cloned().collect()
+    fn pending_ids(&self) -> Vec<String> {
+        (1..=self.proposals.lock().expect("not poisoned").len()).map(|k| format!("A-eval-{k}")).collect()
     }
 
     fn audit_read(&self, _tool: &str, _args: &Value, _ok: bool) {}
@@ -125,7 +100,7 @@ fn questions(name: &str, detections: &[Detection], actions: &BTreeMap<String, St
             scenario: name.into(),
             kind: "when_opened",
             question: format!(
-                "How many seconds into the run did the {} on {device} open? Answer with the number.",
+                "When did the {} on {device} open? The run started at 1970-01-01T00:00:00Z: give the time, or the seconds into the run.",
                 d.kind
             ),
             expect: Vec::new(),
@@ -162,10 +137,20 @@ fn questions(name: &str, detections: &[Detection], actions: &BTreeMap<String, St
 fn right(q: &Question, reply: &str) -> bool {
     let text = reply.to_lowercase();
     if let Some((v, tol)) = q.number {
-        return reply
+        // A timestamp as the tools show it (`1970-01-01T00:02:10.000Z`), a clock time (`00:02:10`)
+        // or a number of seconds.
+        let stamps = reply
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"' | '`'))
+            .map(|w| w.trim_end_matches('.'))
+            .filter_map(|w| {
+                twinfault_core::time::parse_timestamp_ms(w)
+                    .or_else(|| twinfault_core::time::parse_timestamp_ms(&format!("1970-01-01T{w}Z")))
+            })
+            .map(|ms| ms as f64 / 1000.0);
+        let numbers = reply
             .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter_map(|w| w.trim_matches('.').parse::<f64>().ok())
-            .any(|x| (x - v).abs() <= tol);
+            .filter_map(|w| w.trim_matches('.').parse::<f64>().ok());
+        return stamps.chain(numbers).any(|x| (x - v).abs() <= tol);
     }
     q.expect.iter().all(|e| text.contains(&e.to_lowercase()))
 }
@@ -177,13 +162,9 @@ pub fn evaluate(scenarios: &[Loaded], cfg: &AgentConfig) -> Result<AgentEval> {
     for l in scenarios {
         let r = run(l, &RunOptions { threads: 1, store: None, speed: None, progress: false, seed: None })
             .with_context(|| format!("running {}", l.scenario.name))?;
-        let mut statuses: BTreeMap<String, Status> =
-            l.facility.node_ids().into_iter().map(|id| (id.to_string(), Status::Healthy)).collect();
-        for line in &r.log_lines {
-            if let Ok(Event::Status { node, to, .. }) = serde_json::from_str::<Event>(line) {
-                statuses.insert(node, to);
-            }
-        }
+        let live = Live::new(std::sync::Arc::new(l.facility.clone()));
+        let events: Vec<Event> = r.log_lines.iter().filter_map(|line| serde_json::from_str(line).ok()).collect();
+        live.apply(&events);
         let mut actions = BTreeMap::new();
         for a in &l.facility.actuators {
             for (k, spec) in twinfault_core::types::FaultKind::ALL.iter().zip(&a.template.findings) {
@@ -200,13 +181,7 @@ pub fn evaluate(scenarios: &[Loaded], cfg: &AgentConfig) -> Result<AgentEval> {
             }
         }
         let detections = r.report.detections.clone();
-        let host = RunHost {
-            name: l.scenario.name.clone(),
-            detections: detections.clone(),
-            statuses,
-            actions: actions.clone(),
-            proposals: std::sync::Mutex::new(Vec::new()),
-        };
+        let host = RunHost { live, end_ms: l.scenario.duration.0 as i64, proposals: std::sync::Mutex::new(Vec::new()) };
         for q in questions(&l.scenario.name, &detections, &actions) {
             let before = host.proposals.lock().expect("not poisoned").len();
             let reply = rt.block_on(chat(cfg, &host, vec![json!({ "role": "user", "content": q.question })]));

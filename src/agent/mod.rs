@@ -7,3 +7,4 @@ pub mod chat;
 pub mod eval;
 pub mod policy;
 pub mod terminal;
+pub mod tools;

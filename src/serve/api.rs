@@ -274,50 +274,6 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -> HttpRespo
 }
 
 /// An f32 as the shortest decimal that reads back as it (40.1, not 40.099998474121094).
-fn short(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::NAN)
-}
-
-fn node_kind(n: NodeRef) -> &'static str {
-    match n {
-        NodeRef::Plant => "plant",
-        NodeRef::Ahu(_) => "ahu",
-        NodeRef::Actuator(_) => "actuator",
-    }
-}
-
-fn node_json(st: &AppState, n: NodeRef) -> serde_json::Value {
-    let f = &st.facility;
-    let id = f.node_id(n);
-    let mut v = json!({ "id": id, "kind": node_kind(n), "status": st.live.status(n) });
-    match n {
-        NodeRef::Plant => {
-            v["children"] = json!(f.ahus.iter().map(|a| &a.id).collect::<Vec<_>>());
-        }
-        NodeRef::Ahu(h) => {
-            v["parent"] = json!(f.plant.as_ref().map(|p| &p.id));
-            v["phase"] = json!(st.live.phase(h));
-            v["children"] = json!(f.ahus[h].children.iter().map(|&c| &f.actuators[c].id).collect::<Vec<_>>());
-        }
-        NodeRef::Actuator(i) => {
-            let a = &f.actuators[i];
-            v["parent"] = json!(f.ahus[a.ahu].id);
-            v["role"] = json!(a.role.as_str());
-            v["mode"] = json!(a.mode);
-            v["model"] = json!(a.model);
-            if let Some(s) = st.live.last_sample(i) {
-                v["last_sample"] = json!({
-                    "timestamp": format_timestamp_ms(s.t.0 as i64),
-                    "setpoint_pct": short(s.setpoint_pct), "position_pct": short(s.position_pct), "torque_nm": short(s.torque_nm),
-                    "power_w": short(s.power_w), "temperature_c": short(s.temperature_c), "rotation": s.rotation,
-                    "signal_quality": s.signal_quality.map(short),
-                });
-            }
-        }
-    }
-    v
-}
-
 /// The facility's tree and map geometry (zones, positions, children), as the visualizer draws it.
 #[utoipa::path(get, path = "/api/facility", tag = "read", responses((status = 200, description = "Facility layout (JSON object)"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn facility(req: HttpRequest, st: State) -> HttpResponse {
@@ -336,13 +292,13 @@ async fn status(req: HttpRequest, st: State) -> HttpResponse {
     let f = &st.facility;
     let mut nodes = Vec::new();
     if f.plant.is_some() {
-        nodes.push(node_json(&st, NodeRef::Plant));
+        nodes.push(st.live.node_ref_json(NodeRef::Plant));
     }
-    nodes.extend((0..f.ahus.len()).map(|h| node_json(&st, NodeRef::Ahu(h))));
-    nodes.extend((0..f.actuators.len()).map(|i| node_json(&st, NodeRef::Actuator(i))));
+    nodes.extend((0..f.ahus.len()).map(|h| st.live.node_ref_json(NodeRef::Ahu(h))));
+    nodes.extend((0..f.actuators.len()).map(|i| st.live.node_ref_json(NodeRef::Actuator(i))));
     let extras = st.live.extras();
     for (e, s) in &extras {
-        nodes.push(extra_json(&st, e, *s));
+        nodes.push(st.live.extra_json(e, *s));
     }
     let all: Vec<Status> = (0..f.actuators.len())
         .map(|i| st.live.status(NodeRef::Actuator(i)))
@@ -360,36 +316,12 @@ async fn status(req: HttpRequest, st: State) -> HttpResponse {
             "status": worst,
             "healthy_share": (known > 0).then(|| healthy as f64 / known as f64),
             "known": known,
-            "actuators": status_counts(&all),
+            "actuators": crate::agent::tools::status_counts(&all),
             "open_faults": open.len(),
         },
         "open_faults": open,
         "nodes": nodes,
     }))
-}
-
-/// How many nodes are in each status: `{"healthy": n, …, "unknown": n}`.
-pub fn status_counts(all: &[Status]) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline, Status::Unknown] {
-        m.insert(s.as_str().into(), all.iter().filter(|&&x| x == s).count().into());
-    }
-    serde_json::Value::Object(m)
-}
-
-fn extra_json(st: &AppState, e: &super::state::ExtraNode, status: Status) -> serde_json::Value {
-    let (index, _) = st.live.extra(&e.id).unwrap_or((usize::MAX, e.ahu));
-    let mut v = json!({ "id": e.id, "kind": "actuator", "status": status, "parent": st.facility.ahus[e.ahu].id,
-        "role": "unassigned", "mode": "ingest", "auto_created": true, "device_type": e.device_type });
-    if let Some(s) = (index != usize::MAX).then(|| st.live.last_sample(index)).flatten() {
-        v["last_sample"] = json!({
-            "timestamp": format_timestamp_ms(s.t.0 as i64),
-            "setpoint_pct": short(s.setpoint_pct), "position_pct": short(s.position_pct), "torque_nm": short(s.torque_nm),
-            "power_w": short(s.power_w), "temperature_c": short(s.temperature_c), "rotation": s.rotation,
-            "signal_quality": s.signal_quality.map(short),
-        });
-    }
-    v
 }
 
 /// A facility node, or `None` for an auto-created actuator (with its JSON).
@@ -409,14 +341,8 @@ async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpRespo
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
     }
-    let mut v = match find_node(&st, &path) {
-        Ok(Some(n)) => node_json(&st, n),
-        Ok(None) => {
-            let extras = st.live.extras();
-            let (e, s) = extras.iter().find(|(e, _)| e.id == path.as_str()).expect("found above");
-            extra_json(&st, e, *s)
-        }
-        Err(r) => return r,
+    let Some(mut v) = st.live.node_json(&path) else {
+        return error(StatusCode::NOT_FOUND, format!("unknown node \"{}\"", clip(&path)), vec![]);
     };
     v["open_faults"] = json!(st.live.open_faults_of(&path));
     HttpResponse::Ok().json(v)
@@ -473,7 +399,7 @@ async fn history(req: HttpRequest, path: web::Path<String>, q: web::Query<Histor
         Ok(page) => HttpResponse::Ok().json(json!({
             "node": path.as_str(),
             "metric": metric,
-            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": short(*v as f32) })).collect::<Vec<_>>(),
+            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": super::state::short(*v as f32) })).collect::<Vec<_>>(),
             "next_from": page.next_from.map(|t| t.0),
         })),
         Err(e) if e.to_string().contains("unknown metric") => {
@@ -916,117 +842,33 @@ struct Host<'a> {
     operator: String,
 }
 
-impl Host<'_> {
-    /// The reads the server answers from its own state, without asking an actor.
-    fn read_now(&self, tool: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
-        let st = self.st;
-        let node_arg = || args["node"].as_str().map(str::to_string).ok_or("missing \"node\"".to_string());
-        match tool {
-            "system_overview" => Ok(crate::agent::chat::ToolHost::overview(self)),
-            "node_details" => {
-                let id = node_arg()?;
-                let mut v = match st.facility.node(&id) {
-                    Some(n) => node_json(st, n),
-                    None => return Err(format!("no node \"{id}\"")),
-                };
-                v["open_faults"] = json!(st.live.open_faults_of(&id));
-                Ok(v)
-            }
-            "fault_history" => {
-                let id = node_arg()?;
-                if st.facility.node(&id).is_none() {
-                    return Err(format!("no node \"{id}\""));
-                }
-                let h = st.live.fault_history(&id);
-                Ok(json!(h.iter().rev().take(20).rev().collect::<Vec<_>>()))
-            }
-            "explain_fault" => {
-                let id = args["fault"].as_str().unwrap_or_default();
-                let f = st.live.fault(id).ok_or_else(|| format!("no fault \"{id}\""))?;
-                let device = f.device.clone().unwrap_or(f.node.clone());
-                // Up the tree from the device (or the AHU the finding is on), with what is open at
-                // each level; down from an AHU to its devices that are not healthy.
-                let mut chain = Vec::new();
-                let level = |id: &str, n: NodeRef| {
-                    json!({ "node": id, "status": st.live.status(n), "open_faults": st.live.open_faults_of(id).iter()
-                        .map(|g| json!({ "id": g.id, "kind": g.kind, "summary": g.summary, "source": g.source })).collect::<Vec<_>>() })
-                };
-                if let Some(n @ NodeRef::Actuator(i)) = st.facility.node(&device) {
-                    chain.push(level(&device, n));
-                    let ahu = &st.facility.ahus[st.facility.actuators[i].ahu].id;
-                    chain.push(level(ahu, NodeRef::Ahu(st.facility.actuators[i].ahu)));
-                } else if let Some(n @ NodeRef::Ahu(h)) = st.facility.node(&f.node) {
-                    chain.push(level(&f.node, n));
-                    for &c in &st.facility.ahus[h].children {
-                        let cid = &st.facility.actuators[c].id;
-                        if st.live.status(NodeRef::Actuator(c)).is_alarm() {
-                            chain.push(level(cid, NodeRef::Actuator(c)));
-                        }
-                    }
-                }
-                if let Some(p) = &st.facility.plant {
-                    chain.push(level(&p.id, NodeRef::Plant));
-                }
-                Ok(json!({ "fault": f, "chain": chain }))
-            }
-            "search_nodes" => {
-                let q = args["query"].as_str().unwrap_or_default().to_lowercase();
-                let ids: Vec<&str> =
-                    st.facility.node_ids().into_iter().filter(|id| id.to_lowercase().contains(&q)).take(50).collect();
-                Ok(json!(ids))
-            }
-            other => Err(format!("no read tool \"{other}\"")),
-        }
+impl crate::agent::tools::Host for Host<'_> {
+    fn live(&self) -> &super::state::Live {
+        &self.st.live
     }
-}
 
-impl crate::agent::chat::ToolHost for Host<'_> {
-    fn read<'a>(
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    fn diagnose<'a>(
         &'a self,
-        tool: &'a str,
-        args: &'a serde_json::Value,
-    ) -> crate::agent::chat::LocalBoxFuture<'a, Result<serde_json::Value, String>> {
+        node: &'a str,
+    ) -> crate::agent::tools::LocalBoxFuture<'a, Result<serde_json::Value, String>> {
         Box::pin(async move {
-            if tool != "run_diagnosis" {
-                return self.read_now(tool, args);
-            }
-            let id = args["node"].as_str().ok_or("missing \"node\"")?;
-            let d = diagnose(self.st, id).await.map_err(|(_, msg)| msg)?;
+            let d = diagnose(self.st, node).await.map_err(|(_, msg)| msg)?;
             Ok(serde_json::to_value(d).unwrap_or_default())
         })
     }
 
-    fn propose(&self, tool: &str, args: serde_json::Value) -> Result<serde_json::Value, String> {
-        let tool = Change::parse(tool).ok_or_else(|| format!("\"{}\" is not a change", clip(tool)))?;
-        let p = self.st.policy.propose(&self.operator, tool, args, now_ms()).map_err(|e| format!("{e:#}"))?;
+    fn propose(&self, change: Change, args: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p = self.st.policy.propose(&self.operator, change, args, now_ms()).map_err(|e| format!("{e:#}"))?;
         Ok(json!({ "pending_action": p.id, "tool": p.tool, "arguments": p.arguments, "awaits_approval_by": p.operator,
             "expires_at": format_timestamp_ms(p.expires_ms), "note": "nothing has changed; an operator must approve this action" }))
     }
 
-    fn overview(&self) -> serde_json::Value {
-        let st = self.st;
-        let open = st.live.open_faults();
-        let statuses: Vec<Status> =
-            (0..st.facility.actuators.len()).map(|i| st.live.status(NodeRef::Actuator(i))).collect();
-        json!({
-            "facility": st.facility.name,
-            "time": format_timestamp_ms(now_ms()),
-            "actuators": status_counts(&statuses),
-            "open_faults": open.len(),
-            "top_faults": open.iter().take(10).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
-                "severity": f.severity, "confidence": f.confidence, "opened_at": f.opened_at, "summary": f.summary,
-                "recommended_action": f.recommended_action, "source": f.source })).collect::<Vec<_>>(),
-        })
-    }
-
-    fn known_ids(&self) -> std::collections::BTreeSet<String> {
-        let st = self.st;
-        let mut k: std::collections::BTreeSet<String> =
-            st.facility.node_ids().into_iter().map(str::to_string).collect();
-        k.extend(st.live.open_faults().into_iter().map(|f| f.id));
-        k.extend(st.live.resolved_faults(10_000).into_iter().map(|f| f.id));
-        k.extend(st.policy.list(&self.operator).into_iter().map(|p| p.id));
-        k
+    fn pending_ids(&self) -> Vec<String> {
+        self.st.policy.list(&self.operator).into_iter().map(|p| p.id).collect()
     }
 
     fn audit_read(&self, tool: &str, args: &serde_json::Value, ok: bool) {

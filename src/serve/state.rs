@@ -2,6 +2,7 @@
 //! Updated from the supervisor's events each epoch and by the writer as samples are committed.
 
 use serde::Serialize;
+use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,6 +60,21 @@ pub struct FaultChange {
     #[schema(value_type = String)]
     pub severity: Severity,
     pub summary: String,
+}
+
+/// An `f32` as JSON, printed as short as it reads (not widened to `0.30000001192092896`).
+pub fn short(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+/// A sample's fields as the API shows them.
+fn sample_json(s: &Sample) -> serde_json::Value {
+    json!({
+        "timestamp": format_timestamp_ms(s.t.0 as i64),
+        "setpoint_pct": short(s.setpoint_pct), "position_pct": short(s.position_pct), "torque_nm": short(s.torque_nm),
+        "power_w": short(s.power_w), "temperature_c": short(s.temperature_c), "rotation": s.rotation,
+        "signal_quality": s.signal_quality.map(short),
+    })
 }
 
 pub fn fault_id(node: &str, device: Option<&str>, kind: FaultKind, opened_ms: u64) -> String {
@@ -135,6 +151,59 @@ impl Live {
             mqtt_connections: AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
+    }
+
+    pub fn facility(&self) -> &Facility {
+        &self.facility
+    }
+
+    /// A node as the API shows it: kind, status, parent, children, mode, last sample (facility
+    /// nodes and auto-created actuators).
+    pub fn node_json(&self, id: &str) -> Option<serde_json::Value> {
+        if let Some(n) = self.facility.node(id) {
+            return Some(self.node_ref_json(n));
+        }
+        self.extras().into_iter().find(|(e, _)| e.id == id).map(|(e, s)| self.extra_json(&e, s))
+    }
+
+    pub fn node_ref_json(&self, n: NodeRef) -> serde_json::Value {
+        let f = &self.facility;
+        let kind = match n {
+            NodeRef::Plant => "plant",
+            NodeRef::Ahu(_) => "ahu",
+            NodeRef::Actuator(_) => "actuator",
+        };
+        let mut v = json!({ "id": f.node_id(n), "kind": kind, "status": self.status(n) });
+        match n {
+            NodeRef::Plant => {
+                v["children"] = json!(f.ahus.iter().map(|a| &a.id).collect::<Vec<_>>());
+            }
+            NodeRef::Ahu(h) => {
+                v["parent"] = json!(f.plant.as_ref().map(|p| &p.id));
+                v["phase"] = json!(self.phase(h));
+                v["children"] = json!(f.ahus[h].children.iter().map(|&c| &f.actuators[c].id).collect::<Vec<_>>());
+            }
+            NodeRef::Actuator(i) => {
+                let a = &f.actuators[i];
+                v["parent"] = json!(f.ahus[a.ahu].id);
+                v["role"] = json!(a.role.as_str());
+                v["mode"] = json!(a.mode);
+                v["model"] = json!(a.model);
+                if let Some(s) = self.last_sample(i) {
+                    v["last_sample"] = sample_json(&s);
+                }
+            }
+        }
+        v
+    }
+
+    pub fn extra_json(&self, e: &ExtraNode, status: Status) -> serde_json::Value {
+        let mut v = json!({ "id": e.id, "kind": "actuator", "status": status, "parent": self.facility.ahus[e.ahu].id,
+            "role": "unassigned", "mode": "ingest", "auto_created": true, "device_type": e.device_type });
+        if let Some(s) = self.extra(&e.id).and_then(|(i, _)| self.last_sample(i)) {
+            v["last_sample"] = sample_json(&s);
+        }
+        v
     }
 
     /// Registers an auto-created actuator; returns its index.

@@ -338,7 +338,12 @@ fn agent_eval_scores_answers_and_counts_unrequested_changes() {
     let reply = format!("BEL-VNT-003 has a gear_jam; it opened at {:.1} s.", jam.opened_at_s);
     // A model that first tries to change something nobody asked to change, then always gives
     // the same answer.
-    let d = Double::start(vec![tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })), answer(&reply)]);
+    // It also reads the jammed device first: the evaluation answers with the server's own tools.
+    let d = Double::start(vec![
+        tool_call("node_details", json!({ "node": "BEL-VNT-003" })),
+        tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })),
+        answer(&reply),
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let out_json = dir.path().join("eval.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
@@ -357,4 +362,16 @@ fn agent_eval_scores_answers_and_counts_unrequested_changes() {
     assert_eq!(e["by_kind"]["recommended_action"], json!([0, 1]), "{text}");
     assert_eq!(e["unrequested_changes"], 1);
     assert!(text.contains("change(s) proposed unasked"), "{text}");
+    // The tool result the model saw is the server's node view, with the fault's server id.
+    let requests = d.requests.lock().unwrap();
+    let seen = requests[1]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    let v: Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["kind"].as_str(), v["status"].as_str()),
+        (Some("BEL-VNT-003"), Some("actuator"), Some("critical")),
+        "{seen}"
+    );
+    assert!(v["parent"].is_string() && v["role"].is_string(), "{seen}");
+    let id = v["open_faults"][0]["id"].as_str().unwrap_or_default();
+    assert!(id.starts_with("F-BEL-VNT-003-gear_jam-"), "{seen}");
 }
