@@ -4,7 +4,7 @@
 //!     cargo run --example trace -- scenarios/datacenter_gear_jam.toml ahu-01 300
 
 use std::path::PathBuf;
-use twinfault_core::plain::{Setup, step_epoch};
+use twinfault_core::plain::Run;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -17,18 +17,12 @@ fn main() -> anyhow::Result<()> {
         .position(|a| a.id == args[2])
         .ok_or_else(|| anyhow::anyhow!("unknown AHU {}", args[2]))?;
     let every: u64 = args.get(3).map_or(Ok(600), |s| s.parse())?;
-    let mut setup = Setup::new(&l.scenario, &l.facility, false);
-    let grid = setup.grid;
-    let mut cond = setup
-        .plant
-        .as_ref()
-        .map_or(twinfault_core::ahu::PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, |p| {
-            p.conditions()
-        });
+    let facility = std::sync::Arc::new(l.facility.clone());
+    let mut run = Run::new(&l.scenario, facility, false);
+    let grid = run.setup.grid;
     let ids: Vec<&str> = l.facility.ahus[h].children.iter().map(|&i| l.facility.actuators[i].id.as_str()).collect();
     println!("t_s phase oa ra ma sa cooling_kw | feedback/output per child: {}", ids.join(" "));
-    for e in 0..grid.epochs_in(l.scenario.duration) {
-        let out = step_epoch(&mut setup, &l.facility, e, &mut cond);
+    while let Some((e, out)) = run.advance() {
         let t = grid.epoch_start(e).as_secs_f64() as u64;
         if t.is_multiple_of(every) {
             let s = &out.ahu_summaries[h];

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use twinfault_core::config::Facility;
-use twinfault_core::plain::{Recorder, Setup, record_epoch, step_epoch};
+use twinfault_core::plain::{Run, Setup};
 use twinfault_core::scenario::{CampusSize, Scenario};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -64,17 +64,11 @@ pub struct Measurement {
 }
 
 fn measure_plain(s: &Scenario, f: &Facility) -> f64 {
-    let mut setup = Setup::new(s, f, false);
-    let mut rec = Recorder::new(Arc::new(f.clone()), Vec::new());
-    let grid = setup.grid;
-    let mut cond = setup.plant.as_ref().map(|p| p.conditions()).expect("campus has a plant");
-    let epochs = grid.epochs_in(s.duration);
+    let mut run = Run::new(s, Arc::new(f.clone()), false);
+    let (epochs, samples_per_epoch) = (run.epochs(), run.setup.grid.samples_per_epoch);
     let t = Instant::now();
-    for e in 0..epochs {
-        let mut out = step_epoch(&mut setup, f, e, &mut cond);
-        record_epoch(&mut rec, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
-    }
-    let steps = (f.actuators.len() as u64 * epochs * grid.samples_per_epoch) as f64;
+    while run.step().is_some() {}
+    let steps = (f.actuators.len() as u64 * epochs * samples_per_epoch) as f64;
     steps / t.elapsed().as_secs_f64()
 }
 

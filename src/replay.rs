@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, parse_toml};
-use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::detect::{FindingEvent, Source};
+use twinfault_core::ledger::FaultLedger;
 use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::twin::{ActuatorTwin, Mode};
 use twinfault_core::types::Status;
@@ -410,36 +411,27 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
         let e = statuses.entry(ahu.clone()).or_insert(Status::Healthy);
         *e = (*e).max(s);
     }
-    let mut report_findings: Vec<ReplayFinding> = Vec::new();
+    let mut ledger = FaultLedger::default();
     for (node, f) in &findings {
-        let model = f.source == twinfault_core::detect::Source::Model;
-        match f.change {
-            Change::Opened => report_findings.push(ReplayFinding {
-                node: node.clone(),
-                kind: f.kind.to_string(),
-                severity: format!("{:?}", f.severity).to_lowercase(),
-                opened_at_ms: f.t.0,
-                after_s: (f.t.0 - t_first) as f64 / 1000.0,
-                resolved_at_ms: None,
-                summary: f.summary.clone(),
-                source: if model { "model" } else { "rule" },
-                value: f.value,
-                threshold: f.threshold,
-                unit: twinfault_core::detect::rule_evidence(f.kind).1.to_string(),
-            }),
-            Change::Resolved => {
-                if let Some(r) = report_findings.iter_mut().rev().find(|r| {
-                    &r.node == node
-                        && r.kind == f.kind.as_str()
-                        && r.resolved_at_ms.is_none()
-                        && (r.source == "model") == model
-                }) {
-                    r.resolved_at_ms = Some(f.t.0);
-                }
-            }
-            Change::Updated => {}
-        }
+        ledger.apply(node, f, None);
     }
+    let report_findings: Vec<ReplayFinding> = ledger
+        .all()
+        .into_iter()
+        .map(|f| ReplayFinding {
+            node: f.node.clone(),
+            kind: f.kind.to_string(),
+            severity: format!("{:?}", f.severity).to_lowercase(),
+            opened_at_ms: f.opened_at.0,
+            after_s: (f.opened_at.0 - t_first) as f64 / 1000.0,
+            resolved_at_ms: f.resolved_at.map(|t| t.0),
+            summary: f.summary.clone(),
+            source: if f.source == Source::Model { "model" } else { "rule" },
+            value: f.value,
+            threshold: f.threshold,
+            unit: twinfault_core::detect::rule_evidence(f.kind).1.to_string(),
+        })
+        .collect();
     let verdicts = twins
         .iter()
         .map(|(&i, (twin, n, first, last))| {
@@ -592,7 +584,7 @@ pub fn replay_ahu(
         .collect();
     let mut ahu = twinfault_core::ahu::Ahu::new(node, Arc::clone(&ahu_node.template), specs, schedule, weather, 0.0, 1);
     let mut day_findings: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    let mut open: std::collections::BTreeSet<String> = Default::default();
+    let mut open = FaultLedger::default();
     let mut prev_t: Option<i64> = None;
     let mut rows = 0;
     for (row, f) in &csv.rows {
@@ -652,24 +644,15 @@ pub fn replay_ahu(
         };
         let mut out = Vec::new();
         ahu.observe(&m, dt, &mut out);
-        for f in out {
-            let name = match &f.device {
-                Some(d) => format!("{}@{d}", f.kind),
-                None => f.kind.to_string(),
-            };
-            match f.change {
-                Change::Opened => {
-                    open.insert(name);
-                }
-                Change::Resolved => {
-                    open.remove(&name);
-                }
-                Change::Updated => {}
-            }
+        for f in &out {
+            open.apply(node, f, None);
         }
         let day = day_of(t);
         let e = day_findings.entry(day).or_default();
-        e.extend(open.iter().cloned());
+        e.extend(open.open().map(|f| match &f.device {
+            Some(d) => format!("{}@{d}", f.kind),
+            None => f.kind.to_string(),
+        }));
         rows += 1;
     }
     tally.finish(csv.rows.len(), rows, times.windows(2).map(|w| w[1] - w[0]).collect());

@@ -6,7 +6,7 @@
 //! |-----------|---------------------------------------------|--------------------------------|
 //! | `runs`    | run seq (u64)                               | [`RunRecord`] as JSON          |
 //! | `events`  | run seq, event index (u64, u64)             | one event as JSON              |
-//! | `faults`  | run seq, fault index (u64, u64)             | [`FaultRecord`] as JSON        |
+//! | `faults`  | run seq, fault index (u64, u64)             | [`Fault`] (the ledger's) as JSON |
 //! | `history` | run seq, node id, 0, block start ms (u64)   | one block: every metric, packed|
 //!
 //! History is stored in blocks of [`HISTORY_BLOCK_MS`] holding all metrics of every sample of one
@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use twinfault_core::actuator::Sample;
 use twinfault_core::ahu::AhuSummary;
-use twinfault_core::detect::Change;
 use twinfault_core::event::Event;
+use twinfault_core::ledger::{Fault, FaultLedger};
 use twinfault_core::report::Report;
 use twinfault_core::twin::{HISTORY_BLOCK_MS, HistoryBlock};
-use twinfault_core::types::{FaultKind, Severity, SimTime};
+use twinfault_core::types::SimTime;
 
 /// Default store directory, relative to the working directory.
 pub const DEFAULT_DIR: &str = "twinfault-data";
@@ -63,24 +63,6 @@ pub struct RunRecord {
     pub started_unix_s: u64,
     pub wall_s: f64,
     pub report: Report,
-}
-
-/// A fault (finding) with its lifecycle, as stored.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FaultRecord {
-    pub id: String,
-    pub node: String,
-    pub device: Option<String>,
-    pub kind: FaultKind,
-    pub severity: Severity,
-    pub confidence: f32,
-    pub opened_at: SimTime,
-    pub updated_at: SimTime,
-    pub resolved_at: Option<SimTime>,
-    pub updates: u32,
-    pub summary: String,
-    pub action: String,
-    pub truth: Option<String>,
 }
 
 #[derive(Clone)]
@@ -349,7 +331,7 @@ impl Store {
         }
         self.events.apply_batch(batch)?;
         let mut batch = sled::Batch::default();
-        for (i, f) in faults_of(seq, events).iter().enumerate() {
+        for (i, f) in FaultLedger::of_events(events).all().into_iter().enumerate() {
             batch.insert(&pair_key(seq, i as u64), serde_json::to_vec(f)?);
         }
         self.faults.apply_batch(batch)?;
@@ -382,7 +364,7 @@ impl Store {
             .collect()
     }
 
-    pub fn faults(&self, id: &str) -> Result<Vec<FaultRecord>> {
+    pub fn faults(&self, id: &str) -> Result<Vec<Fault>> {
         let seq = Self::parse_run_id(id)?;
         self.faults
             .range(pair_key(seq, 0)..=pair_key(seq, u64::MAX))
@@ -449,54 +431,6 @@ impl Store {
         }
         Ok(nodes)
     }
-}
-
-/// Folds a run's finding events into fault records (open → updated → resolved).
-pub fn faults_of(seq: u64, events: &[Event]) -> Vec<FaultRecord> {
-    let mut out: Vec<FaultRecord> = Vec::new();
-    let mut open: std::collections::BTreeMap<(String, Option<String>, FaultKind), usize> = Default::default();
-    for e in events {
-        let Event::Finding { node, finding: f, truth, .. } = e else {
-            continue;
-        };
-        let key = (node.clone(), f.device.clone(), f.kind);
-        match f.change {
-            Change::Opened => {
-                open.insert(key, out.len());
-                out.push(FaultRecord {
-                    id: format!("F-{seq}-{}", out.len() + 1),
-                    node: node.clone(),
-                    device: f.device.clone(),
-                    kind: f.kind,
-                    severity: f.severity,
-                    confidence: f.confidence,
-                    opened_at: f.t,
-                    updated_at: f.t,
-                    resolved_at: None,
-                    updates: 0,
-                    summary: f.summary.clone(),
-                    action: f.action.clone(),
-                    truth: truth.clone(),
-                });
-            }
-            Change::Updated => {
-                if let Some(&i) = open.get(&key) {
-                    let r = &mut out[i];
-                    r.updated_at = f.t;
-                    r.updates += 1;
-                    r.confidence = f.confidence;
-                    r.summary = f.summary.clone();
-                }
-            }
-            Change::Resolved => {
-                if let Some(i) = open.remove(&key) {
-                    out[i].resolved_at = Some(f.t);
-                    out[i].updated_at = f.t;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Live (served) telemetry: chunks of one node's samples from one commit, keyed by node, the

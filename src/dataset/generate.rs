@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use twinfault_core::actuator::Sample;
-use twinfault_core::ahu::{Plant, PlantConditions};
 use twinfault_core::campaign::{Campaign, RunSpec, Split, WindowSpec};
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::fault::Injection;
 use twinfault_core::features::{FEATURES, N_FEATURES, window_features};
-use twinfault_core::plain::{Setup, step_epoch};
+use twinfault_core::plain::Run;
 use twinfault_core::types::{FaultKind, Phase, SimTime};
 
 /// Output formats.
@@ -146,13 +145,9 @@ fn active<'a>(injections: &'a [(usize, &Injection)], t: SimTime) -> Option<(usiz
 pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
     let f: &Facility = &spec.facility;
     let sc = &spec.scenario;
-    let mut setup = Setup::new(sc, f, true);
-    let grid = setup.grid;
-    let epochs = grid.epochs_in(sc.duration);
-    let mut cond = setup
-        .plant
-        .as_ref()
-        .map_or(PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, Plant::conditions);
+    let mut run = Run::new(sc, Arc::new(f.clone()), true);
+    let grid = run.setup.grid;
+    let epochs = run.epochs();
     let n = f.actuators.len();
     let mut per_dev: Vec<Vec<Sample>> = vec![Vec::new(); n];
     let mut phases: Vec<Vec<Phase>> = vec![Vec::with_capacity(epochs as usize); f.ahus.len()];
@@ -179,8 +174,7 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
         findings.t_ms.push(fe.t.0 as i64);
         findings.severity.push(fe.severity as u32);
     };
-    for e in 0..epochs {
-        let mut out = step_epoch(&mut setup, f, e, &mut cond);
+    while let Some((e, mut out)) = run.advance() {
         for (i, r) in out.actuators.iter().enumerate() {
             for fe in &r.findings {
                 record(i as u32, fe);
@@ -216,7 +210,7 @@ pub fn simulate(spec: &RunSpec, windows: WindowSpec) -> RunData {
             ahus.root_cause.push(cause.map(|c| c.0 as u32));
         }
     }
-    for (i, a) in setup.actuators.iter_mut().enumerate() {
+    for (i, a) in run.setup.actuators.iter_mut().enumerate() {
         if let Some(b) = a.take_open_block() {
             per_dev[i].extend(b.samples);
         }

@@ -3,15 +3,16 @@
 
 use serde::Serialize;
 use serde_json::json;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
 use twinfault_core::actuator::Sample;
 use twinfault_core::config::{Facility, NodeRef};
-use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::detect::{Change, FindingEvent, Source};
 use twinfault_core::event::Event;
+use twinfault_core::ledger::{Fault, FaultLedger, HistoryEntry, Retention};
 use twinfault_core::time::format_timestamp_ms;
-use twinfault_core::types::{FaultKind, Phase, Severity, Status};
+use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
 
 /// Resolved faults kept in memory for `GET /api/faults?state=resolved`.
 const RESOLVED_KEPT: usize = 10_000;
@@ -77,26 +78,38 @@ fn sample_json(s: &Sample) -> serde_json::Value {
     })
 }
 
-pub fn fault_id(node: &str, device: Option<&str>, kind: FaultKind, opened_ms: u64) -> String {
-    format!("F-{}-{}-{}", device.unwrap_or(node), kind.as_str(), opened_ms)
+impl FaultView {
+    fn of(f: &Fault) -> FaultView {
+        let at = |t: SimTime| format_timestamp_ms(t.0 as i64);
+        FaultView {
+            id: f.id.clone(),
+            node: f.node.clone(),
+            device: f.device.clone(),
+            kind: f.kind,
+            severity: f.severity,
+            confidence: f.confidence,
+            opened_at: at(f.opened_at),
+            updated_at: at(f.updated_at),
+            resolved_at: f.resolved_at.map(at),
+            state: if f.is_open() { "open" } else { "resolved" },
+            summary: f.summary.clone(),
+            recommended_action: f.action.clone(),
+            source: if f.source == Source::Model { "model" } else { "rule" },
+            resolved_by: f.resolved_by.clone(),
+            note: f.note.clone(),
+        }
+    }
 }
 
-#[derive(Default)]
-struct Faults {
-    open: BTreeMap<String, FaultView>,
-    resolved: VecDeque<FaultView>,
-    history: BTreeMap<String, VecDeque<FaultChange>>,
-}
-
-impl Faults {
-    /// Moves a fault taken from the open ones to the resolved ones, resolved `at`.
-    fn retire(&mut self, mut v: FaultView, at: String) {
-        v.state = "resolved";
-        v.resolved_at = Some(at.clone());
-        v.updated_at = at;
-        self.resolved.push_back(v);
-        if self.resolved.len() > RESOLVED_KEPT {
-            self.resolved.pop_front();
+impl FaultChange {
+    fn of(h: &HistoryEntry) -> FaultChange {
+        FaultChange {
+            at: format_timestamp_ms(h.t.0 as i64),
+            fault_id: h.fault_id.clone(),
+            kind: h.kind,
+            change: h.change,
+            severity: h.severity,
+            summary: h.summary.clone(),
         }
     }
 }
@@ -121,7 +134,7 @@ pub struct Live {
     phases: RwLock<Vec<Phase>>,
     /// Latest sample per actuator (by timestamp) and its time, for the out-of-order window.
     last: Mutex<Vec<Option<Sample>>>,
-    faults: RwLock<Faults>,
+    faults: RwLock<FaultLedger>,
     pub ingested: AtomicU64,
     pub requests: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -142,7 +155,10 @@ impl Live {
             extras: RwLock::new(Vec::new()),
             phases: RwLock::new(vec![Phase::Off; h]),
             last: Mutex::new(vec![None; a]),
-            faults: RwLock::new(Faults::default()),
+            faults: RwLock::new(FaultLedger::new(Retention {
+                resolved: RESOLVED_KEPT,
+                history_per_node: NODE_HISTORY_KEPT,
+            })),
             ingested: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             rejected: Mutex::new(BTreeMap::new()),
@@ -298,68 +314,11 @@ impl Live {
         self.phases.read().expect("not poisoned")[ahu]
     }
 
-    fn apply_finding(&self, faults: &mut Faults, node: &str, f: &FindingEvent) {
-        let mut id = fault_id(node, f.device.as_deref(), f.kind, f.opened_at.0);
-        if f.source == twinfault_core::detect::Source::Model {
-            // A model verdict never shares an id with a rule's finding of the same kind.
-            id.replace_range(..1, "V");
-        }
-        let at = format_timestamp_ms(f.t.0 as i64);
-        let hist = faults.history.entry(f.device.clone().unwrap_or_else(|| node.to_string())).or_default();
-        hist.push_back(FaultChange {
-            at: at.clone(),
-            fault_id: id.clone(),
-            kind: f.kind,
-            change: f.change,
-            severity: f.severity,
-            summary: f.summary.clone(),
-        });
-        if hist.len() > NODE_HISTORY_KEPT {
-            hist.pop_front();
-        }
-        match f.change {
-            Change::Opened => {
-                faults.open.insert(
-                    id.clone(),
-                    FaultView {
-                        id,
-                        node: node.to_string(),
-                        device: f.device.clone(),
-                        kind: f.kind,
-                        severity: f.severity,
-                        confidence: f.confidence,
-                        opened_at: at.clone(),
-                        updated_at: at,
-                        resolved_at: None,
-                        state: "open",
-                        summary: f.summary.clone(),
-                        recommended_action: f.action.clone(),
-                        source: if f.source == twinfault_core::detect::Source::Model { "model" } else { "rule" },
-                        resolved_by: None,
-                        note: None,
-                    },
-                );
-            }
-            Change::Updated => {
-                if let Some(v) = faults.open.get_mut(&id) {
-                    v.updated_at = at;
-                    v.confidence = f.confidence;
-                    v.summary = f.summary.clone();
-                }
-            }
-            Change::Resolved => {
-                if let Some(v) = faults.open.remove(&id) {
-                    faults.retire(v, at);
-                }
-            }
-        }
-    }
-
     /// Findings replayed from the store at start-up.
     pub fn apply_restored(&self, node: &str, findings: Vec<FindingEvent>) {
         let mut faults = self.faults.write().expect("not poisoned");
         for f in &findings {
-            self.apply_finding(&mut faults, node, f);
+            faults.apply(node, f, None);
         }
     }
 
@@ -368,7 +327,9 @@ impl Live {
         let mut faults = self.faults.write().expect("not poisoned");
         for e in events {
             match e {
-                Event::Finding { node, finding, .. } => self.apply_finding(&mut faults, node, finding),
+                Event::Finding { node, finding, truth, .. } => {
+                    faults.apply(node, finding, truth.as_deref());
+                }
                 Event::Status { node, to, .. } => {
                     if let Some(n) = self.facility.node(node) {
                         let k = self.order(n);
@@ -385,69 +346,34 @@ impl Live {
         }
     }
 
-    /// Records who resolved a fault (the twin's own `resolved` event follows).
+    /// Records who resolved a fault (the twin's own `resolved` event follows). Resolved now, not
+    /// at the twin's next epoch: the resolved list shows it at once, with the operator's time,
+    /// which a restart (re-resolving at start-up) must not change.
     pub fn mark_resolved(&self, id: &str, record: &serde_json::Value) {
-        let mut faults = self.faults.write().expect("not poisoned");
-        let who = record.get("who").and_then(|v| v.as_str()).map(str::to_string);
-        let note = record.get("note").and_then(|v| v.as_str()).map(str::to_string);
-        let at = record.get("at").and_then(|v| v.as_str()).map(str::to_string);
-        // Resolved now, not at the twin's next epoch: the resolved list shows it at once (the
-        // twin's own resolution event then finds it gone from the open ones).
-        if let Some(v) = faults.open.remove(id) {
-            let when = at.clone().unwrap_or_else(|| v.updated_at.clone());
-            faults.retire(v, when);
-        }
-        if let Some(v) = faults.resolved.iter_mut().rev().find(|v| v.id == id) {
-            v.resolved_by = who;
-            v.note = note;
-            // The operator's time, which a restart (re-resolving at start-up) must not change.
-            if let Some(a) = at {
-                v.resolved_at = Some(a.clone());
-                v.updated_at = a;
-            }
-        }
+        let text = |k: &str| record.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let at =
+            text("at").and_then(|a| twinfault_core::time::parse_timestamp_ms(&a)).map(|ms| SimTime(ms.max(0) as u64));
+        self.faults.write().expect("not poisoned").resolve_by(id, at, text("who"), text("note"));
     }
 
     pub fn open_faults_of(&self, node: &str) -> Vec<FaultView> {
-        self.faults
-            .read()
-            .expect("not poisoned")
-            .open
-            .values()
-            .filter(|f| f.node == node || f.device.as_deref() == Some(node))
-            .cloned()
-            .collect()
+        self.faults.read().expect("not poisoned").open_of(node).map(FaultView::of).collect()
     }
 
     pub fn fault(&self, id: &str) -> Option<FaultView> {
-        let f = self.faults.read().expect("not poisoned");
-        f.open.get(id).cloned().or_else(|| f.resolved.iter().rev().find(|v| v.id == id).cloned())
+        self.faults.read().expect("not poisoned").fault(id).map(FaultView::of)
     }
 
     /// Open faults, worst first: severity, then confidence, then oldest.
     pub fn open_faults(&self) -> Vec<FaultView> {
-        let mut v: Vec<FaultView> = self.faults.read().expect("not poisoned").open.values().cloned().collect();
-        v.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.confidence.total_cmp(&a.confidence))
-                .then(a.opened_at.cmp(&b.opened_at))
-                .then(a.id.cmp(&b.id))
-        });
-        v
+        self.faults.read().expect("not poisoned").open_ranked().into_iter().map(FaultView::of).collect()
     }
 
     pub fn resolved_faults(&self, limit: usize) -> Vec<FaultView> {
-        self.faults.read().expect("not poisoned").resolved.iter().rev().take(limit).cloned().collect()
+        self.faults.read().expect("not poisoned").resolved().take(limit).map(FaultView::of).collect()
     }
 
     pub fn fault_history(&self, node: &str) -> Vec<FaultChange> {
-        self.faults
-            .read()
-            .expect("not poisoned")
-            .history
-            .get(node)
-            .map(|h| h.iter().cloned().collect())
-            .unwrap_or_default()
+        self.faults.read().expect("not poisoned").history(node).map(FaultChange::of).collect()
     }
 }

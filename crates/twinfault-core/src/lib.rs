@@ -27,6 +27,7 @@ pub mod event;
 pub mod fault;
 pub mod features;
 pub mod layout;
+pub mod ledger;
 pub mod plain;
 pub mod report;
 pub mod rng;

@@ -79,6 +79,8 @@ pub struct Recorder {
     phases: Vec<Phase>,
     pending: Vec<(SimTime, u8, usize, Event)>,
     log: Vec<Event>,
+    /// Where the last epoch's events start in `log`.
+    last_from: usize,
     /// Whether the log keeps every epoch (a run) or only the last (a server, which streams it).
     keep_log: bool,
 }
@@ -93,6 +95,7 @@ impl Recorder {
             phases: vec![Phase::Off; h],
             pending: Vec::new(),
             log: Vec::new(),
+            last_from: 0,
             keep_log: true,
         }
     }
@@ -189,9 +192,14 @@ impl Recorder {
         if !self.keep_log {
             self.log.clear();
         }
-        let from = self.log.len();
+        self.last_from = self.log.len();
         self.log.extend(pending.into_iter().map(|p| p.3));
-        &self.log[from..]
+        self.last_epoch()
+    }
+
+    /// The events of the last epoch recorded.
+    pub fn last_epoch(&self) -> &[Event] {
+        &self.log[self.last_from..]
     }
 
     /// Whether the log keeps every epoch's events.
@@ -268,25 +276,74 @@ pub fn record_epoch(
     blocks
 }
 
+/// A run in the plain loop, stepped one epoch at a time: its twins, its recorder, the plant's
+/// conditions (none without a plant) and the epoch it is at. The visualizer, `generate`, the
+/// benchmark and [`run_plain`] all step through it.
+pub struct Run {
+    pub setup: Setup,
+    pub recorder: Recorder,
+    facility: Arc<Facility>,
+    conditions: Option<PlantConditions>,
+    next: u64,
+    epochs: u64,
+}
+
+impl Run {
+    pub fn new(scenario: &Scenario, facility: Arc<Facility>, record_history: bool) -> Run {
+        let setup = Setup::new(scenario, &facility, record_history);
+        let conditions = setup.plant.as_ref().map(Plant::conditions);
+        let epochs = setup.grid.epochs_in(scenario.duration);
+        let recorder = Recorder::new(Arc::clone(&facility), scenario.injections.clone());
+        Run { setup, recorder, facility, conditions, next: 0, epochs }
+    }
+
+    pub fn facility(&self) -> &Arc<Facility> {
+        &self.facility
+    }
+
+    /// The next epoch to run.
+    pub fn epoch(&self) -> u64 {
+        self.next
+    }
+
+    pub fn epochs(&self) -> u64 {
+        self.epochs
+    }
+
+    pub fn finished(&self) -> bool {
+        self.next >= self.epochs
+    }
+
+    /// Steps every twin through the next epoch without recording it (the caller takes the
+    /// findings and samples itself); `None` once the run is over.
+    pub fn advance(&mut self) -> Option<(u64, EpochOutputs)> {
+        if self.finished() {
+            return None;
+        }
+        let e = self.next;
+        self.next += 1;
+        Some((e, step_epoch(&mut self.setup, &self.facility, e, &mut self.conditions)))
+    }
+
+    /// Steps and records the next epoch: its outputs (findings taken into the log) and history
+    /// blocks; the epoch's events are then [`Recorder::last_epoch`].
+    pub fn step(&mut self) -> Option<(EpochOutputs, Vec<(usize, HistoryBlock)>)> {
+        let (e, mut out) = self.advance()?;
+        let grid = self.setup.grid;
+        let blocks = record_epoch(&mut self.recorder, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
+        Some((out, blocks))
+    }
+}
+
 /// Runs a scenario in a plain loop (no actors, one thread) and returns its event log.
 pub fn run_plain(scenario: &Scenario, facility: &Facility) -> Vec<Event> {
-    let mut setup = Setup::new(scenario, facility, false);
-    let mut rec = Recorder::new(Arc::new(facility.clone()), scenario.injections.clone());
-    let grid = setup.grid;
-    let epochs = grid.epochs_in(scenario.duration);
-    let mut cond = setup
-        .plant
-        .as_ref()
-        .map_or(PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, Plant::conditions);
-    for e in 0..epochs {
-        let mut out = step_epoch(&mut setup, facility, e, &mut cond);
-        record_epoch(&mut rec, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
-    }
-    rec.into_log()
+    let mut run = Run::new(scenario, Arc::new(facility.clone()), false);
+    while run.step().is_some() {}
+    run.recorder.into_log()
 }
 
 /// One epoch of the whole facility in a plain loop.
-pub fn step_epoch(setup: &mut Setup, facility: &Facility, epoch: u64, cond: &mut PlantConditions) -> EpochOutputs {
+fn step_epoch(setup: &mut Setup, facility: &Facility, epoch: u64, cond: &mut Option<PlantConditions>) -> EpochOutputs {
     let grid = setup.grid;
     let (t0, t1) = (grid.epoch_start(epoch), grid.epoch_start(epoch + 1));
     let dt_s = (t1.0 - t0.0) as f64 / 1000.0;
@@ -295,8 +352,7 @@ pub fn step_epoch(setup: &mut Setup, facility: &Facility, epoch: u64, cond: &mut
     let mut ahu_findings = Vec::with_capacity(setup.ahus.len());
     let mut summaries = Vec::with_capacity(setup.ahus.len());
     for (h, ahu) in setup.ahus.iter_mut().enumerate() {
-        let c = if cond.chilled_water_c.is_nan() { None } else { Some(*cond) };
-        let (phase, cmds) = ahu.begin_epoch(t0, dt_s, c);
+        let (phase, cmds) = ahu.begin_epoch(t0, dt_s, *cond);
         phases.push(phase);
         let children = &facility.ahus[h].children;
         let mut child_reports: Vec<ChildReport> = Vec::with_capacity(children.len());
@@ -309,7 +365,7 @@ pub fn step_epoch(setup: &mut Setup, facility: &Facility, epoch: u64, cond: &mut
         ahu_findings.push(f);
     }
     let plant_status = setup.plant.as_mut().map(|p| {
-        *cond = p.update(&summaries);
+        *cond = Some(p.update(&summaries));
         summaries.iter().map(|s| s.status).max().unwrap_or(Status::Healthy)
     });
     EpochOutputs { phases, actuators: reports, ahu_findings, ahu_summaries: summaries, plant_status }

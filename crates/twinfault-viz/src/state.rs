@@ -4,13 +4,13 @@
 use crate::remote::{Command, Remote, Update};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use twinfault_core::ahu::PlantConditions;
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::detect::{Change, FindingEvent};
 use twinfault_core::event::Event;
 use twinfault_core::fault::Injection;
 use twinfault_core::layout::Layout;
-use twinfault_core::plain::{Recorder, Setup, record_epoch, step_epoch};
+use twinfault_core::ledger::{FaultLedger, Retention};
+use twinfault_core::plain::Run;
 use twinfault_core::scenario::Scenario;
 use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
 
@@ -221,12 +221,7 @@ pub struct ChartPoint {
 /// The in-process simulation behind a [`Sim`].
 struct Local {
     scenario: Scenario,
-    facility: Arc<Facility>,
-    setup: Setup,
-    recorder: Recorder,
-    conditions: PlantConditions,
-    epoch: u64,
-    epochs: u64,
+    run: Run,
     injected: usize,
 }
 
@@ -248,7 +243,10 @@ pub struct Sim {
     /// Status per node, by id.
     pub statuses: BTreeMap<String, Status>,
     pub phases: BTreeMap<String, Phase>,
-    issues: BTreeMap<(String, Option<String>, FaultKind), Issue>,
+    /// Open issues by fault id (in-process: the ledger's; live: the server's).
+    issues: BTreeMap<String, Issue>,
+    /// In-process runs: the faults folded from the run's events.
+    ledger: FaultLedger,
     /// Fault changes of every node: (time, node, kind, change).
     pub fault_history: VecDeque<(SimTime, String, FaultKind, Change)>,
     /// Output position per actuator [%], for drawing.
@@ -273,17 +271,11 @@ const FAULT_HISTORY_KEPT: usize = 10_000;
 impl Sim {
     pub fn new(scenario: Scenario, facility: Facility) -> Sim {
         let facility = Arc::new(facility);
-        let setup = Setup::new(&scenario, &facility, false);
-        let conditions = setup
-            .plant
-            .as_ref()
-            .map_or(PlantConditions { chilled_water_c: f64::NAN, hot_water_c: f64::NAN }, |p| p.conditions());
-        let mut recorder = Recorder::new(Arc::clone(&facility), scenario.injections.clone());
-        recorder.stream_only();
-        let epochs = setup.grid.epochs_in(scenario.duration);
+        let mut run = Run::new(&scenario, Arc::clone(&facility), false);
+        run.recorder.stream_only();
         let title = scenario.name.clone();
         let layout = Arc::new(facility.layout());
-        let local = Local { scenario, facility, setup, recorder, conditions, epoch: 0, epochs, injected: 0 };
+        let local = Local { scenario, run, injected: 0 };
         Sim::with(title, layout, Driver::Local(Box::new(local)))
     }
 
@@ -304,6 +296,7 @@ impl Sim {
             statuses,
             phases: BTreeMap::new(),
             issues: BTreeMap::new(),
+            ledger: FaultLedger::new(Retention { resolved: 1000, history_per_node: FAULT_HISTORY_KEPT }),
             fault_history: VecDeque::new(),
             openings: vec![0.0; n],
             selected: None,
@@ -324,7 +317,7 @@ impl Sim {
     /// Simulated time since the start of the run, or the server's clock [ms since 1970].
     pub fn now(&self) -> SimTime {
         match &self.driver {
-            Driver::Local(l) => l.setup.grid.epoch_start(l.epoch),
+            Driver::Local(l) => l.run.setup.grid.epoch_start(l.run.epoch()),
             Driver::Remote(_) => self.server_time,
         }
     }
@@ -348,7 +341,7 @@ impl Sim {
 
     pub fn finished(&self) -> bool {
         match &self.driver {
-            Driver::Local(l) => l.epoch >= l.epochs,
+            Driver::Local(l) => l.run.finished(),
             Driver::Remote(_) => false,
         }
     }
@@ -364,18 +357,11 @@ impl Sim {
     /// Advances one epoch of the in-process run; returns its events (live: none).
     pub fn step(&mut self) -> Vec<Event> {
         let Driver::Local(l) = &mut self.driver else { return Vec::new() };
-        if l.epoch >= l.epochs {
-            return Vec::new();
-        }
-        let e = l.epoch;
-        let grid = l.setup.grid;
-        let mut out = step_epoch(&mut l.setup, &l.facility, e, &mut l.conditions);
+        let Some((out, _)) = l.run.step() else { return Vec::new() };
         for (i, r) in out.actuators.iter().enumerate() {
             self.openings[i] = r.report.opening_pct;
         }
-        record_epoch(&mut l.recorder, grid.epoch_start(e), grid.epoch_start(e + 1), &mut out);
-        let events = l.recorder.log().to_vec();
-        l.epoch += 1;
+        let events = l.run.recorder.last_epoch().to_vec();
         self.apply(&events);
         self.sample_chart();
         events
@@ -403,7 +389,7 @@ impl Sim {
                             self.openings[i] = pct;
                         }
                     }
-                    self.issues = issues.into_iter().map(|i| ((i.node.clone(), i.device.clone(), i.kind), i)).collect();
+                    self.issues = issues.into_iter().map(|i| (i.id.clone().unwrap_or_default(), i)).collect();
                 }
                 Update::Chart { node, points } if self.selected.as_ref() == Some(&node) => {
                     self.chart = thin(points, CHART_POINTS).into();
@@ -448,37 +434,35 @@ impl Sim {
                 Event::Phase { node, to, .. } => {
                     self.phases.insert(node.clone(), *to);
                 }
-                Event::Finding { node, finding, .. } => self.apply_finding(node, finding),
+                Event::Finding { node, finding, truth, .. } => self.apply_finding(node, finding, truth.as_deref()),
                 _ => {}
             }
         }
     }
 
-    fn apply_finding(&mut self, node: &str, f: &FindingEvent) {
-        let key = (node.to_string(), f.device.clone(), f.kind);
+    fn apply_finding(&mut self, node: &str, f: &FindingEvent, truth: Option<&str>) {
         self.fault_history.push_back((f.t, f.device.clone().unwrap_or_else(|| node.to_string()), f.kind, f.change));
         if self.fault_history.len() > FAULT_HISTORY_KEPT {
             self.fault_history.pop_front();
         }
-        match f.change {
-            Change::Opened | Change::Updated => {
-                self.issues.insert(
-                    key,
-                    Issue {
-                        id: None,
-                        node: node.to_string(),
-                        device: f.device.clone(),
-                        kind: f.kind,
-                        severity: f.severity,
-                        confidence: f.confidence,
-                        opened_at: f.opened_at,
-                        summary: f.summary.clone(),
-                        action: f.action.clone(),
-                    },
-                );
+        let id = self.ledger.apply(node, f, truth);
+        match self.ledger.fault(&id).filter(|x| x.is_open()) {
+            Some(x) => {
+                let issue = Issue {
+                    id: Some(id.clone()),
+                    node: x.node.clone(),
+                    device: x.device.clone(),
+                    kind: x.kind,
+                    severity: x.severity,
+                    confidence: x.confidence,
+                    opened_at: x.opened_at,
+                    summary: x.summary.clone(),
+                    action: x.action.clone(),
+                };
+                self.issues.insert(id, issue);
             }
-            Change::Resolved => {
-                self.issues.remove(&key);
+            None => {
+                self.issues.remove(&id);
             }
         }
     }
@@ -508,7 +492,7 @@ impl Sim {
     fn sample_chart(&mut self) {
         let Driver::Local(l) = &self.driver else { return };
         let Some(NodeRef::Actuator(i)) = self.selected.as_deref().and_then(|s| self.layout.node(s)) else { return };
-        let Some(s) = l.setup.actuators[i].detector().last_sample() else { return };
+        let Some(s) = l.run.setup.actuators[i].detector().last_sample() else { return };
         self.chart.push_back(ChartPoint {
             t_s: s.t.as_secs_f64(),
             setpoint_pct: f64::from(s.setpoint_pct),
@@ -532,12 +516,12 @@ impl Sim {
             Driver::Local(l) => {
                 let inj = form.validate(&self.layout, now, l.injected + 1)?;
                 let Some(NodeRef::Actuator(i)) = self.layout.node(&inj.node) else { unreachable!("validated") };
-                if !l.setup.actuators[i].inject(inj.clone()) {
+                if !l.run.setup.actuators[i].inject(inj.clone()) {
                     return Err(format!("{} is fed by telemetry", inj.node));
                 }
                 l.injected += 1;
                 let id = inj.id.clone();
-                l.recorder.add_injection(inj);
+                l.run.recorder.add_injection(inj);
                 Ok(format!("injected {id}"))
             }
             Driver::Remote(r) => {
