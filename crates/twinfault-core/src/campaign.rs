@@ -567,3 +567,67 @@ impl Campaign {
         RunSpec { index, seed: run_seed, split, scenario, facility }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+
+    fn campaign() -> Campaign {
+        Campaign::parse(include_str!("../../../campaigns/actuator_faults.toml"), "actuator_faults.toml")
+            .expect("shipped campaign parses")
+    }
+
+    #[test]
+    fn a_run_depends_only_on_the_seed_and_its_index() {
+        let (c, base) = (campaign(), testkit::datacenter());
+        let a = c.draw(&base, 3, 11, Split::Train);
+        let b = c.draw(&base, 3, 11, Split::Train);
+        assert_eq!(format!("{:?}", a.scenario), format!("{:?}", b.scenario));
+        let other = c.draw(&base, 4, 11, Split::Train);
+        let reseeded = c.draw(&base, 3, 12, Split::Train);
+        assert_ne!(format!("{:?}", a.scenario), format!("{:?}", other.scenario));
+        assert_ne!(format!("{:?}", a.scenario), format!("{:?}", reseeded.scenario));
+        // Every injection drawn applies to its device's role, and the run fits its facility.
+        for r in [&a, &other, &reseeded] {
+            for i in &r.scenario.injections {
+                let Some(crate::config::NodeRef::Actuator(k)) = r.facility.node(&i.node) else {
+                    panic!("{} is no actuator", i.node)
+                };
+                assert!(applies(i.kind, r.facility.actuators[k].role), "{} on {}", i.kind, i.node);
+            }
+        }
+    }
+
+    #[test]
+    fn splits_are_exact_and_by_run() {
+        let c = campaign();
+        let s = c.splits(200, 5);
+        assert_eq!(s, c.splits(200, 5));
+        let count = |x: Split| s.iter().filter(|&&y| y == x).count();
+        assert_eq!(count(Split::Test), (c.splits.test * 200.0).round() as usize);
+        assert_eq!(count(Split::Validation), (c.splits.validation * 200.0).round() as usize);
+        assert_eq!(count(Split::Train) + count(Split::Test) + count(Split::Validation), 200);
+        assert_ne!(s, c.splits(200, 6), "another seed, another permutation");
+    }
+
+    #[test]
+    fn draws_only_what_the_twins_can_see() {
+        assert!(applies(FaultKind::DamperLeak, Role::OutdoorAirDamper));
+        assert!(!applies(FaultKind::DamperLeak, Role::ZoneDamper));
+        assert!(!applies(FaultKind::StuckAt, Role::ZoneDamper));
+        // Never wider than what can be injected at all.
+        for &k in FaultKind::ALL {
+            for r in [Role::ZoneDamper, Role::OutdoorAirDamper, Role::CoolingValve, Role::HeatingValve] {
+                assert!(!applies(k, r) || k.applies_to(r), "{k} on {r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_campaign_names_its_key() {
+        let text = include_str!("../../../campaigns/actuator_faults.toml").replacen("runs = ", "runs = -", 1);
+        let e = Campaign::parse(&text, "c.toml").unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:") && e.contains("runs"), "{e}");
+    }
+}

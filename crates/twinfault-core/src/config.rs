@@ -1105,3 +1105,57 @@ pub(crate) fn find_node<'a>(
     }
     actuators.position(|a| a == id).map(NodeRef::Actuator)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+
+    #[test]
+    fn the_facility_tree_and_its_orders() {
+        let f = testkit::datacenter();
+        let ids = f.node_ids();
+        // Plant, AHUs, actuators: the order statuses and the recorder use.
+        assert_eq!(&ids[..3], ["plant-01", "ahu-01", "ahu-02"]);
+        assert_eq!(ids.len(), 1 + f.ahus.len() + f.actuators.len());
+        for (k, id) in ids.iter().enumerate() {
+            let n = f.node(id).unwrap_or_else(|| panic!("{id} is a node"));
+            assert_eq!(f.node_id(n), *id, "node {k}");
+        }
+        let jam = f.node("BEL-VNT-003").unwrap();
+        let NodeRef::Actuator(i) = jam else { panic!("an actuator") };
+        assert!(f.is_ancestor_or_self(NodeRef::Plant, jam));
+        assert!(f.is_ancestor_or_self(NodeRef::Ahu(f.actuators[i].ahu), jam));
+        assert!(!f.is_ancestor_or_self(NodeRef::Ahu(1 - f.actuators[i].ahu), jam));
+        assert!(f.node("BEL-VNT-999").is_none());
+        // Simulated nodes start healthy.
+        assert!(f.initial_statuses().iter().all(|&s| s == Status::Healthy));
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        let text = testkit::DATACENTER.replacen("width = 1200.0", "width = \"wide\"", 1);
+        let e = FacilityFile::parse(&text, "dc.toml").unwrap_err();
+        assert_eq!(e.file, "dc.toml");
+        let line = text.lines().position(|l| l.contains("\"wide\"")).unwrap() + 1;
+        assert_eq!(e.line_col.map(|x| x.0), Some(line), "{e}");
+        assert!(e.to_string().contains("map.width"), "{e}");
+        // An unknown key is refused, not ignored.
+        let e = FacilityFile::parse(&format!("{}\nwidht = 3\n", testkit::DATACENTER), "dc.toml").unwrap_err();
+        assert!(e.to_string().contains("widht"), "{e}");
+        // A template that is not there is named with its key.
+        let text = testkit::DATACENTER.replacen("template = \"plant\"", "template = \"boiler\"", 1);
+        let e =
+            FacilityFile::parse(&text, "dc.toml").and_then(|f| f.build(&Templates::default(), "dc.toml")).unwrap_err();
+        assert!(e.to_string().contains("dc.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_template_is_checked_against_its_ranges() {
+        let t = include_str!("../../../twins/damper_actuator.toml");
+        assert!(ActuatorTemplate::parse(t, "d.toml").is_ok());
+        let bad = t.replacen("stroke_deg = ", "stroke_deg = -", 1);
+        let e = ActuatorTemplate::parse(&bad, "d.toml").unwrap_err().to_string();
+        assert!(e.contains("stroke_deg"), "{e}");
+    }
+}

@@ -1212,3 +1212,122 @@ impl ActuatorDetector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> FindingSpec {
+        FindingSpec {
+            severity: Severity::Critical,
+            confirm_s: 10.0,
+            clear_s: 5.0,
+            gated_in: vec![Phase::Startup],
+            summary: "{node} jammed ({value} %)".into(),
+            action: "free the gear".into(),
+        }
+    }
+
+    /// Feeds the rule once a second from `from_s` to `to_s` (exclusive) with `holds`; the events.
+    fn feed(
+        book: &mut FindingBook,
+        s: &FindingSpec,
+        from_s: u64,
+        to_s: u64,
+        holds: bool,
+        gated: bool,
+    ) -> Vec<FindingEvent> {
+        let mut out = Vec::new();
+        for t in from_s..to_s {
+            let r = RuleInput {
+                kind: FaultKind::GearJam,
+                measured: if holds { 40.0 } else { 1.0 },
+                holds,
+                threshold: 20.0,
+                gated,
+                spec: s,
+                node: "BEL-1",
+                device: None,
+            };
+            book.update(SimTime(t * 1000), r, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_finding_opens_after_its_confirmation_and_resolves_after_its_clear_time() {
+        let s = spec();
+        let mut book = FindingBook::for_kinds([FaultKind::GearJam].into_iter());
+        // Held 9 s: not yet.
+        assert!(feed(&mut book, &s, 0, 10, true, false).is_empty());
+        let opened = feed(&mut book, &s, 10, 11, true, false);
+        assert_eq!(opened.len(), 1);
+        let o = &opened[0];
+        assert_eq!(
+            (o.change, o.t, o.opened_at, o.value, o.threshold),
+            (Change::Opened, SimTime(10_000), SimTime(10_000), 40.0, Some(20.0))
+        );
+        assert_eq!(o.summary, "BEL-1 jammed (40.00 %)");
+        assert!((0.5..=1.0).contains(&o.confidence));
+        assert!(book.is_open(FaultKind::GearJam));
+        assert_eq!(book.status(&specs_for(&s)), Status::Critical);
+        // A short dip (4 s) does not clear it; 5 s clear does.
+        assert!(feed(&mut book, &s, 11, 15, false, false).is_empty());
+        assert!(feed(&mut book, &s, 15, 16, true, false).is_empty());
+        let resolved = feed(&mut book, &s, 16, 22, false, false);
+        assert_eq!(resolved.iter().map(|e| (e.change, e.t)).collect::<Vec<_>>(), [(Change::Resolved, SimTime(21_000))]);
+        assert_eq!(resolved[0].opened_at, SimTime(10_000), "the resolution names the finding it ends");
+        assert!(!book.is_open(FaultKind::GearJam));
+    }
+
+    #[test]
+    fn a_gated_rule_neither_confirms_nor_clears() {
+        let s = spec();
+        let mut book = FindingBook::for_kinds([FaultKind::GearJam].into_iter());
+        // Evidence in a gated phase is dropped: 8 s before, 60 s gated, 8 s after: never 10 s held.
+        assert!(feed(&mut book, &s, 0, 8, true, false).is_empty());
+        assert!(feed(&mut book, &s, 8, 68, true, true).is_empty());
+        assert!(feed(&mut book, &s, 68, 76, true, false).is_empty());
+        assert!(!book.is_open(FaultKind::GearJam));
+        // Open, then gated: it stays open however long the gate lasts.
+        feed(&mut book, &s, 76, 90, true, false);
+        assert!(book.is_open(FaultKind::GearJam));
+        assert!(feed(&mut book, &s, 90, 200, false, true).is_empty());
+        assert!(book.is_open(FaultKind::GearJam));
+    }
+
+    #[test]
+    fn an_operator_resolves_and_the_condition_opens_it_again_as_a_new_finding() {
+        let s = spec();
+        let mut book = FindingBook::for_kinds([FaultKind::GearJam].into_iter());
+        feed(&mut book, &s, 0, 11, true, false);
+        let r = book.force_resolve(SimTime(20_000), FaultKind::GearJam, &s, "BEL-1", None).expect("it was open");
+        assert_eq!((r.change, r.opened_at), (Change::Resolved, SimTime(10_000)));
+        assert!(r.summary.starts_with("resolved by an operator"));
+        assert!(book.force_resolve(SimTime(20_000), FaultKind::GearJam, &s, "BEL-1", None).is_none());
+        let again = feed(&mut book, &s, 21, 32, true, false);
+        assert_eq!(
+            again.iter().map(|e| (e.change, e.opened_at)).collect::<Vec<_>>(),
+            [(Change::Opened, SimTime(31_000))]
+        );
+    }
+
+    #[test]
+    fn a_diagnosis_lists_each_evaluated_rules_state() {
+        let s = spec();
+        let mut book = FindingBook::for_kinds([FaultKind::GearJam, FaultKind::Stiction].into_iter());
+        feed(&mut book, &s, 0, 5, true, false);
+        let checks = book.checks(|k| (k == FaultKind::GearJam).then_some(&s), |_| 30.0, None);
+        assert_eq!(checks.len(), 1, "stiction was never evaluated");
+        let c = &checks[0];
+        assert_eq!(
+            (c.kind, c.finding, c.since, c.holds, c.measured, c.threshold),
+            (FaultKind::GearJam, FindingState::Confirming, Some(SimTime(0)), true, 40.0, 20.0)
+        );
+        assert!(book.evaluated(FaultKind::GearJam) && !book.evaluated(FaultKind::Stiction));
+    }
+
+    fn specs_for(s: &FindingSpec) -> Vec<Option<FindingSpec>> {
+        FaultKind::ALL.iter().map(|&k| (k == FaultKind::GearJam).then(|| s.clone())).collect()
+    }
+}

@@ -37,3 +37,6 @@ pub mod twin;
 pub mod types;
 
 pub use types::*;
+
+#[cfg(test)]
+mod testkit;

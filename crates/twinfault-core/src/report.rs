@@ -310,3 +310,73 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
         model_verdicts,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::FindingEvent;
+    use crate::testkit;
+
+    fn opened(node: &str, kind: FaultKind, t_s: u64, truth: Option<&str>) -> Event {
+        Event::Finding {
+            node: node.into(),
+            phase: None,
+            finding: FindingEvent {
+                t: SimTime(t_s * 1000),
+                kind,
+                change: Change::Opened,
+                severity: Severity::Critical,
+                confidence: 0.9,
+                value: 1.0,
+                threshold: Some(0.5),
+                opened_at: SimTime(t_s * 1000),
+                summary: String::new(),
+                action: String::new(),
+                device: None,
+                source: Source::Rule,
+            },
+            truth: truth.map(str::to_string),
+        }
+    }
+
+    const EXPECT: &str = "[[expect]]\ntype = \"detected\"\ninjection = \"F1\"\nwithin_s = 60\n\
+                          [[expect]]\ntype = \"no_false_alarms\"\n";
+
+    #[test]
+    fn detections_count_against_their_injection_and_the_rest_are_false_alarms() {
+        let s = testkit::scenario(1200, &format!("{}{EXPECT}", testkit::gear_jam(600)));
+        let events = [
+            opened("BEL-VNT-003", FaultKind::GearJam, 630, Some("F1")),
+            opened("BEL-VNT-005", FaultKind::Stiction, 700, None),
+        ];
+        let r = build(&s, &events, "h");
+        assert_eq!((r.detections.len(), r.false_alarms, r.event_log_sha256.as_str()), (2, 1, "h"));
+        assert_eq!(r.detections[0].latency_s, Some(30.0));
+        assert_eq!(r.expectations.iter().map(|e| e.passed).collect::<Vec<_>>(), [true, false]);
+        assert!(!r.passed);
+        let jam = &r.per_kind[&FaultKind::GearJam];
+        assert_eq!((jam.injected, jam.detected, jam.findings, jam.correct), (1, 1, 1, 1));
+        // Too late is a miss with its latency.
+        let late = build(&s, &[opened("BEL-VNT-003", FaultKind::GearJam, 700, Some("F1"))], "h");
+        assert_eq!((late.expectations[0].passed, late.expectations[0].latency_s), (false, Some(100.0)));
+        assert!(late.expectations[1].passed);
+    }
+
+    #[test]
+    fn findings_are_attributed_to_the_injection_below_them() {
+        let s = testkit::scenario(1200, &testkit::gear_jam(600));
+        let f = testkit::datacenter();
+        let at = |node: &str, t_s: u64| {
+            attribute(&f, &s.injections, node, None, FaultKind::GearJam, SimTime(t_s * 1000)).map(|i| i.id.as_str())
+        };
+        assert_eq!(at("BEL-VNT-003", 650), Some("F1"));
+        // Its AHU and the plant are above it; another AHU's device is not, nor is anything before the onset.
+        let NodeRef::Actuator(i) = f.node("BEL-VNT-003").unwrap() else { panic!() };
+        assert_eq!(at(&f.ahus[f.actuators[i].ahu].id, 650), Some("F1"));
+        assert_eq!(at("plant-01", 650), Some("F1"));
+        assert_eq!(at("BEL-VNT-003", 500), None);
+        let other = f.actuators.iter().find(|a| a.ahu != f.actuators[i].ahu).unwrap();
+        assert_eq!(at(&other.id, 650), None);
+        assert_eq!(injections_below(&f, &s.injections, NodeRef::Plant, SimTime(650_000)).len(), 1);
+    }
+}
