@@ -186,7 +186,7 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Data<FleetStat
                 StatusCode::NOT_FOUND,
                 format!(
                     "[{i}].node: \"{}\" is not a member of fleet \"{}\"",
-                    crate::serve::payload::clip(&d.node),
+                    crate::live::clip(&d.node),
                     st.fleet.file.id
                 ),
                 vec![],

@@ -6,11 +6,13 @@
 pub mod agent;
 pub mod bench;
 pub mod calibrate;
+pub mod clock;
 pub mod cmapss;
 pub mod dataset;
 pub mod engine;
 pub mod fleet;
 pub mod fleet_serve;
+pub mod live;
 pub mod logfile;
 pub mod render;
 pub mod replay;

@@ -537,7 +537,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     let dir = std::env::temp_dir().join(format!("twinfault-agent-{}", std::process::id()));
                     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
                     let fac = twinfault::serve::facility(&f, &twinfault::serve::ServeConfig::default())?;
-                    let token = format!("operator-{}-{}", std::process::id(), twinfault::serve::now_ms());
+                    let token = format!("operator-{}-{}", std::process::id(), twinfault::clock::now_ms());
                     let cfg = twinfault::serve::ServeConfig {
                         bind: format!("127.0.0.1:{port}"),
                         store: dir.clone(),

@@ -5,9 +5,9 @@
 use super::chat::{AgentConfig, chat};
 use super::policy::Change;
 use super::tools::{Host, LocalBoxFuture};
+use crate::live::Live;
 use crate::load::Loaded;
 use crate::runner::{RunOptions, run};
-use crate::serve::state::Live;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -2,7 +2,6 @@
 //! change goes through one approval [`policy`] and every call, read or change, lands in the
 //! [`audit`] log in the sled store; [`terminal`] is the operator's chat with a running server.
 
-pub mod audit;
 pub mod chat;
 pub mod eval;
 pub mod policy;

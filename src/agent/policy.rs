@@ -6,7 +6,7 @@
 //! answered, removed and flushed before an approved one is carried out), so they survive a
 //! restart and are still used at most once.
 
-use super::audit::{Audit, Outcome};
+use crate::store::audit::{Audit, Outcome};
 use anyhow::Context;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@
 //! pending actions.
 
 use super::policy::Change;
-use crate::serve::state::Live;
+use crate::live::{Live, clip};
 pub use futures_util::future::LocalBoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -152,8 +152,7 @@ impl Tool {
             "run_diagnosis" => Tool::RunDiagnosis(args(name, arguments)?),
             "explain_fault" => Tool::ExplainFault(args(name, arguments)?),
             _ => {
-                let change =
-                    Change::parse(name).ok_or_else(|| format!("no tool \"{}\"", crate::serve::payload::clip(name)))?;
+                let change = Change::parse(name).ok_or_else(|| format!("no tool \"{}\"", clip(name)))?;
                 match change {
                     Change::ResolveFault => drop(args::<ResolveArgs>(name, arguments)?),
                     Change::InjectFault => drop(args::<InjectArgs>(name, arguments)?),
@@ -246,7 +245,7 @@ pub async fn call(host: &dyn Host, tool: &Tool, raw_args: &Value) -> Result<Valu
 fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
     let live = host.live();
     let f = live.facility();
-    let known = |id: &str| live.node_json(id).ok_or_else(|| format!("no node \"{}\"", crate::serve::payload::clip(id)));
+    let known = |id: &str| live.node_json(id).ok_or_else(|| format!("no node \"{}\"", clip(id)));
     match tool {
         Tool::SystemOverview => Ok(overview(host)),
         Tool::NodeDetails(a) => {
@@ -260,9 +259,7 @@ fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
             Ok(json!(h.iter().rev().take(20).rev().collect::<Vec<_>>()))
         }
         Tool::ExplainFault(a) => {
-            let fault = live
-                .fault(&a.fault)
-                .ok_or_else(|| format!("no fault \"{}\"", crate::serve::payload::clip(&a.fault)))?;
+            let fault = live.fault(&a.fault).ok_or_else(|| format!("no fault \"{}\"", clip(&a.fault)))?;
             let device = fault.device.clone().unwrap_or(fault.node.clone());
             // Up the tree from the device (or the AHU the finding is on), with what is open at
             // each level; down from an AHU to its devices that are not healthy.

@@ -4,8 +4,8 @@
 //! batch creates nothing.
 
 use super::payload::{self, Accepted, FieldError, Refusal, Window};
-use super::state::{ExtraNode, Live};
 use super::{Actors, ServeConfig};
+use crate::live::{ExtraNode, Live};
 use crate::store::Store;
 use actix_web::http::StatusCode;
 use std::collections::BTreeMap;

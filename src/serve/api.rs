@@ -3,14 +3,15 @@
 // Handlers return a ready `HttpResponse` as their error: it is the value they would build anyway.
 #![allow(clippy::result_large_err)]
 
-use super::payload::{FieldError, clip};
-use super::state::Live;
-use super::state::{FaultChange, FaultView};
-use super::{Access, ServeConfig, WriteJob, Writer, now_ms};
-use crate::agent::audit::Outcome;
+use super::payload::FieldError;
+use super::{Access, ServeConfig, WriteJob, Writer};
 use crate::agent::policy::{Change, Refusal as ActionRefusal};
+use crate::clock::now_ms;
 use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveInject, Supervisor};
+use crate::live::clip;
+use crate::live::{FaultChange, FaultView, Live};
 use crate::store::Store;
+use crate::store::audit::Outcome;
 use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -399,7 +400,7 @@ async fn history(req: HttpRequest, path: web::Path<String>, q: web::Query<Histor
         Ok(page) => HttpResponse::Ok().json(json!({
             "node": path.as_str(),
             "metric": metric,
-            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": super::state::short(*v as f32) })).collect::<Vec<_>>(),
+            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": crate::live::short(*v as f32) })).collect::<Vec<_>>(),
             "next_from": page.next_from.map(|t| t.0),
         })),
         Err(e) if e.to_string().contains("unknown metric") => {
@@ -843,7 +844,7 @@ struct Host<'a> {
 }
 
 impl crate::agent::tools::Host for Host<'_> {
-    fn live(&self) -> &super::state::Live {
+    fn live(&self) -> &Live {
         &self.st.live
     }
 

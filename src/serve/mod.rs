@@ -19,13 +19,13 @@ pub mod api;
 pub mod body;
 pub mod mqtt;
 pub mod payload;
-pub mod state;
 
+use crate::clock::now_ms;
 use crate::engine::{Engine, IngestSample, RunEpoch};
+use crate::live::Live;
 use crate::store::Store;
 use anyhow::{Context, Result};
 use serde::Deserialize;
-use state::Live;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -369,7 +369,7 @@ pub fn create_extra(
     live: &Live,
     actors: &Actors,
     store: &Store,
-    node: state::ExtraNode,
+    node: crate::live::ExtraNode,
     restore_from: Option<SimTime>,
 ) -> Result<usize> {
     use actix::Actor;
@@ -413,10 +413,6 @@ fn live_scenario(cfg: &ServeConfig) -> Result<Scenario> {
         cfg.control_period_s
     );
     Ok(Scenario::parse(&text, "serve")?)
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Loads the facility with every actuator ingesting except those the config simulates.
@@ -498,7 +494,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         let actors: Actors = Arc::new(std::sync::RwLock::new(engine.actuators.clone()));
         // Auto-created actuators of earlier runs, with their stored samples replayed.
         for v in store.auto_nodes()? {
-            let node: state::ExtraNode = serde_json::from_value(v)?;
+            let node: crate::live::ExtraNode = serde_json::from_value(v)?;
             if node.ahu < facility.ahus.len() && facility.node(&node.id).is_none() {
                 create_extra(&facility, &live, &actors, &store, node, Some(keep_from))?;
             }

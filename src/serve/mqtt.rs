@@ -16,8 +16,8 @@
 //!   session be delivered again after every reconnect).
 
 use super::admit::Ingest;
-use super::payload;
-use super::{MqttConfig, WriteJob, Writer, now_ms};
+use super::{MqttConfig, WriteJob, Writer};
+use crate::clock::now_ms;
 use anyhow::{Context, Result, bail};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
@@ -98,7 +98,7 @@ pub fn start(m: MqttConfig, ingest: Arc<Ingest>, writer: Writer) -> Result<()> {
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let on = live.mqtt_connections.load(Ordering::Acquire);
-                    let topic_name = payload::clip(&String::from_utf8_lossy(&p.topic));
+                    let topic_name = crate::live::clip(&String::from_utf8_lossy(&p.topic));
                     // A refused message is counted, logged and acknowledged, in its turn among
                     // the acknowledgements (so the broker does not deliver it again).
                     let refuse = |reason: &'static str, n: usize, why: String| {

@@ -1,6 +1,7 @@
 //! Ingest payloads: the seed's JSON (one object, an array, or NDJSON) with either the seed's or the
 //! real rig's field names, validated into samples with a field path for every problem.
 
+use crate::live::clip;
 use serde::Serialize;
 use serde_json::Value;
 use twinfault_core::SimTime;
@@ -25,17 +26,6 @@ pub enum Refusal {
     UnknownNode,
     /// Anything else wrong with the values (422).
     Invalid,
-}
-
-/// Longest id or name echoed in a reply or a log line [characters].
-const MAX_ECHO: usize = 64;
-
-/// `s` as it may be echoed: at most 64 characters, the rest counted.
-pub fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_ECHO) {
-        None => s.to_string(),
-        Some((i, _)) => format!("{}… ({} more bytes)", &s[..i], s.len() - i),
-    }
 }
 
 /// Most field errors returned for one request.

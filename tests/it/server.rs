@@ -454,7 +454,8 @@ fn live_injection_into_simulated_nodes_and_cors() {
 #[actix_web::test]
 async fn a_full_queue_gets_429_with_retry_after() {
     use std::sync::Arc;
-    use twinfault::serve::{ServeConfig, Writer, api, state::Live};
+    use twinfault::live::Live;
+    use twinfault::serve::{ServeConfig, Writer, api};
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ServeConfig::default();
     cfg.tokens.push(twinfault::serve::TokenDef {

@@ -1,5 +1,7 @@
-//! The live state the API reads: node statuses, last samples, open and resolved faults, counters.
-//! Updated from the supervisor's events each epoch and by the writer as samples are committed.
+//! The twin's live view that the server's API and the agent's tools read: node statuses, last
+//! samples, open and resolved faults (a [`FaultLedger`]), counters. Updated from the supervisor's
+//! events each epoch and by the writer as samples are committed; `agent-eval` folds a finished
+//! run into one.
 
 use serde::Serialize;
 use serde_json::json;
@@ -13,6 +15,17 @@ use twinfault_core::event::Event;
 use twinfault_core::ledger::{Fault, FaultLedger, HistoryEntry, Retention};
 use twinfault_core::time::format_timestamp_ms;
 use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
+
+/// Longest id or name echoed back in a reply or a log line [characters].
+const MAX_ECHO: usize = 64;
+
+/// `s` as it may be echoed: at most 64 characters, the rest counted.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_ECHO) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}… ({} more bytes)", &s[..i], s.len() - i),
+    }
+}
 
 /// Resolved faults kept in memory for `GET /api/faults?state=resolved`.
 const RESOLVED_KEPT: usize = 10_000;

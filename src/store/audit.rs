@@ -62,7 +62,7 @@ impl Audit {
         let seq = self.db.generate_id().context("audit sequence")?;
         let e = Entry {
             seq,
-            at: twinfault_core::time::format_timestamp_ms(crate::serve::now_ms()),
+            at: twinfault_core::time::format_timestamp_ms(crate::clock::now_ms()),
             who: who.to_string(),
             tool: tool.to_string(),
             arguments,

@@ -13,6 +13,8 @@
 //! node (one sled record per sample would cap ingest near 100 k samples/s), with a bounded
 //! retention: writing a block deletes that node's blocks older than the retention.
 
+pub mod audit;
+
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -560,8 +562,8 @@ impl Store {
 
     /// An operator's resolution of a live fault, kept across restarts.
     /// The audit log of the store.
-    pub fn audit(&self) -> Result<crate::agent::audit::Audit> {
-        crate::agent::audit::Audit::open(&self.db)
+    pub fn audit(&self) -> Result<audit::Audit> {
+        audit::Audit::open(&self.db)
     }
 
     pub fn put_resolution(&self, fault_id: &str, record: &serde_json::Value) -> Result<()> {
