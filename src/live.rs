@@ -304,18 +304,9 @@ impl Live {
         self.last.lock().expect("not poisoned")[actuator]
     }
 
-    fn order(&self, node: NodeRef) -> usize {
-        let p = usize::from(self.facility.plant.is_some());
-        match node {
-            NodeRef::Plant => 0,
-            NodeRef::Ahu(i) => p + i,
-            NodeRef::Actuator(i) => p + self.facility.ahus.len() + i,
-        }
-    }
-
     /// A node's status; an AHU's and the plant's include their auto-created actuators.
     pub fn status(&self, node: NodeRef) -> Status {
-        let own = self.statuses.read().expect("not poisoned")[self.order(node)];
+        let own = self.statuses.read().expect("not poisoned")[self.facility.node_index(node)];
         match node {
             NodeRef::Ahu(h) => own.max(self.extras_status(Some(h))),
             NodeRef::Plant => own.max(self.extras_status(None)),
@@ -345,7 +336,7 @@ impl Live {
                 }
                 Event::Status { node, to, .. } => {
                     if let Some(n) = self.facility.node(node) {
-                        let k = self.order(n);
+                        let k = self.facility.node_index(n);
                         self.statuses.write().expect("not poisoned")[k] = *to;
                     }
                 }

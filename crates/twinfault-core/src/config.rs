@@ -1080,6 +1080,16 @@ impl Facility {
         v
     }
 
+    /// A node's place in [`Facility::node_ids`] order (plant, AHUs, actuators).
+    pub fn node_index(&self, n: NodeRef) -> usize {
+        let p = usize::from(self.plant.is_some());
+        match n {
+            NodeRef::Plant => 0,
+            NodeRef::Ahu(i) => p + i,
+            NodeRef::Actuator(i) => p + self.ahus.len() + i,
+        }
+    }
+
     /// All node ids in a fixed order: plant, AHUs, actuators (file order).
     pub fn node_ids(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.plant.iter().map(|p| p.id.as_str()).collect();
@@ -1121,6 +1131,7 @@ mod tests {
         for (k, id) in ids.iter().enumerate() {
             let n = f.node(id).unwrap_or_else(|| panic!("{id} is a node"));
             assert_eq!(f.node_id(n), *id, "node {k}");
+            assert_eq!(f.node_index(n), k, "{id}");
         }
         let jam = f.node("BEL-VNT-003").unwrap();
         let NodeRef::Actuator(i) = jam else { panic!("an actuator") };

@@ -100,17 +100,8 @@ impl Recorder {
         }
     }
 
-    fn order(&self, n: NodeRef) -> usize {
-        let p = usize::from(self.facility.plant.is_some());
-        match n {
-            NodeRef::Plant => 0,
-            NodeRef::Ahu(i) => p + i,
-            NodeRef::Actuator(i) => p + self.facility.ahus.len() + i,
-        }
-    }
-
     fn push(&mut self, node: NodeRef, e: Event) {
-        let key = (e.t(), e.class(), self.order(node));
+        let key = (e.t(), e.class(), self.facility.node_index(node));
         self.pending.push((key.0, key.1, key.2, e));
     }
 
@@ -171,7 +162,7 @@ impl Recorder {
 
     /// The status of a node at `t`; an event when it changed.
     pub fn status(&mut self, t: SimTime, node: NodeRef, status: Status) {
-        let k = self.order(node);
+        let k = self.facility.node_index(node);
         let from = self.statuses[k];
         if from == status {
             return;
