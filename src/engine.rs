@@ -352,9 +352,20 @@ pub type HistorySink = Box<dyn FnMut(&str, Block)>;
 #[rtype(result = "Vec<Event>")]
 pub struct RunEpoch(pub u64);
 
+/// Why a live change to a twin did not happen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LiveError {
+    #[error("unknown actuator \"{0}\"")]
+    UnknownNode(String),
+    #[error("\"{0}\" is fed by real telemetry; faults are injected into (and cleared from) simulated nodes only")]
+    FedByTelemetry(String),
+    #[error("node \"{0}\" did not answer: {1}")]
+    NoAnswer(String, String),
+}
+
 /// Inject a fault while the run goes on.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), LiveError>")]
 pub struct LiveInject(pub Injection);
 
 /// Take the event log at the end of a run (flushes open history blocks first).
@@ -423,11 +434,10 @@ impl Handler<RunEpoch> for Supervisor {
 }
 
 impl Handler<LiveInject> for Supervisor {
-    type Result = ResponseActFuture<Self, Result<(), String>>;
+    type Result = ResponseActFuture<Self, Result<(), LiveError>>;
     fn handle(&mut self, m: LiveInject, _: &mut Context<Self>) -> Self::Result {
         let Some(i) = self.facility.actuators.iter().position(|a| a.id == m.0.node) else {
-            let msg = format!("unknown actuator \"{}\"", m.0.node);
-            return Box::pin(actix::fut::ready(Err(msg)));
+            return Box::pin(actix::fut::ready(Err(LiveError::UnknownNode(m.0.node))));
         };
         let inj = m.0;
         let req = self.actuators[i].send(Inject(inj.clone()));
@@ -438,28 +448,25 @@ impl Handler<LiveInject> for Supervisor {
                 }
                 Ok(())
             }
-            Ok(false) => {
-                Err(format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", inj.node))
-            }
-            Err(e) => Err(format!("node \"{}\" did not answer: {e}", inj.node)),
+            Ok(false) => Err(LiveError::FedByTelemetry(inj.node)),
+            Err(e) => Err(LiveError::NoAnswer(inj.node, e.to_string())),
         }))
     }
 }
 
 /// End the live-injected faults of a simulated actuator now; replies their ids.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<String>, String>")]
+#[rtype(result = "Result<Vec<String>, LiveError>")]
 pub struct LiveClear {
     pub node: String,
     pub t: SimTime,
 }
 
 impl Handler<LiveClear> for Supervisor {
-    type Result = ResponseActFuture<Self, Result<Vec<String>, String>>;
+    type Result = ResponseActFuture<Self, Result<Vec<String>, LiveError>>;
     fn handle(&mut self, m: LiveClear, _: &mut Context<Self>) -> Self::Result {
         let Some(i) = self.facility.actuators.iter().position(|a| a.id == m.node) else {
-            let msg = format!("unknown actuator \"{}\"", m.node);
-            return Box::pin(actix::fut::ready(Err(msg)));
+            return Box::pin(actix::fut::ready(Err(LiveError::UnknownNode(crate::live::clip(&m.node)))));
         };
         let (node, t) = (m.node, m.t);
         let req = self.actuators[i].send(ClearInjections(t));
@@ -470,8 +477,8 @@ impl Handler<LiveClear> for Supervisor {
                 }
                 Ok(ids)
             }
-            Ok(None) => Err(format!("\"{node}\" is fed by real telemetry; only simulated nodes have injected faults")),
-            Err(e) => Err(format!("node \"{node}\" did not answer: {e}")),
+            Ok(None) => Err(LiveError::FedByTelemetry(node)),
+            Err(e) => Err(LiveError::NoAnswer(node, e.to_string())),
         }))
     }
 }

@@ -7,7 +7,7 @@ use super::payload::FieldError;
 use super::{Access, ServeConfig, WriteJob, Writer};
 use crate::agent::policy::{Change, Refusal as ActionRefusal};
 use crate::clock::now_ms;
-use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveInject, Supervisor};
+use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
 use crate::live::clip;
 use crate::live::{FaultChange, FaultView, Live};
 use crate::store::Store;
@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::detect::Diagnosis;
-use twinfault_core::fault::Injection;
+use twinfault_core::fault::{Injection, InjectionProblem};
 use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::{FaultKind, Status};
 
@@ -630,21 +630,11 @@ pub(crate) async fn inject_fault(st: &AppState, body: &[u8]) -> HttpResponse {
     let bad = |p: &str, m: String| {
         error(StatusCode::UNPROCESSABLE_ENTITY, "bad injection", vec![FieldError { path: p.into(), message: m }])
     };
-    let Some(kind) = FaultKind::parse(&b.kind).filter(|k| k.injectable()) else {
-        return bad("kind", format!("\"{}\" is not an injectable fault kind", b.kind));
+    let Some(kind) = FaultKind::parse(&b.kind) else {
+        return bad("kind", format!("\"{}\" is not a fault kind", clip(&b.kind)));
     };
-    if !(0.0..=1.0).contains(&b.severity) {
-        return bad("severity", format!("{} is outside 0..=1", b.severity));
-    }
-    if !(b.ramp_s.is_finite() && b.ramp_s >= 0.0) || b.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
-        return bad("ramp_s", "ramp_s and duration_s must be non-negative numbers".into());
-    }
-    let a = match st.facility.node(&b.node) {
-        Some(NodeRef::Actuator(i)) => &st.facility.actuators[i],
-        _ => return error(StatusCode::NOT_FOUND, format!("unknown actuator \"{}\"", clip(&b.node)), vec![]),
-    };
-    if !kind.applies_to(a.role) {
-        return bad("kind", format!("{kind} does not apply to \"{}\", a {}", a.id, a.role.as_str()));
+    if b.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+        return bad("duration_s", "duration_s must be a positive number of seconds".into());
     }
     let start = SimTime(now_ms().max(0) as u64);
     let id = b.id.unwrap_or_else(|| format!("L-{}-{}", b.node, start.0));
@@ -659,12 +649,35 @@ pub(crate) async fn inject_fault(st: &AppState, body: &[u8]) -> HttpResponse {
         position_pct: b.position_pct,
         period_s: b.period_s,
     };
+    // The core's one rule: a simulated actuator, a kind that applies to its role, values in range.
+    if let Err(e) = injection.validate(&*st.facility) {
+        let status = match e.problem {
+            InjectionProblem::UnknownNode => StatusCode::NOT_FOUND,
+            InjectionProblem::FedByTelemetry => StatusCode::CONFLICT,
+            InjectionProblem::Invalid => return bad(if e.field == "end" { "duration_s" } else { e.field }, e.message),
+        };
+        return error(status, clip_message(&e.message, &b.node), vec![]);
+    }
     match st.supervisor.send(LiveInject(injection)).await {
         Ok(Ok(())) => HttpResponse::Ok()
             .json(json!({ "injection": id, "node": b.node, "kind": kind, "at": format_timestamp_ms(start.0 as i64) })),
-        Ok(Err(m)) => error(StatusCode::CONFLICT, m, vec![]),
+        Ok(Err(e)) => error(live_status(&e), e.to_string(), vec![]),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
     }
+}
+
+/// The status of a live change the twins refused.
+fn live_status(e: &LiveError) -> StatusCode {
+    match e {
+        LiveError::UnknownNode(_) => StatusCode::NOT_FOUND,
+        LiveError::FedByTelemetry(_) => StatusCode::CONFLICT,
+        LiveError::NoAnswer(..) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// An error message naming a node, with the node's id clipped as every reply clips it.
+fn clip_message(message: &str, node: &str) -> String {
+    message.replace(node, &clip(node))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -701,15 +714,12 @@ pub(crate) async fn clear_fault(st: &AppState, body: &[u8]) -> HttpResponse {
             return error(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"node\": \"…\"}", vec![f]);
         }
     };
-    if !matches!(st.facility.node(&b.node), Some(NodeRef::Actuator(_))) {
-        return error(StatusCode::NOT_FOUND, format!("unknown actuator \"{}\"", b.node), vec![]);
-    }
     let t = SimTime(now_ms().max(0) as u64);
     match st.supervisor.send(LiveClear { node: b.node.clone(), t }).await {
         Ok(Ok(ids)) => {
             HttpResponse::Ok().json(json!({ "node": b.node, "ended": ids, "at": format_timestamp_ms(t.0 as i64) }))
         }
-        Ok(Err(m)) => error(StatusCode::CONFLICT, m, vec![]),
+        Ok(Err(e)) => error(live_status(&e), e.to_string(), vec![]),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
     }
 }

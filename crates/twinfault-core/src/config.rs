@@ -1080,6 +1080,14 @@ impl Facility {
         v
     }
 
+    /// The actuator `id`, if there is one.
+    pub fn actuator(&self, id: &str) -> Option<&ActuatorNode> {
+        match self.node(id)? {
+            NodeRef::Actuator(i) => Some(&self.actuators[i]),
+            _ => None,
+        }
+    }
+
     /// A node's place in [`Facility::node_ids`] order (plant, AHUs, actuators).
     pub fn node_index(&self, n: NodeRef) -> usize {
         let p = usize::from(self.plant.is_some());
@@ -1114,6 +1122,12 @@ pub(crate) fn find_node<'a>(
         return Some(NodeRef::Ahu(i));
     }
     actuators.position(|a| a == id).map(NodeRef::Actuator)
+}
+
+impl crate::fault::InjectionTarget for Facility {
+    fn role_and_mode(&self, id: &str) -> Option<(Role, crate::twin::Mode)> {
+        self.actuator(id).map(|a| (a.role, a.mode))
+    }
 }
 
 #[cfg(test)]

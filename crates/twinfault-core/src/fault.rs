@@ -5,8 +5,50 @@
 //! the actuator model and the AHU's thermal model read it. Severity scales each kind as
 //! documented in `scenarios/README.md`.
 
-use crate::types::{FaultKind, SimTime};
+use crate::scenario::MAX_DURATION_S;
+use crate::twin::Mode;
+use crate::types::{FaultKind, Role, SimTime};
 use serde::Serialize;
+
+/// What an injection may target: a tree of actuators by id, with their role and mode (a
+/// [`crate::config::Facility`] or the visualizer's [`crate::layout::Layout`]).
+pub trait InjectionTarget {
+    /// The actuator `id`'s role and mode; `None` when there is no such actuator.
+    fn role_and_mode(&self, id: &str) -> Option<(Role, Mode)>;
+}
+
+/// Why an injection cannot go in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectionProblem {
+    /// No actuator of that id (an AHU, the plant, or nothing).
+    UnknownNode,
+    /// The actuator is fed by real telemetry: there is no model to inject into.
+    FedByTelemetry,
+    /// A value out of range, or a kind that does not apply to the device's role.
+    Invalid,
+}
+
+/// An injection refused: the field at fault, what is wrong and which kind of problem it is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct InjectionError {
+    /// `node`, `kind`, `severity`, `ramp_s`, `end`, `position_pct` or `period_s`.
+    pub field: &'static str,
+    pub problem: InjectionProblem,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: String) -> InjectionError {
+    InjectionError { field, problem: InjectionProblem::Invalid, message }
+}
+
+fn range(field: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), InjectionError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("{v} is outside {lo}..={hi}")))
+    }
+}
 
 /// One injected fault, validated.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +70,55 @@ pub struct Injection {
 }
 
 impl Injection {
+    /// The injection's own values: an injectable kind, severity 0..=1, a ramp and a duration
+    /// within [`MAX_DURATION_S`], the kind's position 0..=100 % and period 2 s..1 day.
+    pub fn check_values(&self) -> Result<(), InjectionError> {
+        if !self.kind.injectable() {
+            return Err(invalid("kind", format!("{} is not an injectable fault kind", self.kind)));
+        }
+        range("severity", self.severity, 0.0, 1.0)?;
+        range("ramp_s", self.ramp_s, 0.0, MAX_DURATION_S)?;
+        if let Some(e) = self.end {
+            let d = e.0 as f64 / 1000.0 - self.start.0 as f64 / 1000.0;
+            if !(0.0..=MAX_DURATION_S).contains(&d) {
+                return Err(invalid(
+                    "end",
+                    format!("the injection must not end before it starts, nor last over {MAX_DURATION_S} s"),
+                ));
+            }
+        }
+        if let Some(p) = self.position_pct {
+            range("position_pct", p, 0.0, 100.0)?;
+        }
+        if let Some(p) = self.period_s {
+            range("period_s", p, 2.0, 86_400.0)?;
+        }
+        Ok(())
+    }
+
+    /// The one rule for an injection into `target`, for scenario files, the visualizer and the
+    /// live server: its values, and its node a simulated actuator of a role the kind applies to
+    /// ([`FaultKind::applies_to`]).
+    pub fn validate(&self, target: &impl InjectionTarget) -> Result<(), InjectionError> {
+        self.check_values()?;
+        let Some((role, mode)) = target.role_and_mode(&self.node) else {
+            let message = format!("unknown actuator \"{}\" (faults are injected into actuators)", self.node);
+            return Err(InjectionError { field: "node", problem: InjectionProblem::UnknownNode, message });
+        };
+        if mode == Mode::Ingest {
+            let message =
+                format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", self.node);
+            return Err(InjectionError { field: "node", problem: InjectionProblem::FedByTelemetry, message });
+        }
+        if !self.kind.applies_to(role) {
+            return Err(invalid(
+                "kind",
+                format!("{} does not apply to \"{}\", a {}", self.kind, self.node, role.as_str()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Severity in effect at `t` (0 before onset and after the end).
     pub fn severity_at(&self, t: SimTime) -> f64 {
         if t < self.start || self.end.is_some_and(|e| t >= e) {

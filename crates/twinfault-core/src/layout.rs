@@ -94,6 +94,15 @@ impl Facility {
     }
 }
 
+impl crate::fault::InjectionTarget for Layout {
+    fn role_and_mode(&self, id: &str) -> Option<(Role, Mode)> {
+        match self.node(id)? {
+            NodeRef::Actuator(i) => Some((self.actuators[i].role, self.actuators[i].mode)),
+            _ => None,
+        }
+    }
+}
+
 impl Layout {
     /// Finds a node by id.
     pub fn node(&self, id: &str) -> Option<NodeRef> {

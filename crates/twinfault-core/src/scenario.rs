@@ -383,19 +383,11 @@ impl Scenario {
                 return Err(ConfigError::new(file, key("id"), format!("\"{}\" is empty or used twice", f.id)));
             }
             let c = crate::config::Check { file, prefix: format!("inject[{i}]") };
-            c.range("severity", f.severity, 0.0, 1.0)?;
             c.range("at_s", f.at_s, 0.0, raw.duration_s)?;
-            c.range("ramp_s", f.ramp_s, 0.0, MAX_DURATION_S)?;
             if let Some(e) = f.end_s {
                 c.range("end_s", e, f.at_s, MAX_DURATION_S)?;
             }
-            if let Some(p) = f.position_pct {
-                c.range("position_pct", p, 0.0, 100.0)?;
-            }
-            if let Some(p) = f.period_s {
-                c.range("period_s", p, 2.0, 86_400.0)?;
-            }
-            injections.push(Injection {
+            let injection = Injection {
                 id: f.id.clone(),
                 node: f.node.clone(),
                 kind,
@@ -405,7 +397,12 @@ impl Scenario {
                 end: f.end_s.map(SimTime::from_secs_f64),
                 position_pct: f.position_pct,
                 period_s: f.period_s,
-            });
+            };
+            injection.check_values().map_err(|e| {
+                let field = if e.field == "end" { "end_s" } else { e.field };
+                ConfigError::new(file, key(field), e.message)
+            })?;
+            injections.push(injection);
         }
 
         let mut expectations = Vec::new();
@@ -514,27 +511,8 @@ impl Scenario {
             }
         }
         for (i, inj) in self.injections.iter().enumerate() {
-            let Some(a) = facility.actuators.iter().find(|a| a.id == inj.node) else {
-                return Err(ConfigError::new(
-                    file,
-                    format!("inject[{i}].node"),
-                    format!("unknown actuator \"{}\" (faults are injected into actuators)", inj.node),
-                ));
-            };
-            if a.mode == crate::twin::Mode::Ingest {
-                return Err(ConfigError::new(
-                    file,
-                    format!("inject[{i}].node"),
-                    format!("\"{}\" is fed by real telemetry; faults are injected into simulated nodes only", a.id),
-                ));
-            }
-            if !inj.kind.applies_to(a.role) {
-                return Err(ConfigError::new(
-                    file,
-                    format!("inject[{i}].kind"),
-                    format!("{} does not apply to \"{}\", a {}", inj.kind, a.id, a.role.as_str()),
-                ));
-            }
+            inj.validate(facility)
+                .map_err(|e| ConfigError::new(file, format!("inject[{i}].{}", e.field), e.message))?;
         }
         let known = |n: &str| facility.node(n).is_some();
         for (i, e) in self.expectations.iter().enumerate() {

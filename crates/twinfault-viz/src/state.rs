@@ -174,27 +174,14 @@ impl Default for InjectForm {
 impl InjectForm {
     /// The injection the form describes at `now`, or what is wrong with it.
     pub fn validate(&self, facility: &Layout, now: SimTime, seq: usize) -> Result<Injection, String> {
-        let Some(NodeRef::Actuator(i)) = facility.node(self.node.trim()) else {
-            return Err(format!("\"{}\" is not an actuator of this facility", self.node.trim()));
-        };
-        if !self.kind.injectable() {
-            return Err(format!("{} cannot be injected", self.kind));
-        }
         let severity: f64 = self
             .severity
             .trim()
             .parse()
             .map_err(|_| format!("severity \"{}\" is not a number", self.severity.trim()))?;
-        if !(0.0..=1.0).contains(&severity) {
-            return Err(format!("severity {severity} is outside 0..=1"));
-        }
-        let a = &facility.actuators[i];
-        if !self.kind.applies_to(a.role) {
-            return Err(format!("{} does not apply to {}, a {}", self.kind, a.id, a.role.as_str()));
-        }
-        Ok(Injection {
+        let inj = Injection {
             id: format!("L{seq}"),
-            node: a.id.clone(),
+            node: self.node.trim().to_string(),
             kind: self.kind,
             severity,
             start: now,
@@ -202,7 +189,13 @@ impl InjectForm {
             end: None,
             position_pct: None,
             period_s: None,
-        })
+        };
+        // The core's one rule for an injection, as scenario files and the server apply it.
+        inj.validate(facility).map_err(|e| match e.field {
+            "severity" => format!("severity {}", e.message),
+            _ => e.message,
+        })?;
+        Ok(inj)
     }
 }
 
@@ -735,7 +728,7 @@ mod tests {
             form("ahu-01", FaultKind::GearJam, "1")
                 .validate(&f, SimTime(0), 1)
                 .unwrap_err()
-                .contains("not an actuator")
+                .contains("unknown actuator")
         );
         assert!(
             form("BEL-VNT-003", FaultKind::GearJam, "1.5").validate(&f, SimTime(0), 1).unwrap_err().contains("outside")
@@ -756,7 +749,7 @@ mod tests {
             form("BEL-VNT-003", FaultKind::SupplyAirDeviation, "1")
                 .validate(&f, SimTime(0), 1)
                 .unwrap_err()
-                .contains("cannot be injected")
+                .contains("not an injectable fault kind")
         );
         let inj = form(" BEL-CHW-101 ", FaultKind::ValveLeak, "0.5").validate(&f, SimTime(7000), 3).unwrap();
         assert_eq!((inj.node.as_str(), inj.start, inj.id.as_str()), ("BEL-CHW-101", SimTime(7000), "L3"));
