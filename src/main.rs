@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use twinfault::render;
-use twinfault::runner::{RunOptions, run};
+use twinfault::sim::runner::{RunOptions, run};
 use twinfault::store::{self, Store};
 use twinfault_core::SimTime;
 use twinfault_core::scenario::CampusSize;
@@ -359,7 +359,7 @@ enum Command {
         strict: bool,
     },
     /// Measure engine speed against a plain loop, and memory per actuator twin.
-    Bench(twinfault::bench::BenchArgs),
+    Bench(twinfault::sim::bench::BenchArgs),
     /// Compare the simulated healthy actuator with the real rig's recordings.
     Calibrate {
         /// The rig folder (with flox/ and pulse/).
@@ -819,7 +819,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             if let twinfault::validate::FileKind::Fleet = twinfault::validate::file_kind(&facility)? {
                 anyhow::ensure!(cfg.mqtt.is_none(), "a fleet is served over HTTP only (no MQTT yet)");
-                twinfault::fleet_serve::serve(&facility, cfg)?;
+                twinfault::fleet::serve::serve(&facility, cfg)?;
                 return Ok(ExitCode::SUCCESS);
             }
             twinfault::serve::serve(&facility, cfg)?;
@@ -838,15 +838,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     node.is_none(),
                     "a C-MAPSS file names its engines by unit number: --node does not apply"
                 );
-                let fleet = twinfault::cmapss::load_fleet(&facility)?;
-                let rul = labels.clone().or_else(|| twinfault::fleet::rul_beside(&file));
+                let fleet = twinfault::fleet::cmapss::load_fleet(&facility)?;
+                let rul = labels.clone().or_else(|| twinfault::fleet::actors::rul_beside(&file));
                 let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
                 // C-MAPSS cycles carry no time of day: --speed is cycles per second per engine.
-                let pace = twinfault::fleet::ReplayPace { cycles_per_s: speed, live: !json };
+                let pace = twinfault::fleet::actors::ReplayPace { cycles_per_s: speed, live: !json };
                 if !json {
                     println!("replaying {} into {} ...", file.display(), fleet.file.id);
                 }
-                let r = twinfault::fleet::replay(&file, &fleet, rul.as_deref(), threads, pace)?;
+                let r = twinfault::fleet::actors::replay(&file, &fleet, rul.as_deref(), threads, pace)?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {
@@ -861,10 +861,13 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             );
             let cfg = twinfault::serve::ServeConfig::default();
             let f = twinfault::serve::facility(&facility, &cfg)?;
-            if let Some(m) =
-                map.as_ref().map(|m| twinfault::replay::Mapping::load(m)).transpose()?.filter(|m| m.target == "ahu")
+            if let Some(m) = map
+                .as_ref()
+                .map(|m| twinfault::telemetry::replay::Mapping::load(m))
+                .transpose()?
+                .filter(|m| m.target == "ahu")
             {
-                let r = twinfault::replay::replay_ahu(&file, &f, &m, labels.as_deref(), strict)?;
+                let r = twinfault::telemetry::replay::replay_ahu(&file, &f, &m, labels.as_deref(), strict)?;
                 r.reading.warn();
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
@@ -885,8 +888,11 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let r =
-                twinfault::replay::replay(&file, &f, &twinfault::replay::ReplayOptions { node, map, speed, strict })?;
+            let r = twinfault::telemetry::replay::replay(
+                &file,
+                &f,
+                &twinfault::telemetry::replay::ReplayOptions { node, map, speed, strict },
+            )?;
             r.reading.warn();
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -989,8 +995,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Evaluate { cmapss: CmapssArgs { dir: Some(dir), subset, template }, model, json, .. } => {
-            let t = twinfault::cmapss::load_template(&template)?;
-            let s = twinfault::cmapss::Subset::new(&dir, &subset)?;
+            let t = twinfault::fleet::cmapss::load_template(&template)?;
+            let s = twinfault::fleet::cmapss::Subset::new(&dir, &subset)?;
             let model = match model {
                 Some(p) => {
                     let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))?;
@@ -998,7 +1004,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            let b = twinfault::cmapss::benchmark(&t, &s, model)?;
+            let b = twinfault::fleet::cmapss::benchmark(&t, &s, model)?;
             print!("{}", b.table());
             let json = json.unwrap_or_else(|| PathBuf::from(format!("cmapss-{subset}.json")));
             std::fs::write(&json, serde_json::to_string_pretty(&b)? + "\n")
@@ -1046,9 +1052,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Train { cmapss: CmapssArgs { dir: Some(dir), subset, template }, out, .. } => {
-            let t = twinfault::cmapss::load_template(&template)?;
-            let s = twinfault::cmapss::Subset::new(&dir, &subset)?;
-            let m = twinfault::cmapss::train(&t, &s.train)?;
+            let t = twinfault::fleet::cmapss::load_template(&template)?;
+            let s = twinfault::fleet::cmapss::Subset::new(&dir, &subset)?;
+            let m = twinfault::fleet::cmapss::train(&t, &s.train)?;
             std::fs::write(&out, serde_json::to_string_pretty(&m)? + "\n")
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
@@ -1101,7 +1107,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            twinfault::bench::run(&args)?;
+            twinfault::sim::bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

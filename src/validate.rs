@@ -56,7 +56,7 @@ pub fn validate(path: &Path) -> Result<String> {
             ))
         }
         FileKind::Mapping => {
-            let m = crate::replay::Mapping::load(path)?;
+            let m = crate::telemetry::replay::Mapping::load(path)?;
             Ok(format!("{} mapping for {} logs, {} fields", m.format, m.target, m.fields.len()))
         }
         FileKind::Facility => {
@@ -77,7 +77,7 @@ pub fn validate(path: &Path) -> Result<String> {
             Ok(format!("{} template", template_kind(&text, &label)?))
         }
         FileKind::Fleet => {
-            let f = crate::cmapss::load_fleet(path)?;
+            let f = crate::fleet::cmapss::load_fleet(path)?;
             Ok(format!(
                 "fleet \"{}\": {} {} members ({} … {}), model trained on {} ({} regime(s), {} detector)",
                 f.file.id,
@@ -95,7 +95,7 @@ pub fn validate(path: &Path) -> Result<String> {
             ))
         }
         FileKind::Asset => {
-            let t = crate::cmapss::load_template(path)?;
+            let t = crate::fleet::cmapss::load_template(path)?;
             Ok(format!(
                 "asset template \"{}\": {} settings, {} sensors, health from {} sensors",
                 t.asset,

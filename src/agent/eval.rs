@@ -7,7 +7,7 @@ use super::policy::Change;
 use super::tools::{Host, LocalBoxFuture};
 use crate::live::Live;
 use crate::load::Loaded;
-use crate::runner::{RunOptions, run};
+use crate::sim::runner::{RunOptions, run};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Value, json};

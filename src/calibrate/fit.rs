@@ -16,7 +16,7 @@
 
 use super::{mean, simulate_drive, stats};
 use crate::dataset::realism::{self, Realism};
-use crate::rig::Recording;
+use crate::telemetry::rig::Recording;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::sync::Arc;
@@ -174,8 +174,8 @@ pub fn fit(template_path: &Path, rig_dir: &Path, strict: bool) -> Result<Fit> {
         std::fs::read_to_string(template_path).with_context(|| format!("cannot read {}", template_path.display()))?;
     let template = ActuatorTemplate::parse(&text, &template_path.display().to_string())?;
     let mut recs = Vec::new();
-    for f in crate::rig::csv_files(rig_dir)? {
-        let rec = crate::rig::read(&f, strict)?;
+    for f in crate::telemetry::rig::csv_files(rig_dir)? {
+        let rec = crate::telemetry::rig::read(&f, strict)?;
         rec.tally.warn();
         if rec.samples.len() >= 20 {
             recs.push(rec);

@@ -3,7 +3,7 @@
 
 pub mod fit;
 
-use crate::rig::Recording;
+use crate::telemetry::rig::Recording;
 use anyhow::Result;
 use std::path::Path;
 use std::sync::Arc;
@@ -123,7 +123,7 @@ pub fn simulate_drive(
         command = f64::from(s.setpoint_pct);
     }
     if !rec.rotation_reported {
-        crate::rig::derive_rotation(&mut out);
+        crate::telemetry::rig::derive_rotation(&mut out);
     }
     out
 }
@@ -197,7 +197,7 @@ pub fn calibration_files(rig_dir: &Path) -> Vec<std::path::PathBuf> {
 pub fn check(template: &Arc<ActuatorTemplate>, rig_dir: &Path, strict: bool) -> Result<Vec<(String, Vec<Tolerance>)>> {
     let mut out = Vec::new();
     for f in calibration_files(rig_dir) {
-        let rec = crate::rig::read(&f, strict)?;
+        let rec = crate::telemetry::rig::read(&f, strict)?;
         rec.tally.warn();
         out.push((rec.name.clone(), compare(template, &rec)));
     }

@@ -876,25 +876,25 @@ impl Dataset {
         let (samples, sample_labels): (Vec<Sample>, Vec<String>) = if log.map.is_none()
             && !std::fs::read_to_string(log.file).unwrap_or_default().trim_start().starts_with(['{', '['])
         {
-            let rec = crate::rig::read(log.file, log.strict)?;
+            let rec = crate::telemetry::rig::read(log.file, log.strict)?;
             rec.tally.warn();
             let by_line: std::collections::HashMap<usize, String> =
                 csv_labels(log.file, log.label_column, None)?.into_iter().map(|(line, _, l)| (line, l)).collect();
             let labels = rec.lines.iter().map(|l| by_line.get(l).cloned().unwrap_or_else(|| "normal".into())).collect();
             (rec.samples, labels)
         } else {
-            let opts = crate::replay::ReplayOptions {
+            let opts = crate::telemetry::replay::ReplayOptions {
                 node: Some(log.node.to_string()),
                 map: log.map.map(Path::to_path_buf),
                 speed: None,
                 strict: log.strict,
             };
-            let read = crate::replay::read_samples(log.file, &facility, &opts)?;
+            let read = crate::telemetry::replay::read_samples(log.file, &facility, &opts)?;
             read.tally.warn();
             let samples: Vec<Sample> =
                 read.accepted.into_iter().filter(|a| a.actuator == ai).map(|a| a.sample).collect();
             let time_column = match log.map {
-                Some(m) => crate::replay::Mapping::load(m)?.time_column,
+                Some(m) => crate::telemetry::replay::Mapping::load(m)?.time_column,
                 None => "timestamp".into(),
             };
             let mut labels: Vec<(i64, String)> = csv_labels(log.file, log.label_column, Some(&time_column))?

@@ -86,8 +86,8 @@ pub fn windows(samples: &[Sample], w_ms: u64, min_moving: f64, out: &mut Vec<Vec
 /// The real rig's recordings (every CSV under `dir`, recursively), as windows.
 pub fn real_windows(dir: &Path, w_ms: u64, min_moving: f64, strict: bool) -> Result<Vec<Vec<f64>>> {
     let mut out = Vec::new();
-    for f in crate::rig::csv_files(dir)? {
-        let rec = crate::rig::read(&f, strict)?;
+    for f in crate::telemetry::rig::csv_files(dir)? {
+        let rec = crate::telemetry::rig::read(&f, strict)?;
         rec.tally.warn();
         windows(&rec.samples, w_ms, min_moving, &mut out);
     }

@@ -3,10 +3,10 @@
 //! thread); [`Ingest::admit`] then creates the batch's new nodes (`auto_create`), so a refused
 //! batch creates nothing.
 
-use super::payload::{self, Accepted, FieldError, Refusal, Window};
 use super::{Actors, ServeConfig};
 use crate::live::{ExtraNode, Live};
 use crate::store::Store;
+use crate::telemetry::payload::{self, Accepted, FieldError, Refusal, Window};
 use actix_web::http::StatusCode;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,7 +143,14 @@ impl Ingest {
                 new_nodes.push(ExtraNode { id: id.to_string(), ahu, device_type });
             }
         }
-        let window = Window::live(&self.cfg, now_ms);
+        let cfg = &self.cfg;
+        // The live server's limits now.
+        let window = Window {
+            now_ms,
+            max_future_ms: (cfg.max_future_s * 1000.0) as i64,
+            out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
+            retention_ms: (cfg.history_retention_s * 1000.0) as i64,
+        };
         let samples = payload::validate_with(
             &items,
             facility,

@@ -3,15 +3,15 @@
 // Handlers return a ready `HttpResponse` as their error: it is the value they would build anyway.
 #![allow(clippy::result_large_err)]
 
-use super::payload::FieldError;
 use super::{Access, ServeConfig, WriteJob, Writer};
 use crate::agent::policy::{Change, Refusal as ActionRefusal};
 use crate::clock::now_ms;
-use crate::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
 use crate::live::clip;
 use crate::live::{FaultChange, FaultView, Live};
+use crate::sim::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
 use crate::store::Store;
 use crate::store::audit::Outcome;
+use crate::telemetry::payload::FieldError;
 use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

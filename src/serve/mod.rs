@@ -18,11 +18,10 @@ pub mod admit;
 pub mod api;
 pub mod body;
 pub mod mqtt;
-pub mod payload;
 
 use crate::clock::now_ms;
-use crate::engine::{Engine, IngestSample, RunEpoch};
 use crate::live::Live;
+use crate::sim::engine::{Engine, IngestSample, RunEpoch};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -282,7 +281,7 @@ impl ServeConfig {
 
 /// A durable write: samples per actuator, acknowledged when on disk.
 pub struct WriteJob {
-    pub samples: Vec<payload::Accepted>,
+    pub samples: Vec<crate::telemetry::payload::Accepted>,
     pub ack: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
@@ -361,7 +360,7 @@ impl Writer {
 }
 
 /// Every actuator actor by index: the facility's, then auto-created ones.
-pub type Actors = Arc<std::sync::RwLock<Vec<actix::Addr<crate::engine::ActuatorActor>>>>;
+pub type Actors = Arc<std::sync::RwLock<Vec<actix::Addr<crate::sim::engine::ActuatorActor>>>>;
 
 /// Creates (or finds) the twin of an auto-created actuator under AHU `ahu`; returns its index.
 pub fn create_extra(
@@ -397,7 +396,7 @@ pub fn create_extra(
     } else {
         store.put_auto_node(&node.id, &serde_json::to_value(&node)?)?;
     }
-    let addr = crate::engine::ActuatorActor::new(twin).start();
+    let addr = crate::sim::engine::ActuatorActor::new(twin).start();
     actors.write().expect("not poisoned").push(addr);
     tracing::info!(node = %node.id, ahu = %facility.ahus[node.ahu].id, "auto-created an actuator twin");
     Ok(index)
@@ -483,7 +482,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         let mut recorder = Recorder::new(Arc::clone(&facility), Vec::new());
         recorder.stream_only();
         let history_store = store.clone();
-        let sink: crate::engine::HistorySink = Box::new(move |node, block| {
+        let sink: crate::sim::engine::HistorySink = Box::new(move |node, block| {
             if let crate::store::Block::Actuator(b) = block
                 && let Err(e) = history_store.put_live(node, &b.samples)
             {
@@ -535,7 +534,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
                     let extras: Vec<_> = actors.read().expect("not poisoned")[n_facility..].to_vec();
                     for (k, addr) in extras.into_iter().enumerate() {
                         let first_sample = epoch * grid.samples_per_epoch;
-                        let adv = crate::engine::Advance {
+                        let adv = crate::sim::engine::Advance {
                             grid,
                             first_sample,
                             command_pct: f64::NAN,

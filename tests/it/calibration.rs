@@ -27,7 +27,8 @@ fn damper_template_matches_the_real_rig() {
 #[test]
 fn rig_recordings_parse_with_their_sample_rates() {
     let Some(rig) = shared_data("belimo-rig") else { return };
-    let r = twinfault::rig::read(&rig.join("flox/baseline_normal__normal__20260319_001356.csv"), true).unwrap();
+    let r =
+        twinfault::telemetry::rig::read(&rig.join("flox/baseline_normal__normal__20260319_001356.csv"), true).unwrap();
     assert_eq!(r.samples.len(), 968);
     let span_s = r.samples.last().unwrap().t.as_secs_f64();
     let rate = r.samples.len() as f64 / span_s;

@@ -4,7 +4,7 @@
 
 use crate::{root, shared_data};
 use std::sync::Arc;
-use twinfault::cmapss::{Subset, benchmark, load_fleet, load_template, read_rul, read_units, test_rul};
+use twinfault::fleet::cmapss::{Subset, benchmark, load_fleet, load_template, read_rul, read_units, test_rul};
 use twinfault_core::asset::{HealthModel, Monitor};
 
 fn template() -> twinfault_core::asset::AssetTemplate {
@@ -66,7 +66,7 @@ fn broken_turbofan_files_get_one_clear_error() {
     let file = dir.path().join("test_101.txt");
     std::fs::write(&file, row).unwrap();
     let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
-    let e = format!("{:#}", twinfault::fleet::replay(&file, &fleet, None, 1, Default::default()).unwrap_err());
+    let e = format!("{:#}", twinfault::fleet::actors::replay(&file, &fleet, None, 1, Default::default()).unwrap_err());
     assert!(e.contains("unit 101") && e.contains("fleet-fd001"), "{e}");
 }
 
@@ -180,7 +180,7 @@ fn the_fleet_replay_is_the_same_at_any_thread_count() {
     let Some(s) = fd001() else { return };
     let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
     let run = |threads| {
-        let r = twinfault::fleet::replay(&s.test, &fleet, Some(&s.rul), threads, Default::default()).unwrap();
+        let r = twinfault::fleet::actors::replay(&s.test, &fleet, Some(&s.rul), threads, Default::default()).unwrap();
         serde_json::to_string(&r).unwrap()
     };
     let one = run(1);
@@ -228,7 +228,8 @@ fn the_same_detector_works_when_fd001_is_flown_in_six_conditions() {
     // The FD001 fleet's model knows one condition: replayed into it, the other five are gated,
     // and the replay warns.
     let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
-    let r = twinfault::fleet::replay(&dir.path().join("test_FD001.txt"), &fleet, None, 1, Default::default()).unwrap();
+    let r = twinfault::fleet::actors::replay(&dir.path().join("test_FD001.txt"), &fleet, None, 1, Default::default())
+        .unwrap();
     let gated: usize = r.members.iter().map(|m| m.gated).sum();
     assert!(gated > r.rows / 2, "{gated} of {}", r.rows);
     assert!(r.render(false).contains("warning:"), "{}", r.render(false));
@@ -254,7 +255,7 @@ fn the_benchmark_beats_the_seed_and_the_shipped_model_is_what_training_gives() {
     b.chart(&dir.path().join("c.png")).unwrap();
     assert!(std::fs::read(dir.path().join("c.png")).unwrap().starts_with(b"\x89PNG"));
     // The model the fleet file ships is the one `train --cmapss` makes from train_FD001.
-    let trained = twinfault::cmapss::train(&t, &s.train).unwrap();
+    let trained = twinfault::fleet::cmapss::train(&t, &s.train).unwrap();
     let shipped = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
     assert_eq!(*shipped.model, trained, "twins/turbofan_fd001.model.json is stale: train it again");
 }

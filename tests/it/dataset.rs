@@ -303,13 +303,13 @@ fn a_trained_model_runs_inside_the_twins_beside_the_rules() {
         for sub in ["flox", "pulse"] {
             for e in std::fs::read_dir(rig.join(sub)).unwrap() {
                 let path = e.unwrap().path();
-                let opts = twinfault::replay::ReplayOptions {
+                let opts = twinfault::telemetry::replay::ReplayOptions {
                     node: Some("BEL-VNT-001".into()),
                     map: None,
                     speed: None,
                     strict: false,
                 };
-                let r = twinfault::replay::replay(&path, &with.facility, &opts).unwrap();
+                let r = twinfault::telemetry::replay::replay(&path, &with.facility, &opts).unwrap();
                 assert!(r.findings.is_empty(), "{}: {:?}", path.display(), r.findings);
                 files += 1;
             }

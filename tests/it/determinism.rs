@@ -2,7 +2,7 @@
 //! engine produces exactly what the plain loop does.
 
 use crate::{load, run};
-use twinfault::runner::{hash_lines, log_lines};
+use twinfault::sim::runner::{hash_lines, log_lines};
 
 #[test]
 fn same_seed_same_log_at_any_thread_count() {

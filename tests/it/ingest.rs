@@ -2,7 +2,7 @@
 //! silence makes it offline.
 
 use actix::prelude::*;
-use twinfault::engine::{ActuatorActor, Advance, IngestSample};
+use twinfault::sim::engine::{ActuatorActor, Advance, IngestSample};
 use twinfault_core::SimTime;
 use twinfault_core::actuator::Sample;
 use twinfault_core::twin::{ActuatorTwin, Grid, Mode};
@@ -66,7 +66,7 @@ fn real_healthy_recordings_raise_no_device_faults() {
             if f.extension().is_none_or(|x| x != "csv") {
                 continue;
             }
-            let rec = twinfault::rig::read(&f, false).unwrap();
+            let rec = twinfault::telemetry::rig::read(&f, false).unwrap();
             let findings = replay(&rec.samples);
             let faults: Vec<_> = findings.iter().map(|f| f.kind).collect();
             assert!(faults.is_empty(), "{}: {faults:?}", rec.name);

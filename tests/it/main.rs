@@ -19,7 +19,7 @@ mod store;
 
 use std::path::{Path, PathBuf};
 use twinfault::load::Loaded;
-use twinfault::runner::{RunOptions, RunResult};
+use twinfault::sim::runner::{RunOptions, RunResult};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,7 +31,7 @@ pub fn load(scenario: &str) -> Loaded {
 
 pub fn run(loaded: &Loaded, threads: usize, store: Option<PathBuf>) -> RunResult {
     let opts = RunOptions { threads, store, speed: None, progress: false, seed: None };
-    twinfault::runner::run(loaded, &opts).expect("run completes")
+    twinfault::sim::runner::run(loaded, &opts).expect("run completes")
 }
 
 /// The shared data folder beside the project, when this machine has it. Where it must be (CI

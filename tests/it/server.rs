@@ -471,7 +471,7 @@ async fn a_full_queue_gets_429_with_retry_after() {
     .unwrap();
     let setup = twinfault_core::plain::Setup::new(&scenario, &facility, false);
     let recorder = twinfault_core::plain::Recorder::new(Arc::clone(&facility), Vec::new());
-    let engine = twinfault::engine::Engine::start_with(
+    let engine = twinfault::sim::engine::Engine::start_with(
         setup,
         Arc::clone(&facility),
         recorder,

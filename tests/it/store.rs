@@ -2,7 +2,7 @@
 //! bounded, paged history.
 
 use crate::{load, run};
-use twinfault::runner::hash_lines;
+use twinfault::sim::runner::hash_lines;
 use twinfault::store::Store;
 use twinfault_core::SimTime;
 

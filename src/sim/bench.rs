@@ -1,7 +1,7 @@
 //! `twinfault bench`: actuator-steps per second of the actor engine against the same models in a
 //! plain loop, and resident memory per actuator twin, on generated campuses.
 
-use crate::engine::{Engine, Finish, RunEpoch};
+use crate::sim::engine::{Engine, Finish, RunEpoch};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,11 +8,11 @@
 //! nothing acknowledged and ends in the same state. `GET /api/fleet` (read token) gives the
 //! fleet's status, every member's last verdict and the alarms.
 
-use crate::cmapss::load_fleet;
-use crate::fleet::{CycleIn, FleetActor, MemberActor, MemberAlarm, Snapshot};
+use crate::fleet::actors::{CycleIn, FleetActor, MemberActor, MemberAlarm, Snapshot};
+use crate::fleet::cmapss::load_fleet;
 use crate::serve::api::{authorize_cfg, error};
-use crate::serve::payload::FieldError;
 use crate::serve::{Access, ServeConfig};
+use crate::telemetry::payload::FieldError;
 use actix::prelude::*;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -1,8 +1,8 @@
 //! Runs a scenario through the actor engine: the clock loop, pacing, progress, the event log's
 //! hash, the report and the store.
 
-use crate::engine::{Engine, Finish, RunEpoch};
 use crate::load::Loaded;
+use crate::sim::engine::{Engine, Finish, RunEpoch};
 use crate::store::{RunRecord, Store};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -70,7 +70,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
     let history_store = store.clone();
     let history_errors = Arc::new(std::sync::Mutex::new(None::<anyhow::Error>));
     let history_errors_sink = Arc::clone(&history_errors);
-    let sink: crate::engine::HistorySink = Box::new(move |node, block| {
+    let sink: crate::sim::engine::HistorySink = Box::new(move |node, block| {
         if let (Some(s), Some(seq)) = (history_store.as_ref(), seq)
             && let Err(e) = s.put_history(seq, node, &block, retention_s)
         {

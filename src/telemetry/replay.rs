@@ -2,9 +2,9 @@
 //! format) fed into the facility's twins through the ingest validation, in time order, as fast as
 //! possible or paced. Reports every finding and the resulting statuses.
 
-use crate::logfile::{self, Reason, Tally, TimeOrder};
-use crate::rig::parse_rotation;
-use crate::serve::payload::{self, Window};
+use crate::telemetry::logfile::{self, Reason, Tally, TimeOrder};
+use crate::telemetry::payload::{self, Window};
+use crate::telemetry::rig::parse_rotation;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -223,7 +223,7 @@ fn json_objects(text: &str, tally: &mut Tally) -> Result<Objects> {
 /// The rig's CSVs, read by the rig reader (which knows their quirks), as ingest objects at the
 /// recording's own times (relative to its start when it has no absolute clock).
 fn rig_objects(path: &Path, node: &str, strict: bool) -> Result<(Objects, Tally)> {
-    let rec = crate::rig::read(path, strict)?;
+    let rec = crate::telemetry::rig::read(path, strict)?;
     let origin = rec.origin_ms.unwrap_or(0);
     let items = rec
         .samples

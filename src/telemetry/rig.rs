@@ -1,7 +1,7 @@
 //! Reading recordings of the real Belimo rig (the `flox` 20 Hz exports and the `pulse` bench
 //! tests) into samples, with times relative to the first row.
 
-use crate::logfile::{self, Reason, Tally, TimeOrder};
+use crate::telemetry::logfile::{self, Reason, Tally, TimeOrder};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use twinfault_core::SimTime;
@@ -78,7 +78,7 @@ const CLOCK_RESTART_BELOW_S: f64 = 2.0;
 const UNIX_SECONDS_FROM: f64 = 1.0e9;
 
 /// Reads a rig CSV of either format (the flox export or a pulse bench test). Imperfect rows are
-/// skipped or their optional cells held, and counted in `tally` (see [`crate::logfile`]);
+/// skipped or their optional cells held, and counted in `tally` (see [`crate::telemetry::logfile`]);
 /// `strict` makes the first of them an error naming the row and column.
 pub fn read(path: &Path, strict: bool) -> Result<Recording> {
     let text = logfile::read_text(path)?;

@@ -3,7 +3,7 @@
 //! members'. `twinfault replay FILE --facility twins/turbofan_fleet.toml --map cmapss` streams a
 //! C-MAPSS file through them.
 
-use crate::cmapss::{EngineOutcome, Unit, read_rul, read_units, test_rul};
+use crate::fleet::cmapss::{EngineOutcome, Unit, read_rul, read_units, test_rul};
 use actix::prelude::*;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;

@@ -47,18 +47,6 @@ pub struct Window {
     pub retention_ms: i64,
 }
 
-impl Window {
-    /// The live server's limits at `now_ms`.
-    pub fn live(cfg: &super::ServeConfig, now_ms: i64) -> Window {
-        Window {
-            now_ms,
-            max_future_ms: (cfg.max_future_s * 1000.0) as i64,
-            out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
-            retention_ms: (cfg.history_retention_s * 1000.0) as i64,
-        }
-    }
-}
-
 /// JSON parsed into a `Value`, refusing an object with the same key twice (which a plain parse
 /// would take silently, the last one winning).
 struct Strict(Value);
