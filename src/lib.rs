@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod calibrate;
+pub mod cli;
 pub mod clock;
 pub mod dataset;
 pub mod fleet;
