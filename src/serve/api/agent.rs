@@ -1,0 +1,78 @@
+//! `POST /api/agent/chat`: the operations agent over the server's own tools ([`crate::agent::tools::Host`]).
+
+use super::*;
+
+/// The twin's tools for the agent, acting for one operator.
+pub(super) struct Host<'a> {
+    st: &'a AppState,
+    operator: String,
+}
+
+impl crate::agent::tools::Host for Host<'_> {
+    fn live(&self) -> &Live {
+        &self.st.live
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    fn diagnose<'a>(
+        &'a self,
+        node: &'a str,
+    ) -> crate::agent::tools::LocalBoxFuture<'a, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let d = diagnose(self.st, node).await.map_err(|(_, msg)| msg)?;
+            Ok(serde_json::to_value(d).unwrap_or_default())
+        })
+    }
+
+    fn propose(&self, change: Change, args: serde_json::Value) -> Result<serde_json::Value, String> {
+        let p = self.st.policy.propose(&self.operator, change, args, now_ms()).map_err(|e| format!("{e:#}"))?;
+        Ok(json!({ "pending_action": p.id, "tool": p.tool, "arguments": p.arguments, "awaits_approval_by": p.operator,
+            "expires_at": format_timestamp_ms(p.expires_ms), "note": "nothing has changed; an operator must approve this action" }))
+    }
+
+    fn pending_ids(&self) -> Vec<String> {
+        self.st.policy.list(&self.operator).into_iter().map(|p| p.id).collect()
+    }
+
+    fn audit_read(&self, tool: &str, args: &serde_json::Value, ok: bool) {
+        let outcome = if ok { Outcome::Executed } else { Outcome::Error };
+        self.st.policy.record(&format!("agent for {}", self.operator), tool, args.clone(), outcome, "");
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ChatBody {
+    /// The conversation so far: OpenAI chat messages (`{"role": "user", "content": "…"}`, …).
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<serde_json::Value>,
+}
+
+/// Ask the operations agent (any token): it answers from the twin's tools; changes it wants
+/// become pending actions for the caller to approve.
+#[utoipa::path(post, path = "/api/agent/chat", tag = "agent", request_body = ChatBody,
+    responses((status = 200, description = "reply, tool_events, pending_actions, unverified_ids, model_available"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn agent_chat(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
+    let who = match authorize(&req, &st, Access::Read) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let b = match serde_json::from_slice::<ChatBody>(&body) {
+        Ok(b) if !b.messages.is_empty() => b,
+        Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "messages is empty", vec![]),
+        Err(e) => {
+            let f = FieldError { path: "body".into(), message: e.to_string() };
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"messages\": [...]}", vec![f]);
+        }
+    };
+    let host = Host { st: &st, operator: who };
+    let reply = crate::agent::chat::chat(&st.cfg.agent, &host, b.messages).await;
+    HttpResponse::Ok().json(reply)
+}

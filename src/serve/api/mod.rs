@@ -1,0 +1,325 @@
+//! The HTTP API (actix-web): the shared state, error replies and body reading here; the
+//! handlers by concern in [`auth`], [`ingest`], [`read`], [`changes`] and [`agent`]; the OpenAPI
+//! document generated from their annotations; CORS; and [`app`], the routes.
+
+// Handlers return a ready `HttpResponse` as their error: it is the value they would build anyway.
+#![allow(clippy::result_large_err)]
+
+mod agent;
+mod auth;
+mod changes;
+mod ingest;
+mod read;
+
+pub(crate) use agent::*;
+pub(crate) use auth::*;
+pub(crate) use changes::*;
+pub(crate) use ingest::*;
+pub(crate) use read::*;
+
+use super::{Access, ServeConfig, WriteJob, Writer};
+use crate::agent::policy::{Change, Refusal as ActionRefusal};
+use crate::clock::now_ms;
+use crate::live::clip;
+use crate::live::{FaultChange, FaultView, Live};
+use crate::sim::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
+use crate::store::Store;
+use crate::store::audit::Outcome;
+use crate::telemetry::payload::FieldError;
+use actix::Addr;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use twinfault_core::SimTime;
+use twinfault_core::config::{Facility, NodeRef};
+use twinfault_core::detect::Diagnosis;
+use twinfault_core::fault::{Injection, InjectionProblem};
+use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
+use twinfault_core::types::{FaultKind, Status};
+
+pub struct AppState {
+    pub cfg: Arc<ServeConfig>,
+    /// The one approval policy for changes, with the audit log.
+    pub policy: Arc<crate::agent::policy::Policy>,
+    pub facility: Arc<Facility>,
+    pub live: Arc<Live>,
+    pub store: Store,
+    pub writer: Writer,
+    /// Every actuator actor: the facility's, then auto-created ones.
+    pub actuators: super::Actors,
+    pub ahus: Vec<Addr<AhuActor>>,
+    pub supervisor: Addr<Supervisor>,
+    /// Bytes of bodies and samples waiting for the disk, against their limits.
+    pub inflight: Arc<crate::serve::body::Inflight>,
+    /// The ingest admission (shared with MQTT).
+    pub ingest: Arc<crate::serve::admit::Ingest>,
+}
+
+/// Largest body of the endpoints other than ingest [bytes].
+const SMALL_BODY: usize = 256 * 1024;
+
+/// The body of an authenticated request, or the refusal.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    st: &AppState,
+    limit: usize,
+) -> Result<(web::Bytes, crate::serve::body::Held), HttpResponse> {
+    crate::serve::body::read(req, payload, &st.cfg, &st.inflight, limit.min(st.cfg.max_body_bytes)).await
+}
+
+type State = web::Data<AppState>;
+
+/// An error reply: what was wrong, and where.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    error: String,
+    details: Vec<FieldError>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct IngestReply {
+    /// Samples stored and passed to the twins.
+    accepted: u64,
+}
+
+/// One sample as gateways send it (the rig's names are accepted too: `feedback_position_%`,
+/// `setpoint_position_%`, `motor_torque_Nmm`, `power_W`, `internal_temperature_deg_C`).
+#[derive(utoipa::ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub(crate) struct SampleDoc {
+    /// Actuator id, e.g. `BEL-VNT-003`.
+    nodeId: String,
+    /// RFC 3339 with sub-second precision, or epoch milliseconds.
+    timestamp: String,
+    /// dampener, damper, damper_actuator, valve, valve_actuator or actuator.
+    deviceType: Option<String>,
+    /// If given, must contain the node's AHU.
+    parentIds: Option<Vec<String>>,
+    telemetry: TelemetryDoc,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TelemetryDoc {
+    position_percent: f64,
+    setpoint_position_percent: f64,
+    /// Signed motor torque [N·m].
+    torque: f64,
+    /// Internal temperature [°C].
+    temperature: f64,
+    power_w: f64,
+    /// 0 stopped, 1 opening, 2 closing.
+    rotation_direction: Option<u8>,
+    /// 0..1, when the gateway reports one.
+    signal_quality: Option<f64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PointDoc {
+    t: String,
+    t_ms: u64,
+    value: f64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct HistoryReply {
+    node: String,
+    metric: String,
+    points: Vec<PointDoc>,
+    /// Pass as `from` for the next page; null on the last.
+    next_from: Option<u64>,
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
+    paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics),
+    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
+pub(crate) fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "ok")))]
+async fn health(st: State) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "uptime_s": st.live.started.elapsed().as_secs() }))
+}
+
+/// Prometheus text: ingest rate, queue depth, rejected samples by reason, open faults.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(st: State) -> HttpResponse {
+    let l = &st.live;
+    let mut out = String::new();
+    let mut line = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in samples {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    line(
+        "twinfault_ingested_samples_total",
+        "Samples acknowledged and stored.",
+        "counter",
+        vec![(String::new(), l.ingested.load(Ordering::Relaxed) as f64)],
+    );
+    line(
+        "twinfault_ingest_requests_total",
+        "Ingest requests received.",
+        "counter",
+        vec![(String::new(), l.requests.load(Ordering::Relaxed) as f64)],
+    );
+    let rejected = l
+        .rejected
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v as f64))
+        .collect();
+    line("twinfault_rejected_samples_total", "Samples refused, by reason.", "counter", rejected);
+    line(
+        "twinfault_ingest_queue_depth",
+        "Ingest requests waiting for the writer.",
+        "gauge",
+        vec![(String::new(), l.queue_depth.load(Ordering::Relaxed) as f64)],
+    );
+    let open = l.open_faults();
+    let by_sev = ["warning", "critical"]
+        .iter()
+        .map(|s| {
+            (
+                format!("{{severity=\"{s}\"}}"),
+                open.iter().filter(|f| format!("{:?}", f.severity).to_lowercase() == *s).count() as f64,
+            )
+        })
+        .collect();
+    line("twinfault_open_faults", "Open faults, by severity.", "gauge", by_sev);
+    if st.cfg.mqtt.is_some() {
+        let up = f64::from(u8::from(l.mqtt_subscribed.load(Ordering::Relaxed)));
+        line(
+            "twinfault_mqtt_subscribed",
+            "1 while the MQTT subscription is in place.",
+            "gauge",
+            vec![(String::new(), up)],
+        );
+        line(
+            "twinfault_mqtt_connections_total",
+            "MQTT connections made to the broker (more than 1: it reconnected).",
+            "counter",
+            vec![(String::new(), l.mqtt_connections.load(Ordering::Relaxed) as f64)],
+        );
+    }
+    line(
+        "twinfault_uptime_seconds",
+        "Seconds since the server started.",
+        "gauge",
+        vec![(String::new(), l.started.elapsed().as_secs_f64())],
+    );
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+}
+
+/// CORS: closed unless the origin is configured; answers preflights.
+fn cors_headers(cfg: &ServeConfig, origin: Option<&str>) -> Option<String> {
+    origin.filter(|o| cfg.cors_origins.iter().any(|c| c == o || c == "*")).map(str::to_string)
+}
+
+async fn preflight(req: HttpRequest, st: State) -> HttpResponse {
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match cors_headers(&st.cfg, origin) {
+        Some(o) => HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+            .finish(),
+        None => error(StatusCode::FORBIDDEN, "origin not allowed (configure cors_origins)", vec![]),
+    }
+}
+
+pub fn app(
+    state: State,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.cfg.max_body_bytes;
+    let cfg = Arc::clone(&state.cfg);
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            let resp = error(
+                StatusCode::BAD_REQUEST,
+                "bad query",
+                vec![FieldError { path: "query".into(), message: e.to_string() }],
+            );
+            actix_web::error::InternalError::from_response(e, resp).into()
+        }))
+        .wrap_fn(move |req, srv| {
+            let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let allow = cors_headers(&cfg, origin.as_deref());
+            let fut = actix_web::dev::Service::call(srv, req);
+            async move {
+                let mut res = fut.await?;
+                if let Some(o) = allow.and_then(|o| header::HeaderValue::from_str(&o).ok()) {
+                    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+                }
+                Ok(res)
+            }
+        })
+        .route("/api/openapi.json", web::get().to(openapi))
+        .route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .route("/api/ingest", web::post().to(ingest))
+        .route("/api/status", web::get().to(status))
+        .route("/api/facility", web::get().to(facility))
+        .route("/api/nodes/{id}", web::get().to(node))
+        .route("/api/nodes/{id}/history", web::get().to(history))
+        .route("/api/nodes/{id}/fault-history", web::get().to(fault_history))
+        .route("/api/nodes/{id}/diagnosis", web::get().to(diagnosis))
+        .route("/api/faults", web::get().to(faults))
+        .route("/api/faults/{id}/resolve", web::post().to(resolve))
+        .route("/api/scenario/inject", web::post().to(inject))
+        .route("/api/scenario/clear", web::post().to(clear))
+        .route("/api/actions", web::post().to(propose))
+        .route("/api/actions", web::get().to(actions))
+        .route("/api/actions/{id}/approve", web::post().to(approve))
+        .route("/api/actions/{id}/reject", web::post().to(reject))
+        .route("/api/audit", web::get().to(audit))
+        .route("/api/agent/chat", web::post().to(agent_chat))
+        .route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight))
+}

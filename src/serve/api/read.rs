@@ -1,0 +1,239 @@
+//! The read endpoints: facility, status, nodes, history, faults, fault history, diagnosis, audit.
+
+use super::*;
+
+/// The facility's tree and map geometry (zones, positions, children), as the visualizer draws it.
+#[utoipa::path(get, path = "/api/facility", tag = "read", responses((status = 200, description = "Facility layout (JSON object)"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn facility(req: HttpRequest, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    HttpResponse::Ok().json(st.facility.layout())
+}
+
+/// Every node with its status, open faults ranked by severity then confidence, building health.
+#[utoipa::path(get, path = "/api/status", tag = "read", responses((status = 200, description = "Facility status (JSON object)"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn status(req: HttpRequest, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    let f = &st.facility;
+    let mut nodes = Vec::new();
+    if f.plant.is_some() {
+        nodes.push(st.live.node_ref_json(NodeRef::Plant));
+    }
+    nodes.extend((0..f.ahus.len()).map(|h| st.live.node_ref_json(NodeRef::Ahu(h))));
+    nodes.extend((0..f.actuators.len()).map(|i| st.live.node_ref_json(NodeRef::Actuator(i))));
+    let extras = st.live.extras();
+    for (e, s) in &extras {
+        nodes.push(st.live.extra_json(e, *s));
+    }
+    let all: Vec<Status> = (0..f.actuators.len())
+        .map(|i| st.live.status(NodeRef::Actuator(i)))
+        .chain(extras.iter().map(|e| e.1))
+        .collect();
+    // Building health counts only the nodes that have reported; with none, it is unknown.
+    let known = all.iter().filter(|&&x| x != Status::Unknown).count();
+    let healthy = all.iter().filter(|&&x| x == Status::Healthy).count();
+    let worst = all.iter().copied().max().unwrap_or(Status::Unknown);
+    let open = st.live.open_faults();
+    HttpResponse::Ok().json(json!({
+        "facility": f.name,
+        "time": format_timestamp_ms(now_ms()),
+        "health": {
+            "status": worst,
+            "healthy_share": (known > 0).then(|| healthy as f64 / known as f64),
+            "known": known,
+            "actuators": crate::agent::tools::status_counts(&all),
+            "open_faults": open.len(),
+        },
+        "open_faults": open,
+        "nodes": nodes,
+    }))
+}
+
+/// A facility node, or `None` for an auto-created actuator (with its JSON).
+pub(super) fn find_node(st: &AppState, id: &str) -> Result<Option<NodeRef>, HttpResponse> {
+    if let Some(n) = st.facility.node(id) {
+        return Ok(Some(n));
+    }
+    if st.live.extra(id).is_some() {
+        return Ok(None);
+    }
+    Err(error(StatusCode::NOT_FOUND, format!("unknown node \"{id}\""), vec![]))
+}
+
+/// One node: kind, parent, children, status, mode, last sample, open faults.
+#[utoipa::path(get, path = "/api/nodes/{id}", tag = "read", params(("id" = String, Path, description = "Node id")), responses((status = 200, description = "The node (JSON object)"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    let Some(mut v) = st.live.node_json(&path) else {
+        return error(StatusCode::NOT_FOUND, format!("unknown node \"{}\"", clip(&path)), vec![]);
+    };
+    v["open_faults"] = json!(st.live.open_faults_of(&path));
+    HttpResponse::Ok().json(v)
+}
+
+#[derive(Deserialize)]
+pub(super) struct HistoryQuery {
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A time given as epoch milliseconds or RFC 3339.
+pub(super) fn time_param(name: &str, v: &Option<String>, default: i64) -> Result<i64, FieldError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s.parse::<i64>().ok().or_else(|| parse_timestamp_ms(s)).ok_or_else(|| FieldError {
+            path: name.into(),
+            message: format!("\"{s}\" is neither epoch milliseconds nor RFC 3339"),
+        }),
+    }
+}
+
+/// One page of an actuator's telemetry, in time order.
+#[utoipa::path(get, path = "/api/nodes/{id}/history", tag = "read",
+    params(("id" = String, Path, description = "Actuator id"),
+        ("metric" = Option<String>, Query, description = "position_pct (default), setpoint_pct, torque_nm, power_w, temperature_c, rotation, signal_quality"),
+        ("from" = Option<String>, Query, description = "Epoch ms or RFC 3339, inclusive"),
+        ("to" = Option<String>, Query, description = "Epoch ms or RFC 3339, exclusive"),
+        ("limit" = Option<usize>, Query, description = "1..=10000, default 1000")),
+    responses((status = 200, body = HistoryReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn history(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+    st: State,
+) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    match find_node(&st, &path) {
+        Ok(Some(NodeRef::Actuator(_)) | None) => {}
+        Ok(_) => return error(StatusCode::UNPROCESSABLE_ENTITY, "live history is kept for actuators", vec![]),
+        Err(r) => return r,
+    }
+    let (from, to) = match (time_param("from", &q.from, 0), time_param("to", &q.to, i64::MAX)) {
+        (Ok(a), Ok(b)) => (a.max(0) as u64, b.max(0) as u64),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, "bad time", vec![e]),
+    };
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > crate::store::MAX_HISTORY_LIMIT {
+        let e =
+            FieldError { path: "limit".into(), message: format!("must be 1..={}", crate::store::MAX_HISTORY_LIMIT) };
+        return error(StatusCode::BAD_REQUEST, "bad limit", vec![e]);
+    }
+    let metric = q.metric.clone().unwrap_or_else(|| "position_pct".into());
+    match st.store.live_history(&path, &metric, SimTime(from), SimTime(to), limit) {
+        Ok(page) => HttpResponse::Ok().json(json!({
+            "node": path.as_str(),
+            "metric": metric,
+            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": crate::live::short(*v as f32) })).collect::<Vec<_>>(),
+            "next_from": page.next_from.map(|t| t.0),
+        })),
+        Err(e) if e.to_string().contains("unknown metric") => {
+            error(StatusCode::BAD_REQUEST, "bad metric", vec![FieldError { path: "metric".into(), message: e.to_string() }])
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct FaultsQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Open faults (ranked) or recently resolved ones.
+#[utoipa::path(get, path = "/api/faults", tag = "read",
+    params(("state" = Option<String>, Query, description = "open (default) or resolved"), ("limit" = Option<usize>, Query, description = "default 1000")),
+    responses((status = 200, body = Vec<FaultView>), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn faults(req: HttpRequest, q: web::Query<FaultsQuery>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    match q.state.as_deref().unwrap_or("open") {
+        "open" => HttpResponse::Ok().json(st.live.open_faults().into_iter().take(limit).collect::<Vec<_>>()),
+        "resolved" => HttpResponse::Ok().json(st.live.resolved_faults(limit)),
+        other => error(
+            StatusCode::BAD_REQUEST,
+            "bad state",
+            vec![FieldError { path: "state".into(), message: format!("\"{other}\" is not open or resolved") }],
+        ),
+    }
+}
+
+/// A node's fault changes (opened, updated, resolved), oldest first.
+#[utoipa::path(get, path = "/api/nodes/{id}/fault-history", tag = "read", params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, body = Vec<FaultChange>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn fault_history(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    if let Err(r) = find_node(&st, &path) {
+        return r;
+    }
+    HttpResponse::Ok().json(st.live.fault_history(&path))
+}
+
+/// A node's rules as last evaluated, asked of its actor now: per rule what it measures, the value
+/// against its threshold, whether the phase gates it, and where its finding stands.
+pub(crate) async fn diagnose(st: &AppState, id: &str) -> Result<Diagnosis, (StatusCode, String)> {
+    let now = SimTime(now_ms().max(0) as u64);
+    let actuator = |i: usize| st.actuators.read().expect("not poisoned").get(i).cloned();
+    let answer = match st.facility.node(id) {
+        Some(NodeRef::Actuator(i)) => match actuator(i) {
+            Some(a) => a.send(Diagnose(now)).await,
+            None => return Err((StatusCode::SERVICE_UNAVAILABLE, format!("\"{id}\" has no running twin"))),
+        },
+        Some(NodeRef::Ahu(h)) => st.ahus[h].send(Diagnose(now)).await,
+        Some(NodeRef::Plant) => {
+            let msg = format!("\"{id}\" is the plant: it has no rules of its own; diagnose its AHUs or devices");
+            return Err((StatusCode::UNPROCESSABLE_ENTITY, msg));
+        }
+        None => match st.live.extra(id).and_then(|(i, _)| actuator(i)) {
+            Some(a) => a.send(Diagnose(now)).await,
+            None => return Err((StatusCode::NOT_FOUND, format!("no node \"{id}\""))),
+        },
+    };
+    answer.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("the twin of \"{id}\" did not answer: {e}")))
+}
+
+/// Run a node's diagnosis now (read token).
+#[utoipa::path(get, path = "/api/nodes/{id}/diagnosis", tag = "read", params(("id" = String, Path, description = "Node id")),
+    responses((status = 200, description = "Every rule's measured value against its threshold, gates and finding state"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn diagnosis(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    match diagnose(&st, &path).await {
+        Ok(d) => HttpResponse::Ok().json(d),
+        Err((code, msg)) => error(code, msg, vec![]),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AuditQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The audit log, oldest first, one page (`next_from` for the next).
+#[utoipa::path(get, path = "/api/audit", tag = "read",
+    params(("from" = Option<u64>, Query, description = "First sequence number"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100")),
+    responses((status = 200, description = "Entries and next_from")), security(("bearer" = [])))]
+pub(super) async fn audit(req: HttpRequest, q: web::Query<AuditQuery>, st: State) -> HttpResponse {
+    if let Err(r) = authorize(&req, &st, Access::Read) {
+        return r;
+    }
+    match st.policy.audit.page(q.from.unwrap_or(0), q.limit.unwrap_or(100).clamp(1, 1000)) {
+        Ok((entries, next)) => HttpResponse::Ok().json(json!({ "entries": entries, "next_from": next })),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
+    }
+}
