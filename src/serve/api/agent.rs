@@ -56,12 +56,8 @@ pub(crate) struct ChatBody {
     responses((status = 200, description = "reply, tool_events, pending_actions, unverified_ids, model_available"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn agent_chat(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
-    let who = match authorize(&req, &st, Access::Read) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
-        Ok(b) => b,
+    let (who, body, _held) = match authorized_body(&req, payload, &st, Access::Read).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let b = match serde_json::from_slice::<ChatBody>(&body) {

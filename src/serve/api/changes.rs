@@ -21,12 +21,8 @@ pub(super) async fn resolve(
     payload: web::Payload,
     st: State,
 ) -> HttpResponse {
-    let holder = match authorize(&req, &st, Access::Write) {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
-        Ok(b) => b,
+    let (holder, body, _held) = match authorized_body(&req, payload, &st, Access::Write).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let b: ResolveBody = match serde_json::from_slice(&body) {
@@ -53,6 +49,23 @@ pub(super) async fn resolve(
         &reply,
         Outcome::Executed,
     );
+    reply
+}
+
+/// An operator's own inject or clear request (write token): carried out by the one path of the
+/// change, audited by what its reply says.
+async fn direct_change(req: HttpRequest, payload: web::Payload, st: State, change: Change) -> HttpResponse {
+    let (who, body, _held) = match authorized_body(&req, payload, &st, Access::Write).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let reply = match change {
+        Change::InjectFault => inject_fault(&st, &body).await,
+        Change::ClearFault => clear_fault(&st, &body).await,
+        Change::ResolveFault => unreachable!("a resolution names its fault in the path: `resolve`"),
+    };
+    audit_reply(&st, &who, change.as_str(), args, &reply, Outcome::Executed);
     reply
 }
 
@@ -128,18 +141,7 @@ pub(crate) struct InjectBody {
     responses((status = 200, description = "Injected"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn inject(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
-    let who = match authorize(&req, &st, Access::Write) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let reply = inject_fault(&st, &body).await;
-    audit_reply(&st, &who, "inject_fault", args, &reply, Outcome::Executed);
-    reply
+    direct_change(req, payload, st, Change::InjectFault).await
 }
 
 /// Injects a fault into a simulated actuator now: the one path for the REST endpoint and approved
@@ -219,18 +221,7 @@ pub(crate) struct ClearBody {
     responses((status = 200, description = "The injections ended"), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn clear(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
-    let who = match authorize(&req, &st, Access::Write) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let args: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let reply = clear_fault(&st, &body).await;
-    audit_reply(&st, &who, "clear_fault", args, &reply, Outcome::Executed);
-    reply
+    direct_change(req, payload, st, Change::ClearFault).await
 }
 
 /// Ends a simulated node's injected faults: the one path for the REST endpoint and approved actions.
@@ -266,12 +257,8 @@ pub(crate) struct ProposeBody {
     responses((status = 200, description = "The pending action"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn propose(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
-    let who = match authorize(&req, &st, Access::Read) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let (body, _held) = match read_body(&req, payload, &st, SMALL_BODY).await {
-        Ok(b) => b,
+    let (who, body, _held) = match authorized_body(&req, payload, &st, Access::Read).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let b: ProposeBody = match serde_json::from_slice(&body) {

@@ -63,6 +63,19 @@ pub struct AppState {
 /// Largest body of the endpoints other than ingest [bytes].
 const SMALL_BODY: usize = 256 * 1024;
 
+/// The token's holder and the body of a request of at most [`SMALL_BODY`] bytes, or the refusal
+/// (the token is checked before any of the body is read).
+async fn authorized_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    st: &AppState,
+    need: Access,
+) -> Result<(String, web::Bytes, crate::serve::body::Held), HttpResponse> {
+    let who = authorize(req, st, need)?;
+    let (body, held) = read_body(req, payload, st, SMALL_BODY).await?;
+    Ok((who, body, held))
+}
+
 /// The body of an authenticated request, or the refusal.
 async fn read_body(
     req: &HttpRequest,
