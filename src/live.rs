@@ -4,17 +4,16 @@
 //! run into one.
 
 use serde::Serialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
 use twinfault_core::actuator::Sample;
 use twinfault_core::config::{Facility, NodeRef};
-use twinfault_core::detect::{Change, FindingEvent, Source};
+use twinfault_core::detect::FindingEvent;
 use twinfault_core::event::Event;
-use twinfault_core::ledger::{Fault, FaultLedger, HistoryEntry, Retention};
-use twinfault_core::time::format_timestamp_ms;
-use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
+use twinfault_core::ledger::{FaultLedger, Retention};
+use twinfault_core::types::{Phase, SimTime, Status};
+use twinfault_core::wire::{FaultChange, FaultView, LastSample, NodeKind, NodeView};
 
 /// Longest id or name echoed back in a reply or a log line [characters].
 const MAX_ECHO: usize = 64;
@@ -31,101 +30,6 @@ pub fn clip(s: &str) -> String {
 const RESOLVED_KEPT: usize = 10_000;
 /// Fault changes kept per node for `GET /api/nodes/{id}/fault-history`.
 const NODE_HISTORY_KEPT: usize = 1_000;
-
-/// A fault as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct FaultView {
-    /// Stable id: the device, the kind and when it opened.
-    pub id: String,
-    pub node: String,
-    /// For AHU findings: the device the evidence points at.
-    pub device: Option<String>,
-    /// Fault kind, e.g. `gear_jam`.
-    #[schema(value_type = String)]
-    pub kind: FaultKind,
-    /// `warning` or `critical`.
-    #[schema(value_type = String)]
-    pub severity: Severity,
-    pub confidence: f32,
-    pub opened_at: String,
-    pub updated_at: String,
-    pub resolved_at: Option<String>,
-    /// `open` or `resolved`.
-    #[schema(value_type = String)]
-    pub state: &'static str,
-    pub summary: String,
-    pub recommended_action: String,
-    /// `rule`, or `model` for a learned classifier's verdict (which sets no status).
-    pub source: &'static str,
-    pub resolved_by: Option<String>,
-    pub note: Option<String>,
-}
-
-/// One change in a node's fault history.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct FaultChange {
-    pub at: String,
-    pub fault_id: String,
-    #[schema(value_type = String)]
-    pub kind: FaultKind,
-    /// `opened`, `updated` or `resolved`.
-    #[schema(value_type = String)]
-    pub change: Change,
-    #[schema(value_type = String)]
-    pub severity: Severity,
-    pub summary: String,
-}
-
-/// An `f32` as JSON, printed as short as it reads (not widened to `0.30000001192092896`).
-pub fn short(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::NAN)
-}
-
-/// A sample's fields as the API shows them.
-fn sample_json(s: &Sample) -> serde_json::Value {
-    json!({
-        "timestamp": format_timestamp_ms(s.t.0 as i64),
-        "setpoint_pct": short(s.setpoint_pct), "position_pct": short(s.position_pct), "torque_nm": short(s.torque_nm),
-        "power_w": short(s.power_w), "temperature_c": short(s.temperature_c), "rotation": s.rotation,
-        "signal_quality": s.signal_quality.map(short),
-    })
-}
-
-impl FaultView {
-    fn of(f: &Fault) -> FaultView {
-        let at = |t: SimTime| format_timestamp_ms(t.0 as i64);
-        FaultView {
-            id: f.id.clone(),
-            node: f.node.clone(),
-            device: f.device.clone(),
-            kind: f.kind,
-            severity: f.severity,
-            confidence: f.confidence,
-            opened_at: at(f.opened_at),
-            updated_at: at(f.updated_at),
-            resolved_at: f.resolved_at.map(at),
-            state: if f.is_open() { "open" } else { "resolved" },
-            summary: f.summary.clone(),
-            recommended_action: f.action.clone(),
-            source: if f.source == Source::Model { "model" } else { "rule" },
-            resolved_by: f.resolved_by.clone(),
-            note: f.note.clone(),
-        }
-    }
-}
-
-impl FaultChange {
-    fn of(h: &HistoryEntry) -> FaultChange {
-        FaultChange {
-            at: format_timestamp_ms(h.t.0 as i64),
-            fault_id: h.fault_id.clone(),
-            kind: h.kind,
-            change: h.change,
-            severity: h.severity,
-            summary: h.summary.clone(),
-        }
-    }
-}
 
 /// An actuator created at run time from telemetry naming an unknown node under a known AHU
 /// (`auto_create`). It has a twin (ingesting) and reports under its AHU; it is not part of the
@@ -188,51 +92,70 @@ impl Live {
 
     /// A node as the API shows it: kind, status, parent, children, mode, last sample (facility
     /// nodes and auto-created actuators).
-    pub fn node_json(&self, id: &str) -> Option<serde_json::Value> {
+    pub fn node_view(&self, id: &str) -> Option<NodeView> {
         if let Some(n) = self.facility.node(id) {
-            return Some(self.node_ref_json(n));
+            return Some(self.node_ref_view(n));
         }
-        self.extras().into_iter().find(|(e, _)| e.id == id).map(|(e, s)| self.extra_json(&e, s))
+        self.extras().into_iter().find(|(e, _)| e.id == id).map(|(e, s)| self.extra_view(&e, s))
     }
 
-    pub fn node_ref_json(&self, n: NodeRef) -> serde_json::Value {
+    pub fn node_ref_view(&self, n: NodeRef) -> NodeView {
         let f = &self.facility;
         let kind = match n {
-            NodeRef::Plant => "plant",
-            NodeRef::Ahu(_) => "ahu",
-            NodeRef::Actuator(_) => "actuator",
+            NodeRef::Plant => NodeKind::Plant,
+            NodeRef::Ahu(_) => NodeKind::Ahu,
+            NodeRef::Actuator(_) => NodeKind::Actuator,
         };
-        let mut v = json!({ "id": f.node_id(n), "kind": kind, "status": self.status(n) });
+        let mut v = NodeView {
+            id: f.node_id(n).to_string(),
+            kind,
+            status: self.status(n),
+            parent: None,
+            children: None,
+            phase: None,
+            role: None,
+            mode: None,
+            model: None,
+            auto_created: false,
+            device_type: None,
+            last_sample: None,
+            open_faults: None,
+        };
         match n {
-            NodeRef::Plant => {
-                v["children"] = json!(f.ahus.iter().map(|a| &a.id).collect::<Vec<_>>());
-            }
+            NodeRef::Plant => v.children = Some(f.ahus.iter().map(|a| a.id.clone()).collect()),
             NodeRef::Ahu(h) => {
-                v["parent"] = json!(f.plant.as_ref().map(|p| &p.id));
-                v["phase"] = json!(self.phase(h));
-                v["children"] = json!(f.ahus[h].children.iter().map(|&c| &f.actuators[c].id).collect::<Vec<_>>());
+                v.parent = f.plant.as_ref().map(|p| p.id.clone());
+                v.phase = Some(self.phase(h));
+                v.children = Some(f.ahus[h].children.iter().map(|&c| f.actuators[c].id.clone()).collect());
             }
             NodeRef::Actuator(i) => {
                 let a = &f.actuators[i];
-                v["parent"] = json!(f.ahus[a.ahu].id);
-                v["role"] = json!(a.role.as_str());
-                v["mode"] = json!(a.mode);
-                v["model"] = json!(a.model);
-                if let Some(s) = self.last_sample(i) {
-                    v["last_sample"] = sample_json(&s);
-                }
+                v.parent = Some(f.ahus[a.ahu].id.clone());
+                v.role = Some(a.role.as_str().to_string());
+                v.mode = Some(a.mode);
+                v.model = Some(a.model.clone());
+                v.last_sample = self.last_sample(i).as_ref().map(LastSample::of);
             }
         }
         v
     }
 
-    pub fn extra_json(&self, e: &ExtraNode, status: Status) -> serde_json::Value {
-        let mut v = json!({ "id": e.id, "kind": "actuator", "status": status, "parent": self.facility.ahus[e.ahu].id,
-            "role": "unassigned", "mode": "ingest", "auto_created": true, "device_type": e.device_type });
-        if let Some(s) = self.extra(&e.id).and_then(|(i, _)| self.last_sample(i)) {
-            v["last_sample"] = sample_json(&s);
+    pub fn extra_view(&self, e: &ExtraNode, status: Status) -> NodeView {
+        NodeView {
+            id: e.id.clone(),
+            kind: NodeKind::Actuator,
+            status,
+            parent: Some(self.facility.ahus[e.ahu].id.clone()),
+            children: None,
+            phase: None,
+            role: Some("unassigned".into()),
+            mode: Some(twinfault_core::twin::Mode::Ingest),
+            model: None,
+            auto_created: true,
+            device_type: Some(e.device_type.clone()),
+            last_sample: self.extra(&e.id).and_then(|(i, _)| self.last_sample(i)).as_ref().map(LastSample::of),
+            open_faults: None,
         }
-        v
     }
 
     /// Registers an auto-created actuator; returns its index.

@@ -192,15 +192,6 @@ pub trait Host {
     fn audit_read(&self, tool: &str, args: &Value, ok: bool);
 }
 
-/// Counts of nodes per status, every status named (zeros included).
-pub fn status_counts(all: &[Status]) -> Value {
-    let mut m = serde_json::Map::new();
-    for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline, Status::Unknown] {
-        m.insert(s.as_str().into(), all.iter().filter(|&&x| x == s).count().into());
-    }
-    Value::Object(m)
-}
-
 /// The deterministic overview: also what the agent shows when no model answers.
 pub fn overview(host: &dyn Host) -> Value {
     let live = host.live();
@@ -210,7 +201,7 @@ pub fn overview(host: &dyn Host) -> Value {
     json!({
         "facility": facility.name,
         "time": format_timestamp_ms(host.now_ms()),
-        "actuators": status_counts(&statuses),
+        "actuators": twinfault_core::wire::status_counts(&statuses),
         "open_faults": open.len(),
         "top_faults": open.iter().take(10).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
             "severity": f.severity, "confidence": f.confidence, "opened_at": f.opened_at, "summary": f.summary,
@@ -245,13 +236,13 @@ pub async fn call(host: &dyn Host, tool: &Tool, raw_args: &Value) -> Result<Valu
 fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
     let live = host.live();
     let f = live.facility();
-    let known = |id: &str| live.node_json(id).ok_or_else(|| format!("no node \"{}\"", clip(id)));
+    let known = |id: &str| live.node_view(id).ok_or_else(|| format!("no node \"{}\"", clip(id)));
     match tool {
         Tool::SystemOverview => Ok(overview(host)),
         Tool::NodeDetails(a) => {
             let mut v = known(&a.node)?;
-            v["open_faults"] = json!(live.open_faults_of(&a.node));
-            Ok(v)
+            v.open_faults = Some(live.open_faults_of(&a.node));
+            Ok(json!(v))
         }
         Tool::FaultHistory(a) => {
             known(&a.node)?;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use twinfault_core::detect::Change;
 use twinfault_core::layout::Layout;
 use twinfault_core::time::parse_timestamp_ms;
-use twinfault_core::types::{FaultKind, Severity, SimTime, Status};
+use twinfault_core::types::{FaultKind, SimTime, Status};
+use twinfault_core::wire::{FaultChange, HistoryPage, NodeView, StatusView};
 
 /// What the app asks of the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,75 +152,6 @@ impl Remote {
     }
 }
 
-#[derive(Deserialize)]
-struct StatusReply {
-    time: String,
-    open_faults: Vec<FaultReply>,
-    nodes: Vec<NodeReply>,
-}
-
-#[derive(Deserialize)]
-struct NodeReply {
-    id: String,
-    status: Status,
-    #[serde(default)]
-    last_sample: Option<SampleReply>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-struct SampleReply {
-    #[serde(default)]
-    setpoint_pct: f64,
-    #[serde(default)]
-    position_pct: f64,
-    #[serde(default)]
-    torque_nm: f64,
-    #[serde(default)]
-    power_w: f64,
-    #[serde(default)]
-    temperature_c: f64,
-    #[serde(default)]
-    signal_quality: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct SampleAt {
-    timestamp: String,
-    #[serde(flatten)]
-    sample: SampleReply,
-}
-
-#[derive(Deserialize)]
-struct FaultReply {
-    id: String,
-    node: String,
-    device: Option<String>,
-    kind: FaultKind,
-    severity: Severity,
-    confidence: f32,
-    opened_at: String,
-    summary: String,
-    recommended_action: String,
-}
-
-#[derive(Deserialize)]
-struct ChangeReply {
-    at: String,
-    kind: FaultKind,
-    change: Change,
-}
-
-#[derive(Deserialize)]
-struct HistoryReply {
-    points: Vec<PointReply>,
-}
-
-#[derive(Deserialize)]
-struct PointReply {
-    t_ms: u64,
-    value: Option<f64>,
-}
-
 fn time(s: &str) -> SimTime {
     SimTime(parse_timestamp_ms(s).unwrap_or(0).max(0) as u64)
 }
@@ -292,7 +224,7 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
             Err(RecvTimeoutError::Timeout) => {}
         }
         next = Instant::now() + every;
-        let status: StatusReply = match http.get("/api/status") {
+        let status: StatusView = match http.get("/api/status") {
             Ok(s) => s,
             Err(e) => {
                 if out.send(Update::Reachable(false)).is_err() || out.send(Update::Message(e)).is_err() {
@@ -302,8 +234,11 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
             }
         };
         let now = time(&status.time);
-        let openings =
-            status.nodes.iter().filter_map(|n| n.last_sample.map(|s| (n.id.clone(), s.position_pct))).collect();
+        let openings = status
+            .nodes
+            .iter()
+            .filter_map(|n| n.last_sample.as_ref().map(|s| (n.id.clone(), s.sample.position_pct)))
+            .collect();
         let issues = status
             .open_faults
             .into_iter()
@@ -329,7 +264,7 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
             let from = read_to.max(now.0.saturating_sub(CHART_WINDOW_MS));
             for (metric, slot) in METRICS {
                 let path = format!("/api/nodes/{id}/history?metric={metric}&from={from}&limit=10000");
-                if let Ok(page) = http.get::<HistoryReply>(&path) {
+                if let Ok(page) = http.get::<HistoryPage>(&path) {
                     for p in page.points {
                         *slot(chart.entry(p.t_ms).or_insert_with(|| blank(p.t_ms))) = p.value.unwrap_or(f64::NAN);
                         read_to = read_to.max(p.t_ms + 1);
@@ -337,8 +272,8 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
                 }
             }
             // The newest sample, before it reaches the stored history.
-            if let Ok(n) = http.get::<serde_json::Value>(&format!("/api/nodes/{id}"))
-                && let Ok(s) = serde_json::from_value::<SampleAt>(n["last_sample"].clone())
+            if let Ok(n) = http.get::<NodeView>(&format!("/api/nodes/{id}"))
+                && let Some(s) = n.last_sample
             {
                 let t = time(&s.timestamp).0;
                 let p = chart.entry(t).or_insert_with(|| blank(t));
@@ -354,7 +289,7 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
                 return;
             }
         }
-        if let Ok(changes) = http.get::<Vec<ChangeReply>>(&format!("/api/nodes/{id}/fault-history")) {
+        if let Ok(changes) = http.get::<Vec<FaultChange>>(&format!("/api/nodes/{id}/fault-history")) {
             let changes = changes.into_iter().map(|c| (time(&c.at), id.clone(), c.kind, c.change)).collect();
             if out.send(Update::FaultHistory { node: id, changes }).is_err() {
                 return;

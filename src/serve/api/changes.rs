@@ -87,7 +87,7 @@ pub(crate) async fn resolve_fault(st: &AppState, fault: &str, note: &str, who: &
     let Some(f) = st.live.fault(fault) else {
         return error(StatusCode::NOT_FOUND, format!("no fault \"{fault}\""), vec![]);
     };
-    if f.state != "open" {
+    if f.state != FaultState::Open {
         return error(StatusCode::CONFLICT, format!("fault \"{}\" is already resolved", f.id), vec![]);
     }
     let t = SimTime(now_ms().max(0) as u64);

@@ -20,8 +20,8 @@ pub(crate) use read::*;
 use super::{Access, ServeConfig, WriteJob, Writer};
 use crate::agent::policy::{Change, Refusal as ActionRefusal};
 use crate::clock::now_ms;
+use crate::live::Live;
 use crate::live::clip;
-use crate::live::{FaultChange, FaultView, Live};
 use crate::sim::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
 use crate::store::Store;
 use crate::store::audit::Outcome;
@@ -41,6 +41,10 @@ use twinfault_core::detect::Diagnosis;
 use twinfault_core::fault::{Injection, InjectionProblem};
 use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::{FaultKind, Status};
+use twinfault_core::wire::{
+    FaultChange, FaultState, FaultView, Health, HistoryPage, LastSample, NodeKind, NodeView, Point, SampleView,
+    StatusView,
+};
 
 pub struct AppState {
     pub cfg: Arc<ServeConfig>,
@@ -133,24 +137,6 @@ pub(crate) struct TelemetryDoc {
     signal_quality: Option<f64>,
 }
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct PointDoc {
-    t: String,
-    t_ms: u64,
-    value: f64,
-}
-
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct HistoryReply {
-    node: String,
-    metric: String,
-    points: Vec<PointDoc>,
-    /// Pass as `from` for the next page; null on the last.
-    next_from: Option<u64>,
-}
-
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -169,7 +155,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
     paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics),
-    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryReply, PointDoc, FaultView, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
+    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

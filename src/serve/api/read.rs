@@ -12,7 +12,7 @@ pub(super) async fn facility(req: HttpRequest, st: State) -> HttpResponse {
 }
 
 /// Every node with its status, open faults ranked by severity then confidence, building health.
-#[utoipa::path(get, path = "/api/status", tag = "read", responses((status = 200, description = "Facility status (JSON object)"), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/status", tag = "read", responses((status = 200, body = StatusView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn status(req: HttpRequest, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
@@ -20,36 +20,27 @@ pub(super) async fn status(req: HttpRequest, st: State) -> HttpResponse {
     let f = &st.facility;
     let mut nodes = Vec::new();
     if f.plant.is_some() {
-        nodes.push(st.live.node_ref_json(NodeRef::Plant));
+        nodes.push(st.live.node_ref_view(NodeRef::Plant));
     }
-    nodes.extend((0..f.ahus.len()).map(|h| st.live.node_ref_json(NodeRef::Ahu(h))));
-    nodes.extend((0..f.actuators.len()).map(|i| st.live.node_ref_json(NodeRef::Actuator(i))));
+    nodes.extend((0..f.ahus.len()).map(|h| st.live.node_ref_view(NodeRef::Ahu(h))));
+    nodes.extend((0..f.actuators.len()).map(|i| st.live.node_ref_view(NodeRef::Actuator(i))));
     let extras = st.live.extras();
     for (e, s) in &extras {
-        nodes.push(st.live.extra_json(e, *s));
+        nodes.push(st.live.extra_view(e, *s));
     }
     let all: Vec<Status> = (0..f.actuators.len())
         .map(|i| st.live.status(NodeRef::Actuator(i)))
         .chain(extras.iter().map(|e| e.1))
         .collect();
     // Building health counts only the nodes that have reported; with none, it is unknown.
-    let known = all.iter().filter(|&&x| x != Status::Unknown).count();
-    let healthy = all.iter().filter(|&&x| x == Status::Healthy).count();
-    let worst = all.iter().copied().max().unwrap_or(Status::Unknown);
-    let open = st.live.open_faults();
-    HttpResponse::Ok().json(json!({
-        "facility": f.name,
-        "time": format_timestamp_ms(now_ms()),
-        "health": {
-            "status": worst,
-            "healthy_share": (known > 0).then(|| healthy as f64 / known as f64),
-            "known": known,
-            "actuators": crate::agent::tools::status_counts(&all),
-            "open_faults": open.len(),
-        },
-        "open_faults": open,
-        "nodes": nodes,
-    }))
+    let open_faults = st.live.open_faults();
+    HttpResponse::Ok().json(StatusView {
+        facility: f.name.clone(),
+        time: format_timestamp_ms(now_ms()),
+        health: Health::of(&all, open_faults.len()),
+        open_faults,
+        nodes,
+    })
 }
 
 /// A facility node, or `None` for an auto-created actuator (with its JSON).
@@ -64,15 +55,15 @@ pub(super) fn find_node(st: &AppState, id: &str) -> Result<Option<NodeRef>, Http
 }
 
 /// One node: kind, parent, children, status, mode, last sample, open faults.
-#[utoipa::path(get, path = "/api/nodes/{id}", tag = "read", params(("id" = String, Path, description = "Node id")), responses((status = 200, description = "The node (JSON object)"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/nodes/{id}", tag = "read", params(("id" = String, Path, description = "Node id")), responses((status = 200, body = NodeView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
     }
-    let Some(mut v) = st.live.node_json(&path) else {
+    let Some(mut v) = st.live.node_view(&path) else {
         return error(StatusCode::NOT_FOUND, format!("unknown node \"{}\"", clip(&path)), vec![]);
     };
-    v["open_faults"] = json!(st.live.open_faults_of(&path));
+    v.open_faults = Some(st.live.open_faults_of(&path));
     HttpResponse::Ok().json(v)
 }
 
@@ -102,7 +93,7 @@ pub(super) fn time_param(name: &str, v: &Option<String>, default: i64) -> Result
         ("from" = Option<String>, Query, description = "Epoch ms or RFC 3339, inclusive"),
         ("to" = Option<String>, Query, description = "Epoch ms or RFC 3339, exclusive"),
         ("limit" = Option<usize>, Query, description = "1..=10000, default 1000")),
-    responses((status = 200, body = HistoryReply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = HistoryPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn history(
     req: HttpRequest,
     path: web::Path<String>,
@@ -129,15 +120,17 @@ pub(super) async fn history(
     }
     let metric = q.metric.clone().unwrap_or_else(|| "position_pct".into());
     match st.store.live_history(&path, &metric, SimTime(from), SimTime(to), limit) {
-        Ok(page) => HttpResponse::Ok().json(json!({
-            "node": path.as_str(),
-            "metric": metric,
-            "points": page.points.iter().map(|(t, v)| json!({ "t": format_timestamp_ms(t.0 as i64), "t_ms": t.0, "value": crate::live::short(*v as f32) })).collect::<Vec<_>>(),
-            "next_from": page.next_from.map(|t| t.0),
-        })),
-        Err(e) if e.to_string().contains("unknown metric") => {
-            error(StatusCode::BAD_REQUEST, "bad metric", vec![FieldError { path: "metric".into(), message: e.to_string() }])
-        }
+        Ok(page) => HttpResponse::Ok().json(HistoryPage {
+            node: path.to_string(),
+            metric,
+            points: page.points.iter().map(|&(t, v)| Point::new(t, v as f32)).collect(),
+            next_from: page.next_from.map(|t| t.0),
+        }),
+        Err(e) if e.to_string().contains("unknown metric") => error(
+            StatusCode::BAD_REQUEST,
+            "bad metric",
+            vec![FieldError { path: "metric".into(), message: e.to_string() }],
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]),
     }
 }
