@@ -65,7 +65,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
     let facility = Arc::new(loaded.facility.clone());
     let retention_s = scenario.history_retention_s.unwrap_or(crate::store::DEFAULT_RETENTION_S);
     let started = Instant::now();
-    let started_unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let started_unix_s = (crate::clock::now_ms() / 1000).max(0) as u64;
 
     let history_store = store.clone();
     let history_errors = Arc::new(std::sync::Mutex::new(None::<anyhow::Error>));
