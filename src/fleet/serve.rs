@@ -12,6 +12,8 @@ use crate::fleet::actors::{CycleIn, FleetActor, MemberActor, MemberAlarm, Snapsh
 use crate::fleet::cmapss::load_fleet;
 use crate::serve::api::{authorize_cfg, error};
 use crate::serve::{Access, ServeConfig};
+use crate::store::Store;
+use crate::store::fleet::FleetCycles;
 use crate::telemetry::payload::FieldError;
 use actix::prelude::*;
 use actix_web::http::StatusCode;
@@ -40,7 +42,7 @@ struct FleetState {
     ids: Vec<String>,
     members: Vec<Addr<MemberActor>>,
     fleet_addr: Addr<FleetActor>,
-    tree: sled::Tree,
+    cycles: FleetCycles,
     /// Bodies being read and parsed, against the server's limits (as the HVAC server's).
     inflight: Arc<crate::serve::body::Inflight>,
     /// Per member: its last cycle and verdict. Ingest holds this lock from checking a batch
@@ -48,19 +50,12 @@ struct FleetState {
     latest: tokio::sync::Mutex<Vec<Option<CycleVerdict>>>,
 }
 
-fn key(member: usize, cycle: u32) -> [u8; 6] {
-    let mut k = [0u8; 6];
-    k[..2].copy_from_slice(&(member as u16).to_be_bytes());
-    k[2..].copy_from_slice(&cycle.to_be_bytes());
-    k
-}
-
 /// Serves a fleet file until the process ends.
 pub fn serve(fleet_path: &Path, cfg: ServeConfig) -> Result<()> {
     let fleet = Arc::new(load_fleet(fleet_path)?);
     anyhow::ensure!(fleet.file.members <= usize::from(u16::MAX), "a fleet has at most 65,535 members");
-    let db = sled::open(&cfg.store).with_context(|| format!("cannot open the store {}", cfg.store.display()))?;
-    let tree = db.open_tree("fleet_cycles").context("cannot open the fleet's cycles")?;
+    let store = Store::open(&cfg.store)?;
+    let cycles = store.fleet_cycles()?;
     let ids: Vec<String> = (1..=fleet.file.members).filter_map(|u| fleet.file.member(u)).collect();
     let cfg = Arc::new(cfg);
     actix_web::rt::System::new().block_on(async move {
@@ -73,10 +68,7 @@ pub fn serve(fleet_path: &Path, cfg: ServeConfig) -> Result<()> {
         // What was acknowledged before comes back first, in each member's cycle order.
         let mut latest: Vec<Option<CycleVerdict>> = vec![None; ids.len()];
         let mut restored = 0usize;
-        for kv in tree.iter() {
-            let (k, v) = kv.context("reading the stored cycles")?;
-            let member = usize::from(u16::from_be_bytes([k[0], k[1]]));
-            let doc: CycleDoc = serde_json::from_slice(&v).context("a stored cycle is damaged")?;
+        for (member, doc) in cycles.all::<CycleDoc>()? {
             let Some(addr) = members.get(member) else { continue };
             let m = CycleIn { cycle: doc.cycle, settings: doc.settings, sensors: doc.sensors };
             latest[member] = Some(addr.send(m).await.context("a member actor stopped")?);
@@ -96,7 +88,7 @@ pub fn serve(fleet_path: &Path, cfg: ServeConfig) -> Result<()> {
             ids,
             members,
             fleet_addr,
-            tree,
+            cycles,
             inflight: Arc::new(crate::serve::body::Inflight::new(cfg.workers)),
             latest: tokio::sync::Mutex::new(latest),
         });
@@ -222,15 +214,9 @@ async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Data<FleetStat
         members.push(m);
     }
     // On disk before anything is acknowledged or evaluated.
-    let mut batch = sled::Batch::default();
-    for (d, &m) in docs.iter().zip(&members) {
-        match serde_json::to_vec(d) {
-            Ok(v) => batch.insert(&key(m, d.cycle), v),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), vec![]),
-        }
-    }
-    if let Err(e) = st.tree.apply_batch(batch).and_then(|_| st.tree.flush().map(|_| ())) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the store failed: {e}"), vec![]);
+    let items: Vec<(usize, u32, &CycleDoc)> = docs.iter().zip(&members).map(|(d, &m)| (m, d.cycle, d)).collect();
+    if let Err(e) = st.cycles.put(&items) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]);
     }
     let mut opened = Vec::new();
     for (d, &m) in docs.into_iter().zip(&members) {

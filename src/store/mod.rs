@@ -14,6 +14,7 @@
 //! retention: writing a block deletes that node's blocks older than the retention.
 
 pub mod audit;
+pub mod fleet;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -562,6 +563,11 @@ impl Store {
 
     /// An operator's resolution of a live fault, kept across restarts.
     /// The audit log of the store.
+    /// A fleet's acknowledged cycles.
+    pub fn fleet_cycles(&self) -> Result<fleet::FleetCycles> {
+        fleet::FleetCycles::open(&self.db)
+    }
+
     pub fn audit(&self) -> Result<audit::Audit> {
         audit::Audit::open(&self.db)
     }
