@@ -447,8 +447,11 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         store.prune_live(&a.id, keep_from)?;
         let mut findings = Vec::new();
         let twin = &mut setup.actuators[i];
+        // As the clock met them while the server ran: silences raise and clear signal loss again.
+        let mut since: Option<SimTime> = None;
         restored += store.for_each_live_sample(&a.id, keep_from, |s| {
-            twin.ingest(s, &mut findings);
+            twin.ingest_after(since.unwrap_or(s.t), s, &mut findings);
+            since = Some(since.map_or(s.t, |t| t.max(s.t)));
             live.note_sample(i, *s);
         })?;
         live.apply_restored(&a.id, findings);

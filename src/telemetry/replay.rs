@@ -389,15 +389,8 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
                 std::thread::sleep(wait);
             }
         }
-        // The clock ticks on whole seconds, as the live server's does: through a silence the
-        // twin goes offline and raises signal loss; after it, the next tick clears them.
         let mut out = Vec::new();
-        let mut tick = (last.0 / SILENCE_TICK_MS + 1) * SILENCE_TICK_MS;
-        while tick <= a.sample.t.0 {
-            twin.tick(SimTime(tick), &mut out);
-            tick += SILENCE_TICK_MS;
-        }
-        twin.ingest(&a.sample, &mut out);
+        twin.ingest_after(*last, &a.sample, &mut out);
         *n += 1;
         *last = a.sample.t;
         findings.extend(out.into_iter().map(|f| (node.id.clone(), f)));
@@ -473,9 +466,6 @@ pub fn replay(file: &Path, facility: &Facility, opts: &ReplayOptions) -> Result<
         reading: tally,
     })
 }
-
-/// How often a replay's clock ticks each twin (silence and timed rules) [ms].
-const SILENCE_TICK_MS: u64 = 1000;
 
 impl ReplayReport {
     /// A time on the log's own clock: UTC, or seconds from its start.

@@ -91,6 +91,9 @@ fn classify(
     }
 }
 
+/// How often a live clock ticks an ingesting twin when its samples are replayed [ms].
+pub const CLOCK_TICK_MS: u64 = 1000;
+
 /// An actuator twin: model (when simulating) + detector + the open history block.
 #[derive(Debug, Clone)]
 pub struct ActuatorTwin {
@@ -223,6 +226,19 @@ impl ActuatorTwin {
         record(&mut self.block, self.record_history, s)
     }
 
+    /// A recorded sample fed as a live server would have met it: the clock ticks on whole
+    /// seconds after `since` (the sample before it) up to the sample's time, so that through a
+    /// silence the twin goes offline and raises signal loss and the next tick clears them; then
+    /// the sample is ingested. `replay` and the server's restore from its store both feed so.
+    pub fn ingest_after(&mut self, since: SimTime, s: &Sample, out: &mut Vec<FindingEvent>) -> Option<HistoryBlock> {
+        let mut tick = (since.0 / CLOCK_TICK_MS + 1) * CLOCK_TICK_MS;
+        while tick <= s.t.0 {
+            self.tick(SimTime(tick), out);
+            tick += CLOCK_TICK_MS;
+        }
+        self.ingest(s, out)
+    }
+
     /// Advances one epoch: samples `first..first + grid.samples_per_epoch` under `command_pct`,
     /// in `phase`. An ingesting twin only checks for silence.
     pub fn advance(&mut self, grid: &Grid, first_sample: u64, command_pct: f64, phase: Phase, out: &mut EpochReport) {
@@ -256,5 +272,54 @@ impl ActuatorTwin {
             feedback_pct,
             status: self.detector.status(t_end),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Change;
+    use crate::testkit;
+    use crate::types::FaultKind;
+
+    fn sample(t_ms: u64) -> Sample {
+        Sample {
+            t: SimTime(t_ms),
+            setpoint_pct: 50.0,
+            position_pct: 50.0,
+            torque_nm: 0.5,
+            power_w: 0.4,
+            temperature_c: 28.0,
+            rotation: 0,
+            signal_quality: None,
+        }
+    }
+
+    #[test]
+    fn a_replayed_silence_raises_and_clears_signal_loss_as_the_live_clock_does() {
+        let f = testkit::datacenter();
+        let a = f.actuators.iter().find(|a| a.id == "BEL-VNT-003").unwrap();
+        let mut twin = ActuatorTwin::of_node(&f, a, &a.id, Mode::Ingest, 7, false);
+        let mut out = Vec::new();
+        let mut since = SimTime(0);
+        // 60 s at 5 Hz, 3 min of silence, 3 min at 5 Hz.
+        let times = (0..300).map(|k| k * 200).chain((0..900).map(|k| 240_000 + k * 200));
+        for t in times {
+            let s = sample(t);
+            twin.ingest_after(since, &s, &mut out);
+            since = s.t;
+        }
+        let loss: Vec<(Change, u64)> =
+            out.iter().filter(|e| e.kind == FaultKind::SignalLoss).map(|e| (e.change, e.t.0)).collect();
+        // Offline after 10 s, confirmed 30 s later, inside the silence; clear 60 s after it ends.
+        assert!(matches!(loss.first(), Some((Change::Opened, t)) if (60_000..240_000).contains(t)), "{loss:?}");
+        assert!(matches!(loss.last(), Some((Change::Resolved, t)) if *t > 240_000), "{loss:?}");
+        // Fed without the clock (plain ingest), the same samples raise nothing: the ticks matter.
+        let mut plain = ActuatorTwin::of_node(&f, a, &a.id, Mode::Ingest, 7, false);
+        let mut quiet = Vec::new();
+        for t in (0..300).map(|k| k * 200).chain((0..900).map(|k| 240_000 + k * 200)) {
+            plain.ingest(&sample(t), &mut quiet);
+        }
+        assert!(quiet.iter().all(|e| e.kind != FaultKind::SignalLoss), "{quiet:?}");
     }
 }
