@@ -841,12 +841,13 @@ impl ActuatorDetector {
         }
     }
 
-    /// Feeds one sample (in time order; older samples are ignored) and evaluates every rule.
+    /// Feeds one sample (in time order; older samples are ignored) and evaluates every rule:
+    /// the evidence first ([`evidence`]: tracking, holds, jumps, pokes, torque, activity,
+    /// signal, temperature), then the rules on it ([`tracking_rules`], [`torque_rule`],
+    /// [`event_rules`], [`condition_rules`]).
     pub fn observe(&mut self, s: &Sample, node: &str, out: &mut Vec<FindingEvent>) {
         let tpl: &ActuatorTemplate = &self.template;
         let st = &mut self.st;
-        let d = &tpl.detection;
-        let m = &tpl.model;
         let Some(prev) = st.last else {
             st.last = Some(*s);
             st.last_seen = s.t;
@@ -859,357 +860,424 @@ impl ActuatorDetector {
         }
         let t = s.t;
         let dt = (t.0 - prev.t.0) as f64 / 1000.0;
-        let al = st.alphas.for_dt(dt, d);
-        let t_s = (t.0 / 1000) as u32;
-        let operating = st.phase == Phase::Occupied;
-        let err = s.setpoint_pct - s.position_pct;
-        let dpos = s.position_pct - prev.position_pct;
-        let driving = s.rotation != 0;
-        let consecutive = dt <= 1.5;
-
-        // Tracking: progress toward the setpoint, and stalls while driving.
-        let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
-        ewma(&mut st.progress_pct_s, toward / dt as f32, al.progress);
-        st.band.push(t, s.setpoint_pct, s.position_pct);
-        // A feedback that reports the shaft `feedback_delay_s` late shows every move that much
-        // after the drive starts: holds count from then on.
-        let hold_grace = m.feedback_delay_s as f32;
-        if driving && dpos.abs() < 0.05 {
-            st.hold_s += dt as f32;
-            if st.hold_s >= 1.0 + hold_grace {
-                st.last_stall = t.0;
-                let bit = s.rotation - 1;
-                st.stall_dirs |= 1 << bit;
-                st.free_travel_pct[bit as usize] = 0.0;
-            }
-            if f64::from(st.hold_s) >= 0.75 * m.overload_protection_s {
-                st.last_long_stall = t.0;
-            }
-        }
-
-        if driving && dpos.abs() >= 0.05 && (dpos > 0.0) == (s.rotation == 1) {
-            let bit = s.rotation as usize - 1;
-            st.free_travel_pct[bit] += dpos.abs();
-            if f64::from(st.free_travel_pct[bit]) >= d.pinned_range_pct {
-                st.stall_dirs &= !(1 << bit);
-                if st.last_stall != u64::MAX {
-                    st.moved_since_stall = true;
-                }
-            }
-        }
-
-        // With a late feedback, a move shows up to the lag (and two refreshes) after the drive
-        // that made it: such a move is the drive's own.
-        let late = m.feedback_delay_s > 0.0 && {
-            let lag_ms = ((m.feedback_delay_s + 2.0 / m.position_update_hz) * 1000.0) as u64;
-            st.last_drive_dir[usize::from(dpos < 0.0)].checked_add(lag_ms).is_some_and(|until| until >= prev.t.0)
+        let x = Step {
+            t,
+            dt,
+            t_s: (t.0 / 1000) as u32,
+            operating: st.phase == Phase::Occupied,
+            err: s.setpoint_pct - s.position_pct,
+            dpos: s.position_pct - prev.position_pct,
+            driving: s.rotation != 0,
+            consecutive: dt <= 1.5,
         };
-        // Stick-slip and pokes: jumps in feedback between consecutive samples.
-        let expected = (m.rated_speed_pct_s * dt) as f32;
-        if consecutive && dpos.abs() > 0.05 {
-            let dir_of = |r: u8| match r {
-                1 => 1.0f32,
-                2 => -1.0,
-                _ => 0.0,
-            };
-            // A move toward the setpoint that does not pass it is the device's own, even when it
-            // started and stopped between two samples.
-            let to_setpoint = s.setpoint_pct - prev.position_pct;
-            let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
-            let explained = own_move || late || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
-            // Overshoot: the drive carried the feedback past a steady setpoint by more than twice
-            // the deadband. A positioner stops at its command; a shaft released from static
-            // friction does not. This is the stick-slip evidence slow polling still sees.
-            let before = prev.setpoint_pct - prev.position_pct;
-            let after = s.setpoint_pct - s.position_pct;
-            let db2 = 2.0 * m.deadband_pct as f32;
-            let overshoot = before * after < 0.0
-                && after.abs() > db2
-                && (s.setpoint_pct - prev.setpoint_pct).abs() < m.deadband_pct as f32;
-            // External pokes overshoot too: while they are seen, overshoots are not evidence.
-            let poked = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
-            if explained {
-                let stick_jump =
-                    st.hold_s >= d.stick_min_s as f32 + hold_grace && dpos.abs() > expected + d.jump_pct as f32;
-                if stick_jump || (overshoot && !poked) {
-                    st.stick_events.push(t_s);
-                }
-            } else if dpos.abs() > d.jump_pct as f32 {
-                st.poke_events.push(t_s);
+        evidence(st, tpl, s, &prev, &x);
+        st.last = Some(*s);
+        st.last_seen = t;
+        let (stalled_recently, poked_recently) = tracking_rules(st, tpl, s, &x, node, out);
+        torque_rule(st, tpl, &x, poked_recently, node, out);
+        event_rules(st, tpl, &x, node, out);
+        condition_rules(st, tpl, s, &x, stalled_recently, node, out);
+    }
+}
+
+/// What one sample tells beside its values, for the evidence and the rules.
+#[derive(Clone, Copy)]
+struct Step {
+    t: SimTime,
+    /// Seconds since the sample before.
+    dt: f64,
+    /// `t` in whole seconds (event windows).
+    t_s: u32,
+    /// The AHU is occupied (hunting counts operating time only).
+    operating: bool,
+    /// Setpoint minus feedback [%].
+    err: f32,
+    /// Feedback travel since the sample before [%].
+    dpos: f32,
+    /// The device reports it is driving.
+    driving: bool,
+    /// Close enough to the sample before to read jumps between them.
+    consecutive: bool,
+}
+
+/// Updates the detector's evidence with one sample.
+fn evidence(st: &mut State, tpl: &ActuatorTemplate, s: &Sample, prev: &Sample, x: &Step) {
+    let Step { t, dt, t_s, operating, err, dpos, driving, consecutive } = *x;
+    let d = &tpl.detection;
+    let m = &tpl.model;
+    let al = st.alphas.for_dt(dt, d);
+    // Tracking: progress toward the setpoint, and stalls while driving.
+    let toward = if err.abs() > 1e-3 { dpos * err.signum() } else { 0.0 };
+    ewma(&mut st.progress_pct_s, toward / dt as f32, al.progress);
+    st.band.push(t, s.setpoint_pct, s.position_pct);
+    // A feedback that reports the shaft `feedback_delay_s` late shows every move that much
+    // after the drive starts: holds count from then on.
+    let hold_grace = m.feedback_delay_s as f32;
+    if driving && dpos.abs() < 0.05 {
+        st.hold_s += dt as f32;
+        if st.hold_s >= 1.0 + hold_grace {
+            st.last_stall = t.0;
+            let bit = s.rotation - 1;
+            st.stall_dirs |= 1 << bit;
+            st.free_travel_pct[bit as usize] = 0.0;
+        }
+        if f64::from(st.hold_s) >= 0.75 * m.overload_protection_s {
+            st.last_long_stall = t.0;
+        }
+    }
+
+    if driving && dpos.abs() >= 0.05 && (dpos > 0.0) == (s.rotation == 1) {
+        let bit = s.rotation as usize - 1;
+        st.free_travel_pct[bit] += dpos.abs();
+        if f64::from(st.free_travel_pct[bit]) >= d.pinned_range_pct {
+            st.stall_dirs &= !(1 << bit);
+            if st.last_stall != u64::MAX {
+                st.moved_since_stall = true;
             }
         }
-        // Pokes the rotation flag cannot tell: a back-driven motor reports the direction it is
-        // pushed in, and at 20 Hz a push spreads over many small steps. A positioner only ever
-        // drives toward its command, so feedback carried away from the setpoint (before and
-        // after the step) by more than `poke_away_pct` in one push is an external move.
-        if consecutive {
-            let (e0, e1) = (prev.setpoint_pct - prev.position_pct, s.setpoint_pct - s.position_pct);
-            let away =
-                dpos.abs() > 1e-3 && dpos * e0 < 0.0 && dpos * e1 < 0.0 && e1.abs() > m.deadband_pct as f32 && !late;
-            if away {
-                st.away_run_pct += dpos.abs();
-                st.away_last = t.0;
-                if !st.away_counted && f64::from(st.away_run_pct) >= d.poke_away_pct {
-                    st.poke_events.push(t_s);
-                    st.away_counted = true;
-                }
-            } else if dpos.abs() > 1e-3 || t.0.saturating_sub(st.away_last) > AWAY_RUN_END_MS {
-                st.away_run_pct = 0.0;
-                st.away_counted = false;
+    }
+
+    // With a late feedback, a move shows up to the lag (and two refreshes) after the drive
+    // that made it: such a move is the drive's own.
+    let late = m.feedback_delay_s > 0.0 && {
+        let lag_ms = ((m.feedback_delay_s + 2.0 / m.position_update_hz) * 1000.0) as u64;
+        st.last_drive_dir[usize::from(dpos < 0.0)].checked_add(lag_ms).is_some_and(|until| until >= prev.t.0)
+    };
+    // Stick-slip and pokes: jumps in feedback between consecutive samples.
+    let expected = (m.rated_speed_pct_s * dt) as f32;
+    if consecutive && dpos.abs() > 0.05 {
+        let dir_of = |r: u8| match r {
+            1 => 1.0f32,
+            2 => -1.0,
+            _ => 0.0,
+        };
+        // A move toward the setpoint that does not pass it is the device's own, even when it
+        // started and stopped between two samples.
+        let to_setpoint = s.setpoint_pct - prev.position_pct;
+        let own_move = to_setpoint * dpos > 0.0 && dpos.abs() <= to_setpoint.abs() + 2.0 * m.deadband_pct as f32;
+        let explained = own_move || late || dir_of(prev.rotation) * dpos > 0.0 || dir_of(s.rotation) * dpos > 0.0;
+        // Overshoot: the drive carried the feedback past a steady setpoint by more than twice
+        // the deadband. A positioner stops at its command; a shaft released from static
+        // friction does not. This is the stick-slip evidence slow polling still sees.
+        let before = prev.setpoint_pct - prev.position_pct;
+        let after = s.setpoint_pct - s.position_pct;
+        let db2 = 2.0 * m.deadband_pct as f32;
+        let overshoot = before * after < 0.0
+            && after.abs() > db2
+            && (s.setpoint_pct - prev.setpoint_pct).abs() < m.deadband_pct as f32;
+        // External pokes overshoot too: while they are seen, overshoots are not evidence.
+        let poked = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
+        if explained {
+            let stick_jump =
+                st.hold_s >= d.stick_min_s as f32 + hold_grace && dpos.abs() > expected + d.jump_pct as f32;
+            if stick_jump || (overshoot && !poked) {
+                st.stick_events.push(t_s);
             }
-        } else {
+        } else if dpos.abs() > d.jump_pct as f32 {
+            st.poke_events.push(t_s);
+        }
+    }
+    // Pokes the rotation flag cannot tell: a back-driven motor reports the direction it is
+    // pushed in, and at 20 Hz a push spreads over many small steps. A positioner only ever
+    // drives toward its command, so feedback carried away from the setpoint (before and
+    // after the step) by more than `poke_away_pct` in one push is an external move.
+    if consecutive {
+        let (e0, e1) = (prev.setpoint_pct - prev.position_pct, s.setpoint_pct - s.position_pct);
+        let away = dpos.abs() > 1e-3 && dpos * e0 < 0.0 && dpos * e1 < 0.0 && e1.abs() > m.deadband_pct as f32 && !late;
+        if away {
+            st.away_run_pct += dpos.abs();
+            st.away_last = t.0;
+            if !st.away_counted && f64::from(st.away_run_pct) >= d.poke_away_pct {
+                st.poke_events.push(t_s);
+                st.away_counted = true;
+            }
+        } else if dpos.abs() > 1e-3 || t.0.saturating_sub(st.away_last) > AWAY_RUN_END_MS {
             st.away_run_pct = 0.0;
             st.away_counted = false;
         }
-        // Torque against the device's own baseline, over driving samples that are not a stall
-        // (a stall is the tracking rules' business). Moves too short to span a sample still
-        // show their torque in the driving samples around them.
-        let recent_stall =
-            st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
-        // Only samples of real travel: holds longer than `stick_min_s` (stick-slip build-up, stalls)
-        // are the stiction and tracking rules' evidence, not friction.
-        if driving && (dpos.abs() >= 0.05 || st.hold_s < d.stick_min_s as f32 + hold_grace) && !recent_stall {
-            let mag = s.torque_nm.abs();
-            let dir = usize::from(s.rotation - 1);
-            let learn = d.torque_learn_moving_s as f32;
-            if st.moving_s < learn {
-                st.torque_learn[dir][0] += mag * dt as f32;
-                st.torque_learn[dir][1] += dt as f32;
-                if st.moving_s + dt as f32 >= learn {
-                    // The baseline is the lighter direction: a healthy drive needs about the same
-                    // torque both ways, so a one-sided load cannot hide in it.
-                    let learned = st
-                        .torque_learn
-                        .iter()
-                        .filter(|[_, time]| *time >= 0.1 * learn)
-                        .map(|[sum, time]| sum / time)
-                        .fold(f32::INFINITY, f32::min);
-                    // A baseline learned on an already faulty device would hide the fault: accept
-                    // only what is plausible next to the template's prior (a heavier damper may
-                    // need up to about twice it).
-                    let prior = d.torque_prior_nm as f32;
-                    st.torque_baseline_nm = if learned.is_finite()
-                        && learned <= prior * d.torque_learn_max_ratio as f32
-                        && learned >= prior * 0.5
-                    {
-                        learned
-                    } else {
-                        prior
-                    };
-                }
-            }
-            st.moving_s += dt as f32;
-            ewma(&mut st.torque_avg_nm[dir], mag, al.torque);
-            // The signed mean per direction starts from the prior (no bias) weighted as
-            // `torque_bias_prior_s` of travel, is a running mean until its window is full, then
-            // an exponential average: a fresh twin judges the bias from its first strokes.
-            st.bias_travel_s[dir] += dt as f32;
-            let w = st.bias_travel_s[dir] + d.torque_bias_prior_s as f32;
-            ewma(&mut st.torque_signed_nm[dir], s.torque_nm, (dt as f32 / w).max(al.torque));
-        }
-        // A hold ends when the feedback moves, or when the drive has been off longer than the
-        // feedback lags (until then the jump that ends it may still show).
-        if driving {
-            st.last_driving = t.0;
-            // Only a drive toward the setpoint is the positioner's own: a back-driven motor
-            // reports the way it is pushed, away from it.
-            if (s.rotation == 1) == (err > 0.0) {
-                st.last_drive_dir[usize::from(s.rotation - 1)] = t.0;
+    } else {
+        st.away_run_pct = 0.0;
+        st.away_counted = false;
+    }
+    // Torque against the device's own baseline, over driving samples that are not a stall
+    // (a stall is the tracking rules' business). Moves too short to span a sample still
+    // show their torque in the driving samples around them.
+    let recent_stall =
+        st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= (2.0 * m.retry_after_s * 1000.0) as u64;
+    // Only samples of real travel: holds longer than `stick_min_s` (stick-slip build-up, stalls)
+    // are the stiction and tracking rules' evidence, not friction.
+    if driving && (dpos.abs() >= 0.05 || st.hold_s < d.stick_min_s as f32 + hold_grace) && !recent_stall {
+        let mag = s.torque_nm.abs();
+        let dir = usize::from(s.rotation - 1);
+        let learn = d.torque_learn_moving_s as f32;
+        if st.moving_s < learn {
+            st.torque_learn[dir][0] += mag * dt as f32;
+            st.torque_learn[dir][1] += dt as f32;
+            if st.moving_s + dt as f32 >= learn {
+                // The baseline is the lighter direction: a healthy drive needs about the same
+                // torque both ways, so a one-sided load cannot hide in it.
+                let learned = st
+                    .torque_learn
+                    .iter()
+                    .filter(|[_, time]| *time >= 0.1 * learn)
+                    .map(|[sum, time]| sum / time)
+                    .fold(f32::INFINITY, f32::min);
+                // A baseline learned on an already faulty device would hide the fault: accept
+                // only what is plausible next to the template's prior (a heavier damper may
+                // need up to about twice it).
+                let prior = d.torque_prior_nm as f32;
+                st.torque_baseline_nm = if learned.is_finite()
+                    && learned <= prior * d.torque_learn_max_ratio as f32
+                    && learned >= prior * 0.5
+                {
+                    learned
+                } else {
+                    prior
+                };
             }
         }
-        let lag_ms = (m.feedback_delay_s * 1000.0) as u64;
-        if dpos.abs() >= 0.05 || (!driving && t.0.saturating_sub(st.last_driving) > lag_ms) {
-            st.hold_s = 0.0;
+        st.moving_s += dt as f32;
+        ewma(&mut st.torque_avg_nm[dir], mag, al.torque);
+        // The signed mean per direction starts from the prior (no bias) weighted as
+        // `torque_bias_prior_s` of travel, is a running mean until its window is full, then
+        // an exponential average: a fresh twin judges the bias from its first strokes.
+        st.bias_travel_s[dir] += dt as f32;
+        let w = st.bias_travel_s[dir] + d.torque_bias_prior_s as f32;
+        ewma(&mut st.torque_signed_nm[dir], s.torque_nm, (dt as f32 / w).max(al.torque));
+    }
+    // A hold ends when the feedback moves, or when the drive has been off longer than the
+    // feedback lags (until then the jump that ends it may still show).
+    if driving {
+        st.last_driving = t.0;
+        // Only a drive toward the setpoint is the positioner's own: a back-driven motor
+        // reports the way it is pushed, away from it.
+        if (s.rotation == 1) == (err > 0.0) {
+            st.last_drive_dir[usize::from(s.rotation - 1)] = t.0;
         }
+    }
+    let lag_ms = (m.feedback_delay_s * 1000.0) as u64;
+    if dpos.abs() >= 0.05 || (!driving && t.0.saturating_sub(st.last_driving) > lag_ms) {
+        st.hold_s = 0.0;
+    }
 
-        // Activity for hunting (operating time only).
-        // Moves shorter than a sample interval leave no rotation flag in the sample: count the
-        // time the travel between samples takes at rated speed, and its direction, too.
-        let travelled = consecutive && f64::from(dpos.abs()) > m.deadband_pct;
-        let direction = if driving {
-            s.rotation
+    // Activity for hunting (operating time only).
+    // Moves shorter than a sample interval leave no rotation flag in the sample: count the
+    // time the travel between samples takes at rated speed, and its direction, too.
+    let travelled = consecutive && f64::from(dpos.abs()) > m.deadband_pct;
+    let direction = if driving {
+        s.rotation
+    } else if travelled {
+        if dpos > 0.0 { 1 } else { 2 }
+    } else {
+        0
+    };
+    if operating {
+        st.operating_s += dt as f32;
+        // Short moves start from rest and slow down near the command: they average about
+        // two-thirds of rated speed.
+        let active = if driving {
+            1.0
         } else if travelled {
-            if dpos > 0.0 { 1 } else { 2 }
+            (f64::from(dpos.abs()) / (SHORT_MOVE_SPEED_RATIO * m.rated_speed_pct_s * dt)).min(1.0) as f32
         } else {
-            0
+            0.0
         };
-        if operating {
-            st.operating_s += dt as f32;
-            // Short moves start from rest and slow down near the command: they average about
-            // two-thirds of rated speed.
-            let active = if driving {
-                1.0
-            } else if travelled {
-                (f64::from(dpos.abs()) / (SHORT_MOVE_SPEED_RATIO * m.rated_speed_pct_s * dt)).min(1.0) as f32
-            } else {
-                0.0
-            };
-            ewma(&mut st.active_ratio, active, al.hunting);
-            let reversal = direction != 0 && st.last_dir != 0 && direction != st.last_dir;
-            let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
-            ewma(&mut st.reversals_per_s, rate, al.hunting);
+        ewma(&mut st.active_ratio, active, al.hunting);
+        let reversal = direction != 0 && st.last_dir != 0 && direction != st.last_dir;
+        let rate = if reversal { 1.0 / dt as f32 } else { 0.0 };
+        ewma(&mut st.reversals_per_s, rate, al.hunting);
+    }
+    if direction != 0 {
+        st.last_dir = direction;
+    }
+
+    if let Some(q) = s.signal_quality {
+        ewma(&mut st.quality, q, al.quality);
+    }
+    ewma(&mut st.temperature_c, s.temperature_c, al.temperature);
+
+    if driving {
+        st.rest_s = 0.0;
+    } else {
+        st.rest_s += dt as f32;
+        if f64::from(st.rest_s) >= d.rest_settle_s {
+            ewma(&mut st.rest_offset_pct, err, al.offset);
         }
-        if direction != 0 {
-            st.last_dir = direction;
+    }
+}
+
+/// Gear jam and closure blockage; returns whether the device stalled recently and whether pokes
+/// were seen recently (evidence the later rules weigh).
+fn tracking_rules(
+    st: &mut State,
+    tpl: &ActuatorTemplate,
+    s: &Sample,
+    x: &Step,
+    node: &str,
+    out: &mut Vec<FindingEvent>,
+) -> (bool, bool) {
+    let Step { t, t_s, err, .. } = *x;
+    let d = &tpl.detection;
+    let m = &tpl.model;
+    let band_ms = (d.band_window_s * 1000.0) as u64;
+    let stalled_recently = st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= band_ms;
+    // Not following: far from the setpoint without progress after a stall, or blocked long
+    // enough to trip the overload protection (as the device's own alarm does) and still away
+    // from the setpoint. The retry after a protection trip renews the evidence.
+    let retry_ms = (2.0 * m.retry_after_s * 1000.0) as u64;
+    let overloaded = st.last_long_stall != u64::MAX
+        && t.0.saturating_sub(st.last_long_stall) <= retry_ms
+        && f64::from(err.abs()) > 2.0 * m.deadband_pct;
+    let no_progress = (st.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s;
+    // A device may stop driving almost at once when blocked (the real rig's jammed gear
+    // reported rotation 0 on about 90 % of samples), leaving little stall evidence: travel
+    // confined well inside the range the setpoint swept is evidence too.
+    let (sp_range, pos_range) = st.band.ranges();
+    let confined = f64::from(sp_range - pos_range) > d.confined_excess_pct;
+    let not_following =
+        no_progress && (overloaded || (err.abs() as f64 > d.tracking_error_pct && (stalled_recently || confined)));
+    if !stalled_recently {
+        // The episode is over: the next stall starts a new one.
+        st.moved_since_stall = false;
+    }
+    // Which fault: a device blocked while opening (or pinned over the whole window) has a
+    // jammed gear; one blocked only while closing, with free travel the other way, has an
+    // obstacle in its damper. A jam first met while closing reads as a blockage until the
+    // device tries to open.
+    let pinned = (pos_range as f64) < d.pinned_range_pct;
+    let jam = pinned || (st.stall_dirs & 1 != 0 && !st.moved_since_stall);
+    //
+    // Hysteresis by evidence: an open jam or blockage clears only when the device proves it
+    // can move again (away from the jam position; below the obstacle), not merely because
+    // the setpoint stopped asking for the blocked travel. That keeps a blockage met once per
+    // stroke test from opening and resolving every stroke.
+    let (open_jam, open_block) = (st.book.is_open(FaultKind::GearJam), st.book.is_open(FaultKind::ClosureBlockage));
+    if not_following {
+        st.last_not_following = t.0;
+        if st.blocked_at_pct.is_nan() {
+            st.blocked_at_pct = s.position_pct;
+            st.blocked_dir = err.signum();
         }
+    }
+    let pinned_range = d.pinned_range_pct as f32;
+    let freed_jam = (s.position_pct - st.blocked_at_pct).abs() > pinned_range;
+    // Past the obstacle, the way the device could not go.
+    let freed_block = (s.position_pct - st.blocked_at_pct) * st.blocked_dir > pinned_range;
+    // Evidence is kept between strokes until the device proves it can travel past where it
+    // was blocked (a jam: away from it at all), for `BLOCK_MEMORY_MS`.
+    let remembered = st.last_not_following != u64::MAX
+        && t.0.saturating_sub(st.last_not_following) <= BLOCK_MEMORY_MS
+        && !st.blocked_at_pct.is_nan();
+    let jam_evidence = not_following || (remembered && !freed_jam);
+    let block_evidence = not_following || (remembered && !freed_block);
+    let jam_cond = if open_jam { !freed_jam } else { jam_evidence && jam };
+    // Pokes knock the feedback off its track and bias the torque: while they are seen, an
+    // unfollowed setpoint or a biased drive is their doing, not an obstacle's or a load's.
+    let poked_recently = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
+    let block_cond = if open_block { !freed_block } else { block_evidence && !jam && !open_jam && !poked_recently };
+    let e = err.abs() as f64;
+    st.rule(tpl, t, FaultKind::GearJam, (e, jam_cond), d.tracking_error_pct, node, out);
+    st.rule(tpl, t, FaultKind::ClosureBlockage, (e, block_cond), d.tracking_error_pct, node, out);
+    if !jam_cond && !block_cond && !st.book.is_open(FaultKind::GearJam) && !st.book.is_open(FaultKind::ClosureBlockage)
+    {
+        st.blocked_at_pct = f32::NAN;
+    }
+    (stalled_recently, poked_recently)
+}
 
-        if let Some(q) = s.signal_quality {
-            ewma(&mut st.quality, q, al.quality);
-        }
-        ewma(&mut st.temperature_c, s.temperature_c, al.temperature);
+/// Added resistance: torque against the learned baseline, or a bias between the directions.
+fn torque_rule(
+    st: &mut State,
+    tpl: &ActuatorTemplate,
+    x: &Step,
+    poked_recently: bool,
+    node: &str,
+    out: &mut Vec<FindingEvent>,
+) {
+    let Step { t, .. } = *x;
+    let d = &tpl.detection;
+    let torque_limit = f64::from(st.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
+    let learned = f64::from(st.moving_s) >= d.torque_learn_moving_s;
+    // Either direction: a load that acts one way (a spring, gravity, a binding linkage) raises
+    // the torque of one direction only, and the signed mean over both hides it.
+    let torque = f64::from(st.torque_avg_nm[0].max(st.torque_avg_nm[1]));
+    let stalled = st.book.is_open(FaultKind::GearJam)
+        || st.book.is_open(FaultKind::ClosureBlockage)
+        || st.book.is_open(FaultKind::Stiction);
+    let bias = f64::from(st.torque_signed_nm[0] + st.torque_signed_nm[1]) / 2.0;
+    let bias_judged = st.bias_travel_s.iter().all(|&s| f64::from(s) >= d.torque_bias_prior_s);
+    let biased = d.torque_bias_nm.is_some_and(|b| bias_judged && bias.abs() > b);
+    let heavy = learned && torque > torque_limit;
+    // Report the evidence that holds: the bias (from the first strokes) or the magnitude
+    // against the learned baseline.
+    let (measured, threshold) = match d.torque_bias_nm {
+        Some(b) if biased && !heavy => (bias.abs(), b),
+        _ => (torque, torque_limit),
+    };
+    st.rule(
+        tpl,
+        t,
+        FaultKind::AddedResistance,
+        (measured, (heavy || biased) && !stalled && !poked_recently),
+        threshold,
+        node,
+        out,
+    );
+}
 
-        if driving {
-            st.rest_s = 0.0;
-        } else {
-            st.rest_s += dt as f32;
-            if f64::from(st.rest_s) >= d.rest_settle_s {
-                ewma(&mut st.rest_offset_pct, err, al.offset);
-            }
-        }
+/// Stiction, destabilization and hunting: events and activity over their windows.
+fn event_rules(st: &mut State, tpl: &ActuatorTemplate, x: &Step, node: &str, out: &mut Vec<FindingEvent>) {
+    let Step { t, t_s, operating, .. } = *x;
+    let d = &tpl.detection;
+    let since = t_s.saturating_sub(d.event_window_s as u32);
+    let sticks = st.stick_events.count_since(since) as f64;
+    st.rule(tpl, t, FaultKind::Stiction, (sticks, sticks >= d.stiction_min_events), d.stiction_min_events, node, out);
+    let pokes = st.poke_events.count_since(since) as f64;
+    st.rule(tpl, t, FaultKind::Destabilization, (pokes, pokes >= d.poke_min_events), d.poke_min_events, node, out);
 
-        st.last = Some(*s);
-        st.last_seen = t;
+    let stick_or_poke = st.book.is_open(FaultKind::Stiction) || st.book.is_open(FaultKind::Destabilization);
+    let active = f64::from(st.active_ratio);
+    let reversals_h = f64::from(st.reversals_per_s) * 3600.0;
+    let hunting = operating
+        && f64::from(st.operating_s) >= d.hunting_window_s
+        && active > d.hunting_active_ratio
+        && reversals_h >= d.hunting_min_reversals_per_h
+        && !stick_or_poke;
+    st.rule(tpl, t, FaultKind::Hunting, (active, hunting), d.hunting_active_ratio, node, out);
+}
 
-        // Rules.
-        let band_ms = (d.band_window_s * 1000.0) as u64;
-        let stalled_recently = st.last_stall != u64::MAX && t.0.saturating_sub(st.last_stall) <= band_ms;
-        // Not following: far from the setpoint without progress after a stall, or blocked long
-        // enough to trip the overload protection (as the device's own alarm does) and still away
-        // from the setpoint. The retry after a protection trip renews the evidence.
-        let retry_ms = (2.0 * m.retry_after_s * 1000.0) as u64;
-        let overloaded = st.last_long_stall != u64::MAX
-            && t.0.saturating_sub(st.last_long_stall) <= retry_ms
-            && f64::from(err.abs()) > 2.0 * m.deadband_pct;
-        let no_progress = (st.progress_pct_s as f64) < d.progress_min_ratio * m.rated_speed_pct_s;
-        // A device may stop driving almost at once when blocked (the real rig's jammed gear
-        // reported rotation 0 on about 90 % of samples), leaving little stall evidence: travel
-        // confined well inside the range the setpoint swept is evidence too.
-        let (sp_range, pos_range) = st.band.ranges();
-        let confined = f64::from(sp_range - pos_range) > d.confined_excess_pct;
-        let not_following =
-            no_progress && (overloaded || (err.abs() as f64 > d.tracking_error_pct && (stalled_recently || confined)));
-        if !stalled_recently {
-            // The episode is over: the next stall starts a new one.
-            st.moved_since_stall = false;
-        }
-        // Which fault: a device blocked while opening (or pinned over the whole window) has a
-        // jammed gear; one blocked only while closing, with free travel the other way, has an
-        // obstacle in its damper. A jam first met while closing reads as a blockage until the
-        // device tries to open.
-        let pinned = (pos_range as f64) < d.pinned_range_pct;
-        let jam = pinned || (st.stall_dirs & 1 != 0 && !st.moved_since_stall);
-        //
-        // Hysteresis by evidence: an open jam or blockage clears only when the device proves it
-        // can move again (away from the jam position; below the obstacle), not merely because
-        // the setpoint stopped asking for the blocked travel. That keeps a blockage met once per
-        // stroke test from opening and resolving every stroke.
-        let (open_jam, open_block) = (st.book.is_open(FaultKind::GearJam), st.book.is_open(FaultKind::ClosureBlockage));
-        if not_following {
-            st.last_not_following = t.0;
-            if st.blocked_at_pct.is_nan() {
-                st.blocked_at_pct = s.position_pct;
-                st.blocked_dir = err.signum();
-            }
-        }
-        let pinned_range = d.pinned_range_pct as f32;
-        let freed_jam = (s.position_pct - st.blocked_at_pct).abs() > pinned_range;
-        // Past the obstacle, the way the device could not go.
-        let freed_block = (s.position_pct - st.blocked_at_pct) * st.blocked_dir > pinned_range;
-        // Evidence is kept between strokes until the device proves it can travel past where it
-        // was blocked (a jam: away from it at all), for `BLOCK_MEMORY_MS`.
-        let remembered = st.last_not_following != u64::MAX
-            && t.0.saturating_sub(st.last_not_following) <= BLOCK_MEMORY_MS
-            && !st.blocked_at_pct.is_nan();
-        let jam_evidence = not_following || (remembered && !freed_jam);
-        let block_evidence = not_following || (remembered && !freed_block);
-        let jam_cond = if open_jam { !freed_jam } else { jam_evidence && jam };
-        // Pokes knock the feedback off its track and bias the torque: while they are seen, an
-        // unfollowed setpoint or a biased drive is their doing, not an obstacle's or a load's.
-        let poked_recently = st.poke_events.count_since(t_s.saturating_sub(d.event_window_s as u32)) > 0;
-        let block_cond = if open_block { !freed_block } else { block_evidence && !jam && !open_jam && !poked_recently };
-        let e = err.abs() as f64;
-        st.rule(tpl, t, FaultKind::GearJam, (e, jam_cond), d.tracking_error_pct, node, out);
-        st.rule(tpl, t, FaultKind::ClosureBlockage, (e, block_cond), d.tracking_error_pct, node, out);
-        if !jam_cond
-            && !block_cond
-            && !st.book.is_open(FaultKind::GearJam)
-            && !st.book.is_open(FaultKind::ClosureBlockage)
-        {
-            st.blocked_at_pct = f32::NAN;
-        }
+/// Signal quality, temperature and feedback drift at rest.
+fn condition_rules(
+    st: &mut State,
+    tpl: &ActuatorTemplate,
+    s: &Sample,
+    x: &Step,
+    stalled_recently: bool,
+    node: &str,
+    out: &mut Vec<FindingEvent>,
+) {
+    let Step { t, .. } = *x;
+    let d = &tpl.detection;
+    let m = &tpl.model;
+    let q = f64::from(st.quality);
+    if s.signal_quality.is_some() {
+        st.rule(tpl, t, FaultKind::SignalLoss, (q, q < d.signal_loss_below), d.signal_loss_below, node, out);
+        let weak = q < d.weak_signal_below && !st.book.is_open(FaultKind::SignalLoss);
+        st.rule(tpl, t, FaultKind::WeakSignal, (q, weak), d.weak_signal_below, node, out);
+    }
 
-        let torque_limit = f64::from(st.torque_baseline_nm) * d.torque_ratio + d.torque_margin_nm;
-        let learned = f64::from(st.moving_s) >= d.torque_learn_moving_s;
-        // Either direction: a load that acts one way (a spring, gravity, a binding linkage) raises
-        // the torque of one direction only, and the signed mean over both hides it.
-        let torque = f64::from(st.torque_avg_nm[0].max(st.torque_avg_nm[1]));
-        let stalled = st.book.is_open(FaultKind::GearJam)
-            || st.book.is_open(FaultKind::ClosureBlockage)
-            || st.book.is_open(FaultKind::Stiction);
-        let bias = f64::from(st.torque_signed_nm[0] + st.torque_signed_nm[1]) / 2.0;
-        let bias_judged = st.bias_travel_s.iter().all(|&s| f64::from(s) >= d.torque_bias_prior_s);
-        let biased = d.torque_bias_nm.is_some_and(|b| bias_judged && bias.abs() > b);
-        let heavy = learned && torque > torque_limit;
-        // Report the evidence that holds: the bias (from the first strokes) or the magnitude
-        // against the learned baseline.
-        let (measured, threshold) = match d.torque_bias_nm {
-            Some(b) if biased && !heavy => (bias.abs(), b),
-            _ => (torque, torque_limit),
-        };
-        st.rule(
-            tpl,
-            t,
-            FaultKind::AddedResistance,
-            (measured, (heavy || biased) && !stalled && !poked_recently),
-            threshold,
-            node,
-            out,
-        );
+    let temp_limit = m.ambient_c + d.temperature_rise_c;
+    let temp = f64::from(st.temperature_c);
+    st.rule(tpl, t, FaultKind::TemperatureDrift, (temp, temp > temp_limit), temp_limit, node, out);
 
-        let since = t_s.saturating_sub(d.event_window_s as u32);
-        let sticks = st.stick_events.count_since(since) as f64;
-        st.rule(
-            tpl,
-            t,
-            FaultKind::Stiction,
-            (sticks, sticks >= d.stiction_min_events),
-            d.stiction_min_events,
-            node,
-            out,
-        );
-        let pokes = st.poke_events.count_since(since) as f64;
-        st.rule(tpl, t, FaultKind::Destabilization, (pokes, pokes >= d.poke_min_events), d.poke_min_events, node, out);
-
-        let stick_or_poke = st.book.is_open(FaultKind::Stiction) || st.book.is_open(FaultKind::Destabilization);
-        let active = f64::from(st.active_ratio);
-        let reversals_h = f64::from(st.reversals_per_s) * 3600.0;
-        let hunting = operating
-            && f64::from(st.operating_s) >= d.hunting_window_s
-            && active > d.hunting_active_ratio
-            && reversals_h >= d.hunting_min_reversals_per_h
-            && !stick_or_poke;
-        st.rule(tpl, t, FaultKind::Hunting, (active, hunting), d.hunting_active_ratio, node, out);
-
-        let q = f64::from(st.quality);
-        if s.signal_quality.is_some() {
-            st.rule(tpl, t, FaultKind::SignalLoss, (q, q < d.signal_loss_below), d.signal_loss_below, node, out);
-            let weak = q < d.weak_signal_below && !st.book.is_open(FaultKind::SignalLoss);
-            st.rule(tpl, t, FaultKind::WeakSignal, (q, weak), d.weak_signal_below, node, out);
-        }
-
-        let temp_limit = m.ambient_c + d.temperature_rise_c;
-        let temp = f64::from(st.temperature_c);
-        st.rule(tpl, t, FaultKind::TemperatureDrift, (temp, temp > temp_limit), temp_limit, node, out);
-
-        // Feedback drift is judged only at rest; while the device moves or settles the rule is
-        // not evaluated at all, so its confirmation time keeps running across short moves.
-        let offset = f64::from(st.rest_offset_pct);
-        let blocked =
-            stalled_recently || st.book.is_open(FaultKind::GearJam) || st.book.is_open(FaultKind::ClosureBlockage);
-        if f64::from(st.rest_s) >= d.rest_settle_s || blocked {
-            let drift = !blocked && offset.abs() > d.rest_offset_pct;
-            st.rule(tpl, t, FaultKind::FeedbackDrift, (offset, drift), d.rest_offset_pct, node, out);
-        }
+    // Feedback drift is judged only at rest; while the device moves or settles the rule is
+    // not evaluated at all, so its confirmation time keeps running across short moves.
+    let offset = f64::from(st.rest_offset_pct);
+    let blocked =
+        stalled_recently || st.book.is_open(FaultKind::GearJam) || st.book.is_open(FaultKind::ClosureBlockage);
+    if f64::from(st.rest_s) >= d.rest_settle_s || blocked {
+        let drift = !blocked && offset.abs() > d.rest_offset_pct;
+        st.rule(tpl, t, FaultKind::FeedbackDrift, (offset, drift), d.rest_offset_pct, node, out);
     }
 }
 
