@@ -13,7 +13,7 @@ use twinfault_core::detect::FindingEvent;
 use twinfault_core::event::Event;
 use twinfault_core::ledger::{FaultLedger, Retention};
 use twinfault_core::types::{Phase, SimTime, Status};
-use twinfault_core::wire::{FaultChange, FaultView, LastSample, NodeKind, NodeView};
+use twinfault_wire::{FaultChange, FaultView, LastSample, NodeKind, NodeView};
 
 /// Longest id or name echoed back in a reply or a log line [characters].
 const MAX_ECHO: usize = 64;

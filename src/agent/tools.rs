@@ -201,7 +201,7 @@ pub fn overview(host: &dyn Host) -> Value {
     json!({
         "facility": facility.name,
         "time": format_timestamp_ms(host.now_ms()),
-        "actuators": twinfault_core::wire::status_counts(&statuses),
+        "actuators": twinfault_wire::status_counts(&statuses),
         "open_faults": open.len(),
         "top_faults": open.iter().take(10).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
             "severity": f.severity, "confidence": f.confidence, "opened_at": f.opened_at, "summary": f.summary,

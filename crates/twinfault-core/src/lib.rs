@@ -35,7 +35,6 @@ pub mod scenario;
 pub mod time;
 pub mod twin;
 pub mod types;
-pub mod wire;
 
 pub use types::*;
 

@@ -10,7 +10,7 @@ use twinfault_core::detect::Change;
 use twinfault_core::layout::Layout;
 use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::types::{FaultKind, SimTime, Status};
-use twinfault_core::wire::{FaultChange, HistoryPage, NodeView, StatusView};
+use twinfault_wire::{FaultChange, HistoryPage, NodeView, StatusView};
 
 /// What the app asks of the server.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,5 @@
-//! Every change to a live server: resolve, inject, clear (the one path each, for an operator's own request and for an approved action), and the approval endpoints.
+//! Every change to a live server: resolve, inject, clear (the one path of each, for an
+//! operator's own request and for an approved action), and the approval endpoints.
 
 use super::*;
 

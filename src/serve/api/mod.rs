@@ -41,7 +41,7 @@ use twinfault_core::detect::Diagnosis;
 use twinfault_core::fault::{Injection, InjectionProblem};
 use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::{FaultKind, Status};
-use twinfault_core::wire::{
+use twinfault_wire::{
     FaultChange, FaultState, FaultView, Health, HistoryPage, LastSample, NodeKind, NodeView, Point, SampleView,
     StatusView,
 };

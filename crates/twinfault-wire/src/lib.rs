@@ -1,15 +1,18 @@
+//! # twinfault-wire
+//!
 //! The live server's replies as types, shared by the server's handlers (which serialize them),
 //! its OpenAPI document (which describes them, feature `openapi`) and the visualizer's client
-//! (which reads them): one description of the wire format.
+//! (which reads them): one description of the wire format. Its own crate, so the core never
+//! waits for the OpenAPI macros to build.
 
-use crate::actuator::Sample;
-use crate::detect::{Change, Source};
-use crate::ledger::{Fault, HistoryEntry};
-use crate::time::format_timestamp_ms;
-use crate::twin::Mode;
-use crate::types::{FaultKind, Phase, Severity, SimTime, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use twinfault_core::actuator::Sample;
+use twinfault_core::detect::{Change, Source};
+use twinfault_core::ledger::{Fault, HistoryEntry};
+use twinfault_core::time::format_timestamp_ms;
+use twinfault_core::twin::Mode;
+use twinfault_core::types::{FaultKind, Phase, Severity, SimTime, Status};
 
 /// An `f32` as JSON, printed as short as it reads (40.1, not 40.099998474121094).
 pub fn short(x: f32) -> f64 {
@@ -33,7 +36,7 @@ pub enum FaultState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FaultView {
-    /// Stable id: the device, the kind and when it opened ([`crate::ledger::fault_id`]).
+    /// Stable id: the device, the kind and when it opened ([`twinfault_core::ledger::fault_id`]).
     pub id: String,
     pub node: String,
     /// For AHU findings: the device the evidence points at.
