@@ -138,8 +138,8 @@ impl FaultLedger {
     /// Folds one finding event reported by `node`; returns the fault's id.
     pub fn apply(&mut self, node: &str, f: &FindingEvent, truth: Option<&str>) -> String {
         let id = fault_id(node, f);
-        let target = f.device.clone().unwrap_or_else(|| node.to_string());
-        let hist = self.history.entry(target).or_default();
+        // Kept under the node the fault is about (`Fault::target`): the device for AHU findings.
+        let hist = self.history.entry(f.device.as_deref().unwrap_or(node).to_string()).or_default();
         hist.push_back(HistoryEntry {
             t: f.t,
             fault_id: id.clone(),

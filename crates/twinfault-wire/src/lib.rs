@@ -81,11 +81,6 @@ impl FaultView {
             note: f.note.clone(),
         }
     }
-
-    /// The node a click on the fault selects: the device the evidence points at, or its node.
-    pub fn target(&self) -> &str {
-        self.device.as_deref().unwrap_or(&self.node)
-    }
 }
 
 /// One change in a node's fault history.
