@@ -35,7 +35,7 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             crate::serve::serve(&facility, cfg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, labels, json, strict } => {
+        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, labels, json, strict, events } => {
             if let Some(s) = speed {
                 anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
@@ -57,13 +57,26 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
                     println!("replaying {} into {} ...", file.display(), fleet.file.id);
                 }
                 let r = crate::fleet::actors::replay(&file, &fleet, rul.as_deref(), threads, pace)?;
+                let lines = crate::sim::runner::log_lines(&r.events)?;
+                if let Some(p) = &events {
+                    write_out(p, &lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+                }
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {
                     print!("{}", r.render(false));
+                    println!(
+                        "event log: {} events, sha256 {}",
+                        lines.len(),
+                        &crate::sim::runner::hash_lines(&lines)[..16]
+                    );
                 }
                 return Ok(ExitCode::SUCCESS);
             }
+            anyhow::ensure!(
+                events.is_none(),
+                "--events writes a fleet replay's event log; a telemetry replay's findings are in --json"
+            );
             anyhow::ensure!(
                 map.as_deref() != Some(std::path::Path::new("cmapss")),
                 "--map cmapss replays into a fleet file (kind = \"fleet\", e.g. twins/turbofan_fleet.toml); {} is not one",

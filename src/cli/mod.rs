@@ -243,6 +243,10 @@ pub enum Command {
         /// Refuse the log at its first imperfect row (else such rows are skipped and counted).
         #[arg(long)]
         strict: bool,
+        /// Fleets: write the event log (JSON lines: each alarm a finding on its member, the
+        /// members' and the fleet's status changes; `t` is the cycle) to this file.
+        #[arg(long)]
+        events: Option<PathBuf>,
     },
     /// Open the desktop visualizer on a scenario (runs the `twinfault-viz` binary built beside
     /// this one: `cargo build --release -p twinfault-viz`).

@@ -9,31 +9,23 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
-use twinfault_core::asset::{CycleVerdict, Fleet, MemberPhase, Monitor};
-use twinfault_core::types::Status;
+use twinfault_core::asset::{CycleVerdict, Fleet, FleetLog, MemberPhase, Monitor};
+use twinfault_core::detect::FindingEvent;
+use twinfault_core::event::Event;
+use twinfault_core::ledger::FaultLedger;
+use twinfault_core::types::{FaultKind, Severity, SimTime, Status};
 
-/// One cycle of a member's data.
-#[derive(Message)]
-#[rtype(result = "CycleVerdict")]
-pub struct CycleIn {
-    pub cycle: u32,
-    pub settings: Vec<f64>,
-    pub sensors: Vec<f64>,
-}
-
-/// A member's status changed (its alarm opened).
-#[derive(Message, Debug, Clone, Serialize)]
+/// A member's alarm opened: its finding, for the fleet node.
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct MemberAlarm {
     pub member: usize,
-    pub node: String,
-    pub cycle: u32,
-    pub kind: String,
-    pub severity: String,
-    pub rul: f64,
-    pub hi: f64,
-    pub summary: String,
-    pub action: String,
+    pub finding: FindingEvent,
+}
+
+/// In a replay a cycle carries no time of day: the event log's `t` is the cycle number.
+pub fn cycle_as_time(cycle: u32) -> SimTime {
+    SimTime(u64::from(cycle))
 }
 
 pub struct MemberActor {
@@ -56,35 +48,35 @@ impl Actor for MemberActor {
     type Context = Context<Self>;
 }
 
+/// One cycle of a member's data, at time `t` (the event log's clock).
+#[derive(Message)]
+#[rtype(result = "CycleVerdict")]
+pub struct CycleIn {
+    pub cycle: u32,
+    pub t: SimTime,
+    pub settings: Vec<f64>,
+    pub sensors: Vec<f64>,
+}
+
 impl Handler<CycleIn> for MemberActor {
     type Result = MessageResult<CycleIn>;
     fn handle(&mut self, m: CycleIn, _: &mut Context<Self>) -> Self::Result {
         let v = self.monitor.observe(m.cycle, &m.settings, &m.sensors);
         if v.opened {
-            let (summary, action) = self.fleet_def.alarm_text(&self.id, &v);
-            let alarm = &self.fleet_def.template.alarm;
-            self.fleet.do_send(MemberAlarm {
-                member: self.index,
-                node: self.id.clone(),
-                cycle: v.cycle,
-                kind: alarm.kind.clone(),
-                severity: format!("{:?}", alarm.severity).to_lowercase(),
-                rul: v.rul,
-                hi: v.hi,
-                summary,
-                action,
-            });
+            let finding = self.fleet_def.alarm_finding(&self.id, &v, m.t);
+            self.fleet.do_send(MemberAlarm { member: self.index, finding });
         }
         MessageResult(v)
     }
 }
 
-/// The fleet node: members' statuses and the alarms they raised.
+/// The fleet node: its members' statuses, rolled up from the alarms as they arrive (its event
+/// log, [`FleetLog`]), and the alarms themselves.
 pub struct FleetActor {
-    id: String,
-    statuses: Vec<Status>,
-    severity: Status,
-    alarms: Vec<MemberAlarm>,
+    log: FleetLog,
+    /// The log's findings as faults (one id scheme with the facility's server).
+    ledger: FaultLedger,
+    alarms: Vec<(usize, FindingEvent)>,
     /// Print each alarm as it arrives, with the fleet's status.
     live: bool,
 }
@@ -92,13 +84,7 @@ pub struct FleetActor {
 impl FleetActor {
     /// The fleet node of `fleet`, all members healthy; `live` prints alarms as they come.
     pub fn new(fleet: &Fleet, live: bool) -> FleetActor {
-        FleetActor {
-            id: fleet.file.id.clone(),
-            statuses: vec![Status::Healthy; fleet.file.members],
-            severity: fleet.template.alarm.severity.status(),
-            alarms: Vec::new(),
-            live,
-        }
+        FleetActor { log: FleetLog::of_fleet(fleet), ledger: FaultLedger::default(), alarms: Vec::new(), live }
     }
 }
 
@@ -109,38 +95,65 @@ impl Actor for FleetActor {
 impl Handler<MemberAlarm> for FleetActor {
     type Result = ();
     fn handle(&mut self, m: MemberAlarm, _: &mut Context<Self>) {
-        if let Some(s) = self.statuses.get_mut(m.member) {
-            *s = (*s).max(self.severity);
+        for e in self.log.apply(m.member, m.finding.clone()) {
+            self.ledger.apply_event(e);
         }
         if self.live {
-            let worst = self.statuses.iter().copied().max().unwrap_or(Status::Healthy);
-            let alarmed = self.statuses.iter().filter(|s| **s != Status::Healthy).count();
+            let st = self.log.statuses();
+            let alarmed = st.iter().filter(|s| **s != Status::Healthy).count();
             println!(
-                "  cycle {:>3}  {}  {} ({}): {}   [fleet {}: {} {alarmed} of {} engines]",
-                m.cycle,
-                m.node,
-                m.kind,
-                m.severity,
-                m.summary,
-                self.id,
-                worst.as_str(),
-                self.statuses.len()
+                "  {}  {} ({}): {}   [fleet {}: {} {alarmed} of {} engines]",
+                self.log.members().get(m.member).map_or("?", String::as_str),
+                m.finding.kind,
+                m.finding.severity.status().as_str(),
+                m.finding.summary,
+                self.log.id(),
+                self.log.status().as_str(),
+                st.len()
             );
         }
-        self.alarms.push(m);
+        self.alarms.push((m.member, m.finding));
     }
 }
 
-/// The fleet's status and alarms so far.
+/// The fleet's log as it arrived and the alarms (member, finding) so far.
 #[derive(Message)]
-#[rtype(result = "(Vec<Status>, Vec<MemberAlarm>)")]
+#[rtype(result = "(FleetLog, Vec<(usize, FindingEvent)>)")]
 pub struct Snapshot;
 
 impl Handler<Snapshot> for FleetActor {
     type Result = MessageResult<Snapshot>;
     fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((self.statuses.clone(), self.alarms.clone()))
+        MessageResult((self.log.clone(), self.alarms.clone()))
     }
+}
+
+/// The members' statuses and the fleet's faults now.
+#[derive(Message)]
+#[rtype(result = "(Vec<Status>, FaultLedger)")]
+pub struct View;
+
+impl Handler<View> for FleetActor {
+    type Result = MessageResult<View>;
+    fn handle(&mut self, _: View, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.log.statuses().to_vec(), self.ledger.clone()))
+    }
+}
+
+/// An alarm in a replay's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmRow {
+    /// The fault's id ([`twinfault_core::ledger::fault_id`]).
+    pub id: String,
+    pub node: String,
+    pub cycle: u32,
+    pub kind: FaultKind,
+    pub severity: Severity,
+    /// The detector's value (remaining cycles or health index) and its threshold.
+    pub value: f32,
+    pub threshold: Option<f32>,
+    pub summary: String,
+    pub action: String,
 }
 
 /// One member after a replay.
@@ -168,10 +181,14 @@ pub struct FleetReplay {
     pub rows: usize,
     pub members: Vec<MemberResult>,
     /// Alarms in (cycle, member) order.
-    pub alarms: Vec<MemberAlarm>,
+    pub alarms: Vec<AlarmRow>,
     /// With a RUL file: members alarmed inside their last `horizon` cycles (and not before),
     /// alarmed early, and missed, of those whose last `horizon` cycles are in the data.
     pub scored: Option<FleetScore>,
+    /// The event log: each alarm a finding on its member, the members' and the fleet's status
+    /// changes; `t` is the cycle. The same at any thread count.
+    #[serde(skip)]
+    pub events: Vec<Event>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,7 +230,7 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
     }
     let fleet = Arc::new(fleet.clone());
     let units = Arc::new(units);
-    let (verdicts, statuses, alarms) = actix::System::new().block_on({
+    let (verdicts, statuses, log) = actix::System::new().block_on({
         let (fleet, units, ids) = (Arc::clone(&fleet), Arc::clone(&units), ids.clone());
         async move {
             let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
@@ -233,6 +250,7 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
                         }
                         let m = CycleIn {
                             cycle: u.cycles[i],
+                            t: cycle_as_time(u.cycles[i]),
                             settings: u.settings[i].clone(),
                             sensors: u.sensors[i].clone(),
                         };
@@ -242,12 +260,14 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
                 });
             }
             let verdicts: Vec<Vec<CycleVerdict>> = futures_util::future::join_all(runs).await;
-            let (statuses, mut alarms) = fleet_addr.send(Snapshot).await.expect("the fleet actor lives");
+            let (_, alarms) = fleet_addr.send(Snapshot).await.expect("the fleet actor lives");
             for a in arbiters {
                 a.stop();
             }
-            alarms.sort_by_key(|a| (a.cycle, a.member));
-            (verdicts, statuses, alarms)
+            // Alarms arrive in whichever order the arbiters ran; the log is made in time order.
+            let mut log = FleetLog::of_fleet(&fleet);
+            log.apply_all(alarms);
+            (verdicts, log.statuses().to_vec(), log)
         }
     });
     let truth = match rul {
@@ -290,9 +310,31 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
         fleet_status: statuses.iter().copied().max().unwrap_or(Status::Healthy),
         rows: units.iter().map(|u| u.cycles.len()).sum(),
         members,
-        alarms,
+        alarms: alarm_rows(&log),
+        events: log.events().to_vec(),
         scored: rul.map(|p| FleetScore { rul_file: p.display().to_string(), with_window, caught, early, missed }),
     })
+}
+
+/// The alarms of a fleet's log, in its order.
+fn alarm_rows(log: &FleetLog) -> Vec<AlarmRow> {
+    log.events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finding { node, finding: f, .. } => Some(AlarmRow {
+                id: twinfault_core::ledger::fault_id(node, f),
+                node: node.clone(),
+                cycle: f.t.0 as u32,
+                kind: f.kind,
+                severity: f.severity,
+                value: f.value,
+                threshold: f.threshold,
+                summary: f.summary.clone(),
+                action: f.action.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The RUL file beside a C-MAPSS test file (`test_FD001.txt` → `RUL_FD001.txt`), if present.
@@ -314,7 +356,14 @@ impl FleetReplay {
             self.fleet
         );
         for a in self.alarms.iter().filter(|_| alarms) {
-            s += &format!("  cycle {:>3}  {}  {} ({}): {}\n", a.cycle, a.node, a.kind, a.severity, a.summary);
+            s += &format!(
+                "  cycle {:>3}  {}  {} ({}): {}\n",
+                a.cycle,
+                a.node,
+                a.kind,
+                a.severity.status().as_str(),
+                a.summary
+            );
         }
         let count = |st: Status| self.members.iter().filter(|m| m.status == st).count();
         s += &format!(

@@ -582,15 +582,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             inflight: Arc::new(body::Inflight::new(cfg.workers)),
             ingest,
         });
-        let bind = cfg.bind.clone();
-        let workers = cfg.workers.max(1);
-        let server = actix_web::HttpServer::new(move || api::app(state.clone()))
-            .workers(workers)
-            .max_connections(cfg.max_connections.div_ceil(workers).max(1))
-            .bind(&bind)
-            .with_context(|| format!("cannot listen on {bind}"))?
-            .run();
-        server.await.context("the HTTP server stopped")?;
+        api::listen(Arc::clone(&cfg), api::Served::Facility(state)).await?;
         drop(engine);
         anyhow::Ok(())
     })

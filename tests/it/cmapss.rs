@@ -181,10 +181,21 @@ fn the_fleet_replay_is_the_same_at_any_thread_count() {
     let fleet = load_fleet(&root().join("twins/turbofan_fleet.toml")).unwrap();
     let run = |threads| {
         let r = twinfault::fleet::actors::replay(&s.test, &fleet, Some(&s.rul), threads, Default::default()).unwrap();
-        serde_json::to_string(&r).unwrap()
+        (serde_json::to_string(&r).unwrap(), twinfault::sim::runner::log_lines(&r.events).unwrap())
     };
-    let one = run(1);
-    assert_eq!(one, run(4));
+    let (one, log) = run(1);
+    assert_eq!((&one, &log), (&run(4).0, &run(4).1));
+    // The event log: each alarm a finding on its member (the facility's fault ids), the member
+    // going critical with it, and the fleet going critical once, at the first alarm's cycle.
+    let events: Vec<serde_json::Value> = log.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let findings: Vec<_> = events.iter().filter(|e| e["event"] == "finding").collect();
+    let fleet_changes: Vec<_> =
+        events.iter().filter(|e| e["event"] == "status" && e["node"] == "fleet-fd001").collect();
+    assert!(findings.iter().all(|f| f["kind"] == "degradation" && f["change"] == "opened"), "{:?}", findings[0]);
+    assert_eq!(fleet_changes.len(), 1, "{fleet_changes:?}");
+    assert_eq!((&fleet_changes[0]["to"], &fleet_changes[0]["t"]), (&serde_json::json!("critical"), &findings[0]["t"]));
+    let member_changes = events.iter().filter(|e| e["event"] == "status" && e["node"] != "fleet-fd001").count();
+    assert_eq!(member_changes, findings.len());
     // And it agrees with the benchmark's own scoring of the same model.
     let r: serde_json::Value = serde_json::from_str(&one).unwrap();
     let b = benchmark(&template(), &s, Some((*fleet.model).clone())).unwrap();
@@ -192,6 +203,11 @@ fn the_fleet_replay_is_the_same_at_any_thread_count() {
     assert_eq!(r["scored"]["early"].as_u64(), Some(b.chosen.engines_early as u64));
     // One latched alarm per alarmed engine, each either inside the last 30 cycles or early.
     assert_eq!(r["alarms"].as_array().unwrap().len(), b.chosen.engines_caught + b.chosen.engines_early);
+    assert_eq!(findings.len(), b.chosen.engines_caught + b.chosen.engines_early);
+    assert_eq!(
+        r["alarms"][0]["id"],
+        format!("F-{}-degradation-{}", findings[0]["node"].as_str().unwrap(), findings[0]["t"])
+    );
 }
 
 /// FD001 flown in six operating conditions (FD002's settings): each row gets a condition by a
@@ -300,10 +316,41 @@ fn a_served_fleet_takes_cycles_over_http_and_keeps_them_through_kill_9() {
     let before = s.get("/api/fleet", Some(READ)).json();
     assert_eq!(before["status"], "critical");
     assert_eq!(before["alarms"][0]["node"], "engine-068");
-    // kill -9: everything acknowledged comes back, to the same state.
+    // The alarm is a fault as the facility's server shows one: the same views, ids and routes.
+    let id = opened[0]["fault_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("F-engine-068-degradation-"), "{id}");
+    let st = s.get("/api/status", Some(READ)).json();
+    assert_eq!((st["nodes"][0]["kind"].as_str(), st["nodes"][0]["status"].as_str()), (Some("fleet"), Some("critical")));
+    assert_eq!(st["nodes"].as_array().unwrap().len(), 101);
+    assert_eq!(
+        (st["nodes"][68]["id"].as_str(), st["nodes"][68]["kind"].as_str()),
+        (Some("engine-068"), Some("member"))
+    );
+    assert_eq!(st["nodes"][68]["status"], "critical");
+    assert_eq!(
+        (st["open_faults"][0]["id"].as_str(), st["open_faults"][0]["kind"].as_str()),
+        (Some(id.as_str()), Some("degradation"))
+    );
+    assert_eq!(st["health"]["open_faults"], 1);
+    let n = s.get("/api/nodes/engine-068", Some(READ)).json();
+    assert_eq!(n["open_faults"][0]["id"], id);
+    assert_eq!(s.get("/api/nodes/engine-001", Some(READ)).json()["open_faults"], json!([]));
+    let h = s.get("/api/nodes/engine-068/fault-history", Some(READ)).json();
+    assert_eq!((h[0]["fault_id"].as_str(), h[0]["change"].as_str()), (Some(id.as_str()), Some("opened")));
+    assert_eq!(s.get("/api/faults", Some(READ)).json()[0]["id"], id);
+    // One error convention: an unknown node, a bad query, a route only a facility has.
+    let r = s.get("/api/nodes/engine-999", Some(READ));
+    assert!(r.status == 404 && r.json()["error"].as_str().unwrap().contains("engine-999"), "{}", r.body);
+    let r = s.get("/api/faults?state=maybe", Some(READ));
+    assert!(r.status == 400 && r.json()["details"][0]["path"] == "state", "{}", r.body);
+    let r = s.post("/api/ingest", Some(WRITE), "[]");
+    assert!(r.status == 404 && r.json()["error"].as_str().unwrap().contains("/api/ingest"), "{}", r.body);
+    assert_eq!(s.get("/api/status", None).status, 401);
+    // kill -9: everything acknowledged comes back, to the same state, alarm times included.
     let s = s.kill_and_restart();
     let after = s.get("/api/fleet", Some(READ)).json();
     assert_eq!(after["alarms"], before["alarms"]);
     assert_eq!(after["members"][67], before["members"][67]);
     assert_eq!(after["members"][67]["last"]["cycle"], 187);
+    assert_eq!(s.get("/api/status", Some(READ)).json()["open_faults"][0]["id"], id);
 }

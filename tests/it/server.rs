@@ -504,7 +504,8 @@ async fn a_full_queue_gets_429_with_retry_after() {
         inflight: Arc::default(),
         ingest,
     });
-    let app = actix_web::test::init_service(api::app(state)).await;
+    let common = api::Common::new(Arc::clone(&state.cfg));
+    let app = actix_web::test::init_service(api::app(common, api::Served::Facility(state))).await;
     let req = |t: i64| {
         actix_web::test::TestRequest::post()
             .uri("/api/ingest")

@@ -18,7 +18,9 @@
 //!    the alarm stays open (degradation does not heal).
 
 use crate::config::{ConfigError, parse_toml};
-use crate::types::Severity;
+use crate::detect::{Change, FindingEvent, Source};
+use crate::event::Event;
+use crate::types::{FaultKind, Severity, SimTime, Status};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -88,12 +90,15 @@ pub struct HealthSpec {
     pub detector: DetectorChoice,
 }
 
+/// The finding kinds an asset's alarm can raise.
+pub const ASSET_KINDS: &[FaultKind] = &[FaultKind::Degradation];
+
 /// What an alarm means and how it is raised.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmSpec {
     /// Finding kind, e.g. `degradation`.
-    pub kind: String,
+    pub kind: FaultKind,
     pub severity: Severity,
     /// An alarm is right when the member has at most this many cycles left (the label).
     pub horizon_cycles: f64,
@@ -178,6 +183,13 @@ impl AssetTemplate {
             if !(v.is_finite() && v > 0.0) {
                 return err(k, format!("{v} must be a positive number"));
             }
+        }
+        if !ASSET_KINDS.contains(&raw.alarm.kind) {
+            let names: Vec<&str> = ASSET_KINDS.iter().map(|k| k.as_str()).collect();
+            return err(
+                "alarm.kind",
+                format!("\"{}\" is an HVAC fault kind; an asset alarm is one of {}", raw.alarm.kind, names.join(", ")),
+            );
         }
         if h.alarm_caps.is_empty() {
             return err("health.alarm_caps", "names no cap".into());
@@ -449,7 +461,7 @@ pub enum MemberPhase {
 }
 
 /// The monitor's verdict on one cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CycleVerdict {
     pub cycle: u32,
     pub regime: Option<usize>,
@@ -915,11 +927,194 @@ impl Fleet {
         };
         (fill(&self.template.alarm.summary), fill(&self.template.alarm.action))
     }
+
+    /// The finding an alarm opens on member `node` at `t`: the template's kind and severity, the
+    /// detector's value against the model's threshold. It never resolves (degradation does not
+    /// heal); an operator's resolution (after a repair) closes it.
+    pub fn alarm_finding(&self, node: &str, v: &CycleVerdict, t: SimTime) -> FindingEvent {
+        let (summary, action) = self.alarm_text(node, v);
+        let a = &self.template.alarm;
+        let value = match self.model.detector {
+            DetectorChoice::HealthIndex => v.hi,
+            _ => v.rul,
+        };
+        FindingEvent {
+            t,
+            kind: a.kind,
+            change: Change::Opened,
+            severity: a.severity,
+            // Confirmed over `confirm_cycles` in a row before it opens.
+            confidence: 1.0,
+            value: value as f32,
+            threshold: Some(self.model.threshold as f32),
+            opened_at: t,
+            summary,
+            action,
+            device: None,
+            source: Source::Rule,
+        }
+    }
+
+    /// Every member's id, in unit order.
+    pub fn member_ids(&self) -> Vec<String> {
+        (1..=self.file.members).filter_map(|u| self.file.member(u)).collect()
+    }
+}
+
+/// A fleet's event log, folded from its members' alarms in time order: each alarm is a finding on
+/// its member, the member's status follows the finding's severity, and the fleet's status is the
+/// worst of its members' (as an AHU's is of its actuators'). The same events in the same order
+/// give the same log, whichever actor or thread raised them.
+#[derive(Debug, Clone)]
+pub struct FleetLog {
+    id: String,
+    members: Vec<String>,
+    statuses: Vec<Status>,
+    events: Vec<Event>,
+}
+
+impl FleetLog {
+    /// The fleet node `id` and its members, all healthy, no events.
+    pub fn new(id: String, members: Vec<String>) -> FleetLog {
+        FleetLog { id, statuses: vec![Status::Healthy; members.len()], members, events: Vec::new() }
+    }
+
+    /// The log of `fleet`.
+    pub fn of_fleet(fleet: &Fleet) -> FleetLog {
+        FleetLog::new(fleet.file.id.clone(), fleet.member_ids())
+    }
+
+    /// The fleet node's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    /// Each member's status, in member order.
+    pub fn statuses(&self) -> &[Status] {
+        &self.statuses
+    }
+
+    /// The fleet's status: the worst of its members'.
+    pub fn status(&self) -> Status {
+        self.statuses.iter().copied().max().unwrap_or(Status::Healthy)
+    }
+
+    /// Member `member` (0-based) raised `finding`; returns the events it added (the finding,
+    /// the member's status change, the fleet's). Findings must come in time order.
+    pub fn apply(&mut self, member: usize, finding: FindingEvent) -> &[Event] {
+        let start = self.events.len();
+        let Some(node) = self.members.get(member).cloned() else { return &[] };
+        let t = finding.t;
+        let (before, fleet_before) = (self.statuses[member], self.status());
+        let after = match finding.change {
+            Change::Resolved => Status::Healthy,
+            _ => before.max(finding.severity.status()),
+        };
+        self.events.push(Event::Finding { node: node.clone(), phase: None, finding, truth: None });
+        if after != before {
+            self.statuses[member] = after;
+            self.events.push(Event::Status { t, node, from: before, to: after, truth: Vec::new() });
+        }
+        if self.status() != fleet_before {
+            self.events.push(Event::Status {
+                t,
+                node: self.id.clone(),
+                from: fleet_before,
+                to: self.status(),
+                truth: Vec::new(),
+            });
+        }
+        &self.events[start..]
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Adds `alarms` (member index, finding) given in any order: sorted by time, then member.
+    pub fn apply_all(&mut self, mut alarms: Vec<(usize, FindingEvent)>) {
+        alarms.sort_by_key(|(m, f)| (f.t, *m));
+        for (m, f) in alarms {
+            self.apply(m, f);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alarm(t: u64, severity: Severity) -> FindingEvent {
+        FindingEvent {
+            t: SimTime(t),
+            kind: FaultKind::Degradation,
+            change: Change::Opened,
+            severity,
+            confidence: 1.0,
+            value: 20.0,
+            threshold: Some(25.0),
+            opened_at: SimTime(t),
+            summary: "degrading".into(),
+            action: "inspect".into(),
+            device: None,
+            source: Source::Rule,
+        }
+    }
+
+    #[test]
+    fn a_fleet_log_is_the_same_in_any_arrival_order() {
+        let members: Vec<String> = (1..=3).map(|u| format!("e{u}")).collect();
+        let raised = vec![
+            (2, alarm(90, Severity::Critical)),
+            (0, alarm(40, Severity::Warning)),
+            (1, alarm(90, Severity::Critical)),
+        ];
+        let mut a = FleetLog::new("fleet".into(), members.clone());
+        a.apply_all(raised.clone());
+        let mut b = FleetLog::new("fleet".into(), members);
+        b.apply_all(raised.into_iter().rev().collect());
+        assert_eq!(a.events(), b.events());
+        assert_eq!(a.statuses(), &[Status::Warning, Status::Critical, Status::Critical]);
+        assert_eq!(a.status(), Status::Critical);
+        // The fleet goes warning at 40 and critical at 90 once, though two members alarm then.
+        let fleet: Vec<(u64, Status)> = a
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Status { t, node, to, .. } if node == "fleet" => Some((t.0, *to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fleet, vec![(40, Status::Warning), (90, Status::Critical)]);
+        let findings = a.events().iter().filter(|e| matches!(e, Event::Finding { .. })).count();
+        assert_eq!(findings, 3);
+    }
+
+    #[test]
+    fn an_alarm_kind_must_be_an_asset_kind() {
+        let text = include_str!("../../../twins/turbofan.toml");
+        let t = AssetTemplate::parse(text, "turbofan.toml").expect("the shipped template parses");
+        assert_eq!(t.alarm.kind, FaultKind::Degradation);
+        let e = AssetTemplate::parse(&text.replace("kind = \"degradation\"", "kind = \"gear_jam\""), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alarm.kind") && e.contains("degradation"), "{e}");
+        let e = AssetTemplate::parse(&text.replace("kind = \"degradation\"", "kind = \"wear\""), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wear"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_member_adds_nothing() {
+        let mut log = FleetLog::new("fleet".into(), vec!["e1".into()]);
+        assert!(log.apply(5, alarm(1, Severity::Critical)).is_empty());
+        assert_eq!(log.status(), Status::Healthy);
+    }
 
     #[test]
     fn member_ids_are_formatted_and_bounded() {

@@ -219,6 +219,10 @@ pub fn rule_evidence(kind: FaultKind) -> (&'static str, &'static str) {
             "residual against the commanded position (outdoor-air fraction for the damper, °C for coils and zones); holds above the threshold",
             "fraction or °C",
         ),
+        Degradation => (
+            "an asset's end-of-life estimate (at or below the threshold) or health index (at or above it), held for the template's confirmation cycles",
+            "cycles or z",
+        ),
     }
 }
 

@@ -200,6 +200,7 @@ fault_kinds! {
     StuckAt => "stuck_at", injectable: true;
     SupplyAirDeviation => "supply_air_deviation", injectable: false;
     MixedAirOutOfBand => "mixed_air_out_of_band", injectable: false;
+    Degradation => "degradation", injectable: false;
 }
 
 impl FaultKind {
@@ -217,7 +218,7 @@ impl FaultKind {
 }
 
 /// Number of fault kinds; sizes the per-device finding tables.
-pub const N_FAULT_KINDS: usize = 15;
+pub const N_FAULT_KINDS: usize = 16;
 
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -164,6 +164,10 @@ pub enum NodeKind {
     Plant,
     Ahu,
     Actuator,
+    /// A fleet of assets (`twinfault serve --facility FLEET`), whose status is its members' worst.
+    Fleet,
+    /// One asset of a fleet (e.g. an engine).
+    Member,
 }
 
 /// One node of the live facility.

@@ -153,9 +153,9 @@ impl utoipa::Modify for BearerAuth {
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults."),
-    paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics),
-    components(schemas(ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
+    info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults. A fleet's server (`serve --facility FLEET`) answers the same reads (status, nodes, fault history, faults) with its fleet and members as nodes, and the `fleet` routes."),
+    paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics, crate::fleet::serve::members, crate::fleet::serve::ingest),
+    components(schemas(crate::fleet::serve::CycleDoc, crate::fleet::serve::CyclesReply, crate::fleet::serve::AlarmOpened, crate::fleet::serve::FleetMembers, crate::fleet::serve::MemberView, ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -170,8 +170,8 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>, details: Vec
 
 /// Liveness.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, description = "ok")))]
-async fn health(st: State) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok", "uptime_s": st.live.started.elapsed().as_secs() }))
+async fn health(c: web::Data<Common>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "uptime_s": c.started.elapsed().as_secs() }))
 }
 
 /// Prometheus text: ingest rate, queue depth, rejected samples by reason, open faults.
@@ -251,9 +251,9 @@ fn cors_headers(cfg: &ServeConfig, origin: Option<&str>) -> Option<String> {
     origin.filter(|o| cfg.cors_origins.iter().any(|c| c == o || c == "*")).map(str::to_string)
 }
 
-async fn preflight(req: HttpRequest, st: State) -> HttpResponse {
+async fn preflight(req: HttpRequest, c: web::Data<Common>) -> HttpResponse {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    match cors_headers(&st.cfg, origin) {
+    match cors_headers(&c.cfg, origin) {
         Some(o) => HttpResponse::NoContent()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o))
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
@@ -264,8 +264,30 @@ async fn preflight(req: HttpRequest, st: State) -> HttpResponse {
     }
 }
 
+/// What a server serves: a facility's twins, or a fleet of assets.
+#[derive(Clone)]
+pub enum Served {
+    Facility(State),
+    Fleet(web::Data<crate::fleet::serve::FleetState>),
+}
+
+/// What every server's routes share: its configuration and when it started.
+pub struct Common {
+    pub cfg: Arc<ServeConfig>,
+    pub started: std::time::Instant,
+}
+
+impl Common {
+    pub fn new(cfg: Arc<ServeConfig>) -> web::Data<Common> {
+        web::Data::new(Common { cfg, started: std::time::Instant::now() })
+    }
+}
+
+/// The one app: the same limits, query errors, CORS, health, OpenAPI document and error replies
+/// (an unknown route is a JSON 404) for a facility's server and a fleet's, with their own routes.
 pub fn app(
-    state: State,
+    common: web::Data<Common>,
+    served: Served,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -275,10 +297,10 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let limit = state.cfg.max_body_bytes;
-    let cfg = Arc::clone(&state.cfg);
-    App::new()
-        .app_data(state)
+    let limit = common.cfg.max_body_bytes;
+    let cfg = Arc::clone(&common.cfg);
+    let app = App::new()
+        .app_data(common)
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             let resp = error(
@@ -301,8 +323,22 @@ pub fn app(
             }
         })
         .route("/api/openapi.json", web::get().to(openapi))
-        .route("/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics))
+        .route("/health", web::get().to(health));
+    let app = match served {
+        Served::Facility(st) => app.app_data(st).configure(facility_routes),
+        Served::Fleet(st) => app.app_data(st).configure(crate::fleet::serve::routes),
+    };
+    app.route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight)).default_service(web::to(not_found))
+}
+
+/// An unknown route (or one the other kind of server has): the same JSON error as any other.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    error(StatusCode::NOT_FOUND, format!("no route {} {}", req.method(), clip(req.path())), vec![])
+}
+
+/// A facility's routes.
+fn facility_routes(c: &mut web::ServiceConfig) {
+    c.route("/metrics", web::get().to(metrics))
         .route("/api/ingest", web::post().to(ingest))
         .route("/api/status", web::get().to(status))
         .route("/api/facility", web::get().to(facility))
@@ -319,6 +355,20 @@ pub fn app(
         .route("/api/actions/{id}/approve", web::post().to(approve))
         .route("/api/actions/{id}/reject", web::post().to(reject))
         .route("/api/audit", web::get().to(audit))
-        .route("/api/agent/chat", web::post().to(agent_chat))
-        .route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight))
+        .route("/api/agent/chat", web::post().to(agent_chat));
+}
+
+/// Listens on the configured address and serves `served` until the server stops.
+pub async fn listen(cfg: Arc<ServeConfig>, served: Served) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let common = Common::new(Arc::clone(&cfg));
+    let workers = cfg.workers.max(1);
+    actix_web::HttpServer::new(move || app(common.clone(), served.clone()))
+        .workers(workers)
+        .max_connections(cfg.max_connections.div_ceil(workers).max(1))
+        .bind(&cfg.bind)
+        .with_context(|| format!("cannot listen on {}", cfg.bind))?
+        .run()
+        .await
+        .context("the HTTP server stopped")
 }

@@ -136,9 +136,27 @@ pub(super) async fn history(
 }
 
 #[derive(Deserialize)]
-pub(super) struct FaultsQuery {
-    state: Option<String>,
-    limit: Option<usize>,
+pub(crate) struct FaultsQuery {
+    pub state: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// The faults `q` asks for: open ones ranked (`state=open`, the default) or the latest resolved.
+pub(crate) fn fault_list(
+    q: &FaultsQuery,
+    open: impl FnOnce(usize) -> Vec<FaultView>,
+    resolved: impl FnOnce(usize) -> Vec<FaultView>,
+) -> HttpResponse {
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    match q.state.as_deref().unwrap_or("open") {
+        "open" => HttpResponse::Ok().json(open(limit)),
+        "resolved" => HttpResponse::Ok().json(resolved(limit)),
+        other => error(
+            StatusCode::BAD_REQUEST,
+            "bad state",
+            vec![FieldError { path: "state".into(), message: format!("\"{other}\" is not open or resolved") }],
+        ),
+    }
 }
 
 /// Open faults (ranked) or recently resolved ones.
@@ -149,16 +167,7 @@ pub(super) async fn faults(req: HttpRequest, q: web::Query<FaultsQuery>, st: Sta
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
     }
-    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    match q.state.as_deref().unwrap_or("open") {
-        "open" => HttpResponse::Ok().json(st.live.open_faults().into_iter().take(limit).collect::<Vec<_>>()),
-        "resolved" => HttpResponse::Ok().json(st.live.resolved_faults(limit)),
-        other => error(
-            StatusCode::BAD_REQUEST,
-            "bad state",
-            vec![FieldError { path: "state".into(), message: format!("\"{other}\" is not open or resolved") }],
-        ),
-    }
+    fault_list(&q, |n| st.live.open_faults().into_iter().take(n).collect(), |n| st.live.resolved_faults(n))
 }
 
 /// A node's fault changes (opened, updated, resolved), oldest first.
