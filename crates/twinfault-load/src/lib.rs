@@ -1,13 +1,15 @@
 //! # twinfault-load
 //!
 //! Reading twin and scenario files from disk into the core's validated types, with the learned
-//! classifier a facility names ([`model`]). The small loader the product and the visualizer share:
-//! no server, store or dataset stack.
+//! classifier a facility names ([`model`]), and fleets of other assets with the C-MAPSS files
+//! they replay ([`cmapss`]). The small loader the product and the visualizer share: no server,
+//! store or dataset stack.
 
 use std::path::{Path, PathBuf};
 use twinfault_core::config::{ConfigError, Facility, FacilityFile, Templates};
 use twinfault_core::scenario::{CampusSize, Scenario};
 
+pub mod cmapss;
 pub mod model;
 
 /// A problem with an input file, already phrased for the user.

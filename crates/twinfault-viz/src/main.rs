@@ -1,5 +1,6 @@
 //! `twinfault-viz SCENARIO [options]` runs a scenario in-process; `twinfault-viz --connect URL`
-//! watches a running `twinfault serve`.
+//! watches a running `twinfault serve`; `twinfault-viz FLEET --cycles FILE` replays a C-MAPSS
+//! file into a fleet.
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -13,9 +14,13 @@ use twinfault_viz::state::{InjectForm, Sim};
 #[derive(Parser)]
 #[command(name = "twinfault-viz", version)]
 struct Args {
-    /// Scenario file to run in-process (omit with --connect).
+    /// Scenario file to run in-process (omit with --connect), or a fleet file with --cycles.
     #[arg(required_unless_present = "connect", conflicts_with = "connect")]
     scenario: Option<PathBuf>,
+    /// A fleet's cycle file (C-MAPSS, e.g. test_FD001.txt) to replay into the fleet file given
+    /// as SCENARIO (e.g. twins/turbofan_fleet.toml); --speed is then cycles per second.
+    #[arg(long, conflicts_with = "connect")]
+    cycles: Option<PathBuf>,
     /// Watch a running `twinfault serve` instead, e.g. http://127.0.0.1:5000.
     #[arg(long)]
     connect: Option<String>,
@@ -64,6 +69,18 @@ fn main() -> ExitCode {
     if !(a.speed > 0.0 && a.speed.is_finite() && a.zoom_out > 0.0 && a.zoom_out.is_finite()) {
         eprintln!("error: --speed and --zoom-out must be positive numbers");
         return ExitCode::from(2);
+    }
+    if let (Some(cycles), Some(fleet)) = (&a.cycles, &a.scenario) {
+        let sim = match twinfault_viz::fleet::FleetSim::load(fleet, cycles) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let opts = twinfault_viz::fleet::FleetOptions { speed: a.speed, screenshot: a.screenshot, select: a.select };
+        twinfault_viz::fleet::run(sim, opts);
+        return ExitCode::SUCCESS;
     }
     let sim = match (&a.connect, &a.scenario) {
         (Some(url), _) => Sim::connect(url, a.token.clone(), Duration::from_millis(a.poll_ms)),

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 use twinfault_core::types::Status;
-use twinfault_viz::app::{Layout, RIGHT_PANEL, TOP_BAR, WINDOW, status_rgb};
+use twinfault_viz::app::{LEFT_PANEL, Layout, RIGHT_PANEL, TOP_BAR, WINDOW, status_rgb};
 
 fn near(px: &[u8], want: [u8; 3], tol: i32) -> bool {
     (0..3).all(|k| (i32::from(px[k]) - i32::from(want[k])).abs() <= tol)
@@ -108,5 +108,32 @@ fn the_window_watches_a_live_server() {
     // BEL-VNT-005 (jammed, fed over HTTP) sits at map (250, 455); BEL-VNT-001 (simulated) at (250, 185).
     shot.assert_device("BEL-VNT-005", (250.0, 455.0), Status::Critical);
     shot.assert_device("BEL-VNT-001", (250.0, 185.0), Status::Healthy);
+    shot.assert_issue_listed();
+}
+
+/// A fleet replayed in-process (C-MAPSS FD001 into `twins/turbofan_fleet.toml`): the member grid
+/// shows alarmed engines in red and the others green, and the alarms panel lists one.
+#[test]
+fn the_window_draws_a_fleet_and_its_alarms() {
+    let Some(dir) = common::shared_data("cmapss") else { return };
+    let fleet = common::root().join("twins/turbofan_fleet.toml");
+    let cycles = dir.join("test_FD001.txt");
+    let shot = shoot(
+        "fleet",
+        &[fleet.to_str().unwrap(), "--cycles", cycles.to_str().unwrap(), "--speed", "200", "--select", "engine-068"],
+    );
+    // The grid fills the central area: count the squares' colours there.
+    let (x0, x1) = (LEFT_PANEL as usize + 10, (WINDOW.0 - RIGHT_PANEL) as usize - 10);
+    let (y0, y1) = (TOP_BAR as usize + 10, WINDOW.1 as usize - 10);
+    let (mut red, mut green) = (0, 0);
+    for y in (y0..y1).step_by(2) {
+        for x in (x0..x1).step_by(2) {
+            let p = shot.px(x, y);
+            red += usize::from(near(p, status_rgb(Status::Critical), 20));
+            green += usize::from(near(p, status_rgb(Status::Healthy), 20));
+        }
+    }
+    assert!(red > 200, "no critical member drawn ({red} samples)");
+    assert!(green > 2 * red, "most members should still be healthy ({green} green, {red} red samples)");
     shot.assert_issue_listed();
 }

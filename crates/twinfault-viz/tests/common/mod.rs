@@ -15,6 +15,20 @@ pub fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
+/// The shared data folder beside the project, when this machine has it; where it must be (CI sets
+/// `TWINFAULT_REQUIRE_SHARED_DATA`) a missing folder fails the test instead of skipping it.
+pub fn shared_data(sub: &str) -> Option<PathBuf> {
+    let p = root().join("..").join("shared").join("data").join(sub);
+    if p.is_dir() {
+        Some(p)
+    } else if std::env::var_os("TWINFAULT_REQUIRE_SHARED_DATA").is_some() {
+        panic!("{} is missing, and TWINFAULT_REQUIRE_SHARED_DATA says it must be here", p.display());
+    } else {
+        eprintln!("SKIPPED: {} is not on this machine; the checks that need it did not run", p.display());
+        None
+    }
+}
+
 pub struct Server {
     pub base: String,
     child: std::process::Child,
