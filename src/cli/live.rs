@@ -29,7 +29,7 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             if let crate::validate::FileKind::Fleet = crate::validate::file_kind(&facility)? {
                 anyhow::ensure!(cfg.mqtt.is_none(), "a fleet is served over HTTP only (no MQTT yet)");
-                crate::fleet::serve::serve(&facility, cfg)?;
+                crate::serve::fleet::serve(&facility, cfg)?;
                 return Ok(ExitCode::SUCCESS);
             }
             crate::serve::serve(&facility, cfg)?;

@@ -1,7 +1,6 @@
-//! Other assets as data: NASA C-MAPSS files, training and the benchmark ([`cmapss`]), a fleet's
-//! member and fleet actors and `replay` into them ([`actors`]), and a fleet served over HTTP
-//! ([`serve`]).
+//! Other assets as data: NASA C-MAPSS files, training and the benchmark ([`cmapss`]), and a
+//! fleet's member and fleet actors and `replay` into them ([`actors`]). A fleet served over HTTP
+//! is `crate::serve::fleet`.
 
 pub mod actors;
 pub mod cmapss;
-pub mod serve;

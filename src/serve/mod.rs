@@ -12,11 +12,12 @@
 //! Time is wall-clock UTC: a sample's timestamp is its `SimTime` in milliseconds since the epoch.
 //! An acknowledged sample is on disk. On start the server replays each ingesting node's stored
 //! samples through its twin, so fault state survives a restart, and re-applies operators'
-//! resolutions.
+//! resolutions. A fleet file (`kind = "fleet"`) is served by [`fleet`], in the same app.
 
 pub mod admit;
 pub mod api;
 pub mod body;
+pub mod fleet;
 pub mod mqtt;
 
 use crate::clock::now_ms;

@@ -154,8 +154,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults. A fleet's server (`serve --facility FLEET`) answers the same reads (status, nodes, fault history, faults) with its fleet and members as nodes, and the `fleet` routes."),
-    paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics, crate::fleet::serve::members, crate::fleet::serve::ingest),
-    components(schemas(crate::fleet::serve::CycleDoc, crate::fleet::serve::CyclesReply, crate::fleet::serve::AlarmOpened, crate::fleet::serve::FleetMembers, crate::fleet::serve::MemberView, ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
+    paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics, crate::serve::fleet::members, crate::serve::fleet::ingest),
+    components(schemas(crate::serve::fleet::CycleDoc, crate::serve::fleet::CyclesReply, crate::serve::fleet::AlarmOpened, crate::serve::fleet::FleetMembers, crate::serve::fleet::MemberView, ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -268,7 +268,7 @@ async fn preflight(req: HttpRequest, c: web::Data<Common>) -> HttpResponse {
 #[derive(Clone)]
 pub enum Served {
     Facility(State),
-    Fleet(web::Data<crate::fleet::serve::FleetState>),
+    Fleet(web::Data<crate::serve::fleet::FleetState>),
 }
 
 /// What every server's routes share: its configuration and when it started.
@@ -326,7 +326,7 @@ pub fn app(
         .route("/health", web::get().to(health));
     let app = match served {
         Served::Facility(st) => app.app_data(st).configure(facility_routes),
-        Served::Fleet(st) => app.app_data(st).configure(crate::fleet::serve::routes),
+        Served::Fleet(st) => app.app_data(st).configure(crate::serve::fleet::routes),
     };
     app.route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight)).default_service(web::to(not_found))
 }
