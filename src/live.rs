@@ -106,21 +106,7 @@ impl Live {
             NodeRef::Ahu(_) => NodeKind::Ahu,
             NodeRef::Actuator(_) => NodeKind::Actuator,
         };
-        let mut v = NodeView {
-            id: f.node_id(n).to_string(),
-            kind,
-            status: self.status(n),
-            parent: None,
-            children: None,
-            phase: None,
-            role: None,
-            mode: None,
-            model: None,
-            auto_created: false,
-            device_type: None,
-            last_sample: None,
-            open_faults: None,
-        };
+        let mut v = NodeView::new(f.node_id(n).to_string(), kind, self.status(n));
         match n {
             NodeRef::Plant => v.children = Some(f.ahus.iter().map(|a| a.id.clone()).collect()),
             NodeRef::Ahu(h) => {
@@ -142,19 +128,13 @@ impl Live {
 
     pub fn extra_view(&self, e: &ExtraNode, status: Status) -> NodeView {
         NodeView {
-            id: e.id.clone(),
-            kind: NodeKind::Actuator,
-            status,
             parent: Some(self.facility.ahus[e.ahu].id.clone()),
-            children: None,
-            phase: None,
             role: Some("unassigned".into()),
             mode: Some(twinfault_core::twin::Mode::Ingest),
-            model: None,
             auto_created: true,
             device_type: Some(e.device_type.clone()),
             last_sample: self.extra(&e.id).and_then(|(i, _)| self.last_sample(i)).as_ref().map(LastSample::of),
-            open_faults: None,
+            ..NodeView::new(e.id.clone(), NodeKind::Actuator, status)
         }
     }
 

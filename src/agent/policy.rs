@@ -7,7 +7,6 @@
 //! restart and are still used at most once.
 
 use crate::store::audit::{Audit, Outcome};
-use anyhow::Context;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,7 +72,7 @@ pub enum Refusal {
 pub struct Policy {
     pending: Mutex<BTreeMap<String, Pending>>,
     /// The same, on disk.
-    tree: sled::Tree,
+    tree: crate::store::audit::PendingActions,
     expiry_ms: i64,
     /// Operators who may approve actions proposed for others.
     approve_for_others: Vec<String>,
@@ -84,13 +83,9 @@ pub struct Policy {
 impl Policy {
     /// The policy of a store, with the actions still pending in it.
     pub fn new(audit: Audit, expiry_s: f64, approve_for_others: Vec<String>) -> Result<Policy> {
-        let tree = audit.db().open_tree("pending_actions").context("cannot open the pending actions")?;
-        let mut pending = BTreeMap::new();
-        for kv in tree.iter() {
-            let (_, v) = kv.context("reading the pending actions")?;
-            let p: Pending = serde_json::from_slice(&v).context("a pending action in the store is damaged")?;
-            pending.insert(p.id.clone(), p);
-        }
+        let tree = audit.pending_actions()?;
+        let pending: BTreeMap<String, Pending> =
+            tree.all::<Pending>()?.into_iter().map(|p| (p.id.clone(), p)).collect();
         Ok(Policy {
             pending: Mutex::new(pending),
             tree,
@@ -122,8 +117,7 @@ impl Policy {
         )?;
         let mut map = self.pending.lock().expect("not poisoned");
         anyhow::ensure!(!map.contains_key(&p.id), "action id {} is taken", p.id);
-        self.tree.insert(p.id.as_bytes(), serde_json::to_vec(&p)?).context("storing the pending action")?;
-        self.tree.flush().context("storing the pending action")?;
+        self.tree.put(&p.id, &p)?;
         map.insert(p.id.clone(), p.clone());
         Ok(p)
     }
@@ -152,9 +146,8 @@ impl Policy {
             );
         }
         // Gone from disk before it is carried out: a crash can lose an approval, never repeat one.
-        let gone = self.tree.remove(id.as_bytes()).and_then(|_| self.tree.flush());
-        if let Err(e) = gone {
-            let r = Refusal::Unknown(format!("{id} (the store failed: {e})"));
+        if let Err(e) = self.tree.remove(id) {
+            let r = Refusal::Unknown(format!("{id} (the store failed: {e:#})"));
             return refuse(r, serde_json::json!({ "action": id }));
         }
         map.remove(id);

@@ -77,7 +77,7 @@ pub struct FleetActor {
     /// The log's findings as faults (one id scheme with the facility's server).
     ledger: FaultLedger,
     alarms: Vec<(usize, FindingEvent)>,
-    /// Print each alarm as it arrives, with the fleet's status.
+    /// Print each alarm as it arrives, with the fleet's status (in a replay, where `t` is the cycle).
     live: bool,
 }
 
@@ -102,7 +102,8 @@ impl Handler<MemberAlarm> for FleetActor {
             let st = self.log.statuses();
             let alarmed = st.iter().filter(|s| **s != Status::Healthy).count();
             println!(
-                "  {}  {} ({}): {}   [fleet {}: {} {alarmed} of {} engines]",
+                "  cycle {:>3}  {}  {} ({}): {}   [fleet {}: {} {alarmed} of {} engines]",
+                m.finding.t.0,
                 self.log.members().get(m.member).map_or("?", String::as_str),
                 m.finding.kind,
                 m.finding.severity.status().as_str(),

@@ -326,38 +326,19 @@ async fn view(st: &FleetState) -> Result<(Vec<Status>, FaultLedger), HttpRespons
 }
 
 fn fleet_node(st: &FleetState, statuses: &[Status]) -> NodeView {
+    let status = statuses.iter().copied().max().unwrap_or(Status::Healthy);
     NodeView {
-        id: st.fleet.file.id.clone(),
-        kind: NodeKind::Fleet,
-        status: statuses.iter().copied().max().unwrap_or(Status::Healthy),
-        parent: None,
         children: Some(st.ids.clone()),
-        phase: None,
-        role: None,
-        mode: None,
-        model: None,
-        auto_created: false,
         device_type: Some(st.fleet.template.asset.clone()),
-        last_sample: None,
-        open_faults: None,
+        ..NodeView::new(st.fleet.file.id.clone(), NodeKind::Fleet, status)
     }
 }
 
 fn member_node(st: &FleetState, m: usize, status: Status) -> NodeView {
     NodeView {
-        id: st.ids[m].clone(),
-        kind: NodeKind::Member,
-        status,
         parent: Some(st.fleet.file.id.clone()),
-        children: None,
-        phase: None,
-        role: None,
-        mode: None,
-        model: None,
-        auto_created: false,
         device_type: Some(st.fleet.template.asset.clone()),
-        last_sample: None,
-        open_faults: None,
+        ..NodeView::new(st.ids[m].clone(), NodeKind::Member, status)
     }
 }
 

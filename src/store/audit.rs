@@ -45,9 +45,9 @@ impl Audit {
         Ok(Audit { tree: db.open_tree("audit").context("cannot open the audit log")?, db: db.clone() })
     }
 
-    /// The store the log is in.
-    pub fn db(&self) -> &sled::Db {
-        &self.db
+    /// The pending actions' tree of the same store.
+    pub fn pending_actions(&self) -> Result<PendingActions> {
+        Ok(PendingActions { tree: self.db.open_tree("pending_actions").context("cannot open the pending actions")? })
     }
 
     /// Appends an entry (durably) and returns it with its sequence number.
@@ -87,6 +87,37 @@ impl Audit {
             out.push(serde_json::from_slice(&v).context("a malformed audit entry")?);
         }
         Ok((out, None))
+    }
+}
+
+/// Actions waiting for an operator's approval (`pending_actions`), by id, flushed on every change.
+pub struct PendingActions {
+    tree: sled::Tree,
+}
+
+impl PendingActions {
+    /// Every stored action.
+    pub fn all<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.tree
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv.context("reading the pending actions")?;
+                serde_json::from_slice(&v).context("a pending action in the store is damaged")
+            })
+            .collect()
+    }
+
+    /// Stores `value` under `id`, on disk before it returns.
+    pub fn put<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
+        self.tree.insert(id.as_bytes(), serde_json::to_vec(value)?).context("storing the pending action")?;
+        self.tree.flush().context("storing the pending action")?;
+        Ok(())
+    }
+
+    /// Removes `id`, on disk before it returns.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        self.tree.remove(id.as_bytes()).and_then(|_| self.tree.flush()).context("removing the pending action")?;
+        Ok(())
     }
 }
 

@@ -2,20 +2,13 @@
 //! real rig's field names, validated into samples with a field path for every problem.
 
 use crate::live::clip;
-use serde::Serialize;
 use serde_json::Value;
 use twinfault_core::SimTime;
 use twinfault_core::actuator::Sample;
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::time::parse_timestamp_ms;
 
-/// One problem with one field of the payload.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct FieldError {
-    /// Where: `[3].telemetry.torque`, `nodeId`, `body`.
-    pub path: String,
-    pub message: String,
-}
+pub use twinfault_wire::FieldError;
 
 /// Why a payload was refused; decides the HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -90,6 +90,49 @@ impl Retention {
     pub const ALL: Retention = Retention { resolved: usize::MAX, history_per_node: usize::MAX };
 }
 
+/// Where an open fault stands in the list an operator reads: the more severe first, then the more
+/// confident, then the older, then by a tie-breaker (the id). The one order of the server's
+/// lists, the agent's overview and the visualizer's issues panel.
+#[derive(Debug, Clone, Copy)]
+pub struct Rank<'a> {
+    severity: Severity,
+    confidence: f32,
+    opened_at: SimTime,
+    tie: &'a str,
+}
+
+impl<'a> Rank<'a> {
+    pub fn of(severity: Severity, confidence: f32, opened_at: SimTime, tie: &'a str) -> Rank<'a> {
+        Rank { severity, confidence, opened_at, tie }
+    }
+
+}
+
+/// Worst first: a fault that ranks before another is "less".
+impl Ord for Rank<'_> {
+    fn cmp(&self, b: &Self) -> std::cmp::Ordering {
+        b.severity
+            .cmp(&self.severity)
+            .then(b.confidence.total_cmp(&self.confidence))
+            .then(self.opened_at.cmp(&b.opened_at))
+            .then(self.tie.cmp(b.tie))
+    }
+}
+
+impl PartialOrd for Rank<'_> {
+    fn partial_cmp(&self, b: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(b))
+    }
+}
+
+impl PartialEq for Rank<'_> {
+    fn eq(&self, b: &Self) -> bool {
+        self.cmp(b).is_eq()
+    }
+}
+
+impl Eq for Rank<'_> {}
+
 /// Open and resolved faults and each node's fault history.
 #[derive(Debug, Clone)]
 pub struct FaultLedger {
@@ -237,11 +280,12 @@ impl FaultLedger {
     pub fn open_ranked(&self) -> Vec<&Fault> {
         let mut v: Vec<&Fault> = self.open.values().collect();
         v.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.confidence.total_cmp(&a.confidence))
-                .then(a.opened_at.cmp(&b.opened_at))
-                .then(a.id.cmp(&b.id))
+            Rank::of(a.severity, a.confidence, a.opened_at, &a.id).cmp(&Rank::of(
+                b.severity,
+                b.confidence,
+                b.opened_at,
+                &b.id,
+            ))
         });
         v
     }

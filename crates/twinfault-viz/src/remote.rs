@@ -10,7 +10,7 @@ use twinfault_core::detect::Change;
 use twinfault_core::layout::Layout;
 use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::types::{FaultKind, SimTime, Status};
-use twinfault_wire::{FaultChange, HistoryPage, NodeView, StatusView};
+use twinfault_wire::{ErrorBody, FaultChange, HistoryPage, InjectReply, NodeView, ResolveReply, StatusView};
 
 /// What the app asks of the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,10 +110,7 @@ impl Http {
         let status = r.status().as_u16();
         let body = r.body_mut().read_to_string().map_err(|e| format!("{path}: {e}"))?;
         if status != 200 {
-            let why = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or(body);
+            let why = serde_json::from_str::<ErrorBody>(&body).map(|e| e.error).unwrap_or(body);
             return Err(format!("{path}: HTTP {status}: {why}"));
         }
         serde_json::from_str(&body).map_err(|e| format!("{path}: unexpected reply: {e}"))
@@ -311,15 +308,15 @@ fn run(http: &Http, c: Command) -> String {
         }
         Command::Inject { node, kind, severity } => {
             let body = serde_json::json!({ "node": node, "kind": kind, "severity": severity });
-            match http.post::<serde_json::Value>("/api/scenario/inject", &body) {
-                Ok(r) => format!("injected {} into {node}", r["injection"].as_str().unwrap_or("?")),
+            match http.post::<InjectReply>("/api/scenario/inject", &body) {
+                Ok(r) => format!("injected {} into {node}", r.injection),
                 Err(e) => format!("injection refused: {e}"),
             }
         }
         Command::Resolve { fault, note } => {
             let body = serde_json::json!({ "note": note });
-            match http.post::<serde_json::Value>(&format!("/api/faults/{fault}/resolve"), &body) {
-                Ok(r) => format!("resolved {fault} by {}", r["resolved_by"].as_str().unwrap_or("?")),
+            match http.post::<ResolveReply>(&format!("/api/faults/{fault}/resolve"), &body) {
+                Ok(r) => format!("resolved {fault} by {}", r.resolved_by),
                 Err(e) => format!("resolve refused: {e}"),
             }
         }

@@ -42,12 +42,14 @@ impl Issue {
 
 /// Open issues, worst first: severity, then confidence, then the oldest, then by node.
 pub fn rank(issues: &mut [Issue]) {
+    use twinfault_core::ledger::Rank;
     issues.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.confidence.total_cmp(&a.confidence))
-            .then(a.opened_at.cmp(&b.opened_at))
-            .then(a.target().cmp(b.target()))
+        Rank::of(a.severity, a.confidence, a.opened_at, a.target()).cmp(&Rank::of(
+            b.severity,
+            b.confidence,
+            b.opened_at,
+            b.target(),
+        ))
     });
 }
 

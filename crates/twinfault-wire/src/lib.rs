@@ -23,6 +23,74 @@ fn at(t: SimTime) -> String {
     format_timestamp_ms(t.0 as i64)
 }
 
+/// One problem with one field of a request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldError {
+    /// Where: `[3].telemetry.torque`, `nodeId`, `body`, `query`.
+    pub path: String,
+    pub message: String,
+}
+
+/// Every refusal: what was wrong, and where.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub details: Vec<FieldError>,
+}
+
+/// `POST /api/ingest`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IngestReply {
+    /// Samples stored and passed to the twins.
+    pub accepted: u64,
+}
+
+/// `POST /api/faults/{id}/resolve`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResolveReply {
+    pub fault: String,
+    /// The token's holder.
+    pub resolved_by: String,
+    pub note: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// `POST /api/scenario/inject`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InjectReply {
+    pub injection: String,
+    pub node: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: FaultKind,
+    /// When it starts, RFC 3339.
+    pub at: String,
+}
+
+/// `POST /api/scenario/clear`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClearReply {
+    pub node: String,
+    /// The injections that ended.
+    pub ended: Vec<String>,
+    pub at: String,
+}
+
+/// `POST /api/actions/{id}/reject`'s reply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RejectReply {
+    pub action: String,
+    pub rejected_by: String,
+}
+
 /// Whether a fault is still open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -204,6 +272,27 @@ pub struct NodeView {
     /// `GET /api/nodes/{id}` only: its open faults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_faults: Option<Vec<FaultView>>,
+}
+
+impl NodeView {
+    /// A node of `kind` with `status` and nothing else said about it yet.
+    pub fn new(id: String, kind: NodeKind, status: Status) -> NodeView {
+        NodeView {
+            id,
+            kind,
+            status,
+            parent: None,
+            children: None,
+            phase: None,
+            role: None,
+            mode: None,
+            model: None,
+            auto_created: false,
+            device_type: None,
+            last_sample: None,
+            open_faults: None,
+        }
+    }
 }
 
 /// Building health over the actuators that have reported.

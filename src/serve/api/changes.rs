@@ -14,7 +14,7 @@ pub(crate) struct ResolveBody {
 /// Resolve an open fault (write token). If its condition persists it opens again as a new fault.
 #[utoipa::path(post, path = "/api/faults/{id}/resolve", tag = "write", params(("id" = String, Path, description = "Fault id")),
     request_body = ResolveBody,
-    responses((status = 200, description = "Resolved"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = ResolveReply), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn resolve(
     req: HttpRequest,
@@ -110,9 +110,12 @@ pub(crate) async fn resolve_fault(st: &AppState, fault: &str, note: &str, who: &
                 return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"), vec![]);
             }
             st.live.mark_resolved(&f.id, &record);
-            HttpResponse::Ok().json(
-                json!({ "fault": f.id, "resolved_by": record["who"], "note": record["note"], "at": record["at"] }),
-            )
+            HttpResponse::Ok().json(ResolveReply {
+                fault: f.id.clone(),
+                resolved_by: who.to_string(),
+                note: note.to_string(),
+                at: format_timestamp_ms(t.0 as i64),
+            })
         }
         Ok(false) => error(StatusCode::CONFLICT, format!("fault \"{}\" is no longer open", f.id), vec![]),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the twin did not answer: {e}"), vec![]),
@@ -139,7 +142,7 @@ pub(crate) struct InjectBody {
 
 /// Inject a fault into a simulated actuator now (write token).
 #[utoipa::path(post, path = "/api/scenario/inject", tag = "write", request_body = InjectBody,
-    responses((status = 200, description = "Injected"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = InjectReply), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn inject(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     direct_change(req, payload, st, Change::InjectFault).await
@@ -190,8 +193,12 @@ pub(crate) async fn inject_fault(st: &AppState, body: &[u8]) -> HttpResponse {
         return error(status, clip_message(&e.message, &b.node), vec![]);
     }
     match st.supervisor.send(LiveInject(injection)).await {
-        Ok(Ok(())) => HttpResponse::Ok()
-            .json(json!({ "injection": id, "node": b.node, "kind": kind, "at": format_timestamp_ms(start.0 as i64) })),
+        Ok(Ok(())) => HttpResponse::Ok().json(InjectReply {
+            injection: id,
+            node: b.node,
+            kind,
+            at: format_timestamp_ms(start.0 as i64),
+        }),
         Ok(Err(e)) => error(live_status(&e), e.to_string(), vec![]),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
     }
@@ -219,7 +226,7 @@ pub(crate) struct ClearBody {
 
 /// End the injected faults of a simulated actuator now (write token): the device is repaired.
 #[utoipa::path(post, path = "/api/scenario/clear", tag = "write", request_body = ClearBody,
-    responses((status = 200, description = "The injections ended"), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody)),
+    responses((status = 200, body = ClearReply), (status = 404, body = ErrorBody), (status = 409, description = "The node is fed by telemetry", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn clear(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     direct_change(req, payload, st, Change::ClearFault).await
@@ -237,7 +244,7 @@ pub(crate) async fn clear_fault(st: &AppState, body: &[u8]) -> HttpResponse {
     let t = SimTime(now_ms().max(0) as u64);
     match st.supervisor.send(LiveClear { node: b.node.clone(), t }).await {
         Ok(Ok(ids)) => {
-            HttpResponse::Ok().json(json!({ "node": b.node, "ended": ids, "at": format_timestamp_ms(t.0 as i64) }))
+            HttpResponse::Ok().json(ClearReply { node: b.node, ended: ids, at: format_timestamp_ms(t.0 as i64) })
         }
         Ok(Err(e)) => error(live_status(&e), e.to_string(), vec![]),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the supervisor did not answer: {e}"), vec![]),
@@ -321,7 +328,7 @@ pub(super) async fn approve(req: HttpRequest, path: web::Path<String>, st: State
 
 /// Reject a pending action (its operator): it is cancelled and audited.
 #[utoipa::path(post, path = "/api/actions/{id}/reject", tag = "approval", params(("id" = String, Path, description = "Action id")),
-    responses((status = 200, description = "Cancelled"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RejectReply), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn reject(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
     let who = match authorize(&req, &st, Access::Read) {
@@ -329,7 +336,7 @@ pub(super) async fn reject(req: HttpRequest, path: web::Path<String>, st: State)
         Err(r) => return r,
     };
     match st.policy.reject(&path, &who, now_ms()) {
-        Ok(p) => HttpResponse::Ok().json(json!({ "action": p.id, "rejected_by": who })),
+        Ok(p) => HttpResponse::Ok().json(RejectReply { action: p.id, rejected_by: who }),
         Err(r) => refusal(r),
     }
 }

@@ -70,7 +70,7 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
     let reply = rx.await;
     drop(held);
     match reply {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "accepted": n })),
+        Ok(Ok(())) => HttpResponse::Ok().json(IngestReply { accepted: n as u64 }),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e, vec![]),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped", vec![]),
     }

@@ -41,9 +41,10 @@ use twinfault_core::detect::Diagnosis;
 use twinfault_core::fault::{Injection, InjectionProblem};
 use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::{FaultKind, Status};
+pub(crate) use twinfault_wire::ErrorBody;
 use twinfault_wire::{
-    FaultChange, FaultState, FaultView, Health, HistoryPage, LastSample, NodeKind, NodeView, Point, SampleView,
-    StatusView,
+    ClearReply, FaultChange, FaultState, FaultView, Health, HistoryPage, IngestReply, InjectReply, LastSample,
+    NodeKind, NodeView, Point, RejectReply, ResolveReply, SampleView, StatusView,
 };
 
 pub struct AppState {
@@ -91,19 +92,6 @@ async fn read_body(
 }
 
 type State = web::Data<AppState>;
-
-/// An error reply: what was wrong, and where.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(crate) struct ErrorBody {
-    error: String,
-    details: Vec<FieldError>,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(crate) struct IngestReply {
-    /// Samples stored and passed to the twins.
-    accepted: u64,
-}
 
 /// One sample as gateways send it (the rig's names are accepted too: `feedback_position_%`,
 /// `setpoint_position_%`, `motor_torque_Nmm`, `power_W`, `internal_temperature_deg_C`).
@@ -155,7 +143,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "twinfault", description = "Live digital twins of HVAC actuators: ingest, status, faults. A fleet's server (`serve --facility FLEET`) answers the same reads (status, nodes, fault history, faults) with its fleet and members as nodes, and the `fleet` routes."),
     paths(changes::clear, agent::agent_chat, changes::propose, changes::actions, changes::approve, changes::reject, read::audit, ingest::ingest, read::status, read::facility, read::node, read::history, read::diagnosis, read::faults, read::fault_history, changes::resolve, changes::inject, health, metrics, crate::serve::fleet::members, crate::serve::fleet::ingest),
-    components(schemas(crate::serve::fleet::CycleDoc, crate::serve::fleet::CyclesReply, crate::serve::fleet::AlarmOpened, crate::serve::fleet::FleetMembers, crate::serve::fleet::MemberView, ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
+    components(schemas(ResolveReply, InjectReply, ClearReply, RejectReply, crate::serve::fleet::CycleDoc, crate::serve::fleet::CyclesReply, crate::serve::fleet::AlarmOpened, crate::serve::fleet::FleetMembers, crate::serve::fleet::MemberView, ErrorBody, FieldError, IngestReply, SampleDoc, TelemetryDoc, HistoryPage, Point, StatusView, Health, NodeView, NodeKind, LastSample, SampleView, FaultView, FaultState, FaultChange, ResolveBody, InjectBody, ClearBody, ProposeBody, ChatBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -165,7 +153,7 @@ async fn openapi() -> HttpResponse {
 }
 
 pub(crate) fn error(status: StatusCode, message: impl Into<String>, details: Vec<FieldError>) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": message.into(), "details": details }))
+    HttpResponse::build(status).json(ErrorBody { error: message.into(), details })
 }
 
 /// Liveness.
