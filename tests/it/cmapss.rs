@@ -184,7 +184,7 @@ fn the_fleet_replay_is_the_same_at_any_thread_count() {
         (serde_json::to_string(&r).unwrap(), twinfault::sim::runner::log_lines(&r.events).unwrap())
     };
     let (one, log) = run(1);
-    assert_eq!((&one, &log), (&run(4).0, &run(4).1));
+    assert_eq!((one.clone(), log.clone()), run(4));
     // The event log: each alarm a finding on its member (the facility's fault ids), the member
     // going critical with it, and the fleet going critical once, at the first alarm's cycle.
     let events: Vec<serde_json::Value> = log.iter().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -105,7 +105,6 @@ impl<'a> Rank<'a> {
     pub fn of(severity: Severity, confidence: f32, opened_at: SimTime, tie: &'a str) -> Rank<'a> {
         Rank { severity, confidence, opened_at, tie }
     }
-
 }
 
 /// Worst first: a fault that ranks before another is "less".

@@ -162,6 +162,23 @@ struct Detail;
 #[derive(Component)]
 struct Block(usize);
 
+/// The window every view opens in: titled, of the fixed size the screenshot tests read, with egui.
+pub(crate) fn window_app(title: &str) -> bevy::app::App {
+    let mut app = bevy::app::App::new();
+    app.insert_resource(ClearColor(Color::srgb(0.09, 0.10, 0.12)))
+        .add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: format!("twinfault · {title}"),
+                resolution: (WINDOW.0 as u32, WINDOW.1 as u32).into(),
+                resizable: false,
+                ..default()
+            }),
+            ..default()
+        }))
+        .add_plugins(EguiPlugin::default());
+    app
+}
+
 pub fn run(mut sim: Sim, opts: Options) {
     if let Some(id) = &opts.select {
         sim.select(id);
@@ -171,19 +188,7 @@ pub fn run(mut sim: Sim, opts: Options) {
     let marker = (sim.layout.map_size[0].min(sim.layout.map_size[1]) as f32 / 28.0).clamp(4.0, 36.0);
     let blocks = crate::state::ahu_blocks(&sim.layout, f64::from(marker));
     let shot = if opts.screenshot.is_some() { ShotState::Waiting } else { ShotState::None };
-    let title = format!("twinfault · {}", sim.title);
-    bevy::app::App::new()
-        .insert_resource(ClearColor(Color::srgb(0.09, 0.10, 0.12)))
-        .add_plugins(DefaultPlugins.set(WindowPlugin {
-            primary_window: Some(Window {
-                title,
-                resolution: (WINDOW.0 as u32, WINDOW.1 as u32).into(),
-                resizable: false,
-                ..default()
-            }),
-            ..default()
-        }))
-        .add_plugins(EguiPlugin::default())
+    window_app(&sim.title)
         .insert_resource(App {
             sim,
             opts,

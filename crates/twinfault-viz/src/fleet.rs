@@ -5,10 +5,10 @@
 //! colour, the open alarms ranked, and the selected member's health index and remaining-life
 //! estimate over its cycles.
 
-use crate::app::{LEFT_PANEL, RIGHT_PANEL, TOP_BAR, WINDOW, status_rgb};
+use crate::app::{LEFT_PANEL, RIGHT_PANEL, TOP_BAR, status_rgb};
 use bevy::prelude::*;
 use bevy::render::view::window::screenshot::{Screenshot, save_to_disk};
-use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Line, Plot, PlotPoints};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -167,19 +167,7 @@ pub fn run(mut sim: FleetSim, opts: FleetOptions) {
     if let Some(id) = &opts.select {
         sim.select(id);
     }
-    let title = format!("twinfault · {}", sim.title);
-    bevy::app::App::new()
-        .insert_resource(ClearColor(Color::srgb(0.09, 0.10, 0.12)))
-        .add_plugins(DefaultPlugins.set(WindowPlugin {
-            primary_window: Some(Window {
-                title,
-                resolution: (WINDOW.0 as u32, WINDOW.1 as u32).into(),
-                resizable: false,
-                ..default()
-            }),
-            ..default()
-        }))
-        .add_plugins(EguiPlugin::default())
+    crate::app::window_app(&sim.title)
         .insert_resource(View { sim, opts, paused: false, owed: 0.0, shot: None })
         .add_systems(Startup, |mut commands: Commands| {
             commands.spawn(Camera2d);
