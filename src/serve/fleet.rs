@@ -267,7 +267,12 @@ pub(crate) async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Dat
     }
     latest.t = t;
     let mut opened = Vec::new();
-    for (d, &m) in stored.into_iter().zip(&members) {
+    // Member by member (each member's cycles in order), as a restart replays them: the fleet's
+    // events within one batch (one time) come in member order either way.
+    let mut batch: Vec<(StoredCycle, usize)> = stored.into_iter().zip(members.iter().copied()).collect();
+    batch.sort_by_key(|(_, m)| *m);
+    let accepted = batch.len();
+    for (d, m) in batch {
         let node = d.node.clone();
         match st.members[m].send(CycleIn { cycle: d.cycle, t, settings: d.settings, sensors: d.sensors }).await {
             Ok(v) => {
@@ -295,7 +300,7 @@ pub(crate) async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Dat
             }
         }
     }
-    HttpResponse::Ok().json(CyclesReply { accepted: members.len(), alarms_opened: opened })
+    HttpResponse::Ok().json(CyclesReply { accepted, alarms_opened: opened })
 }
 
 /// `POST /api/fleet/cycles`'s reply.

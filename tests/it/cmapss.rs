@@ -354,3 +354,38 @@ fn a_served_fleet_takes_cycles_over_http_and_keeps_them_through_kill_9() {
     assert_eq!(after["members"][67]["last"]["cycle"], 187);
     assert_eq!(s.get("/api/status", Some(READ)).json()["open_faults"][0]["id"], id);
 }
+
+#[test]
+fn a_served_fleet_gives_back_the_same_alarms_in_the_same_order_after_kill_9() {
+    use crate::server::{READ, Server, WRITE};
+    use serde_json::json;
+    let Some(sub) = fd001() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_facility(dir.path(), "twins/turbofan_fleet.toml", "");
+    let units = read_units(&sub.test, &template()).unwrap();
+    // Engines 41 and 37 alarm one cycle apart (112, 113): posted interleaved, engine 41 first in
+    // every batch, both alarms open in the same batch.
+    let (a, b) = (units.iter().find(|u| u.unit == 41).unwrap(), units.iter().find(|u| u.unit == 37).unwrap());
+    let doc = |u: &twinfault::fleet::cmapss::Unit, i: usize| json!({ "node": format!("engine-{:03}", u.unit), "cycle": u.cycles[i], "settings": u.settings[i], "sensors": u.sensors[i] });
+    let mut docs = Vec::new();
+    for i in 0..a.cycles.len().max(b.cycles.len()) {
+        for u in [a, b] {
+            if i < u.cycles.len() {
+                docs.push(doc(u, i));
+            }
+        }
+    }
+    let mut opened = 0;
+    for chunk in docs.chunks(100) {
+        let r = s.post("/api/fleet/cycles", Some(WRITE), &json!(chunk).to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+        opened += r.json()["alarms_opened"].as_array().unwrap().len();
+    }
+    assert_eq!(opened, 2);
+    let before = s.get("/api/fleet", Some(READ)).json();
+    let status_before = s.get("/api/status", Some(READ)).json();
+    assert_eq!(before["alarms"].as_array().unwrap().len(), 2, "{}", before["alarms"]);
+    let s = s.kill_and_restart();
+    assert_eq!(s.get("/api/fleet", Some(READ)).json()["alarms"], before["alarms"]);
+    assert_eq!(s.get("/api/status", Some(READ)).json()["open_faults"], status_before["open_faults"]);
+}
