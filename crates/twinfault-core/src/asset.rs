@@ -930,7 +930,7 @@ impl Fleet {
 
     /// The finding an alarm opens on member `node` at `t`: the template's kind and severity, the
     /// detector's value against the model's threshold. It never resolves (degradation does not
-    /// heal); an operator's resolution (after a repair) closes it.
+    /// heal, and fleets have no operator resolution yet).
     pub fn alarm_finding(&self, node: &str, v: &CycleVerdict, t: SimTime) -> FindingEvent {
         let (summary, action) = self.alarm_text(node, v);
         let a = &self.template.alarm;
@@ -1010,6 +1010,7 @@ impl FleetLog {
         let Some(node) = self.members.get(member).cloned() else { return &[] };
         let t = finding.t;
         let (before, fleet_before) = (self.statuses[member], self.status());
+        // A member has at most one alarm open (it latches), so a resolution leaves it healthy.
         let after = match finding.change {
             Change::Resolved => Status::Healthy,
             _ => before.max(finding.severity.status()),

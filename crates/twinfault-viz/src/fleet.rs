@@ -85,8 +85,9 @@ impl FleetSim {
         self.members.iter().all(|m| m.unit.is_none_or(|u| m.next >= self.units[u].cycles.len()))
     }
 
-    /// Feeds every member its next cycle; alarms become findings in the log, in member order
-    /// (members step together, so this is the log's time order: `t` is the cycle).
+    /// Feeds every member its next cycle; alarms become findings in the log, `t` the cycle, in
+    /// member order (every member's cycles start together, and C-MAPSS numbers them 1, 2, …, so
+    /// a step is one cycle of every member).
     pub fn step(&mut self) {
         self.steps += 1;
         let mut alarms = Vec::new();
