@@ -577,6 +577,11 @@ pub fn replay_ahu(
     let mut open = FaultLedger::default();
     let mut prev_t: Option<i64> = None;
     let mut rows = 0;
+    // The last value of each command and of the occupancy and fan flags, and the held cells of
+    // the current row.
+    let mut last_cmds: Vec<Option<f64>> = vec![None; cmd_cols.len()];
+    let mut last_flags: [Option<f64>; 2] = [None, None];
+    let mut held_cells: Vec<(usize, String)> = Vec::new();
     for (row, f) in &csv.rows {
         let row = *row;
         let get = |c: usize| f.get(c).copied().unwrap_or("");
@@ -602,6 +607,39 @@ pub fn replay_ahu(
         if !complete {
             continue;
         }
+        // Commands and the occupancy and fan flags: an empty or unreadable cell holds the row
+        // before's value (a trend log records on change), counted; with no value yet the row is
+        // skipped and counted. An empty setpoint cell means none (the supply rule waits).
+        let mut missing = None;
+        let mut held = |c: Option<usize>, last: &mut Option<f64>| -> Option<f64> {
+            let c = c?;
+            match logfile::number(get(c)) {
+                Ok(x) => *last = Some(x),
+                Err(reason) => {
+                    let name = csv.header.get(c).copied().unwrap_or("?").trim();
+                    if last.is_some() {
+                        held_cells.push((row, format!("{}: column {name}: \"{}\"", reason.as_str(), get(c))));
+                    } else if missing.is_none() {
+                        missing = Some((reason, format!("column {name}: \"{}\"", get(c))));
+                    }
+                }
+            }
+            *last
+        };
+        let occupied = held(occ, &mut last_flags[0]).is_none_or(|v| v > 0.5)
+            && held(fan, &mut last_flags[1]).is_none_or(|v| v > 0.5);
+        let commands_pct: Vec<f64> = cmd_cols
+            .iter()
+            .zip(last_cmds.iter_mut())
+            .map(|(c, last)| held(*c, last).map_or(0.0, |v| (v * map.command_scale).clamp(0.0, 100.0)))
+            .collect();
+        for (r, detail) in held_cells.drain(..) {
+            tally.note(Reason::HeldField, r, || detail)?;
+        }
+        if let Some((reason, detail)) = missing {
+            tally.note(reason, row, || detail)?;
+            continue;
+        }
         if !order.admit(t, &mut tally, row)? {
             continue;
         }
@@ -615,11 +653,6 @@ pub fn replay_ahu(
             (None, None, Some(x)) | (None, Some(x), None) => Some(to_c(x)),
             _ => None,
         };
-        let occupied = occ.and_then(num).is_none_or(|v| v > 0.5) && fan.and_then(num).is_none_or(|v| v > 0.5);
-        let commands_pct = cmd_cols
-            .iter()
-            .map(|c| c.and_then(num).map_or(0.0, |v| (v * map.command_scale).clamp(0.0, 100.0)))
-            .collect();
         let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
         prev_t = Some(t);
         let m = twinfault_core::ahu::AhuMeasurement {

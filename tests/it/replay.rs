@@ -363,3 +363,95 @@ fn a_gap_in_a_replayed_log_raises_signal_loss() {
     assert!((55.0..65.0).contains(&opened), "{opened}");
     assert_eq!(r["findings"].as_array().unwrap().len(), 1, "{}", r["findings"]);
 }
+
+/// Another log format for the same unit, mapped without code changes: one supply-air setpoint
+/// column instead of a heating and cooling pair, ISO times, extra columns (return fan, duct
+/// static pressure), and empty cells: a command or flag holds its last value (counted), a row
+/// with an empty temperature or a command never seen is skipped (counted), an empty setpoint
+/// means none.
+#[test]
+fn a_log_with_one_setpoint_column_extra_columns_and_empty_cells_replays() {
+    use twinfault::telemetry::logfile::Reason;
+    let Some(data) = shared_data("lbnl-ahu") else { return };
+    let text = std::fs::read_to_string(data.join("SZVAV.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').map(str::trim).collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name}"));
+    let cols = [
+        at("AHU: Supply Air Temperature"),
+        at("AHU: Supply Air Temperature Cooling Set Point"),
+        at("AHU: Outdoor Air Temperature"),
+        at("AHU: Mixed Air Temperature"),
+        at("AHU: Return Air Temperature"),
+        at("AHU: Supply Air Fan Status"),
+        at("AHU: Outdoor Air Damper Control Signal"),
+        at("AHU: Cooling Coil Valve Control Signal"),
+        at("AHU: Heating Coil Valve Control Signal"),
+        at("Occupancy Mode Indicator"),
+    ];
+    let mut csv = String::from("timestamp,sat,sat_sp,oat,mat,rat,fan,oad,chw,hw,occ,rf_speed,dsp\n");
+    let (mut rows, mut blank_temps, mut blank_cmds) = (0, 0, 0);
+    for (i, l) in lines.take(3 * 1440).enumerate() {
+        let f: Vec<&str> = l.split(',').collect();
+        let (d, t) = f[0].split_once(' ').unwrap();
+        let [m, day, y]: [u32; 3] = d.split('/').map(|x| x.parse().unwrap()).collect::<Vec<_>>().try_into().unwrap();
+        let (h, min) = t.split_once(':').unwrap();
+        let iso =
+            format!("{y}-{m:02}-{day:02}T{:02}:{:02}:00Z", h.parse::<u32>().unwrap(), min.parse::<u32>().unwrap());
+        let mut cells: Vec<String> = cols.iter().map(|&c| f[c].trim().to_string()).collect();
+        if i % 97 == 5 {
+            cells[3].clear(); // mixed air: the row cannot be used
+            blank_temps += 1;
+        } else if i % 31 == 7 {
+            cells[6].clear(); // the damper command: held from the row before
+            blank_cmds += 1;
+        }
+        csv += &format!("{iso},{},0.55,1.2\n", cells.join(","));
+        rows += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("unit.csv");
+    std::fs::write(&log, csv).unwrap();
+    let map = dir.path().join("unit.toml");
+    std::fs::write(
+        &map,
+        r#"format = "csv"
+target = "ahu"
+node = "ahu-szvav"
+time_column = "timestamp"
+time = "rfc3339"
+temperature_unit = "fahrenheit"
+command_scale = 100.0
+
+[fields]
+outdoor_air = "oat"
+return_air = "rat"
+mixed_air = "mat"
+supply_air = "sat"
+supply_air_setpoint = "sat_sp"
+occupied = "occ"
+fan = "fan"
+
+[commands]
+SZVAV-OAD = "oad"
+SZVAV-CHW = "chw"
+SZVAV-HW = "hw"
+"#,
+    )
+    .unwrap();
+    let facility = twinfault::load::facility(&root().join("twins/lbnl_szvav.toml"), None).unwrap();
+    let mapping = twinfault::telemetry::replay::Mapping::load(&map).unwrap();
+    let r = twinfault::telemetry::replay::replay_ahu(&log, &facility, &mapping, None, false).unwrap();
+    // Every row is used but those without mixed air and the real log's own bad cells (it has a
+    // "#VALUE!" in the outdoor air).
+    let own = r.reading.count(Reason::NotANumber) + r.reading.count(Reason::NonFinite);
+    assert_eq!(r.rows + blank_temps + own, rows, "{:?}", r.reading);
+    assert!(own <= 2, "{:?}", r.reading);
+    assert_eq!(r.reading.count(Reason::EmptyCell), blank_temps);
+    assert_eq!(r.reading.count(Reason::HeldField), blank_cmds);
+    assert_eq!(r.days.len(), 3, "{:?}", r.days);
+    // --strict refuses the first imperfect row, naming it.
+    let e =
+        format!("{:#}", twinfault::telemetry::replay::replay_ahu(&log, &facility, &mapping, None, true).unwrap_err());
+    assert!(e.contains("unit.csv") && e.contains("row 7") && e.contains("mat"), "{e}");
+}
