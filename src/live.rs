@@ -60,7 +60,6 @@ pub struct Live {
     pub mqtt_subscribed: std::sync::atomic::AtomicBool,
     /// MQTT connections made (each ConnAck): also which connection a message came on.
     pub mqtt_connections: AtomicU64,
-    pub started: std::time::Instant,
 }
 
 impl Live {
@@ -82,7 +81,6 @@ impl Live {
             queue_depth: AtomicUsize::new(0),
             mqtt_subscribed: std::sync::atomic::AtomicBool::new(false),
             mqtt_connections: AtomicU64::new(0),
-            started: std::time::Instant::now(),
         }
     }
 

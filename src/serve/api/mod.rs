@@ -164,7 +164,7 @@ async fn health(c: web::Data<Common>) -> HttpResponse {
 
 /// Prometheus text: ingest rate, queue depth, rejected samples by reason, open faults.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(st: State) -> HttpResponse {
+async fn metrics(st: State, c: web::Data<Common>) -> HttpResponse {
     let l = &st.live;
     let mut out = String::new();
     let mut line = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
@@ -229,7 +229,7 @@ async fn metrics(st: State) -> HttpResponse {
         "twinfault_uptime_seconds",
         "Seconds since the server started.",
         "gauge",
-        vec![(String::new(), l.started.elapsed().as_secs_f64())],
+        vec![(String::new(), c.started.elapsed().as_secs_f64())],
     );
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
