@@ -14,8 +14,11 @@ use std::path::Path;
 
 /// Rows named per reason in the summary.
 const FIRST_ROWS_SHOWN: usize = 3;
-/// A silence longer than this between two rows is reported as a gap [ms].
+/// A silence longer than this between two rows is reported as a gap [ms] (or longer than
+/// [`GAP_INTERVALS`] of the log's median interval, for logs sampled more slowly).
 pub const GAP_REPORTED_MS: i64 = 10_000;
+/// A gap in a slowly sampled log: this many median intervals.
+pub const GAP_INTERVALS: i64 = 5;
 
 /// Why a row (or one cell of it) was not used as it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -80,8 +83,11 @@ pub struct Tally {
     pub rows: usize,
     pub used: usize,
     pub reasons: BTreeMap<Reason, ReasonCount>,
-    /// Silences longer than [`GAP_REPORTED_MS`] between used rows.
+    /// Silences longer than `gap_over_ms` between used rows.
     pub gaps: usize,
+    /// What counts as a gap: [`GAP_REPORTED_MS`], or [`GAP_INTERVALS`] median intervals when
+    /// that is longer (a trend log every minute has no gap every minute) [ms].
+    pub gap_over_ms: i64,
     pub longest_gap_ms: i64,
     /// Median interval between used rows [ms].
     pub median_interval_ms: Option<i64>,
@@ -123,14 +129,16 @@ impl Tally {
     pub fn finish(&mut self, rows: usize, used: usize, mut intervals: Vec<i64>) {
         self.rows = rows;
         self.used = used;
-        self.gaps = intervals.iter().filter(|&&d| d > GAP_REPORTED_MS).count();
-        self.longest_gap_ms = intervals.iter().copied().filter(|&d| d > GAP_REPORTED_MS).max().unwrap_or(0);
         self.median_interval_ms = if intervals.is_empty() {
             None
         } else {
             let mid = intervals.len() / 2;
             Some(*intervals.select_nth_unstable(mid).1)
         };
+        let over = GAP_REPORTED_MS.max(self.median_interval_ms.unwrap_or(0).saturating_mul(GAP_INTERVALS));
+        self.gap_over_ms = over;
+        self.gaps = intervals.iter().filter(|&&d| d > over).count();
+        self.longest_gap_ms = intervals.iter().copied().filter(|&d| d > over).max().unwrap_or(0);
     }
 
     /// Prints the summary line as a warning on stderr, when there is something to say.
@@ -156,7 +164,7 @@ impl Tally {
                 "{} gap{} over {} s (longest {:.1} s)",
                 self.gaps,
                 if self.gaps == 1 { "" } else { "s" },
-                GAP_REPORTED_MS / 1000,
+                self.gap_over_ms / 1000,
                 self.longest_gap_ms as f64 / 1000.0
             ));
         }
@@ -299,13 +307,18 @@ mod tests {
         assert!(!order.admit(-5, &mut t, 4).unwrap());
         assert!(order.admit(20_000, &mut t, 5).unwrap());
         t.note(Reason::EmptyCell, 6, || "column position: \"\"".into()).unwrap();
-        t.finish(5, 2, vec![20_000]);
+        t.finish(5, 2, vec![1_000, 1_000, 20_000]);
         assert_eq!(t.skipped(), 3);
         let s = t.summary().unwrap();
         assert!(s.contains("duplicated time 1 (row 3"), "{s}");
         assert!(s.contains("backwards time 1 (row 4"), "{s}");
         assert!(s.contains("empty cell 1 (row 6: column position"), "{s}");
         assert!(s.contains("1 gap over 10 s (longest 20.0 s)"), "{s}");
+        // A log every minute: a gap is five of its intervals, not every minute.
+        let mut slow = Tally::new(Path::new("trend.csv"), false);
+        slow.finish(4, 4, vec![60_000, 60_000, 400_000]);
+        assert_eq!((slow.gaps, slow.gap_over_ms), (1, 300_000));
+        assert!(slow.summary().unwrap().contains("1 gap over 300 s (longest 400.0 s)"));
         let mut strict = Tally::new(Path::new("log.csv"), true);
         let e = strict.note(Reason::NonFinite, 9, || "column torque: \"NaN\"".into()).unwrap_err();
         assert_eq!(e.to_string(), "log.csv: row 9: NaN or infinite value: column torque: \"NaN\" (--strict)");

@@ -450,6 +450,10 @@ SZVAV-HW = "hw"
     assert_eq!(r.reading.count(Reason::EmptyCell), blank_temps);
     assert_eq!(r.reading.count(Reason::HeldField), blank_cmds);
     assert_eq!(r.days.len(), 3, "{:?}", r.days);
+    // A gap is a silence of five 1-minute rows, not every minute: only the nights between the
+    // log's days (it holds daytime rows) or none.
+    assert_eq!(r.reading.gap_over_ms, 300_000);
+    assert!(r.reading.gaps <= 3, "{:?}", r.reading);
     // --strict refuses the first imperfect row, naming it.
     let e =
         format!("{:#}", twinfault::telemetry::replay::replay_ahu(&log, &facility, &mapping, None, true).unwrap_err());
