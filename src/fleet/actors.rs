@@ -117,15 +117,15 @@ impl Handler<MemberAlarm> for FleetActor {
     }
 }
 
-/// The fleet's log as it arrived and the alarms (member, finding) so far.
+/// The alarms (member, finding) so far, in the order they arrived.
 #[derive(Message)]
-#[rtype(result = "(FleetLog, Vec<(usize, FindingEvent)>)")]
-pub struct Snapshot;
+#[rtype(result = "Vec<(usize, FindingEvent)>")]
+pub struct Alarms;
 
-impl Handler<Snapshot> for FleetActor {
-    type Result = MessageResult<Snapshot>;
-    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((self.log.clone(), self.alarms.clone()))
+impl Handler<Alarms> for FleetActor {
+    type Result = MessageResult<Alarms>;
+    fn handle(&mut self, _: Alarms, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.alarms.clone())
     }
 }
 
@@ -261,7 +261,7 @@ pub fn replay(file: &Path, fleet: &Fleet, rul: Option<&Path>, threads: usize, pa
                 });
             }
             let verdicts: Vec<Vec<CycleVerdict>> = futures_util::future::join_all(runs).await;
-            let (_, alarms) = fleet_addr.send(Snapshot).await.expect("the fleet actor lives");
+            let alarms = fleet_addr.send(Alarms).await.expect("the fleet actor lives");
             for a in arbiters {
                 a.stop();
             }

@@ -277,7 +277,7 @@ pub(crate) async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Dat
         match st.members[m].send(CycleIn { cycle: d.cycle, t, settings: d.settings, sensors: d.sensors }).await {
             Ok(v) => {
                 if v.opened {
-                    opened.push(AlarmOpened { fault_id: String::new(), node, cycle: v.cycle, rul: v.rul, hi: v.hi });
+                    opened.push(AlarmOpened { fault_id: None, node, cycle: v.cycle, rul: v.rul, hi: v.hi });
                 }
                 latest.verdicts[m] = Some(v);
             }
@@ -296,7 +296,7 @@ pub(crate) async fn ingest(req: HttpRequest, payload: web::Payload, st: web::Dat
     {
         for a in &mut opened {
             if let Some(f) = ledger.open_of(&a.node).next() {
-                a.fault_id = f.id.clone();
+                a.fault_id = Some(f.id.clone());
             }
         }
     }
@@ -314,7 +314,8 @@ pub struct CyclesReply {
 /// An alarm the batch opened.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlarmOpened {
-    pub fault_id: String,
+    /// The fault it opened (none if the fleet node did not answer).
+    pub fault_id: Option<String>,
     pub node: String,
     pub cycle: u32,
     /// Remaining-life estimate [cycles] and health index at the alarm.
