@@ -96,17 +96,37 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {
                     println!("replayed {} rows of {}", r.rows, r.file);
-                    let mut rows = vec![vec!["day".to_string(), "label".into(), "findings".into()]];
+                    let mut rows = vec![vec![
+                        "day".to_string(),
+                        "label".into(),
+                        "findings".into(),
+                        "fork: top hypothesis (fit mixed/supply K)".into(),
+                        "runner-up".into(),
+                        "right".into(),
+                    ]];
                     for d in &r.days {
+                        let (top, next) = match &d.fork {
+                            Some(k) => (
+                                format!("{} ({:.1}/{:.1})", k.top, k.fit_mixed_c, k.fit_supply_c),
+                                k.runner_up.clone().unwrap_or_default(),
+                            ),
+                            None => ("-".into(), "-".into()),
+                        };
                         rows.push(vec![
                             d.date.clone(),
                             d.label.clone().unwrap_or_else(|| "-".into()),
                             if d.findings.is_empty() { "-".into() } else { d.findings.join(", ") },
+                            top,
+                            next,
+                            d.right_component.map_or("-", |r| if r { "yes" } else { "no" }).into(),
                         ]);
                     }
                     print!("{}", render::table(&rows));
                     if let (Some((a, b)), Some((c, d))) = (r.faulted_days_flagged, r.unfaulted_days_flagged) {
                         println!("faulted days flagged: {a} of {b}; unfaulted days flagged: {c} of {d}");
+                    }
+                    if let Some((a, b)) = r.right_component_first {
+                        println!("right component first: {a} of {b} faulted days");
                     }
                 }
                 return Ok(ExitCode::SUCCESS);

@@ -306,6 +306,7 @@ pub fn replay_rules(ds: &Dataset, runs: &[i32]) -> Result<Vec<Alarm>> {
             action: String::new(),
             device: Some(dev.to_string()),
             source: twinfault_core::detect::Source::Rule,
+            likely: None,
         };
         let phase = sample_phase(&phases, frun[j], dev, ft[j]);
         collect(&mut alarms, frun[j], dev, std::slice::from_ref(&fe), &|_| phase);

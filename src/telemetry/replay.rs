@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use twinfault_core::SimTime;
 use twinfault_core::config::{Facility, parse_toml};
+use twinfault_core::counterfactual::Ranking;
 use twinfault_core::detect::{FindingEvent, Source};
 use twinfault_core::ledger::FaultLedger;
 use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::twin::{ActuatorTwin, Mode};
-use twinfault_core::types::Status;
+use twinfault_core::types::{Role, Status};
 
 /// A column mapping for CSV trend logs.
 #[derive(Debug, Clone, Deserialize)]
@@ -486,6 +487,65 @@ pub struct AhuDay {
     pub findings: Vec<String>,
     /// The label of the day from `--labels`, when given (`none` = unfaulted).
     pub label: Option<String>,
+    /// The day's strongest fork answer (the one whose top beat "all healthy" by the most).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fork: Option<DayFork>,
+    /// With a label naming a component: whether the fork's top hypothesis names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub right_component: Option<bool>,
+}
+
+/// The fork's answer for a day, in short.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayFork {
+    /// When it ran (UTC).
+    pub at: String,
+    /// `SZVAV-HW stuck at 100 %` or `all healthy`.
+    pub top: String,
+    pub device: Option<String>,
+    /// The element's role (`heating_valve`, ...).
+    pub role: Option<String>,
+    /// Its fit: RMS residual of mixed and supply air [K].
+    pub fit_mixed_c: f64,
+    pub fit_supply_c: f64,
+    pub runner_up: Option<String>,
+    /// Score per sample by which the top beats "all healthy".
+    pub evidence: f64,
+    /// Forks run that day.
+    pub runs: usize,
+}
+
+impl DayFork {
+    fn of(rankings: &[Ranking]) -> Option<DayFork> {
+        let best = rankings.iter().max_by(|a, b| a.evidence().total_cmp(&b.evidence()))?;
+        let top = best.top()?;
+        Some(DayFork {
+            at: twinfault_core::time::format_timestamp_ms(best.at.0 as i64),
+            top: top.hypothesis.describe(),
+            device: top.hypothesis.device.clone(),
+            role: top.hypothesis.role.map(|r| r.as_str().to_string()),
+            fit_mixed_c: top.rmse_mixed_c,
+            fit_supply_c: top.rmse_supply_c,
+            runner_up: best.runner_up().map(|s| s.hypothesis.describe()),
+            evidence: best.evidence(),
+            runs: rankings.len(),
+        })
+    }
+}
+
+/// The role a label's component names (`oa_damper`, `cooling_coil_valve`, `heating_coil_valve`
+/// and their spellings in other logs); `None` for a component no child stands for.
+pub fn label_role(label: &str) -> Option<Role> {
+    let c = label.split_whitespace().next()?.to_ascii_lowercase();
+    if c.contains("damper") && (c.contains("oa") || c.contains("outdoor") || c.contains("outside")) {
+        Some(Role::OutdoorAirDamper)
+    } else if c.contains("cool") || c.contains("chw") {
+        Some(Role::CoolingValve)
+    } else if c.contains("heat") || c.contains("hw") {
+        Some(Role::HeatingValve)
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -496,6 +556,11 @@ pub struct AhuReplayReport {
     /// With labels: faulted days flagged, unfaulted days flagged.
     pub faulted_days_flagged: Option<(usize, usize)>,
     pub unfaulted_days_flagged: Option<(usize, usize)>,
+    /// With labels: faulted days whose flagged fork names the labelled component first, of
+    /// faulted days.
+    pub right_component_first: Option<(usize, usize)>,
+    /// The unit model learned from the log.
+    pub unit: twinfault_core::counterfactual::UnitModel,
     /// Rows skipped, by reason; gaps and the sampling interval.
     pub reading: Tally,
 }
@@ -582,6 +647,7 @@ pub fn replay_ahu(
     let mut last_cmds: Vec<Option<f64>> = vec![None; cmd_cols.len()];
     let mut last_flags: [Option<f64>; 2] = [None, None];
     let mut held_cells: Vec<(usize, String)> = Vec::new();
+    let mut log = Vec::new();
     for (row, f) in &csv.rows {
         let row = *row;
         let get = |c: usize| f.get(c).copied().unwrap_or("");
@@ -653,9 +719,7 @@ pub fn replay_ahu(
             (None, None, Some(x)) | (None, Some(x), None) => Some(to_c(x)),
             _ => None,
         };
-        let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
-        prev_t = Some(t);
-        let m = twinfault_core::ahu::AhuMeasurement {
+        log.push(twinfault_core::ahu::AhuMeasurement {
             t: SimTime(t.max(0) as u64),
             occupied,
             outdoor_air_c: oa,
@@ -664,13 +728,23 @@ pub fn replay_ahu(
             supply_air_c: sa,
             supply_air_setpoint_c: setpoint,
             commands_pct,
-        };
+        });
+    }
+    // The unit's own normal, learned from the whole log (robustly: its faulty days need not be
+    // known), then the log replayed against it.
+    ahu.learn_unit(&log);
+    let mut forks: BTreeMap<String, Vec<Ranking>> = BTreeMap::new();
+    for m in &log {
+        let t = m.t.0 as i64;
+        let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
+        prev_t = Some(t);
         let mut out = Vec::new();
-        ahu.observe(&m, dt, &mut out);
+        ahu.observe(m, dt, &mut out);
         for f in &out {
             open.apply(node, f, None);
         }
         let day = day_of(t);
+        forks.entry(day.clone()).or_default().extend(ahu.take_rankings());
         let e = day_findings.entry(day).or_default();
         e.extend(open.open().map(|f| match &f.device {
             Some(d) => format!("{}@{d}", f.kind),
@@ -682,10 +756,14 @@ pub fn replay_ahu(
     let labels = labels.map(read_labels).transpose()?;
     let days: Vec<AhuDay> = day_findings
         .into_iter()
-        .map(|(date, f)| AhuDay {
-            label: labels.as_ref().and_then(|l| l.get(&date).cloned()),
-            findings: f.into_iter().collect(),
-            date,
+        .map(|(date, f)| {
+            let label = labels.as_ref().and_then(|l| l.get(&date).cloned());
+            // A day's fork counts only if the day was flagged (its rules raised something).
+            let fork = if f.is_empty() { None } else { forks.get(&date).and_then(|r| DayFork::of(r)) };
+            let right_component = label.as_deref().and_then(label_role).map(|role| {
+                fork.as_ref().is_some_and(|k| k.device.is_some() && k.role.as_deref() == Some(role.as_str()))
+            });
+            AhuDay { label, findings: f.into_iter().collect(), fork, right_component, date }
         })
         .collect();
     let score = |faulted: bool| {
@@ -700,6 +778,12 @@ pub fn replay_ahu(
         rows,
         faulted_days_flagged: score(true),
         unfaulted_days_flagged: score(false),
+        right_component_first: labels.as_ref().map(|_| {
+            let faulted: Vec<&AhuDay> =
+                days.iter().filter(|d| d.label.as_deref().is_some_and(|l| l != "none")).collect();
+            (faulted.iter().filter(|d| d.right_component == Some(true)).count(), faulted.len())
+        }),
+        unit: ahu.unit_model().clone(),
         days,
         reading: tally,
     })

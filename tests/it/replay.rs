@@ -104,7 +104,7 @@ fn bad_logs_are_refused_with_the_row_and_field() {
 
 /// The LBNL SZVAV trend log (real AHU, faults imposed per day) through the AHU twin's rules.
 #[test]
-fn the_lbnl_trend_log_flags_the_cooling_valve_fault_days() {
+fn the_lbnl_trend_log_flags_its_fault_days_and_the_fork_names_the_component() {
     let Some(data) = shared_data("lbnl-ahu") else { return };
     let log = data.join("SZVAV.csv");
     let labels = data.join("SZVAV_fault_days.csv");
@@ -124,15 +124,38 @@ fn the_lbnl_trend_log_flags_the_cooling_valve_fault_days() {
     let days = r["days"].as_array().unwrap();
     assert_eq!(days.len(), 11);
     let day = |d: &str| days.iter().find(|x| x["date"] == d).unwrap_or_else(|| panic!("no {d}"));
-    for d in ["2017-09-11", "2017-09-22"] {
-        assert!(day(d)["label"].as_str().unwrap().starts_with("cooling_coil_valve"));
-        let f: Vec<&str> = day(d)["findings"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-        assert!(f.contains(&"valve_leak@SZVAV-CHW"), "{d}: {f:?}");
+    // The per-day table: the fork's top hypothesis names the labelled component on the days
+    // whose fault shows in the temperatures (a heating valve stuck or leaking makes supply air
+    // warmer than mixed air with full cooling; a cooling valve stuck open cools with its command
+    // at 0; a leaking one cools with it closed).
+    for (d, device) in [
+        ("2017-09-11", "SZVAV-CHW"),
+        ("2017-09-12", "SZVAV-HW"),
+        ("2017-09-14", "SZVAV-HW"),
+        ("2017-09-15", "SZVAV-HW"),
+        ("2017-09-22", "SZVAV-CHW"),
+    ] {
+        assert_eq!(day(d)["fork"]["device"], device, "{d}: {}", day(d));
+        assert_eq!(day(d)["right_component"], true, "{d}");
+        assert!(
+            day(d)["fork"]["runner_up"].is_string() && day(d)["fork"]["fit_supply_c"].as_f64().unwrap().is_finite()
+        );
     }
-    let (flagged, faulted) =
-        (r["faulted_days_flagged"][0].as_u64().unwrap(), r["faulted_days_flagged"][1].as_u64().unwrap());
+    // A valve stuck open explains the heating days' air to within a kelvin.
+    for d in ["2017-09-12", "2017-09-14", "2017-09-15"] {
+        assert!(day(d)["fork"]["fit_supply_c"].as_f64().unwrap() < 1.5, "{}", day(d));
+    }
+    assert!(day("2017-09-14")["fork"]["top"].as_str().unwrap().contains("stuck at 100 %"), "{}", day("2017-09-14"));
+    let pair = |k: &str| (r[k][0].as_u64().unwrap(), r[k][1].as_u64().unwrap());
+    let (flagged, faulted) = pair("faulted_days_flagged");
     assert_eq!(faulted, 7);
     assert!(flagged >= 6, "only {flagged} of 7 fault days flagged");
+    // The unit's own baselines keep its clean days quiet (they flagged 2 of 4 before).
+    assert_eq!(pair("unfaulted_days_flagged"), (0, 4), "{}", r["days"]);
+    assert_eq!(pair("right_component_first"), (5, 7));
+    // What was learned is the unit's, not the template's: a coil lag and a scatter of its own.
+    assert!(r["unit"]["learned_from"].as_u64().unwrap() > 5_000);
+    assert_ne!(r["unit"]["coil_time_constant_s"].as_f64().unwrap(), 300.0);
 }
 
 /// Replays a rig-format file into BEL-VNT-001 of the reference floor, with `extra` arguments.

@@ -952,6 +952,7 @@ impl Fleet {
             action,
             device: None,
             source: Source::Rule,
+            likely: None,
         }
     }
 
@@ -1063,6 +1064,7 @@ mod tests {
             action: "inspect".into(),
             device: None,
             source: Source::Rule,
+            likely: None,
         }
     }
 

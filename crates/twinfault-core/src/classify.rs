@@ -142,6 +142,7 @@ fn verdict(
         action: "A learned model's opinion, not a rule: compare with the rules' evidence before acting".into(),
         device: None,
         source: Source::Model,
+        likely: None,
     }
 }
 

@@ -5,7 +5,7 @@
 //! file system: callers pass the text and a label (normally the path) used in error messages.
 
 use crate::types::{FaultKind, Phase, Role, Severity, Status};
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -142,7 +142,7 @@ impl Check<'_> {
 }
 
 /// How a finding is raised and reported: from the template, not from strings in code.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FindingSpec {
     pub severity: Severity,
@@ -455,7 +455,7 @@ impl ActuatorTemplate {
 }
 
 /// Physical parameters of an AHU model.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AhuModelParams {
     /// Supply-air temperature setpoint [°C].
@@ -495,7 +495,7 @@ pub struct AhuModelParams {
 }
 
 /// Detection thresholds of an AHU twin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AhuDetection {
     /// Time constant of the residual averages [s].
@@ -518,12 +518,14 @@ pub struct AhuDetection {
     pub settle_s: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AhuTemplate {
     pub name: String,
     pub description: String,
     pub model: AhuModelParams,
     pub detection: AhuDetection,
+    /// The counterfactual fork run when an AHU finding opens.
+    pub fork: crate::counterfactual::ForkSpec,
     pub findings: Vec<Option<FindingSpec>>,
 }
 
@@ -536,6 +538,8 @@ struct AhuTemplateFile {
     description: String,
     model: AhuModelParams,
     detection: AhuDetection,
+    #[serde(default)]
+    fork: crate::counterfactual::ForkSpec,
     findings: BTreeMap<String, FindingSpec>,
 }
 
@@ -560,12 +564,19 @@ impl AhuTemplate {
         c.positive("residual_tau_s", d.residual_tau_s)?;
         c.positive("supply_air_error_c", d.supply_air_error_c)?;
         c.range("closed_below_pct", d.closed_below_pct, 0.0, 50.0)?;
+        let f = &raw.fork;
+        let c = Check { file, prefix: "fork".into() };
+        c.positive("window_s", f.window_s)?;
+        c.positive("sample_s", f.sample_s)?;
+        c.range("penalty", f.penalty, 0.0, 100.0)?;
+        c.positive("rediagnose_s", f.rediagnose_s)?;
         Ok(AhuTemplate {
             name: raw.name,
             description: raw.description,
             findings: findings_table(file, raw.findings)?,
             model: raw.model,
             detection: raw.detection,
+            fork: raw.fork,
         })
     }
     pub fn finding(&self, kind: FaultKind) -> Option<&FindingSpec> {

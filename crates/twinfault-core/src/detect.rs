@@ -47,6 +47,9 @@ pub struct FindingEvent {
     /// A rule's finding, or a learned model's verdict (which never changes a status).
     #[serde(default, skip_serializing_if = "Source::is_rule")]
     pub source: Source,
+    /// For an AHU finding when it opened: the element the counterfactual fork found likeliest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely: Option<crate::counterfactual::Likely>,
 }
 
 /// Who found it.
@@ -65,7 +68,7 @@ impl Source {
 }
 
 /// Confirmation and hysteresis of one rule.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Slot {
     active: bool,
     /// When the condition started to differ from `active` [ms]; `u64::MAX` when it does not.
@@ -78,7 +81,7 @@ struct Slot {
 }
 
 /// A rule's last evaluation: what it measured, against what, and whether it held.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Check {
     evaluated: bool,
     t: u64,
@@ -91,7 +94,7 @@ struct Check {
 /// The findings of one node (or one device as seen by its AHU): a slot for each kind its
 /// template has a finding for, and none for the others (a device's book holds no AHU kinds),
 /// which keeps a twin small.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingBook {
     /// Each kind's slot in `slots`; `NO_SLOT` for kinds the book does not track.
     index: [u8; N_FAULT_KINDS],
@@ -171,6 +174,9 @@ pub struct Diagnosis {
     pub not_evaluated: Vec<FaultKind>,
     /// Detector state worth knowing (learned baselines, gates).
     pub notes: Vec<String>,
+    /// An AHU's latest counterfactual diagnosis: its hypotheses, best first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork: Option<crate::counterfactual::Ranking>,
 }
 
 /// What a rule measures: description, unit.
@@ -222,6 +228,10 @@ pub fn rule_evidence(kind: FaultKind) -> (&'static str, &'static str) {
         Degradation => (
             "an asset's end-of-life estimate (at or below the threshold) or health index (at or above it), held for the template's confirmation cycles",
             "cycles or z",
+        ),
+        CoilResponse => (
+            "supply air against what the unit's own learned response makes of its valves' commands (mixed air through the coil's lag, plus the learned cooling and heating curves); holds above the larger of the template's coil error and 2.5 times the unit's own scatter",
+            "°C",
         ),
     }
 }
@@ -325,6 +335,7 @@ impl FindingBook {
                 action: r.spec.action.clone(),
                 device: r.device.map(str::to_string),
                 source: Source::Rule,
+                likely: None,
             });
         };
         if cond == slot.active {
@@ -393,6 +404,7 @@ impl FindingBook {
             action: spec.action.clone(),
             device: device.map(str::to_string),
             source: Source::Rule,
+            likely: None,
         })
     }
 
@@ -819,6 +831,7 @@ impl ActuatorDetector {
             checks,
             not_evaluated,
             notes,
+            fork: None,
         }
     }
 

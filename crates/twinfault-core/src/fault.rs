@@ -234,7 +234,10 @@ impl FaultEffects {
                     let p = a.injection.position_pct.unwrap_or(a.stuck_default_pct);
                     e.stuck = Some((p, s));
                 }
-                FaultKind::SupplyAirDeviation | FaultKind::MixedAirOutOfBand | FaultKind::Degradation => {}
+                FaultKind::SupplyAirDeviation
+                | FaultKind::MixedAirOutOfBand
+                | FaultKind::Degradation
+                | FaultKind::CoilResponse => {}
             }
         }
         e

@@ -328,6 +328,7 @@ mod tests {
             action: "check".into(),
             device: device.map(str::to_string),
             source,
+            likely: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod asset;
 pub mod campaign;
 pub mod classify;
 pub mod config;
+pub mod counterfactual;
 pub mod detect;
 pub mod event;
 pub mod fault;

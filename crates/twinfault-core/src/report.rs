@@ -129,6 +129,9 @@ fn describe(e: &Expectation) -> String {
         Expectation::Recovers { injection, node, within_s } => {
             format!("{node} healthy within {within_s} s after {injection} ends")
         }
+        Expectation::RootCause { injection, device, within_s } => {
+            format!("the fork names {device} within {within_s} s ({injection})")
+        }
         Expectation::NoFalseAlarms => "no false alarms".into(),
         Expectation::NoAlarm { nodes } => format!("no alarm on {}", nodes.join(", ")),
         Expectation::NoAlarmInPhase { phases } => {
@@ -246,6 +249,31 @@ pub fn build(scenario: &Scenario, events: &[Event], hash: &str) -> Report {
                     (false, None, format!("still {status} at {deadline}"))
                 }
             }
+            Expectation::RootCause { injection, device, within_s } => {
+                let i = inj(injection).expect("validated");
+                let first =
+                    opened().find_map(|(n, _, f, _)| Some((n, f, f.likely.as_ref()?)).filter(|_| f.t >= i.start));
+                match first {
+                    Some((n, f, likely)) => {
+                        let lat = (f.t.0 - i.start.0) as f64 / 1000.0;
+                        let named = likely.device == *device;
+                        (
+                            named && lat <= *within_s,
+                            Some(lat),
+                            format!(
+                                "{n}'s {} at {} ({lat:.1} s after onset): likely {} (fit {:.2}/{:.2} K; next: {})",
+                                f.kind,
+                                f.t,
+                                likely.hypothesis,
+                                likely.fit_mixed_c,
+                                likely.fit_supply_c,
+                                likely.runner_up.as_deref().unwrap_or("-")
+                            ),
+                        )
+                    }
+                    None => (false, None, "no AHU finding with a fork conclusion after the onset".into()),
+                }
+            }
             Expectation::NoFalseAlarms => {
                 let bad: Vec<String> = opened()
                     .filter(|o| o.3.is_none())
@@ -334,6 +362,7 @@ mod tests {
                 action: String::new(),
                 device: None,
                 source: Source::Rule,
+                likely: None,
             },
             truth: truth.map(str::to_string),
         }

@@ -91,7 +91,7 @@ impl Weather {
 }
 
 /// The AHUs' operating schedule.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub enum Schedule {
     /// Starts up at t = 0, then runs occupied for the rest of the run.
     AlwaysOn { startup_s: f64 },
@@ -132,7 +132,7 @@ impl Schedule {
 
 /// A command profile that overrides the controller for one actuator (an exercise test, as a
 /// BMS runs on its actuators).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommandProfile {
     pub node: String,
     pub shape: Shape,
@@ -233,6 +233,9 @@ struct ExpectFile {
     nodes: Option<Vec<String>>,
     #[serde(default)]
     fault: Option<String>,
+    /// `root_cause`: the device the fork must name (the injection's node by default).
+    #[serde(default)]
+    root_cause: Option<String>,
     #[serde(default)]
     within_s: Option<f64>,
     #[serde(default)]
@@ -258,6 +261,9 @@ pub enum Expectation {
     NoAlarm { nodes: Vec<String> },
     /// No finding opens while an AHU is in one of these phases.
     NoAlarmInPhase { phases: Vec<Phase> },
+    /// The first AHU finding opened after the injection's onset (within `within_s`) carries the
+    /// counterfactual fork's conclusion, and it names `device`.
+    RootCause { injection: String, device: String, within_s: f64 },
 }
 
 /// A validated scenario.
@@ -459,6 +465,14 @@ impl Scenario {
                         within_s: within(600.0)?,
                     }
                 }
+                "root_cause" => {
+                    let inj = need_inj()?;
+                    Expectation::RootCause {
+                        injection: inj.id.clone(),
+                        device: e.root_cause.clone().unwrap_or_else(|| inj.node.clone()),
+                        within_s: within(1800.0)?,
+                    }
+                }
                 "no_false_alarms" => Expectation::NoFalseAlarms,
                 "no_alarm" => Expectation::NoAlarm {
                     nodes: e.nodes.clone().ok_or_else(|| ConfigError::new(file, key("nodes"), "required"))?,
@@ -470,7 +484,7 @@ impl Scenario {
                     return Err(ConfigError::new(
                         file,
                         key("type"),
-                        format!("\"{other}\" is not one of detected, status, recovers, no_false_alarms, no_alarm, no_alarm_in_phase"),
+                        format!("\"{other}\" is not one of detected, status, recovers, root_cause, no_false_alarms, no_alarm, no_alarm_in_phase"),
                     ));
                 }
             });
@@ -519,7 +533,8 @@ impl Scenario {
             let nodes: Vec<&String> = match e {
                 Expectation::Detected { node, .. }
                 | Expectation::Status { node, .. }
-                | Expectation::Recovers { node, .. } => vec![node],
+                | Expectation::Recovers { node, .. }
+                | Expectation::RootCause { device: node, .. } => vec![node],
                 Expectation::NoAlarm { nodes } => nodes.iter().collect(),
                 _ => vec![],
             };

@@ -201,6 +201,7 @@ fault_kinds! {
     SupplyAirDeviation => "supply_air_deviation", injectable: false;
     MixedAirOutOfBand => "mixed_air_out_of_band", injectable: false;
     Degradation => "degradation", injectable: false;
+    CoilResponse => "coil_response", injectable: false;
 }
 
 impl FaultKind {
@@ -218,7 +219,7 @@ impl FaultKind {
 }
 
 /// Number of fault kinds; sizes the per-device finding tables.
-pub const N_FAULT_KINDS: usize = 16;
+pub const N_FAULT_KINDS: usize = 17;
 
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
