@@ -20,6 +20,31 @@ use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::twin::{ActuatorTwin, Mode};
 use twinfault_core::types::{Role, Status};
 
+/// The column (or, for a family of logs that name it differently, the columns in order of
+/// preference) a mapped field is read from: `"sat"` or `["AHU: Supply Air Temperature Set
+/// Point", "SA-TEMP-SP"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Columns {
+    One(String),
+    Any(Vec<String>),
+}
+
+impl Columns {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Columns::One(c) => vec![c.trim()],
+            Columns::Any(cs) => cs.iter().map(|c| c.trim()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for Columns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" or "))
+    }
+}
+
 /// A column mapping for CSV trend logs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +58,11 @@ pub struct Mapping {
     pub node_column: Option<String>,
     /// Ingest field name → CSV column (for AHU logs: outdoor_air, return_air, mixed_air,
     /// supply_air, supply_air_setpoint or supply_air_heating/cooling_setpoint, occupied, fan).
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, Columns>,
+    /// Fields a log of this format may lack (a family map: one log has a single setpoint
+    /// column, another a heating and a cooling one); any other field's column must exist.
+    #[serde(default)]
+    pub optional: Vec<String>,
     /// `actuator` (default) or `ahu`.
     #[serde(default = "default_target")]
     pub target: String,
@@ -45,7 +74,7 @@ pub struct Mapping {
     pub temperature_unit: String,
     /// AHU logs: child actuator id → column of its command.
     #[serde(default)]
-    pub commands: BTreeMap<String, String>,
+    pub commands: BTreeMap<String, Columns>,
     /// Multiplier from the log's command unit to % (100 for 0..1).
     #[serde(default = "default_scale")]
     pub command_scale: f64,
@@ -122,7 +151,14 @@ fn csv_objects(text: &str, file: &Path, m: &Mapping, node: Option<&str>, tally: 
     if node_col.is_none() && node.is_none() {
         bail!("{label}: the mapping has no node_column: say which node with --node");
     }
-    let fields: Vec<(String, usize)> = m.fields.iter().map(|(k, c)| Ok((k.clone(), col(c)?))).collect::<Result<_>>()?;
+    let mut fields: Vec<(String, usize)> = Vec::new();
+    for (k, c) in &m.fields {
+        match csv.column(&c.names()) {
+            Some(i) => fields.push((k.clone(), i)),
+            None if m.optional.contains(k) => {}
+            None => bail!("{label}: no column {c} (the mapping's fields.{k})"),
+        }
+    }
     let mut out = Objects { items: Vec::new(), rows: Vec::new(), absolute: m.time != "seconds" };
     let (mut offset, mut prev) = (0i64, None::<i64>);
     let mut last: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
@@ -171,7 +207,7 @@ fn csv_objects(text: &str, file: &Path, m: &Mapping, node: Option<&str>, tally: 
                     tel.insert(k.clone(), v);
                 }
                 Err(reason) => {
-                    let detail = || format!("column {}: \"{raw}\"", m.fields[k]);
+                    let detail = || format!("column {}: \"{raw}\"", csv.header.get(*c).copied().unwrap_or("?"));
                     match before.and_then(|b| b.get(k)).filter(|_| !ESSENTIAL_FIELDS.contains(&k.as_str())) {
                         Some(held) => {
                             tally.note(Reason::HeldField, row, || format!("{}: {}", reason.as_str(), detail()))?;
@@ -608,7 +644,14 @@ pub fn replay_ahu(
     let col = |name: &str| -> Result<usize> {
         csv.column(&[name.trim()]).with_context(|| format!("{label}: no column \"{name}\""))
     };
-    let field = |k: &str| -> Result<Option<usize>> { map.fields.get(k).map(|c| col(c)).transpose() };
+    let field = |k: &str| -> Result<Option<usize>> {
+        let Some(c) = map.fields.get(k) else { return Ok(None) };
+        match csv.column(&c.names()) {
+            Some(i) => Ok(Some(i)),
+            None if map.optional.iter().any(|o| o == k) => Ok(None),
+            None => bail!("{label}: no column {c} (the mapping's fields.{k})"),
+        }
+    };
     let t_col = col(&map.time_column)?;
     let need = |k: &str| -> Result<usize> { field(k)?.with_context(|| format!("the mapping needs fields.{k}")) };
     let (oa, ra, ma, sa) = (need("outdoor_air")?, need("return_air")?, need("mixed_air")?, need("supply_air")?);
@@ -623,7 +666,14 @@ pub fn replay_ahu(
     let children: Vec<&str> = ahu_node.children.iter().map(|&c| facility.actuators[c].id.as_str()).collect();
     let mut cmd_cols = Vec::new();
     for c in &children {
-        cmd_cols.push(map.commands.get(*c).map(|name| col(name)).transpose()?);
+        cmd_cols.push(
+            map.commands
+                .get(*c)
+                .map(|cs| {
+                    csv.column(&cs.names()).with_context(|| format!("{label}: no column {cs} (the command of {c})"))
+                })
+                .transpose()?,
+        );
     }
     let to_c = |f: f64| if map.temperature_unit == "fahrenheit" { (f - 32.0) / 1.8 } else { f };
     let schedule = twinfault_core::scenario::Schedule::Off;

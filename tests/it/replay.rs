@@ -482,3 +482,64 @@ SZVAV-HW = "hw"
         format!("{:#}", twinfault::telemetry::replay::replay_ahu(&log, &facility, &mapping, None, true).unwrap_err());
     assert!(e.contains("unit.csv") && e.contains("row 7") && e.contains("mat"), "{e}");
 }
+
+/// The shipped family map reads a log of the multi-zone layout (one supply-air setpoint column,
+/// return fan and duct static pressure columns, other column order, blank cells) as it reads
+/// SZVAV's, with no code or map change, and the fork still names the heating valve.
+#[test]
+fn the_family_map_reads_a_single_setpoint_log_and_the_fork_still_names_the_valve() {
+    let Some(data) = shared_data("lbnl-ahu") else { return };
+    let text = std::fs::read_to_string(data.join("SZVAV.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').map(str::trim).collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name}"));
+    let take = [
+        ("Datetime", "Datetime"),
+        ("AHU: Supply Air Temperature", "AHU: Supply Air Temperature"),
+        ("AHU: Supply Air Temperature Cooling Set Point", "AHU: Supply Air Temperature Set Point"),
+        ("AHU: Outdoor Air Temperature", "AHU: Outdoor Air Temperature"),
+        ("AHU: Mixed Air Temperature", "AHU: Mixed Air Temperature"),
+        ("AHU: Return Air Temperature", "AHU: Return Air Temperature"),
+        ("AHU: Supply Air Fan Status", "AHU: Supply Air Fan Status"),
+        ("AHU: Supply Air Fan Status", "AHU: Return Air Fan Status"),
+        ("AHU: Heating Coil Valve Control Signal", "AHU: Heating Coil Valve Control Signal"),
+        ("AHU: Cooling Coil Valve Control Signal", "AHU: Cooling Coil Valve Control Signal"),
+        ("AHU: Outdoor Air Damper Control Signal", "AHU: Outdoor Air Damper Control Signal"),
+        ("Occupancy Mode Indicator", "Occupancy Mode Indicator"),
+    ];
+    let mut csv =
+        take.iter().map(|(_, to)| *to).collect::<Vec<_>>().join(",") + ",AHU: Supply Air Duct Static Pressure\n";
+    let mut blanked = 0;
+    for (i, l) in lines.enumerate() {
+        let f: Vec<&str> = l.split(',').collect();
+        let mut cells: Vec<String> = take.iter().map(|(from, _)| f[at(from)].trim().to_string()).collect();
+        if i % 53 == 11 {
+            cells[8].clear(); // the heating valve's command: held from the row before
+            blanked += 1;
+        }
+        csv += &format!("{},1.5\n", cells.join(","));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mzvav.csv");
+    std::fs::write(&log, csv).unwrap();
+    let facility = twinfault::load::facility(&root().join("twins/lbnl_szvav.toml"), None).unwrap();
+    let mapping = twinfault::telemetry::replay::Mapping::load(&root().join("maps/lbnl-ahu.toml")).unwrap();
+    let labels = data.join("SZVAV_fault_days.csv");
+    let r = twinfault::telemetry::replay::replay_ahu(&log, &facility, &mapping, Some(&labels), false).unwrap();
+    assert!(r.rows > 15_000, "{:?}", r.reading);
+    assert_eq!(r.reading.count(twinfault::telemetry::logfile::Reason::HeldField), blanked);
+    for d in ["2017-09-12", "2017-09-14", "2017-09-15"] {
+        let day = r.days.iter().find(|x| x.date == d).unwrap();
+        assert_eq!(day.fork.as_ref().and_then(|k| k.device.as_deref()), Some("SZVAV-HW"), "{day:?}");
+    }
+    let (right, faulted) = r.right_component_first.unwrap();
+    assert!(right >= 4 && faulted == 7, "{right} of {faulted}");
+    // A log without a column the map requires is refused, naming the columns it looked for.
+    std::fs::write(&log, "Datetime,AHU: Supply Air Temperature\n9/11/2017 0:00,70\n").unwrap();
+    let e =
+        format!("{:#}", twinfault::telemetry::replay::replay_ahu(&log, &facility, &mapping, None, false).unwrap_err());
+    assert!(
+        e.contains("mzvav.csv") && e.contains("\"AHU: Outdoor Air Temperature\" or \"AHU: Outside Air Temperature\""),
+        "{e}"
+    );
+}
