@@ -35,7 +35,19 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             crate::serve::serve(&facility, cfg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { file, facility, node, map, speed, as_fast_as_possible: _, labels, json, strict, events } => {
+        Command::Replay {
+            file,
+            facility,
+            node,
+            map,
+            speed,
+            as_fast_as_possible: _,
+            labels,
+            report,
+            json,
+            strict,
+            events,
+        } => {
             if let Some(s) = speed {
                 anyhow::ensure!(s.is_finite() && s > 0.0, "--speed must be a positive number");
             }
@@ -92,6 +104,10 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             {
                 let r = crate::telemetry::replay::replay_ahu(&file, &f, &m, labels.as_deref(), strict)?;
                 r.reading.warn();
+                if let Some(dir) = &report {
+                    let (json_path, png_path) = crate::telemetry::replay::write_day_report(&r, dir)?;
+                    eprintln!("wrote {} and {}", json_path.display(), png_path.display());
+                }
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {
@@ -131,6 +147,11 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
+            anyhow::ensure!(
+                report.is_none(),
+                "--report writes an AHU trend log's per-day report (a mapping with target = \"ahu\"); {} is not one",
+                file.display()
+            );
             let r = crate::telemetry::replay::replay(
                 &file,
                 &f,

@@ -237,6 +237,10 @@ pub enum Command {
         /// AHU logs: a day-label file to score the flagged days against.
         #[arg(long)]
         labels: Option<PathBuf>,
+        /// AHU logs: write the per-day report (days.json) and its day × component chart
+        /// (days.png) into this folder.
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,

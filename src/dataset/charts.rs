@@ -215,3 +215,59 @@ pub fn realism(ks: &[(String, f64)], mmd: f64, mixing: f64, path: &Path) -> Resu
         Ok(())
     })
 }
+
+/// One row of a day × component chart: the day, its label, whether it was flagged, and the
+/// fork's top hypothesis as (component column, evidence per sample).
+pub struct DayRow {
+    pub date: String,
+    pub label: String,
+    pub flagged: bool,
+    /// Column the label names (the truth), if any.
+    pub truth: Option<usize>,
+    pub blamed: Option<(usize, f64)>,
+}
+
+/// Days down, components across: a cell is filled where the fork put the blame (darker with
+/// more evidence), outlined where the day's label puts it; a grey day was not flagged.
+pub fn day_components(rows: &[DayRow], components: &[&str], title: &str, path: &Path) -> Result<()> {
+    let (left, top, cw, rh) = (330, 70, 130, 30);
+    let w = left + cw * components.len() as i32 + 20;
+    let h = top + rh * rows.len() as i32 + 60;
+    png(path, (w as u32, h as u32), |root| {
+        root.draw(&Text::new(title.to_string(), (10, 10), ("sans-serif", 20).into_font())).map_err(err)?;
+        root.draw(&Text::new(
+            "filled: the fork's top hypothesis; outlined: the label; grey row: not flagged",
+            (10, 36),
+            ("sans-serif", 13).into_font(),
+        ))
+        .map_err(err)?;
+        for (c, name) in components.iter().enumerate() {
+            let x = left + cw * c as i32;
+            root.draw(&Text::new(name.to_string(), (x + 4, top - 16), ("sans-serif", 14).into_font())).map_err(err)?;
+        }
+        for (r, d) in rows.iter().enumerate() {
+            let y = top + rh * r as i32;
+            let text = format!("{}  {}", d.date, d.label);
+            let colour = if d.flagged { BLACK } else { RGBColor(150, 150, 150) };
+            root.draw(&Text::new(text, (10, y + 8), ("sans-serif", 13).into_font().color(&colour))).map_err(err)?;
+            for c in 0..components.len() {
+                let x = left + cw * c as i32;
+                let cell = [(x, y), (x + cw - 4, y + rh - 4)];
+                let fill = match d.blamed {
+                    Some((b, e)) if b == c => {
+                        let s = (e / 20.0).clamp(0.15, 1.0);
+                        RGBColor(255, (235.0 - 180.0 * s) as u8, (200.0 - 180.0 * s) as u8)
+                    }
+                    _ if d.flagged => RGBColor(245, 245, 245),
+                    _ => RGBColor(225, 225, 225),
+                };
+                root.draw(&Rectangle::new(cell, fill.filled())).map_err(err)?;
+                if d.truth == Some(c) {
+                    root.draw(&Rectangle::new(cell, ShapeStyle::from(&RGBColor(20, 90, 200)).stroke_width(3)))
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}

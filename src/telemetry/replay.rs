@@ -569,6 +569,36 @@ impl DayFork {
     }
 }
 
+/// Writes an AHU replay's per-day report into `dir`: `days.json` (the report) and `days.png`
+/// (days × components: where the fork put the blame, where the label puts it).
+pub fn write_day_report(r: &AhuReplayReport, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json_path = dir.join("days.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(r)?)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    const ROLES: [Role; 3] = [Role::OutdoorAirDamper, Role::CoolingValve, Role::HeatingValve];
+    let column = |role: &str| ROLES.iter().position(|r| r.as_str() == role);
+    let rows: Vec<crate::dataset::charts::DayRow> = r
+        .days
+        .iter()
+        .map(|d| crate::dataset::charts::DayRow {
+            date: d.date.clone(),
+            label: d.label.clone().unwrap_or_default(),
+            flagged: !d.findings.is_empty(),
+            truth: d.label.as_deref().and_then(label_role).and_then(|role| column(role.as_str())),
+            blamed: d.fork.as_ref().and_then(|k| Some((column(k.role.as_deref()?)?, k.evidence))),
+        })
+        .collect();
+    let png_path = dir.join("days.png");
+    let names = ROLES.map(|r| r.as_str());
+    let title = match r.right_component_first {
+        Some((a, b)) => format!("{}: right component first on {a} of {b} faulted days", r.file),
+        None => r.file.clone(),
+    };
+    crate::dataset::charts::day_components(&rows, &names, &title, &png_path)?;
+    Ok((json_path, png_path))
+}
+
 /// The role a label's component names (`oa_damper`, `cooling_coil_valve`, `heating_coil_valve`
 /// and their spellings in other logs); `None` for a component no child stands for.
 pub fn label_role(label: &str) -> Option<Role> {

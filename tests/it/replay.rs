@@ -108,6 +108,8 @@ fn the_lbnl_trend_log_flags_its_fault_days_and_the_fork_names_the_component() {
     let Some(data) = shared_data("lbnl-ahu") else { return };
     let log = data.join("SZVAV.csv");
     let labels = data.join("SZVAV_fault_days.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report");
     let (code, out, err) = replay(&[
         log.to_str().unwrap(),
         "--facility",
@@ -116,10 +118,18 @@ fn the_lbnl_trend_log_flags_its_fault_days_and_the_fork_names_the_component() {
         "maps/lbnl-szvav.toml",
         "--labels",
         labels.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
         "--json",
     ]);
     assert_eq!(code, 0, "{err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // --report writes the same report and its day × component chart.
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("days.json")).unwrap()).unwrap();
+    assert_eq!(written, r);
+    let png = std::fs::read(report.join("days.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000, "{} bytes", png.len());
     assert!(r["rows"].as_u64().unwrap() > 15_000);
     let days = r["days"].as_array().unwrap();
     assert_eq!(days.len(), 11);
