@@ -30,6 +30,70 @@ pub struct BenchArgs {
     /// Worker threads for the actor engine (default: the machine's cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Instead: time the AHU's counterfactual fork on this trend log (the unit learned from the
+    /// log, then the fork run on the window before every hour of it).
+    #[arg(long)]
+    pub fork: Option<PathBuf>,
+    /// The fork bench's mapping and facility.
+    #[arg(long, default_value = "maps/lbnl-ahu.toml")]
+    pub fork_map: PathBuf,
+    #[arg(long, default_value = "twins/lbnl_szvav.toml")]
+    pub fork_facility: PathBuf,
+}
+
+/// Times the fork on a trend log: learning the unit once, then one diagnosis per hour of log
+/// (the window before it, as when a finding opens then) where the unit ran in that window.
+pub fn fork(args: &BenchArgs, log: &std::path::Path) -> Result<()> {
+    use std::time::Instant;
+    let facility = crate::serve::facility(&args.fork_facility, &crate::serve::ServeConfig::default())?;
+    let map = crate::telemetry::replay::Mapping::load(&args.fork_map)?;
+    let mut read = crate::telemetry::replay::read_ahu_log(log, &facility, &map, false)?;
+    read.reading.warn();
+    let started = Instant::now();
+    read.ahu.learn_unit(&read.rows);
+    let learn_s = started.elapsed().as_secs_f64();
+    let history = read.ahu.history_of(&read.rows);
+    let window_s = facility.ahus.iter().find(|a| a.id == read.node).map_or(7200.0, |a| a.template.fork.window_s);
+    let window_ms = (window_s * 1000.0) as u64;
+    let (mut times_ms, mut samples, mut hypotheses) = (Vec::new(), Vec::new(), 0);
+    let mut start = 0;
+    let mut next_hour = history.first().map_or(0, |s| s.t.0 + 3_600_000);
+    for end in 0..history.len() {
+        if history[end].t.0 < next_hour {
+            continue;
+        }
+        next_hour += 3_600_000;
+        while history[start].t.0 + window_ms < history[end].t.0 {
+            start += 1;
+        }
+        let window = &history[start..=end];
+        // Only where a finding could open: the unit has been operating in the window.
+        if window.iter().filter(|s| s.operating).count() < 30 {
+            continue;
+        }
+        let t0 = Instant::now();
+        let r = read.ahu.fork_on(window);
+        times_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        samples.push(r.samples);
+        hypotheses = hypotheses.max(r.ranked.len());
+    }
+    anyhow::ensure!(!times_ms.is_empty(), "{}: under an hour of rows, nothing to time", log.display());
+    times_ms.sort_by(f64::total_cmp);
+    let q = |p: f64| times_ms[((times_ms.len() - 1) as f64 * p).round() as usize];
+    let operating = samples.iter().copied().max().unwrap_or(0);
+    println!(
+        "fork on {}: {} rows; unit learned in {:.2} s; {} diagnoses (windows of up to {} operating samples, {} hypotheses each): median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        log.display(),
+        read.rows.len(),
+        learn_s,
+        times_ms.len(),
+        operating,
+        hypotheses,
+        q(0.5),
+        q(0.95),
+        q(1.0)
+    );
+    Ok(())
 }
 
 /// Resident set size of this process [bytes] (Linux; 0 elsewhere).
@@ -111,6 +175,9 @@ pub fn measure(args: &BenchArgs, n: usize) -> Result<Measurement> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(log) = &args.fork {
+        return fork(args, log);
+    }
     anyhow::ensure!(
         args.sizes.iter().all(|&n| (1..=twinfault_core::config::MAX_CAMPUS_ACTUATORS).contains(&n)),
         "--sizes: every size must be 1..={} actuators",

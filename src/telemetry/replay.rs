@@ -659,6 +659,82 @@ pub fn replay_ahu(
     labels: Option<&Path>,
     strict: bool,
 ) -> Result<AhuReplayReport> {
+    let AhuLog { node, mut ahu, rows: log, reading: tally, file: label } = read_ahu_log(file, facility, map, strict)?;
+    let node = node.as_str();
+    let mut day_findings: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut open = FaultLedger::default();
+    let mut prev_t: Option<i64> = None;
+    let mut rows = 0;
+    // The unit's own normal, learned from the whole log (robustly: its faulty days need not be
+    // known), then the log replayed against it.
+    ahu.learn_unit(&log);
+    let mut forks: BTreeMap<String, Vec<Ranking>> = BTreeMap::new();
+    for m in &log {
+        let t = m.t.0 as i64;
+        let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
+        prev_t = Some(t);
+        let mut out = Vec::new();
+        ahu.observe(m, dt, &mut out);
+        for f in &out {
+            open.apply(node, f, None);
+        }
+        let day = day_of(t);
+        forks.entry(day.clone()).or_default().extend(ahu.take_rankings());
+        let e = day_findings.entry(day).or_default();
+        e.extend(open.open().map(|f| match &f.device {
+            Some(d) => format!("{}@{d}", f.kind),
+            None => f.kind.to_string(),
+        }));
+        rows += 1;
+    }
+    let labels = labels.map(read_labels).transpose()?;
+    let days: Vec<AhuDay> = day_findings
+        .into_iter()
+        .map(|(date, f)| {
+            let label = labels.as_ref().and_then(|l| l.get(&date).cloned());
+            // A day's fork counts only if the day was flagged (its rules raised something).
+            let fork = if f.is_empty() { None } else { forks.get(&date).and_then(|r| DayFork::of(r)) };
+            let right_component = label.as_deref().and_then(label_role).map(|role| {
+                fork.as_ref().is_some_and(|k| k.device.is_some() && k.role.as_deref() == Some(role.as_str()))
+            });
+            AhuDay { label, findings: f.into_iter().collect(), fork, right_component, date }
+        })
+        .collect();
+    let score = |faulted: bool| {
+        labels.as_ref().map(|_| {
+            let those: Vec<&AhuDay> =
+                days.iter().filter(|d| d.label.as_deref().is_some_and(|l| (l != "none") == faulted)).collect();
+            (those.iter().filter(|d| !d.findings.is_empty()).count(), those.len())
+        })
+    };
+    Ok(AhuReplayReport {
+        file: label,
+        rows,
+        faulted_days_flagged: score(true),
+        unfaulted_days_flagged: score(false),
+        right_component_first: labels.as_ref().map(|_| {
+            let faulted: Vec<&AhuDay> =
+                days.iter().filter(|d| d.label.as_deref().is_some_and(|l| l != "none")).collect();
+            (faulted.iter().filter(|d| d.right_component == Some(true)).count(), faulted.len())
+        }),
+        unit: ahu.unit_model().clone(),
+        days,
+        reading: tally,
+    })
+}
+
+/// A real AHU's trend log read through its mapping: the AHU twin it feeds (not yet learned),
+/// the rows in time order, and what was skipped or held.
+pub struct AhuLog {
+    pub file: String,
+    pub node: String,
+    pub ahu: twinfault_core::ahu::Ahu,
+    pub rows: Vec<twinfault_core::ahu::AhuMeasurement>,
+    pub reading: Tally,
+}
+
+/// Reads an AHU trend log (see [`Mapping`]): imperfect rows skipped or cells held, counted.
+pub fn read_ahu_log(file: &Path, facility: &Facility, map: &Mapping, strict: bool) -> Result<AhuLog> {
     let label = file.display().to_string();
     let node = map.node.as_deref().with_context(|| format!("{label}: an AHU mapping needs `node`"))?;
     let h = facility
@@ -717,11 +793,7 @@ pub fn replay_ahu(
             profile: None,
         })
         .collect();
-    let mut ahu = twinfault_core::ahu::Ahu::new(node, Arc::clone(&ahu_node.template), specs, schedule, weather, 0.0, 1);
-    let mut day_findings: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    let mut open = FaultLedger::default();
-    let mut prev_t: Option<i64> = None;
-    let mut rows = 0;
+    let ahu = twinfault_core::ahu::Ahu::new(node, Arc::clone(&ahu_node.template), specs, schedule, weather, 0.0, 1);
     // The last value of each command and of the occupancy and fan flags, and the held cells of
     // the current row.
     let mut last_cmds: Vec<Option<f64>> = vec![None; cmd_cols.len()];
@@ -810,61 +882,7 @@ pub fn replay_ahu(
             commands_pct,
         });
     }
-    // The unit's own normal, learned from the whole log (robustly: its faulty days need not be
-    // known), then the log replayed against it.
-    ahu.learn_unit(&log);
-    let mut forks: BTreeMap<String, Vec<Ranking>> = BTreeMap::new();
-    for m in &log {
-        let t = m.t.0 as i64;
-        let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
-        prev_t = Some(t);
-        let mut out = Vec::new();
-        ahu.observe(m, dt, &mut out);
-        for f in &out {
-            open.apply(node, f, None);
-        }
-        let day = day_of(t);
-        forks.entry(day.clone()).or_default().extend(ahu.take_rankings());
-        let e = day_findings.entry(day).or_default();
-        e.extend(open.open().map(|f| match &f.device {
-            Some(d) => format!("{}@{d}", f.kind),
-            None => f.kind.to_string(),
-        }));
-        rows += 1;
-    }
+    let rows = log.len();
     tally.finish(csv.rows.len(), rows, times.windows(2).map(|w| w[1] - w[0]).collect());
-    let labels = labels.map(read_labels).transpose()?;
-    let days: Vec<AhuDay> = day_findings
-        .into_iter()
-        .map(|(date, f)| {
-            let label = labels.as_ref().and_then(|l| l.get(&date).cloned());
-            // A day's fork counts only if the day was flagged (its rules raised something).
-            let fork = if f.is_empty() { None } else { forks.get(&date).and_then(|r| DayFork::of(r)) };
-            let right_component = label.as_deref().and_then(label_role).map(|role| {
-                fork.as_ref().is_some_and(|k| k.device.is_some() && k.role.as_deref() == Some(role.as_str()))
-            });
-            AhuDay { label, findings: f.into_iter().collect(), fork, right_component, date }
-        })
-        .collect();
-    let score = |faulted: bool| {
-        labels.as_ref().map(|_| {
-            let those: Vec<&AhuDay> =
-                days.iter().filter(|d| d.label.as_deref().is_some_and(|l| (l != "none") == faulted)).collect();
-            (those.iter().filter(|d| !d.findings.is_empty()).count(), those.len())
-        })
-    };
-    Ok(AhuReplayReport {
-        file: label,
-        rows,
-        faulted_days_flagged: score(true),
-        unfaulted_days_flagged: score(false),
-        right_component_first: labels.as_ref().map(|_| {
-            let faulted: Vec<&AhuDay> =
-                days.iter().filter(|d| d.label.as_deref().is_some_and(|l| l != "none")).collect();
-            (faulted.iter().filter(|d| d.right_component == Some(true)).count(), faulted.len())
-        }),
-        unit: ahu.unit_model().clone(),
-        days,
-        reading: tally,
-    })
+    Ok(AhuLog { file: label, node: node.to_string(), ahu, rows: log, reading: tally })
 }

@@ -553,3 +553,23 @@ fn the_family_map_reads_a_single_setpoint_log_and_the_fork_still_names_the_valve
         "{e}"
     );
 }
+
+/// `twinfault bench --fork LOG` times the fork on a real log (the figure is the README's; this
+/// checks only that the bench runs the diagnoses it reports).
+#[test]
+fn the_fork_bench_runs_a_diagnosis_per_operating_hour_of_a_log() {
+    let Some(data) = shared_data("lbnl-ahu") else { return };
+    let out = Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["bench", "--fork"])
+        .arg(data.join("SZVAV.csv"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let n: usize =
+        text.split(" diagnoses").next().and_then(|s| s.rsplit(' ').next()).and_then(|s| s.parse().ok()).unwrap();
+    // Eleven days, occupied about twelve hours each.
+    assert!((100..=200).contains(&n), "{text}");
+    assert!(text.contains("28 hypotheses each") && text.contains("median"), "{text}");
+}

@@ -567,6 +567,14 @@ impl Ahu {
     /// Learns this unit's response from a trend log of it (operating rows after the settle
     /// time, as the rules see them), robustly: faulty days in it need not be known.
     pub fn learn_unit(&mut self, log: &[AhuMeasurement]) {
+        let samples = self.history_of(log);
+        self.unit = UnitModel::learn(&samples, &fork_prior(&self.template));
+        self.unit.measure_averaged_scatter(&samples, self.template.detection.residual_tau_s);
+    }
+
+    /// A trend log as the fork's history (every row a sample; operating once the unit has run
+    /// `settle_s`, as the rules judge it).
+    pub fn history_of(&self, log: &[AhuMeasurement]) -> Vec<Sample> {
         let settle_ms = (self.template.detection.settle_s * 1000.0) as u64;
         let mut since: Option<SimTime> = None;
         let mut samples = Vec::with_capacity(log.len());
@@ -584,8 +592,12 @@ impl Ahu {
                 positions,
             });
         }
-        self.unit = UnitModel::learn(&samples, &fork_prior(&self.template));
-        self.unit.measure_averaged_scatter(&samples, self.template.detection.residual_tau_s);
+        samples
+    }
+
+    /// Runs the fork on `window` (history samples, oldest first) with this unit's model.
+    pub fn fork_on(&self, window: &[Sample]) -> Ranking {
+        counterfactual::rank(&self.id, &self.unit, &self.elements, window, &self.template.fork)
     }
 
     /// The fork's answers since the last call, oldest first.
@@ -624,8 +636,7 @@ impl Ahu {
         if !opened && self.next_fork_at.is_none_or(|n| t < n) {
             return;
         }
-        let window = self.history.samples();
-        let ranking = counterfactual::rank(&self.id, &self.unit, &self.elements, &window, &self.template.fork);
+        let ranking = self.fork_on(&self.history.samples());
         let sentence = ranking.sentence();
         let likely = ranking.likely();
         for f in fresh.iter_mut().filter(|f| f.change == Change::Opened && f.source == Source::Rule) {
