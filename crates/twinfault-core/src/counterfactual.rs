@@ -276,12 +276,38 @@ fn tukey(u: f64) -> f64 {
 
 /// The robust fit of one part of the unit model: S-step over starts (the prior and a fit to each
 /// operating period), M-step with the S-scale fixed and hour blocks that disagree down-weighted.
-fn learn_part<const N: usize>(p: &Problem<N>, prior: &[f64; N], sigma: &[f64; N], lo: &[f64; N]) -> ([f64; N], f64) {
+///
+/// Only a physically plausible fit can be the unit's normal (`plausible`: a coil that does not
+/// heat or cool with its valve open is broken, not normal). If most of the history was faulty the
+/// same way, the faulty fits lose to the plausible ones instead of becoming the baseline.
+fn learn_part<const N: usize>(
+    p: &Problem<N>,
+    prior: &[f64; N],
+    sigma: &[f64; N],
+    lo: &[f64; N],
+    plausible: impl Fn(&[f64; N]) -> bool,
+) -> ([f64; N], f64) {
     let all: Vec<usize> = (0..p.y.len()).collect();
     let residuals = |b: &[f64; N]| -> Vec<f64> { all.iter().map(|&i| p.y[i] - dot(&p.x[i], b)).collect() };
-    let crit = |b: &[f64; N]| median(&mut residuals(b).iter().map(|r| r.abs()).collect::<Vec<_>>());
-    let mut starts = vec![*prior];
     let periods = p.period.iter().copied().max().map_or(0, |m| m + 1);
+    // How well a fit explains the unit's best-explained third of its operating periods (their
+    // median absolute residual, pooled): a third of the days need be normal for an element, not
+    // half, and a day's fault cannot hide in another day's noise.
+    let crit = |b: &[f64; N]| {
+        let r = residuals(b);
+        let mut per: Vec<Vec<f64>> = vec![Vec::new(); periods.max(1)];
+        for (i, ri) in r.iter().enumerate() {
+            per[p.period[i]].push(ri.abs());
+        }
+        let mut typical: Vec<(f64, usize)> =
+            per.iter_mut().enumerate().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (median(v), k)).collect();
+        typical.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let keep = typical.len().div_ceil(3).max(1);
+        let mut pooled: Vec<f64> =
+            typical[..keep.min(typical.len())].iter().flat_map(|&(_, k)| per[k].iter().copied()).collect();
+        median(&mut pooled)
+    };
+    let mut starts = vec![*prior];
     for k in 0..periods {
         let rows: Vec<usize> = all.iter().copied().filter(|&i| p.period[i] == k).collect();
         if rows.len() < 2 * N {
@@ -301,12 +327,13 @@ fn learn_part<const N: usize>(p: &Problem<N>, prior: &[f64; N], sigma: &[f64; N]
         starts.push(b);
     }
     let (mut best, mut best_crit) = (*prior, f64::INFINITY);
-    for b in starts {
+    for b in starts.into_iter().filter(|b| plausible(b)) {
         let c = crit(&b);
         if c < best_crit {
             (best, best_crit) = (b, c);
         }
     }
+    let start = best;
     let s = (1.4826 * best_crit).max(0.05);
     let blocks = p.block.iter().copied().max().map_or(0, |m| m + 1);
     let mut b = best;
@@ -330,6 +357,13 @@ fn learn_part<const N: usize>(p: &Problem<N>, prior: &[f64; N], sigma: &[f64; N]
         b = next;
         if moved < 1e-6 {
             break;
+        }
+    }
+    if !plausible(&b) {
+        b = start;
+        let r = residuals(&b);
+        for i in 0..r.len() {
+            w[i] = tukey(r[i] / (4.685 * s));
         }
     }
     let mut inlier: Vec<f64> = residuals(&b).iter().zip(&w).filter(|(_, w)| **w > 0.0).map(|(r, _)| r.abs()).collect();
@@ -475,8 +509,17 @@ impl UnitModel {
         let coil_sigma: [f64; NC] = std::array::from_fn(|a| if a == 0 { 2.0 } else { 5.0 });
         let mix_prior: [f64; NM] = start.mix.clone().try_into().expect("NM mixing parameters");
         let coil_prior: [f64; NC] = start.coil.clone().try_into().expect("NC coil parameters");
-        let (m, sm) = learn_part(&mix, &mix_prior, &mix_sigma, &MIX_LO);
-        let (c, sc) = learn_part(&coil, &coil_prior, &coil_sigma, &COIL_LO);
+        // Plausible: sensor offsets and fan heat within 3 K; at least a third of the template's
+        // outdoor-air span and of its coils' capacities (the template's physics is the prior).
+        let mix_ok = |b: &[f64; NM]| b[0].abs() <= 3.0 && b[2..].iter().sum::<f64>() >= 1.0 / 3.0;
+        let (cool_prior, heat_prior) = (prior.cooling_full_k, prior.heating_full_k);
+        let coil_ok = |b: &[f64; NC]| {
+            b[0].abs() <= 3.0f64.max(3.0 * prior.fan_heat_c.abs())
+                && b[1..1 + NK].iter().sum::<f64>() >= cool_prior / 3.0
+                && b[1 + NK..].iter().sum::<f64>() >= heat_prior / 3.0
+        };
+        let (m, sm) = learn_part(&mix, &mix_prior, &mix_sigma, &MIX_LO, mix_ok);
+        let (c, sc) = learn_part(&coil, &coil_prior, &coil_sigma, &COIL_LO, coil_ok);
         UnitModel {
             mix: m.to_vec(),
             coil: c.to_vec(),
@@ -498,8 +541,9 @@ impl UnitModel {
         let through = mixed_through_coil(samples, tau);
         let mut avg = 0.0;
         let mut prev: Option<SimTime> = None;
-        // Per day: the averaged residual's typical size; the unit's is the median day's (faulty
-        // days, even many, do not inflate it as long as fewer than half the days are faulty).
+        // Per day: the averaged residual's typical size; the unit's is the median day's (a rule's
+        // threshold errs high: with faulty days the majority it is inflated, and only large
+        // departures are flagged; a tighter one flagged clean days).
         let mut days: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
         for (i, s) in samples.iter().enumerate() {
             let r = s.supply_c - through[i] - self.coil_change_c(cool[i], heat[i]);
@@ -873,12 +917,12 @@ mod tests {
     }
 
     #[test]
-    fn the_unit_is_learned_from_a_history_with_faulty_periods_in_it() {
+    fn the_unit_is_learned_from_a_history_that_is_mostly_faulty() {
         let truth = UnitModel::prior(&Prior { fan_heat_c: 1.0, cooling_full_k: 12.0, ..PRIOR });
         let mut history = Vec::new();
         for d in 0..5u64 {
-            // Two of five days with a heating valve stuck open.
-            let fault = (d == 1 || d == 3).then_some((2, Behaviour::StuckAt { at_pct: 100.0 }));
+            // Three of five days with a heating valve stuck open: most of the history is faulty.
+            let fault = (1..=3).contains(&d).then_some((2, Behaviour::StuckAt { at_pct: 100.0 }));
             for mut s in day(&truth, fault, 0, d) {
                 s.t = SimTime(s.t.0 + d * 86_400_000);
                 history.push(s);
