@@ -226,11 +226,20 @@ pub async fn call(host: &dyn Host, tool: &Tool, raw_args: &Value) -> Result<Valu
         return host.propose(*change, arguments.clone());
     }
     let r = match tool {
-        Tool::RunDiagnosis(a) => host.diagnose(&a.node).await,
+        Tool::RunDiagnosis(a) => host.diagnose(&a.node).await.map(brief_fork),
         other => read(host, other),
     };
     host.audit_read(tool.name(), raw_args, r.is_ok());
     r
+}
+
+/// An AHU's fork, as the model is shown it: the three best hypotheses (the endpoint has all 28;
+/// a small model's context has no room for them).
+fn brief_fork(mut diagnosis: Value) -> Value {
+    if let Some(ranked) = diagnosis.pointer_mut("/fork/ranked").and_then(Value::as_array_mut) {
+        ranked.truncate(3);
+    }
+    diagnosis
 }
 
 fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
@@ -289,6 +298,17 @@ fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_model_sees_an_ahus_three_best_hypotheses() {
+        let ranked: Vec<Value> = (0..28).map(|i| json!({ "score": i })).collect();
+        let d = brief_fork(json!({ "node": "ahu-02", "fork": { "ranked": ranked, "samples": 120 } }));
+        assert_eq!(d["fork"]["ranked"].as_array().unwrap().len(), 3);
+        assert_eq!(d["fork"]["ranked"][0]["score"], 0);
+        assert_eq!(d["fork"]["samples"], 120);
+        // A device's diagnosis has no fork and passes unchanged.
+        assert_eq!(brief_fork(json!({ "node": "BEL-VNT-001" })), json!({ "node": "BEL-VNT-001" }));
+    }
 
     #[test]
     fn schemas_come_from_the_argument_types() {
