@@ -208,7 +208,7 @@ pub(crate) async fn diagnose(st: &AppState, id: &str) -> Result<Diagnosis, (Stat
 
 /// Run a node's diagnosis now (read token).
 #[utoipa::path(get, path = "/api/nodes/{id}/diagnosis", tag = "read", params(("id" = String, Path, description = "Node id")),
-    responses((status = 200, description = "Every rule's measured value against its threshold, gates and finding state"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, description = "Every rule's measured value against its threshold, gates and finding state; for an AHU, `fork`: its latest counterfactual diagnosis, every hypothesis about its elements (stuck, leaking, all healthy) with its score and fit, best first"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn diagnosis(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
