@@ -117,6 +117,9 @@ impl Mapping {
         if m.temperature_unit != "celsius" && m.temperature_unit != "fahrenheit" {
             bail!("{label}: key `temperature_unit`: \"{}\" is not celsius or fahrenheit", m.temperature_unit);
         }
+        if let Some(o) = m.optional.iter().find(|o| !m.fields.contains_key(*o)) {
+            bail!("{label}: key `optional`: \"{o}\" is not one of the mapping's fields");
+        }
         Ok(m)
     }
 }
@@ -603,7 +606,9 @@ pub fn write_day_report(r: &AhuReplayReport, dir: &Path) -> Result<(PathBuf, Pat
 /// and their spellings in other logs); `None` for a component no child stands for.
 pub fn label_role(label: &str) -> Option<Role> {
     let c = label.split_whitespace().next()?.to_ascii_lowercase();
-    if c.contains("damper") && (c.contains("oa") || c.contains("outdoor") || c.contains("outside")) {
+    if c.contains("economizer")
+        || (c.contains("damper") && (c.contains("oa") || c.contains("outdoor") || c.contains("outside")))
+    {
         Some(Role::OutdoorAirDamper)
     } else if c.contains("cool") || c.contains("chw") {
         Some(Role::CoolingValve)
@@ -885,4 +890,44 @@ pub fn read_ahu_log(file: &Path, facility: &Facility, map: &Mapping, strict: boo
     let rows = log.len();
     tally.finish(csv.rows.len(), rows, times.windows(2).map(|w| w[1] - w[0]).collect());
     Ok(AhuLog { file: label, node: node.to_string(), ahu, rows: log, reading: tally })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_labels_component_is_read_as_the_role_it_names() {
+        for (label, role) in [
+            ("oa_damper stuck", Some(Role::OutdoorAirDamper)),
+            ("outdoor_air_damper leaking", Some(Role::OutdoorAirDamper)),
+            ("economizer stuck", Some(Role::OutdoorAirDamper)),
+            ("cooling_coil_valve stuck", Some(Role::CoolingValve)),
+            ("chw_valve leaking", Some(Role::CoolingValve)),
+            ("heating_coil_valve leaking", Some(Role::HeatingValve)),
+            ("return_air_damper stuck", None),
+            ("supply_fan failed", None),
+        ] {
+            assert_eq!(label_role(label), role, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_map_lists_only_its_own_fields_as_optional() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let map = |optional: &str| {
+            format!(
+                "format = \"csv\"\ntarget = \"ahu\"\nnode = \"a\"\ntime_column = \"t\"\ntime = \"rfc3339\"\noptional = [{optional}]\n\
+                 [fields]\nsupply_air = [\"SAT\", \"DAT\"]\nfan = \"FAN\"\n"
+            )
+        };
+        std::fs::write(&path, map("\"fan\"")).unwrap();
+        let m = Mapping::load(&path).unwrap();
+        assert_eq!(m.fields["supply_air"].names(), ["SAT", "DAT"]);
+        assert_eq!(m.fields["supply_air"].to_string(), "\"SAT\" or \"DAT\"");
+        std::fs::write(&path, map("\"occupied\"")).unwrap();
+        let e = format!("{:#}", Mapping::load(&path).unwrap_err());
+        assert!(e.contains("m.toml") && e.contains("optional") && e.contains("occupied"), "{e}");
+    }
 }
