@@ -955,13 +955,12 @@ mod tests {
         (findings, phases, last.unwrap())
     }
 
-    /// Another unit than SZVAV (the simulated data-centre AHU, its own physics), logged as a
-    /// 1-minute trend log of commands and temperatures over five days, its cooling valve stuck
-    /// shut on two of them while its actuator reports the command: replayed against the unit it
-    /// learns from that log, the fault days are found and the fork names the valve; the healthy
-    /// days raise nothing.
-    #[test]
-    fn a_trend_log_of_another_unit_is_judged_against_its_learned_self() {
+    /// Another unit than SZVAV (the simulated data-centre AHU, its own physics) logged as a
+    /// 1-minute trend log of commands and temperatures over five days, with `role`'s element
+    /// stuck at `at_pct` on days 1 and 3 while its actuator reports the command; replayed as
+    /// `twinfault replay` does (the trend-log template, the unit learned from the log). The
+    /// findings opened, by day, and the element's id.
+    fn judge_another_unit(role: Role, at_pct: f64) -> (Vec<(u64, FindingEvent)>, String) {
         let f = testkit::datacenter();
         let scenario = |day: u64| {
             let text = format!(
@@ -974,14 +973,14 @@ mod tests {
             );
             Scenario::parse(&text, "unit.toml").expect("scenario parses")
         };
-        let (mut log, mut cooling) = (Vec::new(), String::new());
+        let (mut log, mut element) = (Vec::new(), String::new());
         for day in 0..5u64 {
             let s = scenario(day);
             let setup = Setup::new(&s, &f, false);
             let mut ahu = setup.ahus.into_iter().next().unwrap();
             let plant = setup.plant.as_ref().map(Plant::conditions);
-            let slot = ahu.children.iter().position(|c| c.role == Role::CoolingValve).unwrap();
-            cooling = ahu.children[slot].id.clone();
+            let slot = ahu.children.iter().position(|c| c.role == role).unwrap();
+            element = ahu.children[slot].id.clone();
             let faulty = day == 1 || day == 3;
             let mut sink = Vec::new();
             for e in 0..10_800u64 {
@@ -991,7 +990,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(k, &c)| {
-                        let p = if faulty && k == slot && e >= 1800 { 0.0 } else { c };
+                        let p = if faulty && k == slot && e >= 1800 { at_pct } else { c };
                         ChildReport { opening_pct: p, feedback_pct: c, status: Status::Healthy }
                     })
                     .collect();
@@ -1010,8 +1009,12 @@ mod tests {
                 }
             }
         }
+        // The AHU as `twinfault replay` builds it: the trend-log template, the same children.
         let s = scenario(0);
-        let mut unit = Setup::new(&s, &f, false).ahus.into_iter().next().unwrap();
+        let sim = Setup::new(&s, &f, false).ahus.into_iter().next().unwrap();
+        let template = AhuTemplate::parse(include_str!("../../../twins/ahu_trend_log.toml"), "ahu_trend_log.toml")
+            .expect("shipped template parses");
+        let mut unit = Ahu::new(&sim.id, Arc::new(template), sim.children.clone(), Schedule::Off, sim.weather, 0.0, 1);
         unit.learn_unit(&log);
         assert!(unit.unit_model().learned_from > 500, "{:?}", unit.unit_model());
         let mut opened: Vec<(u64, FindingEvent)> = Vec::new();
@@ -1022,19 +1025,25 @@ mod tests {
                 out.into_iter().filter(|f| f.change == crate::detect::Change::Opened).map(|f| (m.t.0 / 86_400_000, f)),
             );
         }
-        for day in [0, 2, 4] {
-            let raised: Vec<String> =
-                opened.iter().filter(|(d, _)| *d == day).map(|(_, f)| f.summary.clone()).collect();
-            assert!(raised.is_empty(), "healthy day {day} raised {raised:?}");
-        }
-        for day in [1, 3] {
-            let named: Vec<Option<&str>> = opened
-                .iter()
-                .filter(|(d, _)| *d == day)
-                .map(|(_, f)| f.likely.as_ref().map(|l| l.device.as_str()))
-                .collect();
-            assert!(!named.is_empty(), "fault day {day} raised nothing");
-            assert_eq!(named[0], Some(cooling.as_str()), "day {day}: {opened:?}");
+        (opened, element)
+    }
+
+    #[test]
+    fn a_trend_log_of_another_unit_is_judged_against_its_learned_self() {
+        // A cooling valve stuck shut or open, a heating valve stuck half open, on warm days.
+        for (role, at_pct) in [(Role::CoolingValve, 0.0), (Role::CoolingValve, 100.0), (Role::HeatingValve, 50.0)] {
+            let (opened, element) = judge_another_unit(role, at_pct);
+            for day in [0, 2, 4] {
+                let raised: Vec<&str> =
+                    opened.iter().filter(|(d, _)| *d == day).map(|(_, f)| f.summary.as_str()).collect();
+                assert!(raised.is_empty(), "{element} at {at_pct} %: healthy day {day} raised {raised:?}");
+            }
+            for day in [1, 3] {
+                let first = opened.iter().find(|(d, _)| *d == day).map(|(_, f)| f);
+                let first = first.unwrap_or_else(|| panic!("{element} at {at_pct} %: fault day {day} raised nothing"));
+                let likely = first.likely.as_ref().map(|l| (l.device.as_str(), l.kind));
+                assert_eq!(likely, Some((element.as_str(), FaultKind::StuckAt)), "day {day}: {}", first.summary);
+            }
         }
     }
 

@@ -58,6 +58,7 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
     sample_s: f64,
+    window_s: f64,
     capacity: usize,
     samples: VecDeque<Sample>,
     /// The bucket being averaged: its sum and count.
@@ -68,7 +69,7 @@ impl History {
     pub fn new(window_s: f64, sample_s: f64) -> History {
         let sample_s = sample_s.max(1.0);
         let capacity = (window_s / sample_s).ceil().max(1.0) as usize;
-        History { sample_s, capacity, samples: VecDeque::with_capacity(capacity.min(4096)), open: None }
+        History { sample_s, window_s, capacity, samples: VecDeque::with_capacity(capacity.min(4096)), open: None }
     }
 
     /// Adds one observation; a bucket closes once `sample_s` has passed since it opened (a
@@ -111,9 +112,12 @@ impl History {
         }
     }
 
-    /// The closed samples, oldest first.
+    /// The closed samples of the last `window_s` (none from before a silence, such as the night
+    /// between two days of a trend log), oldest first.
     pub fn samples(&self) -> Vec<Sample> {
-        self.samples.iter().copied().collect()
+        let Some(last) = self.samples.back() else { return Vec::new() };
+        let from = last.t.0.saturating_sub((self.window_s * 1000.0) as u64);
+        self.samples.iter().filter(|s| s.t.0 >= from).copied().collect()
     }
 
     pub fn sample_s(&self) -> f64 {
