@@ -603,9 +603,11 @@ pub fn write_day_report(r: &AhuReplayReport, dir: &Path) -> Result<(PathBuf, Pat
 }
 
 /// The role a label's component names (`oa_damper`, `cooling_coil_valve`, `heating_coil_valve`
-/// and their spellings in other logs); `None` for a component no child stands for.
+/// and their spellings in other logs, `OA damper` with a space too); `None` for a component no
+/// child stands for.
 pub fn label_role(label: &str) -> Option<Role> {
-    let c = label.split_whitespace().next()?.to_ascii_lowercase();
+    let c = label.to_ascii_lowercase();
+    let c = c.replace(' ', "_");
     if c.contains("economizer")
         || (c.contains("damper") && (c.contains("oa") || c.contains("outdoor") || c.contains("outside")))
     {
@@ -641,15 +643,23 @@ fn day_of(ms: i64) -> String {
 }
 
 /// Reads a label file (`dataset,date,fault_component,fault_type,...`): date → "component fault_type".
+/// Dates are `M/D/YYYY` or `YYYY-MM-DD`; a row with fewer fields or another date is refused,
+/// naming the file and line (blank lines are skipped).
 fn read_labels(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = BTreeMap::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 4 {
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
             continue;
         }
-        let Some(ms) = parse_us_datetime(&format!("{} 0:00", f[1].trim())) else { continue };
+        let f: Vec<&str> = line.split(',').collect();
+        let at = || format!("{} line {}", path.display(), n + 1);
+        if f.len() < 4 {
+            bail!("{}: {} fields, a label needs dataset,date,fault_component,fault_type", at(), f.len());
+        }
+        let d = f[1].trim();
+        let ms = parse_us_datetime(&format!("{d} 0:00")).or_else(|| parse_timestamp_ms(&format!("{d}T00:00:00Z")));
+        let Some(ms) = ms else { bail!("{}: date \"{d}\" is neither M/D/YYYY nor YYYY-MM-DD", at()) };
         let label = if f[2].trim() == "none" { "none".to_string() } else { format!("{} {}", f[2].trim(), f[3].trim()) };
         out.insert(day_of(ms), label);
     }
@@ -900,6 +910,9 @@ mod tests {
     fn a_labels_component_is_read_as_the_role_it_names() {
         for (label, role) in [
             ("oa_damper stuck", Some(Role::OutdoorAirDamper)),
+            ("OA damper stuck", Some(Role::OutdoorAirDamper)),
+            ("Cooling coil valve leaking", Some(Role::CoolingValve)),
+            ("none", None),
             ("outdoor_air_damper leaking", Some(Role::OutdoorAirDamper)),
             ("economizer stuck", Some(Role::OutdoorAirDamper)),
             ("cooling_coil_valve stuck", Some(Role::CoolingValve)),
@@ -910,6 +923,23 @@ mod tests {
         ] {
             assert_eq!(label_role(label), role, "{label}");
         }
+    }
+
+    #[test]
+    fn labels_take_either_date_form_and_a_bad_row_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("days.csv");
+        std::fs::write(
+            &path,
+            "dataset,date,fault_component,fault_type\nX,9/11/2017,oa_damper,stuck\n\nX,2017-09-12,none,unfaulted\n",
+        )
+        .unwrap();
+        let l = read_labels(&path).unwrap();
+        assert_eq!(l["2017-09-11"], "oa_damper stuck");
+        assert_eq!(l["2017-09-12"], "none");
+        std::fs::write(&path, "dataset,date,fault_component,fault_type\nX,11.9.2017,oa_damper,stuck\n").unwrap();
+        let e = format!("{:#}", read_labels(&path).unwrap_err());
+        assert!(e.contains("days.csv line 2") && e.contains("11.9.2017"), "{e}");
     }
 
     #[test]
