@@ -90,14 +90,39 @@ fn default_scale() -> f64 {
     1.0
 }
 
-/// Parses `9/11/2017 13:05` (month/day/year, 24 h) into ms since the epoch (as UTC).
+/// Parses `9/11/2017 13:05` (month/day/year, 24 h; also with seconds, and `1:05:00 PM` as a
+/// spreadsheet writes it) into ms since the epoch (as UTC).
 fn parse_us_datetime(s: &str) -> Option<i64> {
     let (date, time) = s.trim().split_once(' ')?;
     let mut d = date.split('/').map(|x| x.parse::<u32>().ok());
     let (m, day, y) = (d.next()??, d.next()??, d.next()??);
-    let (h, mi) = time.split_once(':')?;
-    let iso = format!("{y:04}-{m:02}-{day:02}T{:02}:{:02}:00Z", h.parse::<u32>().ok()?, mi.parse::<u32>().ok()?);
-    parse_timestamp_ms(&iso)
+    let time = time.trim();
+    let (time, pm) = match time.strip_suffix("PM").or_else(|| time.strip_suffix("pm")) {
+        Some(t) => (t.trim(), Some(true)),
+        None => match time.strip_suffix("AM").or_else(|| time.strip_suffix("am")) {
+            Some(t) => (t.trim(), Some(false)),
+            None => (time, None),
+        },
+    };
+    let mut t = time.split(':');
+    let (h, mi) = (t.next()?.parse::<u32>().ok()?, t.next()?.parse::<u32>().ok()?);
+    let sec = t.next().map_or(Some(0), |x| x.parse::<u32>().ok())?;
+    if t.next().is_some() {
+        return None;
+    }
+    let h = match pm {
+        Some(_) if !(1..=12).contains(&h) => return None,
+        Some(true) => h % 12 + 12,
+        Some(false) => h % 12,
+        None => h,
+    };
+    parse_timestamp_ms(&format!("{y:04}-{m:02}-{day:02}T{h:02}:{mi:02}:{sec:02}Z"))
+}
+
+/// A trend log's time: US `M/D/YYYY H:MM[:SS]`, or ISO 8601 / RFC 3339 (with or without seconds
+/// and offset; without an offset, UTC).
+fn parse_log_time(s: &str) -> Option<i64> {
+    parse_us_datetime(s).or_else(|| parse_timestamp_ms(s)).or_else(|| parse_timestamp_ms(&format!("{}:00", s.trim())))
 }
 
 impl Mapping {
@@ -819,7 +844,7 @@ pub fn read_ahu_log(file: &Path, facility: &Facility, map: &Mapping, strict: boo
         let row = *row;
         let get = |c: usize| f.get(c).copied().unwrap_or("");
         let num = |c: usize| logfile::number(get(c)).ok();
-        let Some(t) = parse_us_datetime(get(t_col)).or_else(|| parse_timestamp_ms(get(t_col))) else {
+        let Some(t) = parse_log_time(get(t_col)) else {
             tally.note(Reason::NoTime, row, || format!("column {}: \"{}\"", map.time_column, get(t_col)))?;
             continue;
         };
@@ -922,6 +947,28 @@ mod tests {
             ("supply_fan failed", None),
         ] {
             assert_eq!(label_role(label), role, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_trend_logs_times_are_read_in_the_forms_logs_write() {
+        let at = |s: &str| parse_log_time(s).map(twinfault_core::time::format_timestamp_ms);
+        let want = Some("2017-09-11T13:05:00.000Z".to_string());
+        for s in [
+            "9/11/2017 13:05",
+            "9/11/2017 13:05:00",
+            "9/11/2017 1:05:00 PM",
+            "9/11/2017 1:05 pm",
+            "2017-09-11T13:05:00Z",
+            "2017-09-11 13:05:00",
+            "2017-09-11 13:05",
+            "2017-09-11T15:05:00+02:00",
+        ] {
+            assert_eq!(at(s), want, "{s}");
+        }
+        assert_eq!(at("9/11/2017 12:30 AM").unwrap(), "2017-09-11T00:30:00.000Z");
+        for bad in ["9/11/2017 13:05 PM", "9/31/2017 10:00", "13/11/2017 10:00", "9/11/2017", "noon"] {
+            assert_eq!(at(bad), None, "{bad}");
         }
     }
 
