@@ -59,8 +59,9 @@ pub struct Mapping {
     /// Ingest field name → CSV column (for AHU logs: outdoor_air, return_air, mixed_air,
     /// supply_air, supply_air_setpoint or supply_air_heating/cooling_setpoint, occupied, fan).
     pub fields: BTreeMap<String, Columns>,
-    /// Fields a log of this format may lack (a family map: one log has a single setpoint
-    /// column, another a heating and a cooling one); any other field's column must exist.
+    /// Fields (or, for AHU logs, children whose command column) a log of this format may lack
+    /// (a family map: one log has a single setpoint column, another a heating and a cooling one;
+    /// a unit without a heating coil); any other's column must exist. A missing command is 0 %.
     #[serde(default)]
     pub optional: Vec<String>,
     /// `actuator` (default) or `ahu`.
@@ -142,8 +143,8 @@ impl Mapping {
         if m.temperature_unit != "celsius" && m.temperature_unit != "fahrenheit" {
             bail!("{label}: key `temperature_unit`: \"{}\" is not celsius or fahrenheit", m.temperature_unit);
         }
-        if let Some(o) = m.optional.iter().find(|o| !m.fields.contains_key(*o)) {
-            bail!("{label}: key `optional`: \"{o}\" is not one of the mapping's fields");
+        if let Some(o) = m.optional.iter().find(|o| !m.fields.contains_key(*o) && !m.commands.contains_key(*o)) {
+            bail!("{label}: key `optional`: \"{o}\" is not one of the mapping's fields or commands");
         }
         Ok(m)
     }
@@ -812,14 +813,15 @@ pub fn read_ahu_log(file: &Path, facility: &Facility, map: &Mapping, strict: boo
     let children: Vec<&str> = ahu_node.children.iter().map(|&c| facility.actuators[c].id.as_str()).collect();
     let mut cmd_cols = Vec::new();
     for c in &children {
-        cmd_cols.push(
-            map.commands
-                .get(*c)
-                .map(|cs| {
-                    csv.column(&cs.names()).with_context(|| format!("{label}: no column {cs} (the command of {c})"))
-                })
-                .transpose()?,
-        );
+        let col = match map.commands.get(*c) {
+            None => None,
+            Some(cs) => match csv.column(&cs.names()) {
+                Some(i) => Some(i),
+                None if map.optional.iter().any(|o| o == c) => None,
+                None => bail!("{label}: no column {cs} (the command of {c})"),
+            },
+        };
+        cmd_cols.push(col);
     }
     let to_c = |f: f64| if map.temperature_unit == "fahrenheit" { (f - 32.0) / 1.8 } else { f };
     let schedule = twinfault_core::scenario::Schedule::Off;
@@ -996,10 +998,10 @@ mod tests {
         let map = |optional: &str| {
             format!(
                 "format = \"csv\"\ntarget = \"ahu\"\nnode = \"a\"\ntime_column = \"t\"\ntime = \"rfc3339\"\noptional = [{optional}]\n\
-                 [fields]\nsupply_air = [\"SAT\", \"DAT\"]\nfan = \"FAN\"\n"
+                 [fields]\nsupply_air = [\"SAT\", \"DAT\"]\nfan = \"FAN\"\n[commands]\nHW-1 = \"HWV\"\n"
             )
         };
-        std::fs::write(&path, map("\"fan\"")).unwrap();
+        std::fs::write(&path, map("\"fan\", \"HW-1\"")).unwrap();
         let m = Mapping::load(&path).unwrap();
         assert_eq!(m.fields["supply_air"].names(), ["SAT", "DAT"]);
         assert_eq!(m.fields["supply_air"].to_string(), "\"SAT\" or \"DAT\"");
