@@ -53,6 +53,9 @@ pub struct Fault {
     pub resolved_by: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    /// For an AHU finding: the element its counterfactual fork found likeliest when it opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely: Option<crate::counterfactual::Likely>,
 }
 
 impl Fault {
@@ -217,6 +220,7 @@ impl FaultLedger {
                     truth: truth.map(str::to_string),
                     resolved_by: None,
                     note: None,
+                    likely: f.likely.clone(),
                 };
                 self.open.insert(id.clone(), fault);
             }
@@ -330,6 +334,29 @@ mod tests {
             source,
             likely: None,
         }
+    }
+
+    #[test]
+    fn an_ahu_faults_record_keeps_the_forks_conclusion_from_its_opening() {
+        let likely = crate::counterfactual::Likely {
+            device: "BEL-CHW-201".into(),
+            kind: FaultKind::StuckAt,
+            hypothesis: "BEL-CHW-201 stuck at 100 %".into(),
+            fit_mixed_c: 0.1,
+            fit_supply_c: 0.4,
+            runner_up: Some("BEL-CHW-201 leaking 50 %".into()),
+        };
+        let mut l = FaultLedger::default();
+        let open =
+            FindingEvent { likely: Some(likely.clone()), ..finding(100, 100, Change::Opened, None, Source::Rule) };
+        let id = l.apply("ahu-02", &open, None);
+        l.apply("ahu-02", &finding(200, 100, Change::Updated, None, Source::Rule), None);
+        assert_eq!(l.fault(&id).unwrap().likely.as_ref(), Some(&likely));
+        // Stored and read back (a record written before the field existed reads as none).
+        let text = serde_json::to_string(l.fault(&id).unwrap()).unwrap();
+        assert_eq!(serde_json::from_str::<Fault>(&text).unwrap().likely, Some(likely));
+        let old = text.split(",\"likely\"").next().unwrap().to_string() + "}";
+        assert_eq!(serde_json::from_str::<Fault>(&old).unwrap().likely, None);
     }
 
     #[test]

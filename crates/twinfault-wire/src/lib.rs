@@ -127,6 +127,11 @@ pub struct FaultView {
     pub source: Source,
     pub resolved_by: Option<String>,
     pub note: Option<String>,
+    /// For an AHU finding: the element its counterfactual fork found likeliest when it opened
+    /// (device, kind, hypothesis, fit of mixed and supply air, runner-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub likely: Option<twinfault_core::counterfactual::Likely>,
 }
 
 impl FaultView {
@@ -147,6 +152,7 @@ impl FaultView {
             source: f.source,
             resolved_by: f.resolved_by.clone(),
             note: f.note.clone(),
+            likely: f.likely.clone(),
         }
     }
 }
