@@ -71,10 +71,17 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", render::table(&rows));
             Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Generate { campaign, out, runs, seed, jobs, format } => {
+        Command::Generate { campaign, out, runs, seed, jobs, format, shard, merge } => {
+            if !merge.is_empty() {
+                crate::dataset::generate::merge(&merge, &out)?;
+                println!("{} parts merged into {}", merge.len(), out.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let campaign = campaign.context("--campaign is required (or --merge)")?;
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let req = crate::dataset::generate::Request {
                 campaign,
+                shard,
                 out: out.clone(),
                 runs,
                 seed,

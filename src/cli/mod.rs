@@ -263,8 +263,8 @@ pub enum Command {
     /// windows and a dataset card.
     Generate {
         /// Campaign file (see campaigns/README.md).
-        #[arg(long)]
-        campaign: PathBuf,
+        #[arg(long, required_unless_present = "merge")]
+        campaign: Option<PathBuf>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -279,6 +279,14 @@ pub enum Command {
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value = "parquet")]
         format: crate::dataset::generate::Format,
+        /// Write only part K of N (0-based) of the runs, a contiguous range, e.g. `--shard 2/8`
+        /// as a batch scheduler's array index; `--merge` joins the parts.
+        #[arg(long, value_parser = parse_shard, conflicts_with = "merge")]
+        shard: Option<(usize, usize)>,
+        /// Instead: merge the folders `--shard` wrote (all N parts) into `--out`, byte-identical
+        /// to one run of the whole campaign.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["campaign", "runs", "jobs"])]
+        merge: Vec<PathBuf>,
     },
     /// Score a detector on a labelled dataset: precision, recall, F1 per fault kind, confusion
     /// matrix, detection latency, false alarms per device-day and during startup/shutdown.
@@ -467,4 +475,17 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
         | Command::Train { .. }
         | Command::Realism { .. }) => data::dispatch(c),
     }
+}
+
+/// `K/N` with K < N.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s.split_once('/').ok_or_else(|| format!("\"{s}\" is not K/N (e.g. 0/4)"))?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| format!("\"{k}\" is not a part number"))?,
+        n.trim().parse().map_err(|_| format!("\"{n}\" is not a number of parts"))?,
+    );
+    if n == 0 || k >= n {
+        return Err(format!("part {k} of {n}: K counts from 0 and must be below N"));
+    }
+    Ok((k, n))
 }

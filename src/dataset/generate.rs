@@ -1,7 +1,7 @@
 //! `twinfault generate`: runs drawn from a campaign, simulated in parallel, checked, labelled and
 //! written as per-sample telemetry, AHU rows and classifier windows, with a dataset card.
 
-use super::table::{Col, CsvWriter, ParquetWriter, Table};
+use super::table::{Col, CsvWriter, ParquetWriter, Table, read_parquet_groups};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -504,6 +504,8 @@ pub struct Request {
     pub jobs: usize,
     pub format: Format,
     pub progress: bool,
+    /// `(k, n)`: write only part `k` of `n` (runs `k·runs/n .. (k+1)·runs/n`), for [`merge`].
+    pub shard: Option<(usize, usize)>,
 }
 
 /// What `generate` did.
@@ -546,11 +548,21 @@ pub fn generate(req: &Request) -> Result<Summary> {
     }
     std::fs::create_dir_all(&req.out).with_context(|| format!("cannot create {}", req.out.display()))?;
     let splits = campaign.splits(runs, req.seed);
-    let jobs = req.jobs.max(1).min(runs);
-    let next = AtomicUsize::new(0);
+    // A shard is a contiguous range of runs, so the parts in order are the runs in order.
+    let (lo, hi) = match req.shard {
+        None => (0, runs),
+        Some((k, n)) => {
+            if n == 0 || k >= n || n > runs {
+                bail!("--shard {k}/{n}: K must be below N, and N at most the runs ({runs})");
+            }
+            (k * runs / n, (k + 1) * runs / n)
+        }
+    };
+    let jobs = req.jobs.max(1).min(hi - lo);
+    let next = AtomicUsize::new(lo);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(jobs * 2);
     let bar = if req.progress {
-        let b = indicatif::ProgressBar::new(runs as u64);
+        let b = indicatif::ProgressBar::new((hi - lo) as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {msg}  elapsed {elapsed}, ETA {eta}")
                 .expect("valid template"),
@@ -570,7 +582,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= runs {
+                    if i >= hi {
                         return;
                     }
                     let spec = campaign.draw(facility, i, req.seed, splits[i]);
@@ -584,7 +596,7 @@ pub fn generate(req: &Request) -> Result<Summary> {
         // Write in run order whatever order the runs finish in, so the files do not depend on
         // the number of jobs.
         let mut pending: BTreeMap<usize, Prepared> = BTreeMap::new();
-        let mut expect = 0;
+        let mut expect = lo;
         for p in rx {
             pending.insert(p.index, p);
             while let Some(run) = pending.remove(&expect) {
@@ -641,16 +653,8 @@ pub fn generate(req: &Request) -> Result<Summary> {
     for w in s.csv {
         w.finish()?;
     }
-    let split_runs = |sp: Split| -> Vec<usize> {
-        run_cards
-            .iter()
-            .filter(|c| c["split"] == sp.as_str())
-            .filter_map(|c| c["run"].as_u64())
-            .map(|r| r as usize)
-            .collect()
-    };
     use sha2::Digest;
-    let card = json!({
+    let mut card = json!({
         "format_version": 1,
         "engine": { "name": "twinfault", "version": env!("CARGO_PKG_VERSION") },
         "campaign": { "file": req.campaign.display().to_string(), "sha256": format!("{:x}", sha2::Sha256::digest(text.as_bytes())), "spec": campaign },
@@ -667,12 +671,13 @@ pub fn generate(req: &Request) -> Result<Summary> {
         "totals": { "samples": n_samples, "windows": n_windows },
         "windows": { "length_s": campaign.windows.length_s, "stride_s": campaign.windows.stride_s,
             "label": "the fault covering at least half of the window, else normal" },
-        "splits": {
-            "method": "by run: a permutation of the run indices seeded by --seed, cut by the campaign's shares; every sample and window of a run (all its devices) is in the run's split, never shuffled rows",
-            "train": split_runs(Split::Train), "validation": split_runs(Split::Validation), "test": split_runs(Split::Test),
-        },
+        "splits": {},
         "run_list": run_cards,
     });
+    card["splits"] = splits_of(&card["run_list"]);
+    if let Some((k, n)) = req.shard {
+        card["shard"] = json!({ "index": k, "of": n, "runs": [lo, hi] });
+    }
     let path = req.out.join("dataset.json");
     std::fs::write(&path, serde_json::to_string_pretty(&card)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -683,6 +688,127 @@ pub fn generate(req: &Request) -> Result<Summary> {
         windows: n_windows,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The card's split lists from its run list: the runs of each split, in run order.
+fn splits_of(run_list: &serde_json::Value) -> serde_json::Value {
+    let runs = |sp: Split| -> Vec<u64> {
+        run_list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["split"] == sp.as_str())
+            .filter_map(|c| c["run"].as_u64())
+            .collect()
+    };
+    json!({
+        "method": "by run: a permutation of the run indices seeded by --seed, cut by the campaign's shares; every sample and window of a run (all its devices) is in the run's split, never shuffled rows",
+        "train": runs(Split::Train), "validation": runs(Split::Validation), "test": runs(Split::Test),
+    })
+}
+
+/// Merges the parts `generate --shard K/N` wrote (given in any order) into `out`: the data files
+/// and the card are byte-identical to what one `generate` of all runs writes.
+pub fn merge(parts: &[PathBuf], out: &Path) -> Result<()> {
+    let mut cards = Vec::new();
+    for p in parts {
+        let path = p.join("dataset.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let card: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a dataset card", path.display()))?;
+        let shard = &card["shard"];
+        let (Some(k), Some(n)) = (shard["index"].as_u64(), shard["of"].as_u64()) else {
+            bail!("{}: not a part (no shard; it was written without --shard)", path.display());
+        };
+        cards.push((k, n, p.clone(), card));
+    }
+    cards.sort_by_key(|c| c.0);
+    let n = cards.first().map_or(0, |c| c.1);
+    let ks: Vec<u64> = cards.iter().map(|c| c.0).collect();
+    if cards.iter().any(|c| c.1 != n) || ks != (0..n).collect::<Vec<_>>() {
+        bail!("the parts must be 0..{n} of {n}, each once; given {ks:?}");
+    }
+    let same = |key: &str| cards.windows(2).all(|w| w[0].3[key] == w[1].3[key]);
+    for key in ["campaign", "seed", "files", "schema", "engine", "windows", "format_version"] {
+        if !same(key) {
+            bail!("the parts disagree on `{key}`: they are not parts of one campaign run");
+        }
+    }
+    if !cards.windows(2).all(|w| w[0].3["runs"]["requested"] == w[1].3["runs"]["requested"]) {
+        bail!("the parts disagree on the number of runs");
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let files = cards[0].3["files"].clone();
+    for t in TABLES {
+        if let Some(name) = files[t]["parquet"].as_str() {
+            let mut w: Option<ParquetWriter> = None;
+            for (_, _, dir, _) in &cards {
+                for g in read_parquet_groups(&dir.join(name))? {
+                    let w = match &mut w {
+                        Some(w) => w,
+                        None => w.insert(ParquetWriter::create(&out.join(name), &g)?),
+                    };
+                    w.write(&g)?;
+                }
+            }
+            if let Some(w) = w {
+                w.finish()?;
+            }
+        }
+        if let Some(name) = files[t]["csv"].as_str() {
+            let path = out.join(name);
+            let mut o = std::io::BufWriter::new(
+                std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            for (i, (_, _, dir, _)) in cards.iter().enumerate() {
+                let part = dir.join(name);
+                let text = std::fs::read(&part).with_context(|| format!("cannot read {}", part.display()))?;
+                // Every part has the header; the merged file has it once.
+                let body = if i == 0 { &text[..] } else { text.splitn(2, |b| *b == b'\n').nth(1).unwrap_or(&[]) };
+                std::io::Write::write_all(&mut o, body).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            std::io::Write::flush(&mut o).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    // The card: the first part's, with the runs, counts and totals of all.
+    let mut card = cards[0].3.clone();
+    let (mut run_list, mut rejected) = (Vec::new(), Vec::new());
+    let mut counts: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> = BTreeMap::new();
+    let (mut samples, mut windows) = (0u64, 0u64);
+    for (_, _, _, c) in &cards {
+        run_list.extend(c["run_list"].as_array().cloned().unwrap_or_default());
+        rejected.extend(c["runs"]["rejected"].as_array().cloned().unwrap_or_default());
+        let parsed: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>> =
+            serde_json::from_value(c["counts"].clone()).context("a part's card has malformed counts")?;
+        for (table, by_split) in parsed {
+            for (split, by_class) in by_split {
+                for (class, k) in by_class {
+                    *counts
+                        .entry(table.clone())
+                        .or_default()
+                        .entry(split.clone())
+                        .or_default()
+                        .entry(class)
+                        .or_default() += k;
+                }
+            }
+        }
+        samples += c["totals"]["samples"].as_u64().unwrap_or(0);
+        windows += c["totals"]["windows"].as_u64().unwrap_or(0);
+    }
+    card["runs"]["written"] = json!(run_list.len());
+    card["runs"]["rejected"] = json!(rejected);
+    card["counts"] = json!(counts);
+    card["totals"] = json!({ "samples": samples, "windows": windows });
+    card["run_list"] = json!(run_list);
+    card["splits"] = splits_of(&card["run_list"]);
+    if let Some(m) = card.as_object_mut() {
+        m.remove("shard");
+    }
+    let path = out.join("dataset.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&card)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 fn rejected_len(card: &serde_json::Value) -> usize {

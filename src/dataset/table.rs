@@ -284,6 +284,16 @@ impl CsvWriter {
 
 /// Reads a whole Parquet file written by [`ParquetWriter`] (every row group, in order).
 pub fn read_parquet(path: &Path) -> Result<Table> {
+    Ok(read_row_groups(path, false)?.pop().expect("one table"))
+}
+
+/// Reads a Parquet file written by [`ParquetWriter`] as one table per row group (per run, for
+/// `generate`'s files), in order.
+pub fn read_parquet_groups(path: &Path) -> Result<Vec<Table>> {
+    read_row_groups(path, true)
+}
+
+fn read_row_groups(path: &Path, per_group: bool) -> Result<Vec<Table>> {
     let label = path.display().to_string();
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {label}"))?;
     let reader = SerializedFileReader::new(file).with_context(|| format!("{label} is not a Parquet file"))?;
@@ -305,7 +315,19 @@ pub fn read_parquet(path: &Path) -> Result<Table> {
             (t, o) => bail!("{label}: column \"{}\" has an unsupported type {t:?} (optional: {o})", c.name()),
         });
     }
+    let empty = cols.clone();
+    let mut tables = Vec::new();
     let mut dicts: Vec<Dict> = vec![Dict::default(); cols.len()];
+    // A table's text columns take their dictionaries when it is complete.
+    let finish = |mut cols: Vec<Col>, dicts: Vec<Dict>| {
+        for (col, d) in cols.iter_mut().zip(dicts) {
+            match col {
+                Col::Str { dict, .. } | Col::OptStr { dict, .. } => *dict = d.values,
+                _ => {}
+            }
+        }
+        Table { names: names.clone(), cols }
+    };
     for g in 0..meta.num_row_groups() {
         let rg = reader.get_row_group(g)?;
         let rows = rg.metadata().num_rows() as usize;
@@ -356,14 +378,16 @@ pub fn read_parquet(path: &Path) -> Result<Table> {
                 }
             }
         }
-    }
-    for (col, d) in cols.iter_mut().zip(dicts) {
-        match col {
-            Col::Str { dict, .. } | Col::OptStr { dict, .. } => *dict = d.values,
-            _ => {}
+        if per_group {
+            let n = cols.len();
+            let done = std::mem::replace(&mut cols, empty.clone());
+            tables.push(finish(done, std::mem::replace(&mut dicts, vec![Dict::default(); n])));
         }
     }
-    Ok(Table { names, cols })
+    if !per_group || tables.is_empty() && meta.num_row_groups() == 0 {
+        tables.push(finish(cols, dicts));
+    }
+    Ok(tables)
 }
 
 #[cfg(test)]

@@ -34,7 +34,66 @@ fn small_campaign(dir: &Path) -> PathBuf {
 }
 
 fn request(campaign: &Path, out: &Path, runs: usize, jobs: usize, format: Format) -> Request {
-    Request { campaign: campaign.into(), out: out.into(), runs: Some(runs), seed: 7, jobs, format, progress: false }
+    Request {
+        campaign: campaign.into(),
+        out: out.into(),
+        runs: Some(runs),
+        seed: 7,
+        jobs,
+        format,
+        progress: false,
+        shard: None,
+    }
+}
+
+/// `generate --shard K/N` writes a contiguous part of the runs; the parts, merged, are the files
+/// of one run of the whole campaign, byte for byte (Parquet, CSV and the card), so a batch
+/// scheduler can spread a campaign with no coordinator.
+#[test]
+fn the_parts_of_a_sharded_campaign_merge_into_the_single_runs_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = small_campaign(dir.path());
+    let whole = dir.path().join("whole");
+    generate(&request(&campaign, &whole, 5, 2, Format::Both)).unwrap();
+    // Three parts of five runs (1, 2 and 2 runs), written out of order, merged by the CLI.
+    let mut parts = Vec::new();
+    for k in [2, 0, 1] {
+        let part = dir.path().join(format!("part{k}"));
+        generate(&Request { shard: Some((k, 3)), ..request(&campaign, &part, 5, 1, Format::Both) }).unwrap();
+        parts.push(part);
+    }
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("part1/dataset.json")).unwrap()).unwrap();
+    assert_eq!(card["shard"]["runs"], serde_json::json!([1, 3]), "{}", card["shard"]);
+    let merged = dir.path().join("merged");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
+        .args(["generate", "--out", merged.to_str().unwrap(), "--merge"])
+        .args(&parts)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [
+        "samples.parquet",
+        "windows.parquet",
+        "ahus.parquet",
+        "findings.parquet",
+        "samples.csv",
+        "windows.csv",
+        "ahus.csv",
+        "findings.csv",
+        "dataset.json",
+    ] {
+        let (a, b) = (std::fs::read(whole.join(f)).unwrap(), std::fs::read(merged.join(f)).unwrap());
+        assert!(a == b, "{f} differs: {} against {} bytes", a.len(), b.len());
+    }
+    // Parts missing one, or from another seed, are refused.
+    let e = twinfault::dataset::generate::merge(&parts[..2], &dir.path().join("x")).unwrap_err();
+    assert!(format!("{e:#}").contains("0..3 of 3"), "{e:#}");
+    let other = dir.path().join("other");
+    generate(&Request { seed: 8, shard: Some((1, 3)), ..request(&campaign, &other, 5, 1, Format::Both) }).unwrap();
+    let e = twinfault::dataset::generate::merge(&[parts[0].clone(), parts[1].clone(), other], &dir.path().join("y"))
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("seed"), "{e:#}");
 }
 
 #[test]
