@@ -819,6 +819,9 @@ pub struct Facility {
     /// The learned window classifier the actuator twins run alongside their rules, if the
     /// facility names one (loaded by the caller: the core reads no files).
     pub classifier: Option<std::sync::Arc<dyn crate::classify::WindowClassifier>>,
+    /// Node id → node, built with the facility: a lookup is O(1), so setting up a million
+    /// twins is not a million scans of a million ids.
+    index: std::collections::HashMap<String, NodeRef>,
 }
 
 /// Where a node sits in the tree.
@@ -916,18 +919,31 @@ impl FacilityFile {
             });
         }
         let mut actuators = Vec::with_capacity(self.actuators.len());
-        for (i, a) in self.actuators.into_iter().enumerate() {
+        let ahu_at: std::collections::HashMap<&str, usize> =
+            ahus.iter().enumerate().map(|(h, a)| (a.id.as_str(), h)).collect();
+        let mut zone_at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (z, d) in self.zones.iter().enumerate() {
+            zone_at.entry(d.id.as_str()).or_insert(z);
+        }
+        let mut parents = Vec::with_capacity(self.actuators.len());
+        for (i, a) in self.actuators.iter().enumerate() {
+            let ahu = ahu_at.get(a.parent.as_str()).copied().ok_or_else(|| {
+                ConfigError::new(file, format!("actuators[{i}].parent"), format!("unknown AHU \"{}\"", a.parent))
+            });
+            let zone = match &a.zone {
+                Some(z) => zone_at.get(z.as_str()).copied().map(Some).ok_or_else(|| {
+                    ConfigError::new(file, format!("actuators[{i}].zone"), format!("unknown zone \"{z}\""))
+                }),
+                None => Ok(None),
+            };
+            parents.push((ahu, zone));
+        }
+        drop((ahu_at, zone_at));
+        for (i, (a, (ahu, zone))) in self.actuators.into_iter().zip(parents).enumerate() {
             unique(format!("actuators[{i}].id"), &a.id)?;
             let template = actuator_t(format!("actuators[{i}].template"), &a.template)?;
-            let ahu = ahus.iter().position(|h| h.id == a.parent).ok_or_else(|| {
-                ConfigError::new(file, format!("actuators[{i}].parent"), format!("unknown AHU \"{}\"", a.parent))
-            })?;
-            let zone = match &a.zone {
-                Some(z) => Some(self.zones.iter().position(|d| &d.id == z).ok_or_else(|| {
-                    ConfigError::new(file, format!("actuators[{i}].zone"), format!("unknown zone \"{z}\""))
-                })?),
-                None => None,
-            };
+            let ahu = ahu?;
+            let zone = zone?;
             if a.role == Role::ZoneDamper && zone.is_none() {
                 return Err(ConfigError::new(file, format!("actuators[{i}].zone"), "a zone_damper needs a zone"));
             }
@@ -956,6 +972,12 @@ impl FacilityFile {
             }
         }
         let map_size = self.map.map(|m| [m.width, m.height]).unwrap_or([1000.0, 1000.0]);
+        let mut index = std::collections::HashMap::with_capacity(1 + ahus.len() + actuators.len());
+        index.extend(actuators.iter().enumerate().rev().map(|(i, a)| (a.id.clone(), NodeRef::Actuator(i))));
+        index.extend(ahus.iter().enumerate().rev().map(|(h, a)| (a.id.clone(), NodeRef::Ahu(h))));
+        if let Some(p) = &plant {
+            index.insert(p.id.clone(), NodeRef::Plant);
+        }
         Ok(Facility {
             name: self.name,
             description: self.description,
@@ -965,6 +987,7 @@ impl FacilityFile {
             ahus,
             actuators,
             classifier: None,
+            index,
         })
     }
 
@@ -1045,6 +1068,17 @@ impl FacilityFile {
 impl Facility {
     /// Finds a node by the id users see.
     pub fn node(&self, id: &str) -> Option<NodeRef> {
+        // The index, checked against the node it points at (the tree's vectors are public: if
+        // one was reordered after building, the scan finds the node).
+        let hit = self.index.get(id).copied()?;
+        let holds = match hit {
+            NodeRef::Plant => self.plant.as_ref().is_some_and(|p| p.id == id),
+            NodeRef::Ahu(h) => self.ahus.get(h).is_some_and(|a| a.id == id),
+            NodeRef::Actuator(i) => self.actuators.get(i).is_some_and(|a| a.id == id),
+        };
+        if holds {
+            return Some(hit);
+        }
         find_node(
             id,
             self.plant.as_ref().map(|p| p.id.as_str()),
@@ -1145,6 +1179,24 @@ impl crate::fault::InjectionTarget for Facility {
 mod tests {
     use super::*;
     use crate::testkit;
+
+    #[test]
+    fn every_node_is_found_by_its_id_and_no_other() {
+        let mut f = testkit::datacenter();
+        assert_eq!(f.node(&f.plant.as_ref().unwrap().id.clone()), Some(NodeRef::Plant));
+        for (h, a) in f.ahus.iter().enumerate() {
+            assert_eq!(f.node(&a.id), Some(NodeRef::Ahu(h)));
+        }
+        for (i, a) in f.actuators.iter().enumerate() {
+            assert_eq!(f.node(&a.id), Some(NodeRef::Actuator(i)));
+        }
+        assert_eq!(f.node("no-such-node"), None);
+        assert_eq!(f.node(""), None);
+        // The tree's vectors are public: reordered after building, a node is still found.
+        f.actuators.swap(0, 1);
+        let id = f.actuators[0].id.clone();
+        assert_eq!(f.node(&id), Some(NodeRef::Actuator(0)));
+    }
 
     #[test]
     fn the_facility_tree_and_its_orders() {
