@@ -184,6 +184,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         twinfault_core::config::MAX_CAMPUS_ACTUATORS
     );
     anyhow::ensure!(args.sim_s.is_finite() && args.sim_s >= 1.0, "--sim-s must be at least 1");
+    // The engine is timed from its second epoch (the first starts the actors), so a run needs two.
+    anyhow::ensure!(
+        args.sim_s >= 2.0 * args.control_period_s,
+        "--sim-s {} is under two control periods ({} s): the engine is timed from its second epoch",
+        args.sim_s,
+        args.control_period_s
+    );
     anyhow::ensure!(args.sample_rate_hz > 0.0 && args.sample_rate_hz <= 20.0, "--sample-rate-hz must be in (0, 20]");
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
     println!(
