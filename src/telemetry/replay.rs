@@ -605,7 +605,8 @@ pub fn write_day_report(r: &AhuReplayReport, dir: &Path) -> Result<(PathBuf, Pat
     let json_path = dir.join("days.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(r)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
-    const ROLES: [Role; 3] = [Role::OutdoorAirDamper, Role::CoolingValve, Role::HeatingValve];
+    // One column per element the fork can blame, in its order.
+    const ROLES: [Role; 3] = twinfault_core::counterfactual::ELEMENTS;
     let column = |role: &str| ROLES.iter().position(|r| r.as_str() == role);
     let rows: Vec<crate::dataset::charts::DayRow> = r
         .days
@@ -710,6 +711,7 @@ pub fn replay_ahu(
     // known), then the log replayed against it.
     ahu.learn_unit(&log);
     let mut forks: BTreeMap<String, Vec<Ranking>> = BTreeMap::new();
+    let mut forks_seen: Option<SimTime> = None;
     for m in &log {
         let t = m.t.0 as i64;
         let dt = prev_t.map_or(60.0, |p| ((t - p) as f64 / 1000.0).max(1.0));
@@ -720,7 +722,11 @@ pub fn replay_ahu(
             open.apply(node, f, None);
         }
         let day = day_of(t);
-        forks.entry(day.clone()).or_default().extend(ahu.take_rankings());
+        // A fork ran in this row if the latest answer is new (one per row at most).
+        if let Some(r) = ahu.last_ranking().filter(|r| forks_seen.is_none_or(|at| r.at > at)) {
+            forks_seen = Some(r.at);
+            forks.entry(day.clone()).or_default().push(r.clone());
+        }
         let e = day_findings.entry(day).or_default();
         e.extend(open.open().map(|f| match &f.device {
             Some(d) => format!("{}@{d}", f.kind),

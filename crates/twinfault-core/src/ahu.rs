@@ -169,9 +169,10 @@ pub struct Ahu {
     history: History,
     /// The children the fork may blame (outdoor-air damper, cooling and heating valve).
     elements: Vec<Element>,
-    /// The fork's latest answer, and those not yet taken by [`Ahu::take_rankings`].
+    /// Each element's index among the children (so an epoch finds its position without a search).
+    element_children: Vec<usize>,
+    /// The fork's latest answer (a new one has a later `at`: one fork at most per epoch).
     last_ranking: Option<Ranking>,
-    fresh_rankings: Vec<Ranking>,
     /// While a finding stays open, when the fork runs again.
     next_fork_at: Option<SimTime>,
     /// Mixed air as the supply sensor sees it through the coil's thermal mass (trend-log mode;
@@ -226,21 +227,22 @@ impl Ahu {
             })
             .collect();
         let n = children.len();
-        let elements = counterfactual::ELEMENTS
+        let (elements, element_children): (Vec<Element>, Vec<usize>) = counterfactual::ELEMENTS
             .iter()
             .enumerate()
             .filter_map(|(slot, role)| {
-                children.iter().find(|c| c.role == *role).map(|c| Element { slot, device: c.id.clone() })
+                let i = children.iter().position(|c| c.role == *role)?;
+                Some((Element { slot, device: children[i].id.clone() }, i))
             })
-            .collect();
+            .unzip();
         let fork = template.fork;
         Ahu {
             id: id.to_string(),
             unit: UnitModel::prior(&fork_prior(&template)),
             history: History::new(fork.window_s, fork.sample_s),
             elements,
+            element_children,
             last_ranking: None,
-            fresh_rankings: Vec::new(),
             next_fork_at: None,
             mixed_through_coil_c: None,
             valves_through_coil: None,
@@ -600,11 +602,6 @@ impl Ahu {
         counterfactual::rank(&self.id, &self.unit, &self.elements, window, &self.template.fork)
     }
 
-    /// The fork's answers since the last call, oldest first.
-    pub fn take_rankings(&mut self) -> Vec<Ranking> {
-        std::mem::take(&mut self.fresh_rankings)
-    }
-
     /// The latest fork answer.
     pub fn last_ranking(&self) -> Option<&Ranking> {
         self.last_ranking.as_ref()
@@ -614,11 +611,9 @@ impl Ahu {
     /// and for a child that reported none: the fork blames only the elements it has).
     fn positions(&self, pct: impl Fn(usize) -> f64) -> [f64; 3] {
         let mut p = [0.0; 3];
-        for e in &self.elements {
-            if let Some(i) = self.children.iter().position(|c| c.id == e.device) {
-                let v = pct(i) / 100.0;
-                p[e.slot] = if v.is_finite() { v } else { 0.0 };
-            }
+        for (e, &i) in self.elements.iter().zip(&self.element_children) {
+            let v = pct(i) / 100.0;
+            p[e.slot] = if v.is_finite() { v } else { 0.0 };
         }
         p
     }
@@ -636,7 +631,7 @@ impl Ahu {
         if !opened && self.next_fork_at.is_none_or(|n| t < n) {
             return;
         }
-        let ranking = self.fork_on(&self.history.samples());
+        let ranking = Ranking { at: t, ..self.fork_on(&self.history.samples()) };
         let sentence = ranking.sentence();
         let likely = ranking.likely();
         for f in fresh.iter_mut().filter(|f| f.change == Change::Opened && f.source == Source::Rule) {
@@ -644,7 +639,6 @@ impl Ahu {
             f.likely = likely.clone();
         }
         self.next_fork_at = Some(SimTime(t.0 + (self.template.fork.rediagnose_s * 1000.0) as u64));
-        self.fresh_rankings.push(ranking.clone());
         self.last_ranking = Some(ranking);
     }
 
@@ -711,9 +705,13 @@ impl Ahu {
         // air plus what this unit adds then (fan heat and its sensors' offset, learned from its
         // history), once the coils have settled.
         let coil_tau = if self.measured { self.unit.coil_time_constant_s } else { m.coil_time_constant_s };
-        let through = self.mixed_through_coil_c.get_or_insert(ma);
-        lag(through, ma, dt_s, coil_tau);
-        let through = *through;
+        let through = if self.measured {
+            let through = self.mixed_through_coil_c.get_or_insert(ma);
+            lag(through, ma, dt_s, coil_tau);
+            *through
+        } else {
+            ma
+        };
         let sa_exp = if self.measured {
             through + self.unit.coil_offset_c()
         } else {

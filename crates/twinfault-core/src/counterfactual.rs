@@ -274,6 +274,12 @@ fn solve<const N: usize>(
     (b, objective)
 }
 
+/// Root-mean-square residual of a fit over all its rows.
+fn rms<const N: usize>(p: &Problem<N>, b: &[f64; N]) -> f64 {
+    let n = p.y.len().max(1) as f64;
+    (p.x.iter().zip(&p.y).map(|(x, y)| (y - dot(x, b)).powi(2)).sum::<f64>() / n).sqrt()
+}
+
 fn tukey(u: f64) -> f64 {
     if u.abs() < 1.0 { (1.0 - u * u).powi(2) } else { 0.0 }
 }
@@ -408,6 +414,50 @@ fn mixed_through_coil(samples: &[Sample], tau_s: f64) -> Vec<f64> {
     lag_series(samples, tau_s, |_, s| s.mixed_c)
 }
 
+/// One mixing row: features at the damper's position, and mixed minus return air.
+fn mix_row(s: &Sample, damper: f64) -> ([f64; NM], f64) {
+    (mix_features(s, damper), s.mixed_c - s.return_c)
+}
+
+/// One coil row: features at the valves' lagged positions, and supply minus the mixed air
+/// through the coil's lag.
+fn coil_row(s: &Sample, cooling: f64, heating: f64, through: f64) -> ([f64; NC], f64) {
+    (coil_features(cooling, heating), s.supply_c - through)
+}
+
+/// The operating samples with all four temperatures, each with its hour block and operating
+/// period (a new one at each day and after every pause), numbered densely.
+fn operating_rows(samples: &[Sample]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut rows, mut blocks, mut periods) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut block, mut period) = (0usize, 0usize);
+    let mut last: Option<(u64, u64, bool)> = None;
+    for (i, s) in samples.iter().enumerate() {
+        let (hour, day) = (s.t.0 / 3_600_000, s.t.0 / 86_400_000);
+        if let Some((h, d, op)) = last {
+            if h != hour || !op {
+                block += 1;
+            }
+            if d != day || !op {
+                period += 1;
+            }
+        }
+        last = Some((hour, day, s.operating));
+        if s.operating && [s.outdoor_c, s.return_c, s.mixed_c, s.supply_c].iter().all(|x| x.is_finite()) {
+            rows.push(i);
+            blocks.push(block);
+            periods.push(period);
+        }
+    }
+    for p in [&mut blocks, &mut periods] {
+        let mut seen = std::collections::BTreeMap::new();
+        for v in p.iter_mut() {
+            let next = seen.len();
+            *v = *seen.entry(*v).or_insert(next);
+        }
+    }
+    (rows, blocks, periods)
+}
+
 const MIX_LO: [f64; NM] = {
     let mut lo = [0.0; NM];
     lo[0] = f64::NEG_INFINITY;
@@ -445,69 +495,17 @@ impl UnitModel {
 
     /// Learns the unit's response from its history (operating samples only), robustly; the prior
     /// holds where the history is silent. The coil's time constant is the unit's own too: of a
-    /// quarter to four times the template's, the one its supply air follows best.
+    /// quarter to four times the template's, the one its supply air follows best (the mixing
+    /// does not depend on it and is learned once).
     pub fn learn(samples: &[Sample], prior: &Prior) -> UnitModel {
-        let mut best: Option<UnitModel> = None;
-        for factor in [0.25, 0.5, 1.0, 2.0, 3.0, 4.0] {
-            let m = UnitModel::learn_with(samples, prior, (prior.coil_time_constant_s * factor).max(30.0));
-            if best.as_ref().is_none_or(|b| m.sigma_supply_c < b.sigma_supply_c) {
-                best = Some(m);
-            }
-        }
-        best.unwrap_or_else(|| UnitModel::prior(prior))
-    }
-
-    fn learn_with(samples: &[Sample], prior: &Prior, tau: f64) -> UnitModel {
-        let start = UnitModel { coil_time_constant_s: tau, ..UnitModel::prior(prior) };
-        let cool = lagged(samples, 1, tau, |_, p| p);
-        let heat = lagged(samples, 2, tau, |_, p| p);
-        let through = mixed_through_coil(samples, tau);
-        let mut mix: Problem<NM> = Problem { x: Vec::new(), y: Vec::new(), block: Vec::new(), period: Vec::new() };
-        let mut coil: Problem<NC> = Problem { x: Vec::new(), y: Vec::new(), block: Vec::new(), period: Vec::new() };
-        let (mut block, mut period) = (0usize, 0usize);
-        let mut last: Option<(u64, u64, bool)> = None;
-        for (i, s) in samples.iter().enumerate() {
-            let hour = s.t.0 / 3_600_000;
-            let day = s.t.0 / 86_400_000;
-            if let Some((h, d, op)) = last {
-                if h != hour || !op {
-                    block += 1;
-                }
-                if d != day || !op {
-                    period += 1;
-                }
-            }
-            last = Some((hour, day, s.operating));
-            let finite = [s.outdoor_c, s.return_c, s.mixed_c, s.supply_c].iter().all(|x| x.is_finite());
-            if !s.operating || !finite {
-                continue;
-            }
-            mix.x.push(mix_features(s, s.positions[0]));
-            mix.y.push(s.mixed_c - s.return_c);
-            coil.x.push(coil_features(cool[i], heat[i]));
-            coil.y.push(s.supply_c - through[i]);
-            for p in [&mut mix.block, &mut coil.block] {
-                p.push(block);
-            }
-            for p in [&mut mix.period, &mut coil.period] {
-                p.push(period);
-            }
-        }
-        let n = mix.y.len();
+        let start = UnitModel::prior(prior);
+        let (rows, block, period) = operating_rows(samples);
+        let n = rows.len();
         if n < 4 * NC {
             return start;
         }
-        // Renumber blocks and periods densely.
-        for p in [&mut mix.block, &mut mix.period, &mut coil.block, &mut coil.period] {
-            let mut next = 0;
-            let mut seen = std::collections::BTreeMap::new();
-            for v in p.iter_mut() {
-                *v = *seen.entry(*v).or_insert_with(|| {
-                    next += 1;
-                    next - 1
-                });
-            }
-        }
+        let (x, y) = rows.iter().map(|&i| mix_row(&samples[i], samples[i].positions[0])).unzip();
+        let mix: Problem<NM> = Problem { x, y, block: block.clone(), period: period.clone() };
         // Weak pull toward the prior: the data decide wherever they say something.
         let mix_sigma: [f64; NM] = std::array::from_fn(|a| if a == 0 { 1.0 } else { 0.3 });
         let coil_sigma: [f64; NC] = std::array::from_fn(|a| if a == 0 { 2.0 } else { 5.0 });
@@ -523,7 +521,19 @@ impl UnitModel {
                 && b[1 + NK..].iter().sum::<f64>() >= heat_prior / 3.0
         };
         let (m, sm) = learn_part(&mix, &mix_prior, &mix_sigma, &MIX_LO, mix_ok);
-        let (c, sc) = learn_part(&coil, &coil_prior, &coil_sigma, &COIL_LO, coil_ok);
+        let mut best: Option<([f64; NC], f64, f64)> = None;
+        for factor in [0.25, 0.5, 1.0, 2.0, 3.0, 4.0] {
+            let tau = (prior.coil_time_constant_s * factor).max(30.0);
+            let (cool, heat) = (lagged(samples, 1, tau, |_, p| p), lagged(samples, 2, tau, |_, p| p));
+            let through = mixed_through_coil(samples, tau);
+            let (x, y) = rows.iter().map(|&i| coil_row(&samples[i], cool[i], heat[i], through[i])).unzip();
+            let coil: Problem<NC> = Problem { x, y, block: block.clone(), period: period.clone() };
+            let (c, sc) = learn_part(&coil, &coil_prior, &coil_sigma, &COIL_LO, coil_ok);
+            if best.is_none_or(|b| sc < b.1) {
+                best = Some((c, sc, tau));
+            }
+        }
+        let (c, sc, tau) = best.expect("at least one time constant was tried");
         UnitModel {
             mix: m.to_vec(),
             coil: c.to_vec(),
@@ -664,6 +674,7 @@ pub struct Scored {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ranking {
     pub node: String,
+    /// When the fork ran (its window's last sample, when [`rank`] is called directly).
     pub at: SimTime,
     /// Window judged [s] and operating samples in it.
     pub window_s: f64,
@@ -827,41 +838,38 @@ pub fn rank(node: &str, model: &UnitModel, elements: &[Element], window: &[Sampl
     let mix_base: [f64; NM] = model.mix.clone().try_into().unwrap_or([0.0; NM]);
     let coil_base: [f64; NC] = model.coil.clone().try_into().unwrap_or([0.0; NC]);
     let tau = model.coil_time_constant_s;
+    let rows: Vec<usize> = (0..n).collect();
+    // Each part refitted: its penalised objective and RMS residual.
+    let fit_mix = |damper: &[f64]| {
+        let (x, y) = operating.iter().map(|&i| mix_row(&window[i], damper[i])).unzip();
+        let p: Problem<NM> = Problem { x, y, block: Vec::new(), period: Vec::new() };
+        let (b, objective) = solve(&p, &rows, None, model.sigma_mixed_c, &mix_base, &mix_sigma, &MIX_LO, ridge);
+        (objective, rms(&p, &b))
+    };
+    let through = mixed_through_coil(window, tau);
+    let fit_coil = |cool: &[f64], heat: &[f64]| {
+        let (x, y) = operating.iter().map(|&i| coil_row(&window[i], cool[i], heat[i], through[i])).unzip();
+        let p: Problem<NC> = Problem { x, y, block: Vec::new(), period: Vec::new() };
+        let (b, objective) = solve(&p, &rows, None, model.sigma_supply_c, &coil_base, &coil_sigma, &COIL_LO, ridge);
+        (objective, rms(&p, &b))
+    };
+    // A hypothesis about the damper changes only the mixing, one about a valve only its coil:
+    // the other part is the healthy one's.
+    let damper: Vec<f64> = window.iter().map(|s| s.positions[0]).collect();
+    let (cool, heat) = (lagged(window, 1, tau, |_, p| p), lagged(window, 2, tau, |_, p| p));
+    let (healthy_mix, healthy_coil) = (fit_mix(&damper), fit_coil(&cool, &heat));
     for (h, slot) in hypotheses(elements, window) {
-        let over = |k: usize| {
-            let h = &h;
-            move |_: usize, p: f64| match (slot, h.behaviour) {
-                (Some(s), Some(b)) if s == k => effective(b, p),
-                _ => p,
+        let ((om, rm), (oc, rc)) = match (slot, h.behaviour) {
+            (Some(0), Some(b)) => {
+                let stuck: Vec<f64> = damper.iter().map(|&p| effective(b, p)).collect();
+                (fit_mix(&stuck), healthy_coil)
             }
+            (Some(1), Some(b)) => (healthy_mix, fit_coil(&lagged(window, 1, tau, |_, p| effective(b, p)), &heat)),
+            (Some(2), Some(b)) => (healthy_mix, fit_coil(&cool, &lagged(window, 2, tau, |_, p| effective(b, p)))),
+            _ => (healthy_mix, healthy_coil),
         };
-        let damper: Vec<f64> = window.iter().enumerate().map(|(i, s)| over(0)(i, s.positions[0])).collect();
-        let cool = lagged(window, 1, tau, over(1));
-        let heat = lagged(window, 2, tau, over(2));
-        let through = mixed_through_coil(window, tau);
-        let mut mix: Problem<NM> = Problem { x: Vec::new(), y: Vec::new(), block: Vec::new(), period: Vec::new() };
-        let mut coil: Problem<NC> = Problem { x: Vec::new(), y: Vec::new(), block: Vec::new(), period: Vec::new() };
-        for &i in &operating {
-            let s = &window[i];
-            mix.x.push(mix_features(s, damper[i]));
-            mix.y.push(s.mixed_c - s.return_c);
-            coil.x.push(coil_features(cool[i], heat[i]));
-            coil.y.push(s.supply_c - through[i]);
-        }
-        let rows: Vec<usize> = (0..n).collect();
-        let (bm, om) = solve(&mix, &rows, None, model.sigma_mixed_c, &mix_base, &mix_sigma, &MIX_LO, ridge);
-        let (bc, oc) = solve(&coil, &rows, None, model.sigma_supply_c, &coil_base, &coil_sigma, &COIL_LO, ridge);
-        let rmse = |p: &Problem<NM>, b: &[f64; NM]| {
-            (rows.iter().map(|&i| (p.y[i] - dot(&p.x[i], b)).powi(2)).sum::<f64>() / n as f64).sqrt()
-        };
-        let rmse_c = (rows.iter().map(|&i| (coil.y[i] - dot(&coil.x[i], &bc)).powi(2)).sum::<f64>() / n as f64).sqrt();
         let complexity = if h.device.is_some() { spec.penalty * n as f64 } else { 0.0 };
-        ranked.push(Scored {
-            score: om + oc + complexity,
-            rmse_mixed_c: rmse(&mix, &bm),
-            rmse_supply_c: rmse_c,
-            hypothesis: h,
-        });
+        ranked.push(Scored { score: om + oc + complexity, rmse_mixed_c: rm, rmse_supply_c: rc, hypothesis: h });
     }
     // Best first; ties keep the order hypotheses were drawn in (deterministic).
     ranked.sort_by(|a, b| a.score.total_cmp(&b.score));
