@@ -60,6 +60,8 @@ pub struct Live {
     pub mqtt_subscribed: std::sync::atomic::AtomicBool,
     /// MQTT connections made (each ConnAck): also which connection a message came on.
     pub mqtt_connections: AtomicU64,
+    /// JetStream messages acknowledged after their group commit (a cluster's shard).
+    pub nats_acked: AtomicU64,
 }
 
 impl Live {
@@ -81,6 +83,7 @@ impl Live {
             queue_depth: AtomicUsize::new(0),
             mqtt_subscribed: std::sync::atomic::AtomicBool::new(false),
             mqtt_connections: AtomicU64::new(0),
+            nats_acked: AtomicU64::new(0),
         }
     }
 
@@ -213,6 +216,15 @@ impl Live {
             NodeRef::Plant => own.max(self.extras_status(None)),
             NodeRef::Actuator(_) => own,
         }
+    }
+
+    /// Sets a node's own status (a cluster's plant, from its shards' summaries).
+    pub fn set_status(&self, node: NodeRef, status: Status) {
+        self.statuses.write().expect("not poisoned")[self.facility.node_index(node)] = status;
+    }
+
+    pub fn set_phase(&self, ahu: usize, phase: Phase) {
+        self.phases.write().expect("not poisoned")[ahu] = phase;
     }
 
     pub fn phase(&self, ahu: usize) -> Phase {

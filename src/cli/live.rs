@@ -4,16 +4,16 @@ use super::*;
 
 pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Serve { facility, config, bind, store, mqtt, topic } => {
+        Command::Serve { facility, cluster, shard, plant, config, bind, store, mqtt, topic } => {
             let mut cfg = match &config {
                 Some(p) => crate::serve::ServeConfig::load(p)?,
                 None => crate::serve::ServeConfig::default(),
             };
-            if let Some(b) = bind {
-                cfg.bind = b;
+            if let Some(b) = &bind {
+                cfg.bind = b.clone();
             }
-            if let Some(s) = store {
-                cfg.store = s;
+            if let Some(s) = &store {
+                cfg.store = s.clone();
             }
             if let (Some(url), Some(topic)) = (mqtt, topic) {
                 cfg.mqtt = Some(match cfg.mqtt.take() {
@@ -27,6 +27,23 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
                     "warning: no tokens configured: ingest and every write endpoint will refuse requests (see serve.example.toml)"
                 );
             }
+            if let Some(path) = cluster {
+                let c = crate::cluster::Cluster::load(&path)?;
+                if plant {
+                    cfg.bind = bind.unwrap_or_else(|| c.plant.bind.clone());
+                    crate::cluster::plant::serve(c, cfg)?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let Some(name) = shard else {
+                    anyhow::bail!("--cluster needs --shard NAME or --plant");
+                };
+                let (_, def) = c.shard(&name)?;
+                cfg.bind = bind.unwrap_or_else(|| def.bind.clone());
+                cfg.store = store.unwrap_or_else(|| def.store.clone());
+                crate::serve::serve_shard(c, &name, cfg)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let facility = facility.expect("clap requires --facility without --cluster");
             if let crate::validate::FileKind::Fleet = crate::validate::file_kind(&facility)? {
                 anyhow::ensure!(cfg.mqtt.is_none(), "a fleet is served over HTTP only (no MQTT yet)");
                 crate::serve::fleet::serve(&facility, cfg)?;

@@ -196,9 +196,18 @@ pub enum Command {
     },
     /// Serve a facility's twins live: HTTP ingest and status API (see README).
     Serve {
-        /// Facility file.
+        /// Facility file (a cluster's is named by its cluster file).
+        #[arg(long, required_unless_present = "cluster", conflicts_with = "cluster")]
+        facility: Option<PathBuf>,
+        /// Serve one role of a cluster (see cluster.example.toml): `--shard NAME` or `--plant`.
         #[arg(long)]
-        facility: PathBuf,
+        cluster: Option<PathBuf>,
+        /// The cluster's shard to run.
+        #[arg(long, requires = "cluster", conflicts_with = "plant")]
+        shard: Option<String>,
+        /// Run the cluster's plant role: its shards' summaries rolled up, the facility-wide API.
+        #[arg(long, requires = "cluster")]
+        plant: bool,
         /// Server configuration (tokens, limits, CORS, simulated nodes); see serve.example.toml.
         #[arg(long)]
         config: Option<PathBuf>,

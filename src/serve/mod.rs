@@ -432,7 +432,33 @@ pub fn facility(path: &std::path::Path, cfg: &ServeConfig) -> Result<Facility> {
 
 /// Runs the server until it is stopped.
 pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
-    let facility = Arc::new(facility(facility_path, &cfg)?);
+    let facility = facility(facility_path, &cfg)?;
+    run(facility, cfg, None)
+}
+
+/// A cluster's shard: the twins of its AHUs' subtrees, fed from the stream (see [`crate::cluster`]).
+/// `cfg`'s bind and store are the shard's.
+pub fn serve_shard(cluster: crate::cluster::Cluster, shard: &str, cfg: ServeConfig) -> Result<()> {
+    anyhow::ensure!(
+        !cfg.auto_create,
+        "auto_create is not supported in a cluster (a node belongs to one AHU's subject)"
+    );
+    anyhow::ensure!(cfg.mqtt.is_none(), "a cluster's MQTT goes into NATS (the server's MQTT port), not to a shard");
+    let full = Arc::new(facility(&cluster.facility_path, &cfg)?);
+    let parts = cluster.check(&full)?;
+    let (k, _) = cluster.shard(shard)?;
+    let sub = full.subtree(&parts[k]);
+    run(sub, cfg, Some((Arc::new(cluster), shard.to_string(), full)))
+}
+
+/// The server over `facility` (a cluster's shard: its subtree, with the cluster, its name and the
+/// whole facility).
+fn run(
+    facility: Facility,
+    cfg: ServeConfig,
+    shard: Option<(Arc<crate::cluster::Cluster>, String, Arc<Facility>)>,
+) -> Result<()> {
+    let facility = Arc::new(facility);
     let scenario = live_scenario(&cfg)?;
     let store = Store::open(&cfg.store)?;
     let mut setup = Setup::new(&scenario, &facility, false);
@@ -565,6 +591,23 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
         if let Some(m) = cfg.mqtt.clone() {
             mqtt::start(m, Arc::clone(&ingest), writer.clone())?;
         }
+        let cluster = match shard {
+            None => None,
+            Some((cluster, name, full)) => {
+                let check = Arc::new(admit::Ingest {
+                    cfg: Arc::clone(&cfg),
+                    live: Arc::new(Live::new(Arc::clone(&full))),
+                    facility: Arc::clone(&full),
+                    actors: Arc::clone(&actors),
+                    store: store.clone(),
+                });
+                let link = crate::cluster::shard::Link::open(cluster, &name, full, check).await?;
+                link.start_consumers(&facility, Arc::clone(&ingest), writer.clone());
+                link.start_summaries(Arc::clone(&live));
+                tracing::info!(shard = %name, "consuming this shard's AHUs from the stream");
+                Some(link)
+            }
+        };
         let policy = Arc::new(crate::agent::policy::Policy::new(
             store.audit()?,
             cfg.action_expiry_s,
@@ -582,6 +625,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
             supervisor: engine.supervisor.clone(),
             inflight: Arc::new(body::Inflight::new(cfg.workers)),
             ingest,
+            cluster,
         });
         api::listen(Arc::clone(&cfg), api::Served::Facility(state)).await?;
         drop(engine);

@@ -1143,6 +1143,40 @@ impl Facility {
         }
     }
 
+    /// The part of the facility under the AHUs `ahus` (indices, in any order): the plant, those
+    /// AHUs in facility order and their actuators in facility order, re-indexed; zones, map and
+    /// classifier as they are. A cluster's shard runs one of these.
+    pub fn subtree(&self, ahus: &[usize]) -> Facility {
+        let keep: BTreeSet<usize> = ahus.iter().copied().filter(|&h| h < self.ahus.len()).collect();
+        let new_ahu: std::collections::HashMap<usize, usize> = keep.iter().enumerate().map(|(k, &h)| (h, k)).collect();
+        let mut out_ahus: Vec<AhuNode> =
+            keep.iter().map(|&h| AhuNode { children: Vec::new(), ..self.ahus[h].clone() }).collect();
+        let mut actuators = Vec::new();
+        for a in &self.actuators {
+            if let Some(&k) = new_ahu.get(&a.ahu) {
+                out_ahus[k].children.push(actuators.len());
+                actuators.push(ActuatorNode { ahu: k, ..a.clone() });
+            }
+        }
+        let mut index = std::collections::HashMap::with_capacity(1 + out_ahus.len() + actuators.len());
+        index.extend(actuators.iter().enumerate().map(|(i, a)| (a.id.clone(), NodeRef::Actuator(i))));
+        index.extend(out_ahus.iter().enumerate().map(|(h, a)| (a.id.clone(), NodeRef::Ahu(h))));
+        if let Some(p) = &self.plant {
+            index.insert(p.id.clone(), NodeRef::Plant);
+        }
+        Facility {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            map_size: self.map_size,
+            zones: self.zones.clone(),
+            plant: self.plant.clone(),
+            ahus: out_ahus,
+            actuators,
+            classifier: self.classifier.clone(),
+            index,
+        }
+    }
+
     /// All node ids in a fixed order: plant, AHUs, actuators (file order).
     pub fn node_ids(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.plant.iter().map(|p| p.id.as_str()).collect();

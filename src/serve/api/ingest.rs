@@ -30,6 +30,32 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
             return r;
         }
     };
+    // A cluster's shard: checked against the whole facility and published to the stream, from
+    // which the shard that runs each node takes it (acknowledged once JetStream has stored it).
+    if let Some(link) = st.cluster.clone() {
+        let Ok(permit) = Arc::clone(&st.inflight.parsing).acquire_owned().await else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping", vec![]);
+        };
+        let prepared = {
+            let link = link.clone();
+            web::block(move || link.prepare(&body)).await
+        };
+        drop(permit);
+        let prepared = match prepared {
+            Ok(Ok(p)) => p,
+            Ok(Err(refused)) => {
+                st.live.reject(refused.reason(), refused.items() as u64);
+                return error(refused.status(), refused.message(), refused.details().to_vec());
+            }
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
+        };
+        let published = link.publish(prepared).await;
+        drop(held);
+        return match published {
+            Ok(n) => HttpResponse::Ok().json(IngestReply { accepted: n as u64 }),
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("not stored in the stream: {e:#}"), vec![]),
+        };
+    }
     // Parsed and validated on a blocking thread, a few bodies at a time: a large body does not
     // hold up the workers' other requests (`/health`, `/api/status`), and its parsed form (several
     // times its bytes) is gone before the request waits for the disk.

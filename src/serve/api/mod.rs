@@ -63,6 +63,8 @@ pub struct AppState {
     pub inflight: Arc<crate::serve::body::Inflight>,
     /// The ingest admission (shared with MQTT).
     pub ingest: Arc<crate::serve::admit::Ingest>,
+    /// A cluster's shard: HTTP ingest goes to the stream, for whichever shard runs the node.
+    pub cluster: Option<crate::cluster::shard::Link>,
 }
 
 /// Largest body of the endpoints other than ingest [bytes].
@@ -210,6 +212,14 @@ async fn metrics(st: State, c: web::Data<Common>) -> HttpResponse {
         })
         .collect();
     line("twinfault_open_faults", "Open faults, by severity.", "gauge", by_sev);
+    if st.cluster.is_some() {
+        line(
+            "twinfault_nats_acked_messages_total",
+            "JetStream messages acknowledged after their samples were stored.",
+            "counter",
+            vec![(String::new(), l.nats_acked.load(Ordering::Relaxed) as f64)],
+        );
+    }
     if st.cfg.mqtt.is_some() {
         let up = f64::from(u8::from(l.mqtt_subscribed.load(Ordering::Relaxed)));
         line(
@@ -257,6 +267,8 @@ async fn preflight(req: HttpRequest, c: web::Data<Common>) -> HttpResponse {
 pub enum Served {
     Facility(State),
     Fleet(web::Data<crate::serve::fleet::FleetState>),
+    /// A cluster's plant role: its shards' summaries rolled up.
+    Plant(web::Data<crate::cluster::plant::PlantState>),
 }
 
 /// What every server's routes share: its configuration and when it started.
@@ -315,6 +327,7 @@ pub fn app(
     let app = match served {
         Served::Facility(st) => app.app_data(st).configure(facility_routes),
         Served::Fleet(st) => app.app_data(st).configure(crate::serve::fleet::routes),
+        Served::Plant(st) => app.app_data(st).configure(crate::cluster::plant::routes),
     };
     app.route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight)).default_service(web::to(not_found))
 }
