@@ -135,10 +135,10 @@ impl Cluster {
         if !(d.summary_period_s >= 0.1 && d.summary_period_s <= 60.0) {
             return Err(bad("summary_period_s", "must be within 0.1..=60".into()));
         }
-        if !(d.offline_after_s >= 2.0 * d.summary_period_s) {
+        if !(d.offline_after_s.is_finite() && d.offline_after_s >= 2.0 * d.summary_period_s) {
             return Err(bad("offline_after_s", "must be at least two summary periods".into()));
         }
-        if !(d.max_age_s >= 60.0) {
+        if !(d.max_age_s.is_finite() && d.max_age_s >= 60.0) {
             return Err(bad("max_age_s", "must be at least 60".into()));
         }
         if d.shards.is_empty() {

@@ -89,7 +89,10 @@ impl Link {
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(BATCH)
-            .heartbeat(Duration::from_secs(5))
+            // A pull request lives 5 s and the server beats every 2 s: a consumer whose leader
+            // moved (a NATS node lost) pulls again within seconds, not after the default 30.
+            .expires(Duration::from_secs(5))
+            .heartbeat(Duration::from_secs(2))
             .messages()
             .await
             .context("pulling")?;

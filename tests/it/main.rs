@@ -4,6 +4,7 @@
 mod agent;
 mod calibration;
 mod cli;
+mod cluster;
 mod cmapss;
 mod dataset;
 mod determinism;

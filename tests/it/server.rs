@@ -16,7 +16,8 @@ pub struct Server {
     pub port: u16,
     pub store: PathBuf,
     config: PathBuf,
-    facility: String,
+    /// `serve`'s arguments after `--config`.
+    args: Vec<String>,
     agent: ureq::Agent,
 }
 
@@ -61,15 +62,20 @@ impl Server {
         writeln!(f, "bind = \"127.0.0.1:{port}\"\nstore = \"{}\"\n{extra}", store.display()).unwrap();
         writeln!(f, "[[tokens]]\nname = \"gateway\"\ntoken = \"{WRITE}\"\naccess = \"write\"").unwrap();
         writeln!(f, "[[tokens]]\nname = \"dashboard\"\ntoken = \"{READ}\"\naccess = \"read\"").unwrap();
-        Self::spawn(port, store, config, facility.to_string())
+        Self::spawn(port, store, config, vec!["--facility".into(), facility.to_string()])
     }
 
-    fn spawn(port: u16, store: PathBuf, config: PathBuf, facility: String) -> Server {
+    /// `twinfault serve --config CONFIG ARGS…`, answering on `port`, storing in `store`.
+    pub fn spawn(port: u16, store: PathBuf, config: PathBuf, args: Vec<String>) -> Server {
         let child = Command::new(env!("CARGO_BIN_EXE_twinfault"))
-            .args(["serve", "--facility", &facility, "--config", config.to_str().unwrap()])
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .args(&args)
             .current_dir(root())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("TWINFAULT_TEST_SERVER_LOGS") {
+                Some(_) => Stdio::from(std::fs::File::create(store.with_extension("log")).unwrap()),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("server starts");
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -77,15 +83,15 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(20)))
             .build()
             .into();
-        let s = Server { child, base: format!("http://127.0.0.1:{port}"), port, store, config, facility, agent };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let s = Server { child, base: format!("http://127.0.0.1:{port}"), port, store, config, args, agent };
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if s.agent.get(format!("{}/health", s.base)).call().is_ok_and(|r| r.status() == 200) {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the server did not answer /health within 20 s");
+        panic!("the server did not answer /health within 30 s");
     }
 
     /// Sends the process a signal (`STOP`, `CONT`) with the shell's `kill` builtin.
@@ -96,12 +102,21 @@ impl Server {
 
     /// Kills the process with SIGKILL (no shutdown of any kind) and starts it again on the same store.
     pub fn kill_and_restart(mut self) -> Server {
+        self.kill();
+        self.restart()
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        let (port, store, config, facility) =
-            (self.port, self.store.clone(), self.config.clone(), self.facility.clone());
+    }
+
+    /// Starts the process again (after it was killed) on the same port, store and arguments.
+    pub fn restart(self) -> Server {
+        let (port, store, config, args) = (self.port, self.store.clone(), self.config.clone(), self.args.clone());
         std::mem::forget(self);
-        Self::spawn(port, store, config, facility)
+        Self::spawn(port, store, config, args)
     }
 
     /// Every stored point of a node's default metric (position) from `from` on, read `page` at
@@ -503,6 +518,7 @@ async fn a_full_queue_gets_429_with_retry_after() {
         supervisor: engine.supervisor.clone(),
         inflight: Arc::default(),
         ingest,
+        cluster: None,
     });
     let common = api::Common::new(Arc::clone(&state.cfg));
     let app = actix_web::test::init_service(api::app(common, api::Served::Facility(state))).await;

@@ -1233,6 +1233,27 @@ mod tests {
     }
 
     #[test]
+    fn a_subtree_keeps_its_ahus_devices_in_order_re_indexed() {
+        let f = testkit::datacenter();
+        let sub = f.subtree(&[1]);
+        assert_eq!(sub.ahus.len(), 1);
+        assert_eq!(sub.ahus[0].id, f.ahus[1].id);
+        let expected: Vec<&str> = f.ahus[1].children.iter().map(|&c| f.actuators[c].id.as_str()).collect();
+        let got: Vec<&str> = sub.actuators.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(got, expected);
+        assert_eq!(sub.ahus[0].children, (0..expected.len()).collect::<Vec<_>>());
+        assert!(sub.actuators.iter().all(|a| a.ahu == 0));
+        for (i, a) in sub.actuators.iter().enumerate() {
+            assert_eq!(sub.node(&a.id), Some(NodeRef::Actuator(i)));
+        }
+        assert_eq!(sub.node(&f.actuators[f.ahus[0].children[0]].id), None, "another AHU's device");
+        assert_eq!(sub.node(&f.plant.as_ref().unwrap().id), Some(NodeRef::Plant));
+        // Every AHU: the facility itself, node for node.
+        let all = f.subtree(&[1, 0]);
+        assert_eq!(all.node_ids(), f.node_ids());
+    }
+
+    #[test]
     fn the_facility_tree_and_its_orders() {
         let f = testkit::datacenter();
         let ids = f.node_ids();
