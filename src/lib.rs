@@ -8,7 +8,6 @@ pub mod agent;
 pub mod calibrate;
 pub mod cli;
 pub mod clock;
-pub mod cluster;
 pub mod dataset;
 pub mod fleet;
 pub mod live;

@@ -28,10 +28,10 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
                 );
             }
             if let Some(path) = cluster {
-                let c = crate::cluster::Cluster::load(&path)?;
+                let c = crate::serve::cluster::Cluster::load(&path)?;
                 if plant {
                     cfg.bind = bind.unwrap_or_else(|| c.plant.bind.clone());
-                    crate::cluster::plant::serve(c, cfg)?;
+                    crate::serve::cluster::plant::serve(c, cfg)?;
                     return Ok(ExitCode::SUCCESS);
                 }
                 let Some(name) = shard else {

@@ -119,6 +119,13 @@ fn valid_new_id(id: &str) -> bool {
 impl Ingest {
     /// Parses and validates a body at `now_ms` (server clock); creates and stores nothing.
     pub fn check(&self, body: &[u8], now_ms: i64) -> Result<Checked, Refused> {
+        self.check_late(body, now_ms, false)
+    }
+
+    /// As [`Ingest::check`]; with `late`, a sample older than its node's latest by more than
+    /// `out_of_order_window_s` is taken too (within the retention): a message JetStream delivers
+    /// again after a crash, which the stream accepted long ago, is stored rather than refused.
+    pub fn check_late(&self, body: &[u8], now_ms: i64, late: bool) -> Result<Checked, Refused> {
         let items = payload::objects(body).map_err(Refused::NotJson)?;
         let (facility, live) = (&self.facility, &self.live);
         // Unknown nodes whose parentIds name a known AHU, when the server creates such nodes.
@@ -148,7 +155,11 @@ impl Ingest {
         let window = Window {
             now_ms,
             max_future_ms: (cfg.max_future_s * 1000.0) as i64,
-            out_of_order_ms: (cfg.out_of_order_window_s * 1000.0) as i64,
+            out_of_order_ms: if late {
+                (cfg.history_retention_s * 1000.0) as i64
+            } else {
+                (cfg.out_of_order_window_s * 1000.0) as i64
+            },
             retention_ms: (cfg.history_retention_s * 1000.0) as i64,
         };
         let samples = payload::validate_with(

@@ -17,6 +17,7 @@
 pub mod admit;
 pub mod api;
 pub mod body;
+pub mod cluster;
 pub mod fleet;
 pub mod mqtt;
 
@@ -438,7 +439,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
 
 /// A cluster's shard: the twins of its AHUs' subtrees, fed from the stream (see [`crate::cluster`]).
 /// `cfg`'s bind and store are the shard's.
-pub fn serve_shard(cluster: crate::cluster::Cluster, shard: &str, cfg: ServeConfig) -> Result<()> {
+pub fn serve_shard(cluster: crate::serve::cluster::Cluster, shard: &str, cfg: ServeConfig) -> Result<()> {
     anyhow::ensure!(
         !cfg.auto_create,
         "auto_create is not supported in a cluster (a node belongs to one AHU's subject)"
@@ -456,7 +457,7 @@ pub fn serve_shard(cluster: crate::cluster::Cluster, shard: &str, cfg: ServeConf
 fn run(
     facility: Facility,
     cfg: ServeConfig,
-    shard: Option<(Arc<crate::cluster::Cluster>, String, Arc<Facility>)>,
+    shard: Option<(Arc<crate::serve::cluster::Cluster>, String, Arc<Facility>)>,
 ) -> Result<()> {
     let facility = Arc::new(facility);
     let scenario = live_scenario(&cfg)?;
@@ -601,7 +602,7 @@ fn run(
                     actors: Arc::clone(&actors),
                     store: store.clone(),
                 });
-                let link = crate::cluster::shard::Link::open(cluster, &name, full, check).await?;
+                let link = crate::serve::cluster::shard::Link::open(cluster, &name, full, check).await?;
                 link.start_consumers(&facility, Arc::clone(&ingest), writer.clone());
                 link.start_summaries(Arc::clone(&live));
                 tracing::info!(shard = %name, "consuming this shard's AHUs from the stream");

@@ -292,7 +292,9 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
     assert_eq!(publisher.join().unwrap(), burst.len());
     let s2 = s2.restart();
     assert!(
-        wait_for(30, || s2.history("VNT-0002-0004", from, 1000).len() == 4000),
+        // What the killed shard had been delivered and had not acknowledged comes again after
+        // the consumer's ack wait (10 s).
+        wait_for(45, || s2.history("VNT-0002-0004", from, 1000).len() == 4000),
         "after kill -9 and restart: {} of 4000 samples",
         s2.history("VNT-0002-0004", from, 1000).len()
     );

@@ -64,7 +64,7 @@ pub struct AppState {
     /// The ingest admission (shared with MQTT).
     pub ingest: Arc<crate::serve::admit::Ingest>,
     /// A cluster's shard: HTTP ingest goes to the stream, for whichever shard runs the node.
-    pub cluster: Option<crate::cluster::shard::Link>,
+    pub cluster: Option<crate::serve::cluster::shard::Link>,
 }
 
 /// Largest body of the endpoints other than ingest [bytes].
@@ -268,7 +268,7 @@ pub enum Served {
     Facility(State),
     Fleet(web::Data<crate::serve::fleet::FleetState>),
     /// A cluster's plant role: its shards' summaries rolled up.
-    Plant(web::Data<crate::cluster::plant::PlantState>),
+    Plant(web::Data<crate::serve::cluster::plant::PlantState>),
 }
 
 /// What every server's routes share: its configuration and when it started.
@@ -327,7 +327,7 @@ pub fn app(
     let app = match served {
         Served::Facility(st) => app.app_data(st).configure(facility_routes),
         Served::Fleet(st) => app.app_data(st).configure(crate::serve::fleet::routes),
-        Served::Plant(st) => app.app_data(st).configure(crate::cluster::plant::routes),
+        Served::Plant(st) => app.app_data(st).configure(crate::serve::cluster::plant::routes),
     };
     app.route("/{tail:.*}", web::method(Method::OPTIONS).to(preflight)).default_service(web::to(not_found))
 }

@@ -312,7 +312,19 @@ pub async fn stream(
 
 #[cfg(test)]
 mod tests {
-    use super::subject_token;
+    use super::{Cluster, subject_token};
+
+    /// `cluster.example.toml` loads, and fits the facility it names: each shard one AHU.
+    #[test]
+    fn the_example_cluster_file_loads_and_fits_its_facility() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster.example.toml");
+        let c = Cluster::load(&path).unwrap();
+        let f = crate::load::facility(&c.facility_path, None).unwrap();
+        assert_eq!(c.check(&f).unwrap(), vec![vec![0], vec![1]]);
+        assert_eq!(c.replicas, 3);
+        assert_eq!(c.telemetry_subject("ahu-01", "BEL-VNT-001"), "twinfault.telemetry.dc1.ahu-01.BEL-VNT-001");
+        assert_eq!(c.consumer_name("ahu-01"), "dc1-ahu-01");
+    }
 
     #[test]
     fn subject_tokens() {

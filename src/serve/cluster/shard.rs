@@ -18,6 +18,8 @@ use twinfault_core::types::Status;
 
 /// Messages one AHU's consumer may have out unacknowledged (a burst waits in the stream).
 const MAX_ACK_PENDING: i64 = 20_000;
+/// How long JetStream waits for a message's acknowledgement before delivering it again.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Messages taken into one write job at most.
 const BATCH: usize = 1_000;
 
@@ -76,10 +78,13 @@ impl Link {
                     durable_name: Some(name.clone()),
                     filter_subject: c.ahu_filter(ahu),
                     deliver_policy: DeliverPolicy::All,
-                    // Acknowledging a message acknowledges every one before it: the last of a
-                    // committed batch stands for the batch.
-                    ack_policy: AckPolicy::All,
-                    ack_wait: Duration::from_secs(30),
+                    // Each message on its own, once stored. (Not `All`: after a crash, the new
+                    // process's first acknowledgement would also cover what the old one had been
+                    // delivered and never stored.)
+                    ack_policy: AckPolicy::Explicit,
+                    // What a killed shard had been delivered and not acknowledged comes again
+                    // this long after (a commit takes milliseconds to a second or so).
+                    ack_wait: ACK_WAIT,
                     max_ack_pending: MAX_ACK_PENDING,
                     ..Default::default()
                 },
@@ -109,11 +114,15 @@ impl Link {
             }
             let mut samples = Vec::new();
             for m in &batch {
-                match ingest.check(&m.payload, now_ms()).and_then(|c| ingest.admit(c).map_err(|_| unreachable_admit()))
+                // Delivered before (to a shard that died before acknowledging it): late is fine.
+                let again = m.info().is_ok_and(|i| i.delivered > 1);
+                match ingest
+                    .check_late(&m.payload, now_ms(), again)
+                    .and_then(|c| ingest.admit(c).map_err(|_| unreachable_admit()))
                 {
                     Ok(s) => samples.extend(s),
-                    // Refused: counted, logged, and acknowledged with the batch (the stream does
-                    // not deliver it again).
+                    // Refused: counted, logged, and acknowledged with the batch (so the stream
+                    // does not deliver it again).
                     Err(r) => {
                         live.reject(nats_reason(&r), r.items() as u64);
                         let first =
@@ -142,8 +151,9 @@ impl Link {
                     Err(_) => anyhow::bail!("the writer stopped"),
                 }
             }
-            let last = batch.last().expect("a batch has a first message");
-            last.ack().await.map_err(|e| anyhow::anyhow!("acknowledging: {e}"))?;
+            for m in &batch {
+                m.ack().await.map_err(|e| anyhow::anyhow!("acknowledging: {e}"))?;
+            }
             live.nats_acked.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
