@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Bodies up to this size are parsed on the worker itself [bytes] (a few dozen samples).
+const INLINE_PARSE_BYTES: usize = 8 * 1024;
+
 /// Ingest samples: one object, a JSON array, or NDJSON; the seed's or the rig's field names.
 /// All or nothing: a 2xx means every sample is on disk.
 #[utoipa::path(post, path = "/api/ingest", tag = "ingest",
@@ -59,12 +62,20 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
     // Parsed and validated on a blocking thread, a few bodies at a time: a large body does not
     // hold up the workers' other requests (`/health`, `/api/status`), and its parsed form (several
     // times its bytes) is gone before the request waits for the disk.
-    let Ok(permit) = Arc::clone(&st.inflight.parsing).acquire_owned().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping", vec![]);
+    // A small body (a gateway's single sample) is parsed in place: microseconds, where a trip
+    // to a blocking thread and back costs two context switches, which bounded single-sample
+    // ingest on two cores.
+    let checked = if body.len() <= INLINE_PARSE_BYTES {
+        Ok(st.ingest.check(&body, now_ms()))
+    } else {
+        let Ok(permit) = Arc::clone(&st.inflight.parsing).acquire_owned().await else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping", vec![]);
+        };
+        let ingest = Arc::clone(&st.ingest);
+        let checked = web::block(move || ingest.check(&body, now_ms())).await;
+        drop(permit);
+        checked
     };
-    let ingest = Arc::clone(&st.ingest);
-    let checked = web::block(move || ingest.check(&body, now_ms())).await;
-    drop(permit);
     let checked = match checked {
         Ok(Ok(c)) => c,
         Ok(Err(refused)) => {

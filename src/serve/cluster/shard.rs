@@ -20,6 +20,8 @@ use twinfault_core::types::Status;
 const MAX_ACK_PENDING: i64 = 20_000;
 /// How long JetStream waits for a message's acknowledgement before delivering it again.
 pub const ACK_WAIT: Duration = Duration::from_secs(10);
+/// Samples in one message HTTP ingest publishes (a sample is about 200 bytes of JSON).
+const PER_MESSAGE: usize = 2_000;
 /// Messages taken into one write job at most.
 const BATCH: usize = 1_000;
 
@@ -198,9 +200,15 @@ impl Link {
             };
             per_node.entry(subject).or_default().push(item);
         }
+        // At most PER_MESSAGE samples a message, well under NATS's 1 MB default payload limit.
         let messages = per_node
             .into_iter()
-            .map(|(subject, items)| (subject, serde_json::to_vec(&items).unwrap_or_default()))
+            .flat_map(|(subject, items)| {
+                items
+                    .chunks(PER_MESSAGE)
+                    .map(|c| (subject.clone(), serde_json::to_vec(c).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         Ok(Prepared { samples: n, messages })
     }
