@@ -224,6 +224,21 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
     assert!(["critical", "offline"].contains(&node_status(&plant, "plant-01").as_str()));
     // The plant passes a node's history to its shard.
     assert_eq!(plant.history("VNT-0001-0004", from, 1000).len(), 4000);
+    // An operator resolves the jam at the plant: passed to its shard, then resolved at the plant.
+    let open = plant.get("/api/faults", Some(READ)).json();
+    let id =
+        open.as_array().unwrap().iter().find(|f| f["kind"] == "gear_jam").unwrap()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/faults/{id}/resolve");
+    assert_eq!(plant.post(&path, Some(READ), r#"{"note":"x"}"#).status, 403);
+    let r = plant.post(&path, Some(WRITE), r#"{"note":"gear replaced"}"#);
+    assert_eq!((r.status, r.json()["resolved_by"].as_str()), (200, Some("gateway")), "{}", r.body);
+    assert!(
+        wait_for(10, || {
+            let resolved = plant.get("/api/faults?state=resolved", Some(READ)).json();
+            resolved.as_array().unwrap().iter().any(|f| f["id"] == id.as_str() && f["note"] == "gear replaced")
+        }),
+        "the resolution did not reach the plant"
+    );
 
     // 2. HTTP to any shard is checked against the whole facility and goes to the owning shard.
     let body = jam_ndjson("VNT-0003-0004", now_ms() - 10_000, 0, 100);
