@@ -4,6 +4,9 @@ use clap::Parser;
 use std::process::ExitCode;
 use twinfault::cli::{Cli, dispatch, format_error};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
