@@ -68,7 +68,7 @@ impl Link {
     }
 
     /// One AHU's consumer until its stream of messages ends or fails.
-    async fn consume(&self, ahu: &str, ingest: &Ingest, writer: &Writer) -> Result<()> {
+    async fn consume(&self, ahu: &str, ingest: &Arc<Ingest>, writer: &Writer) -> Result<()> {
         use jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
         let c = &self.cluster;
         let stream = self.js.get_stream(&c.stream).await.context("the stream")?;
@@ -114,14 +114,29 @@ impl Link {
                     _ => break,
                 }
             }
+            // Parsed and checked on a blocking thread (as HTTP bodies are), so a burst does not
+            // hold up the clock and the summaries on this one.
+            let bodies: Vec<(bytes::Bytes, bool, String)> = batch
+                .iter()
+                .map(|m| {
+                    // Delivered before (to a shard that died before acknowledging it): late is fine.
+                    let again = m.info().is_ok_and(|i| i.delivered > 1);
+                    (m.payload.clone(), again, m.subject.to_string())
+                })
+                .collect();
+            let checker = Arc::clone(ingest);
+            let checked = actix_web::rt::task::spawn_blocking(move || {
+                let now = now_ms();
+                bodies
+                    .into_iter()
+                    .map(|(body, again, subject)| (checker.check_late(&body, now, again), subject))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .context("checking a batch")?;
             let mut samples = Vec::new();
-            for m in &batch {
-                // Delivered before (to a shard that died before acknowledging it): late is fine.
-                let again = m.info().is_ok_and(|i| i.delivered > 1);
-                match ingest
-                    .check_late(&m.payload, now_ms(), again)
-                    .and_then(|c| ingest.admit(c).map_err(|_| unreachable_admit()))
-                {
+            for (c, subject) in checked {
+                match c.and_then(|c| ingest.admit(c).map_err(|_| unreachable_admit())) {
                     Ok(s) => samples.extend(s),
                     // Refused: counted, logged, and acknowledged with the batch (so the stream
                     // does not deliver it again).
@@ -129,7 +144,7 @@ impl Link {
                         live.reject(nats_reason(&r), r.items() as u64);
                         let first =
                             r.details().first().map(|d| format!("{}: {}", d.path, d.message)).unwrap_or_default();
-                        tracing::warn!(subject = %crate::live::clip(&m.subject), "NATS message refused: {first}");
+                        tracing::warn!(subject = %crate::live::clip(&subject), "NATS message refused: {first}");
                     }
                 }
             }
