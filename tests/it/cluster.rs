@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The NATS servers' one login (every role's, the gateways' and the MQTT gateway's).
+const NATS_USER: &str = "twinfault";
+const NATS_PASSWORD: &str = "nats-test-password-0123";
+
 /// Three `nats-server`s with JetStream in one cluster; the first also speaks MQTT.
 struct Nats {
     children: Vec<Option<Child>>,
@@ -34,6 +38,7 @@ impl Nats {
             let store = dir.join(format!("js{i}"));
             let mut conf = format!(
                 "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
+                 authorization {{ user: \"{NATS_USER}\", password: \"{NATS_PASSWORD}\" }}\n\
                  cluster {{ name: tf, listen: 127.0.0.1:{}, routes: [{}] }}\n",
                 ports[i],
                 store.display(),
@@ -96,7 +101,8 @@ fn cluster_files(dir: &Path, nats: &Nats) -> (PathBuf, PathBuf, Vec<u16>, u16) {
     let plant = free_port();
     let nats_list: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
     let mut c = format!(
-        "facility = \"campus.toml\"\nsite = \"site1\"\nnats = [{}]\nreplicas = 3\nsummary_period_s = 0.5\n\
+        "facility = \"campus.toml\"\nsite = \"site1\"\nnats = [{}]\nnats_user = \"{NATS_USER}\"\n\
+         nats_password = \"{NATS_PASSWORD}\"\nreplicas = 3\nsummary_period_s = 0.5\n\
          offline_after_s = 3\n[plant]\nbind = \"127.0.0.1:{plant}\"\n",
         nats_list.join(", ")
     );
@@ -134,7 +140,10 @@ fn publish(urls: &[String], messages: &[(String, String)]) -> usize {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let servers: Vec<async_nats::ServerAddr> = urls.iter().map(|u| u.parse().unwrap()).collect();
-        let client = async_nats::connect(servers).await.expect("the test's NATS client connects");
+        let client = async_nats::ConnectOptions::with_user_and_password(NATS_USER.into(), NATS_PASSWORD.into())
+            .connect(servers)
+            .await
+            .expect("the test's NATS client connects");
         let js = async_nats::jetstream::new(client);
         let mut stored = 0;
         for (subject, body) in messages {
@@ -189,6 +198,12 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
         cluster_view(&plant)
     );
     assert_eq!(node_status(&plant, "OAD-0002-0001"), "unknown");
+    // A client without the login cannot publish telemetry (or a shard's summary).
+    let stranger = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let url = nats.urls()[0].clone();
+        tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url)).await
+    });
+    assert!(!matches!(stranger, Ok(Ok(_))), "a client without credentials connected to NATS");
     // Each shard runs its own subtree only.
     let s1 = shards[0].get("/api/status", Some(READ)).json();
     let ids: Vec<&str> = s1["nodes"].as_array().unwrap().iter().filter_map(|n| n["id"].as_str()).collect();
@@ -256,7 +271,9 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
     let sample = jam_ndjson("CHW-0003-0002", t, 0, 1);
     {
         use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-        let (client, mut connection) = Client::new(MqttOptions::new("gateway-1", "127.0.0.1", nats.mqtt), 16);
+        let mut opts = MqttOptions::new("gateway-1", "127.0.0.1", nats.mqtt);
+        opts.set_credentials(NATS_USER, NATS_PASSWORD);
+        let (client, mut connection) = Client::new(opts, 16);
         client
             .publish("twinfault/telemetry/site1/ahu-0003/CHW-0003-0002", QoS::AtLeastOnce, false, sample.into_bytes())
             .unwrap();

@@ -32,6 +32,14 @@ struct ClusterDoc {
     facility: String,
     site: String,
     nats: Vec<String>,
+    /// The NATS user and password every role connects with (the servers' `authorization`).
+    #[serde(default)]
+    nats_user: Option<String>,
+    #[serde(default)]
+    nats_password: Option<String>,
+    /// Or a token.
+    #[serde(default)]
+    nats_token: Option<String>,
     #[serde(default = "default_stream")]
     stream: String,
     #[serde(default = "default_replicas")]
@@ -92,6 +100,7 @@ pub struct Cluster {
     pub facility_path: PathBuf,
     pub site: String,
     pub nats: Vec<String>,
+    pub nats_auth: NatsAuth,
     pub stream: String,
     pub replicas: usize,
     pub prefix: String,
@@ -100,6 +109,25 @@ pub struct Cluster {
     pub max_age_s: f64,
     pub plant: PlantDef,
     pub shards: Vec<ShardDef>,
+}
+
+/// How the roles authenticate to NATS.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NatsAuth {
+    None,
+    UserPassword(String, String),
+    Token(String),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    /// Never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::UserPassword(u, _) => write!(f, "UserPassword({u}, …)"),
+            NatsAuth::Token(_) => f.write_str("Token(…)"),
+        }
+    }
 }
 
 /// Whether `s` may be one token of a NATS subject (and of an MQTT topic that maps onto one):
@@ -159,12 +187,24 @@ impl Cluster {
                 return Err(bad(&format!("shards[{i}].ahus"), format!("shard \"{}\" has no AHUs", s.name)));
             }
         }
+        let nats_auth = match (d.nats_user, d.nats_password, d.nats_token) {
+            (None, None, None) => NatsAuth::None,
+            (Some(u), Some(p), None) => NatsAuth::UserPassword(u, p),
+            (None, None, Some(t)) => NatsAuth::Token(t),
+            _ => {
+                return Err(bad(
+                    "nats_user",
+                    "give nats_user with nats_password, or nats_token, or none of them".into(),
+                ));
+            }
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         let shards = d.shards.into_iter().map(|s| ShardDef { store: dir.join(&s.store), ..s }).collect();
         Ok(Cluster {
             facility_path: dir.join(&d.facility),
             site: d.site,
             nats: d.nats,
+            nats_auth,
             stream: d.stream,
             replicas: d.replicas,
             prefix: d.subject_prefix,
@@ -274,8 +314,21 @@ pub const RESOLVED_IN_SUMMARY: usize = 50;
 /// Connects to the cluster's NATS servers (any of them; the client reconnects to the others).
 pub async fn connect(cluster: &Cluster, name: &str) -> Result<async_nats::Client> {
     let servers = cluster.servers()?;
-    async_nats::ConnectOptions::new()
+    let options = match &cluster.nats_auth {
+        NatsAuth::None => async_nats::ConnectOptions::new(),
+        NatsAuth::UserPassword(u, p) => async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone()),
+        NatsAuth::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
+    };
+    options
         .name(name)
+        // A refused login or a server's error is said, not only retried in silence.
+        .event_callback(|e| async move {
+            match e {
+                async_nats::Event::ServerError(err) => tracing::error!("NATS: {err}"),
+                async_nats::Event::ClientError(err) => tracing::error!("NATS: {err}"),
+                other => tracing::info!("NATS: {other}"),
+            }
+        })
         .retry_on_initial_connect()
         .connect(servers)
         .await
@@ -324,6 +377,27 @@ mod tests {
         assert_eq!(c.replicas, 3);
         assert_eq!(c.telemetry_subject("ahu-01", "BEL-VNT-001"), "twinfault.telemetry.dc1.ahu-01.BEL-VNT-001");
         assert_eq!(c.consumer_name("ahu-01"), "dc1-ahu-01");
+    }
+
+    #[test]
+    fn a_nats_login_is_a_user_with_a_password_or_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |auth: &str| {
+            let p = dir.path().join("c.toml");
+            let text = format!(
+                "facility = \"f.toml\"\nsite = \"s\"\nnats = [\"nats://127.0.0.1:4222\"]\n{auth}\n\
+                 [plant]\nbind = \"127.0.0.1:1\"\n[[shards]]\nname = \"a\"\nahus = [\"h\"]\nbind = \"127.0.0.1:2\"\nstore = \"s\"\n"
+            );
+            std::fs::write(&p, text).unwrap();
+            Cluster::load(&p)
+        };
+        assert_eq!(load("").unwrap().nats_auth, super::NatsAuth::None);
+        let c = load("nats_user = \"u\"\nnats_password = \"p\"").unwrap();
+        assert_eq!(c.nats_auth, super::NatsAuth::UserPassword("u".into(), "p".into()));
+        assert!(!format!("{c:?}").contains("\"p\""), "the password is not in a debug print");
+        assert_eq!(load("nats_token = \"t\"").unwrap().nats_auth, super::NatsAuth::Token("t".into()));
+        let e = load("nats_user = \"u\"").unwrap_err().to_string();
+        assert!(e.contains("nats_user") && e.contains("nats_password"), "{e}");
     }
 
     #[test]
