@@ -331,6 +331,12 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
         s2.history("VNT-0002-0004", from, 1000).len()
     );
     assert!(wait_for(15, || node_status(&plant, "OAD-0002-0001") == "unknown"), "shard 2 did not recover at the plant");
+    let m = plant.get("/metrics", None).body;
+    assert!(
+        m.contains("twinfault_shard_online{shard=\"s2\"} 1")
+            && m.contains("twinfault_shard_offline_total{shard=\"s2\"} 1"),
+        "{m}"
+    );
     let view = cluster_view(&plant);
     let s2_view = view.as_array().unwrap().iter().find(|s| s["name"] == "s2").unwrap();
     assert_eq!((s2_view["online"].as_bool(), s2_view["went_offline"].as_u64()), (Some(true), Some(1)), "{view}");

@@ -242,13 +242,63 @@ type State = web::Data<PlantState>;
 
 /// The plant's routes.
 pub fn routes(c: &mut web::ServiceConfig) {
-    c.route("/api/status", web::get().to(status))
+    c.route("/metrics", web::get().to(metrics))
+        .route("/api/status", web::get().to(status))
         .route("/api/facility", web::get().to(facility))
         .route("/api/cluster", web::get().to(cluster))
         .route("/api/nodes/{id}", web::get().to(node))
         .route("/api/nodes/{id}/{what}", web::get().to(pass_node))
         .route("/api/faults", web::get().to(faults))
         .route("/api/faults/{id}/resolve", web::post().to(pass_resolve));
+}
+
+/// Prometheus text: each shard's state as the plant sees it, open faults by severity.
+async fn metrics(st: State) -> HttpResponse {
+    let views = st.rollup.shard_views();
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in rows {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    let per_shard = |f: &dyn Fn(&ShardView) -> f64| -> Vec<(String, f64)> {
+        views.iter().map(|v| (format!("{{shard=\"{}\"}}", v.name), f(v))).collect()
+    };
+    family(
+        "twinfault_shard_online",
+        "1 while the shard's summaries arrive.",
+        "gauge",
+        per_shard(&|v| f64::from(u8::from(v.online))),
+    );
+    family(
+        "twinfault_shard_summaries_total",
+        "Summaries received from the shard.",
+        "counter",
+        per_shard(&|v| v.summaries as f64),
+    );
+    family(
+        "twinfault_shard_offline_total",
+        "Times the shard went silent.",
+        "counter",
+        per_shard(&|v| v.went_offline as f64),
+    );
+    family(
+        "twinfault_shard_ingested_samples",
+        "Samples the shard has stored since it started (its last summary).",
+        "gauge",
+        per_shard(&|v| v.ingested.unwrap_or(0) as f64),
+    );
+    let open = st.rollup.open_faults();
+    let by_severity = ["warning", "critical"]
+        .iter()
+        .map(|s| {
+            let n = open.iter().filter(|f| format!("{:?}", f.severity).to_lowercase() == *s).count();
+            (format!("{{severity=\"{s}\"}}"), n as f64)
+        })
+        .collect();
+    family("twinfault_open_faults", "Open faults, by severity.", "gauge", by_severity);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
 
 async fn facility(req: HttpRequest, st: State) -> HttpResponse {
