@@ -17,30 +17,33 @@ pub(super) async fn status(req: HttpRequest, st: State) -> HttpResponse {
     if let Err(r) = authorize(&req, &st, Access::Read) {
         return r;
     }
-    let f = &st.facility;
+    HttpResponse::Ok().json(status_view(&st.live, st.live.open_faults()))
+}
+
+/// Every node of `live` with its status, building health, and `open_faults` (a facility's own,
+/// or a cluster's plant's from its shards).
+pub(crate) fn status_view(live: &Live, open_faults: Vec<FaultView>) -> StatusView {
+    let f = live.facility();
     let mut nodes = Vec::new();
     if f.plant.is_some() {
-        nodes.push(st.live.node_ref_view(NodeRef::Plant));
+        nodes.push(live.node_ref_view(NodeRef::Plant));
     }
-    nodes.extend((0..f.ahus.len()).map(|h| st.live.node_ref_view(NodeRef::Ahu(h))));
-    nodes.extend((0..f.actuators.len()).map(|i| st.live.node_ref_view(NodeRef::Actuator(i))));
-    let extras = st.live.extras();
+    nodes.extend((0..f.ahus.len()).map(|h| live.node_ref_view(NodeRef::Ahu(h))));
+    nodes.extend((0..f.actuators.len()).map(|i| live.node_ref_view(NodeRef::Actuator(i))));
+    let extras = live.extras();
     for (e, s) in &extras {
-        nodes.push(st.live.extra_view(e, *s));
+        nodes.push(live.extra_view(e, *s));
     }
-    let all: Vec<Status> = (0..f.actuators.len())
-        .map(|i| st.live.status(NodeRef::Actuator(i)))
-        .chain(extras.iter().map(|e| e.1))
-        .collect();
+    let all: Vec<Status> =
+        (0..f.actuators.len()).map(|i| live.status(NodeRef::Actuator(i))).chain(extras.iter().map(|e| e.1)).collect();
     // Building health counts only the nodes that have reported; with none, it is unknown.
-    let open_faults = st.live.open_faults();
-    HttpResponse::Ok().json(StatusView {
+    StatusView {
         facility: f.name.clone(),
         time: format_timestamp_ms(now_ms()),
         health: Health::of(&all, open_faults.len()),
         open_faults,
         nodes,
-    })
+    }
 }
 
 /// A facility node, or `None` for an auto-created actuator (with its JSON).

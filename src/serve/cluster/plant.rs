@@ -5,9 +5,8 @@
 //! A shard silent for `offline_after_s` has its subtree shown `offline` until it speaks again.
 
 use super::{Cluster, ShardSummary};
-use crate::clock::now_ms;
 use crate::live::{Live, clip};
-use crate::serve::api::{FaultsQuery, Served, authorize_cfg, error, fault_list};
+use crate::serve::api::{FaultsQuery, Served, authorize_cfg, error, fault_list, status_view};
 use crate::serve::{Access, ServeConfig};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,9 +17,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use twinfault_core::config::{Facility, NodeRef};
 use twinfault_core::ledger::Rank;
-use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
+use twinfault_core::time::parse_timestamp_ms;
 use twinfault_core::types::{SimTime, Status};
-use twinfault_wire::{FaultView, Health, StatusView};
+use twinfault_wire::FaultView;
 
 /// What the plant knows of one shard.
 struct ShardState {
@@ -319,22 +318,7 @@ async fn status(req: HttpRequest, st: State) -> HttpResponse {
     if let Err(r) = authorize_cfg(&req, &st.cfg, Access::Read) {
         return r;
     }
-    let (f, live) = (&st.rollup.facility, &st.rollup.live);
-    let mut nodes = Vec::new();
-    if f.plant.is_some() {
-        nodes.push(live.node_ref_view(NodeRef::Plant));
-    }
-    nodes.extend((0..f.ahus.len()).map(|h| live.node_ref_view(NodeRef::Ahu(h))));
-    nodes.extend((0..f.actuators.len()).map(|i| live.node_ref_view(NodeRef::Actuator(i))));
-    let all: Vec<Status> = (0..f.actuators.len()).map(|i| live.status(NodeRef::Actuator(i))).collect();
-    let open_faults = st.rollup.open_faults();
-    HttpResponse::Ok().json(StatusView {
-        facility: f.name.clone(),
-        time: format_timestamp_ms(now_ms()),
-        health: Health::of(&all, open_faults.len()),
-        open_faults,
-        nodes,
-    })
+    HttpResponse::Ok().json(status_view(&st.rollup.live, st.rollup.open_faults()))
 }
 
 async fn node(req: HttpRequest, path: web::Path<String>, st: State) -> HttpResponse {
