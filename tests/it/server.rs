@@ -84,14 +84,14 @@ impl Server {
             .build()
             .into();
         let s = Server { child, base: format!("http://127.0.0.1:{port}"), port, store, config, args, agent };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if s.agent.get(format!("{}/health", s.base)).call().is_ok_and(|r| r.status() == 200) {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the server did not answer /health within 30 s");
+        panic!("the server did not answer /health within 60 s");
     }
 
     /// Sends the process a signal (`STOP`, `CONT`) with the shell's `kill` builtin.
