@@ -437,7 +437,7 @@ pub fn serve(facility_path: &std::path::Path, cfg: ServeConfig) -> Result<()> {
     run(facility, cfg, None)
 }
 
-/// A cluster's shard: the twins of its AHUs' subtrees, fed from the stream (see [`crate::cluster`]).
+/// A cluster's shard: the twins of its AHUs' subtrees, fed from the stream (see [`cluster`]).
 /// `cfg`'s bind and store are the shard's.
 pub fn serve_shard(cluster: crate::serve::cluster::Cluster, shard: &str, cfg: ServeConfig) -> Result<()> {
     anyhow::ensure!(
