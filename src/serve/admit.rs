@@ -106,6 +106,11 @@ impl Checked {
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }
+
+    /// Each object's actuator, in body order (one sample per object).
+    pub fn actuators(&self) -> impl Iterator<Item = usize> + '_ {
+        self.samples.iter().map(|a| a.actuator)
+    }
 }
 
 /// Actuator indices from here on stand for nodes not created yet.

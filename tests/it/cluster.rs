@@ -271,6 +271,14 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
     assert_eq!((r.status, r.json()["accepted"].as_u64()), (200, Some(100)), "{}", r.body);
     assert!(wait_for(10, || shards[2].history("VNT-0003-0004", 0, 1000).len() == 100), "forwarded samples");
     assert_eq!(shards[0].history("VNT-0003-0004", 0, 1000).len(), 0, "shard 1 stored another shard's node");
+    // The node under another of its names, the rig's field names: the same admission.
+    let rig = format!(
+        r#"{{"node_id":"CHW-0002-0002","timestamp":{},"telemetry":{{"feedback_position_%":40,"setpoint_position_%":40,"motor_torque_Nmm":0.01,"internal_temperature_deg_C":27.0,"power_W":0.5}}}}"#,
+        now_ms() - 3_000
+    );
+    let r = shards[0].post("/api/ingest", Some(WRITE), &rig);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(wait_for(10, || shards[1].history("CHW-0002-0002", 0, 10).len() == 1), "the node_id sample");
     let unknown = shards[0].post("/api/ingest", Some(WRITE), &jam_ndjson("VNT-0009-0004", now_ms(), 0, 1));
     assert_eq!(unknown.status, 404, "{}", unknown.body);
     let invalid = body.replacen("\"position_percent\":1.2", "\"position_percent\":\"x\"", 1);

@@ -202,18 +202,14 @@ impl Link {
     /// and groups its objects by the subject of their node.
     pub fn prepare(&self, body: &[u8]) -> Result<Prepared, Refused> {
         let items = crate::telemetry::payload::objects(body).map_err(Refused::NotJson)?;
-        let n = self.forward_check.check(body, now_ms())?.len();
-        // Each node's objects, in body order, to that node's subject (the check found every node).
+        let checked = self.forward_check.check(body, now_ms())?;
+        let n = checked.len();
+        // Each node's objects, in body order, to that node's subject: the check found each
+        // object's node (under whichever of the id's names it came), one sample per object.
         let mut per_node: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
-        for item in items {
-            let id = item.get("nodeId").and_then(|v| v.as_str()).unwrap_or_default();
-            let subject = match self.full.node(id) {
-                Some(NodeRef::Actuator(i)) => {
-                    self.cluster.telemetry_subject(&self.full.ahus[self.full.actuators[i].ahu].id, id)
-                }
-                _ => continue,
-            };
-            per_node.entry(subject).or_default().push(item);
+        for (item, i) in items.into_iter().zip(checked.actuators()) {
+            let a = &self.full.actuators[i];
+            per_node.entry(self.cluster.telemetry_subject(&self.full.ahus[a.ahu].id, &a.id)).or_default().push(item);
         }
         // At most PER_MESSAGE samples a message, well under NATS's 1 MB default payload limit.
         let messages = per_node
