@@ -255,6 +255,9 @@ fn three_shards_and_a_plant_on_a_three_node_jetstream_cluster() {
         open.as_array().unwrap().iter().find(|f| f["kind"] == "gear_jam").unwrap()["id"].as_str().unwrap().to_string();
     let path = format!("/api/faults/{id}/resolve");
     assert_eq!(plant.post(&path, Some(READ), r#"{"note":"x"}"#).status, 403);
+    // A stranger declaring 8 MB is refused from the head alone; the plant reads none of it.
+    let mut c = crate::hardening::slow_post_to(plant.port, &path, None, 8_000_000, 16);
+    assert_eq!(crate::hardening::status_and_closed(&mut c), (401, true));
     let r = plant.post(&path, Some(WRITE), r#"{"note":"gear replaced"}"#);
     assert_eq!((r.status, r.json()["resolved_by"].as_str()), (200, Some("gateway")), "{}", r.body);
     assert!(

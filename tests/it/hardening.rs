@@ -13,7 +13,7 @@ fn slow_post(port: u16, token: Option<&str>, len: usize, first: usize) -> TcpStr
 }
 
 /// As [`slow_post`], to another endpoint.
-fn slow_post_to(port: u16, path: &str, token: Option<&str>, len: usize, first: usize) -> TcpStream {
+pub(crate) fn slow_post_to(port: u16, path: &str, token: Option<&str>, len: usize, first: usize) -> TcpStream {
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -26,7 +26,7 @@ fn slow_post_to(port: u16, path: &str, token: Option<&str>, len: usize, first: u
 }
 
 /// The status line's code of the reply on `c`, and whether the server then closed it.
-fn status_and_closed(c: &mut TcpStream) -> (u16, bool) {
+pub(crate) fn status_and_closed(c: &mut TcpStream) -> (u16, bool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let mut closed = false;

@@ -235,6 +235,8 @@ impl Rollup {
 pub struct PlantState {
     pub cfg: Arc<ServeConfig>,
     pub rollup: Arc<Rollup>,
+    /// Bodies being read, against `max_inflight_bytes` (read only after the token).
+    pub inflight: Arc<crate::serve::body::Inflight>,
 }
 
 type State = web::Data<PlantState>;
@@ -360,10 +362,15 @@ async fn pass_node(req: HttpRequest, path: web::Path<(String, String)>, st: Stat
 }
 
 /// `POST /api/faults/{id}/resolve` to the shard whose node the open fault is on.
-async fn pass_resolve(req: HttpRequest, path: web::Path<String>, body: web::Bytes, st: State) -> HttpResponse {
+async fn pass_resolve(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: State) -> HttpResponse {
     if let Err(r) = authorize_cfg(&req, &st.cfg, Access::Write) {
         return r;
     }
+    // The token first, then the body (small, against the deadline and the in-flight budget).
+    let (body, _held) = match crate::serve::body::read(&req, payload, &st.cfg, &st.inflight, 256 * 1024).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let Some(f) = st.rollup.open_faults().into_iter().find(|f| f.id == *path) else {
         return error(StatusCode::NOT_FOUND, format!("no open fault \"{}\"", clip(&path)), vec![]);
     };
@@ -457,7 +464,8 @@ pub fn serve(cluster: Cluster, cfg: ServeConfig) -> Result<()> {
                 }
             });
         }
-        let state = web::Data::new(PlantState { cfg: Arc::clone(&cfg), rollup });
+        let inflight = Arc::new(crate::serve::body::Inflight::new(cfg.workers));
+        let state = web::Data::new(PlantState { cfg: Arc::clone(&cfg), rollup, inflight });
         crate::serve::api::listen(cfg, Served::Plant(state)).await
     })
 }
