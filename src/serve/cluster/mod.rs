@@ -298,10 +298,18 @@ pub struct ShardSummary {
     /// Counts up from 1 from the shard's start (a restart starts again).
     pub seq: u64,
     pub time_ms: i64,
-    /// Every AHU of the shard, and every actuator that is not healthy (the rest are healthy).
+    /// Every AHU of the shard, and every actuator that is not healthy (the rest are healthy), at
+    /// most [`STATUSES_IN_SUMMARY`] of them.
     pub statuses: Vec<(String, Status)>,
+    /// More actuators were not healthy than the summary lists: the unlisted ones are unknown.
+    #[serde(default)]
+    pub statuses_truncated: bool,
     pub phases: Vec<(String, Phase)>,
+    /// The worst open faults, at most [`OPEN_IN_SUMMARY`].
     pub open_faults: Vec<FaultView>,
+    /// How many faults are open in all.
+    #[serde(default)]
+    pub open_faults_total: usize,
     /// The most recently resolved faults (at most [`RESOLVED_IN_SUMMARY`]).
     pub resolved: Vec<FaultView>,
     /// Samples the shard has stored since it started.
@@ -310,6 +318,11 @@ pub struct ShardSummary {
 
 /// Resolved faults a summary carries.
 pub const RESOLVED_IN_SUMMARY: usize = 50;
+/// Open faults a summary carries (the worst; a fault's JSON is about 600 bytes).
+pub const OPEN_IN_SUMMARY: usize = 500;
+/// Statuses a summary carries (about 30 bytes each): with the faults, well under NATS's 1 MB
+/// default payload, so a shard with a floor of alarms still gets its summary out.
+pub const STATUSES_IN_SUMMARY: usize = 20_000;
 
 /// Connects to the cluster's NATS servers (any of them; the client reconnects to the others).
 pub async fn connect(cluster: &Cluster, name: &str) -> Result<async_nats::Client> {

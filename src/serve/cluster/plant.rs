@@ -109,10 +109,12 @@ impl Rollup {
         };
         let f = &self.facility;
         let st = &mut shards[k];
-        // Every actuator of the shard healthy unless the summary says otherwise.
+        // Every actuator of the shard healthy unless the summary says otherwise (unknown when the
+        // summary could not list every alarm).
+        let unlisted = if s.statuses_truncated { Status::Unknown } else { Status::Healthy };
         for &h in &st.ahus {
             for &c in &f.ahus[h].children {
-                self.live.set_status(NodeRef::Actuator(c), Status::Healthy);
+                self.live.set_status(NodeRef::Actuator(c), unlisted);
             }
         }
         for (id, status) in &s.statuses {
@@ -215,7 +217,7 @@ impl Rollup {
                 summaries: s.received,
                 went_offline: s.went_offline,
                 ingested: s.last.as_ref().map(|(_, x)| x.ingested),
-                open_faults: s.last.as_ref().map(|(_, x)| x.open_faults.len()),
+                open_faults: s.last.as_ref().map(|(_, x)| x.open_faults_total.max(x.open_faults.len())),
             })
             .collect()
     }

@@ -2,7 +2,7 @@
 //! (acknowledged to JetStream only after the group commit), its summaries out, and HTTP ingest
 //! forwarded to the stream for whichever shard owns the node.
 
-use super::{Cluster, RESOLVED_IN_SUMMARY, ShardSummary};
+use super::{Cluster, OPEN_IN_SUMMARY, RESOLVED_IN_SUMMARY, STATUSES_IN_SUMMARY, ShardSummary};
 use crate::clock::now_ms;
 use crate::live::Live;
 use crate::serve::admit::{Ingest, Refused};
@@ -266,20 +266,59 @@ pub fn summary(shard: &str, seq: u64, live: &Live) -> ShardSummary {
     let f = live.facility();
     let mut statuses: Vec<(String, Status)> =
         (0..f.ahus.len()).map(|h| (f.ahus[h].id.clone(), live.status(NodeRef::Ahu(h)))).collect();
-    statuses.extend(
-        (0..f.actuators.len())
-            .map(|i| (i, live.status(NodeRef::Actuator(i))))
-            .filter(|(_, s)| *s != Status::Healthy)
-            .map(|(i, s)| (f.actuators[i].id.clone(), s)),
-    );
+    let mut alarms = (0..f.actuators.len())
+        .map(|i| (i, live.status(NodeRef::Actuator(i))))
+        .filter(|(_, s)| *s != Status::Healthy)
+        .map(|(i, s)| (f.actuators[i].id.clone(), s));
+    let room = STATUSES_IN_SUMMARY.saturating_sub(statuses.len());
+    statuses.extend(alarms.by_ref().take(room));
+    let statuses_truncated = alarms.next().is_some();
+    let mut open_faults = live.open_faults();
+    let open_faults_total = open_faults.len();
+    open_faults.truncate(OPEN_IN_SUMMARY);
     ShardSummary {
         shard: shard.to_string(),
         seq,
         time_ms: now_ms(),
         statuses,
+        statuses_truncated,
         phases: (0..f.ahus.len()).map(|h| (f.ahus[h].id.clone(), live.phase(h))).collect(),
-        open_faults: live.open_faults(),
+        open_faults,
+        open_faults_total,
         resolved: live.resolved_faults(RESOLVED_IN_SUMMARY),
         ingested: live.ingested.load(Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::live::Live;
+    use std::sync::Arc;
+    use twinfault_core::config::NodeRef;
+    use twinfault_core::types::Status;
+
+    /// A shard whose every device is in alarm still gets its summary under NATS's 1 MB: the
+    /// statuses are capped and say so (the plant then shows the unlisted ones unknown).
+    #[test]
+    fn a_floor_of_alarms_fits_one_summary() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("twins/campus.toml");
+        let size = twinfault_core::scenario::CampusSize { ahus: 250, actuators_per_ahu: 100 };
+        let f = Arc::new(crate::load::facility(&path, Some(size)).unwrap());
+        let live = Live::new(Arc::clone(&f));
+        for i in 0..f.actuators.len() {
+            live.set_status(NodeRef::Actuator(i), Status::Offline);
+        }
+        let s = super::summary("s1", 1, &live);
+        assert!(s.statuses_truncated);
+        assert_eq!(s.statuses.len(), super::STATUSES_IN_SUMMARY);
+        assert!(s.statuses[..250].iter().all(|(id, _)| id.starts_with("ahu-")), "every AHU comes first");
+        assert!(serde_json::to_vec(&s).unwrap().len() < 1024 * 1024);
+        // A shard with few alarms lists them all.
+        for i in 100..f.actuators.len() {
+            live.set_status(NodeRef::Actuator(i), Status::Healthy);
+        }
+        let s = super::summary("s1", 2, &live);
+        assert!(!s.statuses_truncated);
+        assert_eq!(s.statuses.len(), 250 + 100);
     }
 }
