@@ -132,12 +132,17 @@ impl Ingest {
     /// again after a crash, which the stream accepted long ago, is stored rather than refused.
     pub fn check_late(&self, body: &[u8], now_ms: i64, late: bool) -> Result<Checked, Refused> {
         let items = payload::objects(body).map_err(Refused::NotJson)?;
+        self.check_objects(&items, now_ms, late)
+    }
+
+    /// As [`Ingest::check_late`], on a body already split into its objects.
+    pub fn check_objects(&self, items: &[serde_json::Value], now_ms: i64, late: bool) -> Result<Checked, Refused> {
         let (facility, live) = (&self.facility, &self.live);
         // Unknown nodes whose parentIds name a known AHU, when the server creates such nodes.
         let mut new_nodes: Vec<ExtraNode> = Vec::new();
         let mut provisional: BTreeMap<String, usize> = BTreeMap::new();
         if self.cfg.auto_create {
-            for item in &items {
+            for item in items {
                 let Some(id) = item.get("nodeId").and_then(|v| v.as_str()) else { continue };
                 if facility.node(id).is_some()
                     || live.extra(id).is_some()
@@ -168,7 +173,7 @@ impl Ingest {
             retention_ms: (cfg.history_retention_s * 1000.0) as i64,
         };
         let samples = payload::validate_with(
-            &items,
+            items,
             facility,
             &window,
             |i| if i >= PROVISIONAL { None } else { live.latest_ms(i) },

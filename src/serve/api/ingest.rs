@@ -46,10 +46,7 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
         drop(permit);
         let prepared = match prepared {
             Ok(Ok(p)) => p,
-            Ok(Err(refused)) => {
-                st.live.reject(refused.reason(), refused.items() as u64);
-                return error(refused.status(), refused.message(), refused.details().to_vec());
-            }
+            Ok(Err(r)) => return refuse(&st, &r),
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
         };
         let published = link.publish(prepared).await;
@@ -59,12 +56,11 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
             Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("not stored in the stream: {e:#}"), vec![]),
         };
     }
-    // Parsed and validated on a blocking thread, a few bodies at a time: a large body does not
-    // hold up the workers' other requests (`/health`, `/api/status`), and its parsed form (several
-    // times its bytes) is gone before the request waits for the disk.
-    // A small body (a gateway's single sample) is parsed in place: microseconds, where a trip
-    // to a blocking thread and back costs two context switches, which bounded single-sample
-    // ingest on two cores.
+    // A large body is parsed and validated on a blocking thread, a few bodies at a time: it does
+    // not hold up the workers' other requests (`/health`, `/api/status`), and its parsed form
+    // (several times its bytes) is gone before the request waits for the disk. A small one (a
+    // gateway's single sample) is parsed in place: microseconds, where a trip to a blocking
+    // thread and back costs two context switches, which bounded single-sample ingest on two cores.
     let checked = if body.len() <= INLINE_PARSE_BYTES {
         Ok(st.ingest.check(&body, now_ms()))
     } else {
@@ -78,10 +74,7 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
     };
     let checked = match checked {
         Ok(Ok(c)) => c,
-        Ok(Err(refused)) => {
-            st.live.reject(refused.reason(), refused.items() as u64);
-            return error(refused.status(), refused.message(), refused.details().to_vec());
-        }
+        Ok(Err(r)) => return refuse(&st, &r),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("could not parse: {e}"), vec![]),
     };
     let n = checked.len();
@@ -111,4 +104,10 @@ pub(super) async fn ingest(req: HttpRequest, payload: web::Payload, st: State) -
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e, vec![]),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped", vec![]),
     }
+}
+
+/// A refused body: counted by reason, answered with its status and field errors.
+fn refuse(st: &AppState, r: &crate::serve::admit::Refused) -> HttpResponse {
+    st.live.reject(r.reason(), r.items() as u64);
+    error(r.status(), r.message(), r.details().to_vec())
 }

@@ -201,17 +201,7 @@ async fn metrics(st: State, c: web::Data<Common>) -> HttpResponse {
         "gauge",
         vec![(String::new(), l.queue_depth.load(Ordering::Relaxed) as f64)],
     );
-    let open = l.open_faults();
-    let by_sev = ["warning", "critical"]
-        .iter()
-        .map(|s| {
-            (
-                format!("{{severity=\"{s}\"}}"),
-                open.iter().filter(|f| format!("{:?}", f.severity).to_lowercase() == *s).count() as f64,
-            )
-        })
-        .collect();
-    line("twinfault_open_faults", "Open faults, by severity.", "gauge", by_sev);
+    line("twinfault_open_faults", "Open faults, by severity.", "gauge", by_severity(&l.open_faults()));
     if st.cluster.is_some() {
         line(
             "twinfault_nats_acked_messages_total",
@@ -242,6 +232,17 @@ async fn metrics(st: State, c: web::Data<Common>) -> HttpResponse {
         vec![(String::new(), c.started.elapsed().as_secs_f64())],
     );
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+}
+
+/// Prometheus rows of open faults by severity (a facility's server and a cluster's plant).
+pub(crate) fn by_severity(open: &[FaultView]) -> Vec<(String, f64)> {
+    ["warning", "critical"]
+        .iter()
+        .map(|s| {
+            let n = open.iter().filter(|f| format!("{:?}", f.severity).to_lowercase() == *s).count();
+            (format!("{{severity=\"{s}\"}}"), n as f64)
+        })
+        .collect()
 }
 
 /// CORS: closed unless the origin is configured; answers preflights.

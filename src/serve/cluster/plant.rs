@@ -6,7 +6,7 @@
 
 use super::{Cluster, ShardSummary};
 use crate::live::{Live, clip};
-use crate::serve::api::{FaultsQuery, Served, authorize_cfg, error, fault_list, status_view};
+use crate::serve::api::{FaultsQuery, Served, authorize_cfg, by_severity, error, fault_list, status_view};
 use crate::serve::{Access, ServeConfig};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -292,15 +292,7 @@ async fn metrics(st: State) -> HttpResponse {
         "gauge",
         per_shard(&|v| v.ingested.unwrap_or(0) as f64),
     );
-    let open = st.rollup.open_faults();
-    let by_severity = ["warning", "critical"]
-        .iter()
-        .map(|s| {
-            let n = open.iter().filter(|f| format!("{:?}", f.severity).to_lowercase() == *s).count();
-            (format!("{{severity=\"{s}\"}}"), n as f64)
-        })
-        .collect();
-    family("twinfault_open_faults", "Open faults, by severity.", "gauge", by_severity);
+    family("twinfault_open_faults", "Open faults, by severity.", "gauge", by_severity(&st.rollup.open_faults()));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
 

@@ -202,7 +202,7 @@ impl Link {
     /// and groups its objects by the subject of their node.
     pub fn prepare(&self, body: &[u8]) -> Result<Prepared, Refused> {
         let items = crate::telemetry::payload::objects(body).map_err(Refused::NotJson)?;
-        let checked = self.forward_check.check(body, now_ms())?;
+        let checked = self.forward_check.check_objects(&items, now_ms(), false)?;
         let n = checked.len();
         // Each node's objects, in body order, to that node's subject: the check found each
         // object's node (under whichever of the id's names it came), one sample per object.
