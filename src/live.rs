@@ -52,6 +52,9 @@ pub struct Live {
     /// Latest sample per actuator (by timestamp) and its time, for the out-of-order window.
     last: Mutex<Vec<Option<Sample>>>,
     faults: RwLock<FaultLedger>,
+    /// Per device: the worst open rule finding about it raised by another node (its AHU), which
+    /// its status counts as well as its own findings.
+    about: RwLock<BTreeMap<String, Status>>,
     pub ingested: AtomicU64,
     pub requests: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -77,6 +80,7 @@ impl Live {
                 resolved: RESOLVED_KEPT,
                 history_per_node: NODE_HISTORY_KEPT,
             })),
+            about: RwLock::new(BTreeMap::new()),
             ingested: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             rejected: Mutex::new(BTreeMap::new()),
@@ -208,14 +212,33 @@ impl Live {
         self.last.lock().expect("not poisoned")[actuator]
     }
 
-    /// A node's status; an AHU's and the plant's include their auto-created actuators.
+    /// A node's status; an AHU's and the plant's include their auto-created actuators, a device's
+    /// the findings about it that its AHU raised (a `stuck_at` found from the air temperatures is
+    /// the damper's fault, whatever the damper's own rules say).
     pub fn status(&self, node: NodeRef) -> Status {
         let own = self.statuses.read().expect("not poisoned")[self.facility.node_index(node)];
         match node {
             NodeRef::Ahu(h) => own.max(self.extras_status(Some(h))),
             NodeRef::Plant => own.max(self.extras_status(None)),
-            NodeRef::Actuator(_) => own,
+            NodeRef::Actuator(i) => self.about_status(&self.facility.actuators[i].id).map_or(own, |a| own.max(a)),
         }
+    }
+
+    /// The worst open rule finding about `device` raised by another node, as a status.
+    pub fn about_status(&self, device: &str) -> Option<Status> {
+        self.about.read().expect("not poisoned").get(device).copied()
+    }
+
+    /// Recomputes [`Live::about_status`] from the open faults (called with the ledger locked).
+    fn note_about(&self, faults: &FaultLedger) {
+        let mut about = BTreeMap::new();
+        for f in faults.open().filter(|f| f.source == twinfault_core::detect::Source::Rule) {
+            if let Some(d) = f.device.as_ref().filter(|d| **d != f.node) {
+                let s = about.entry(d.clone()).or_insert(Status::Healthy);
+                *s = (*s).max(f.severity.status());
+            }
+        }
+        *self.about.write().expect("not poisoned") = about;
     }
 
     /// Sets a node's own status (a cluster's plant, from its shards' summaries).
@@ -237,6 +260,7 @@ impl Live {
         for f in &findings {
             faults.apply(node, f, None);
         }
+        self.note_about(&faults);
     }
 
     /// One epoch's events from the supervisor.
@@ -261,6 +285,9 @@ impl Live {
                 Event::InjectionStarted { .. } | Event::InjectionEnded { .. } => {}
             }
         }
+        if events.iter().any(|e| matches!(e, Event::Finding { .. })) {
+            self.note_about(&faults);
+        }
     }
 
     /// Records who resolved a fault (the twin's own `resolved` event follows). Resolved now, not
@@ -270,7 +297,9 @@ impl Live {
         let text = |k: &str| record.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let at =
             text("at").and_then(|a| twinfault_core::time::parse_timestamp_ms(&a)).map(|ms| SimTime(ms.max(0) as u64));
-        self.faults.write().expect("not poisoned").resolve_by(id, at, text("who"), text("note"));
+        let mut faults = self.faults.write().expect("not poisoned");
+        faults.resolve_by(id, at, text("who"), text("note"));
+        self.note_about(&faults);
     }
 
     pub fn open_faults_of(&self, node: &str) -> Vec<FaultView> {
@@ -290,7 +319,48 @@ impl Live {
         self.faults.read().expect("not poisoned").resolved().take(limit).map(FaultView::of).collect()
     }
 
+    /// Faults opened or resolved at or after `t` on any node, oldest first, with the node each
+    /// is about (updates left out: they are the same fault growing surer).
+    pub fn changes_since(&self, t: SimTime) -> Vec<(String, FaultChange)> {
+        let faults = self.faults.read().expect("not poisoned");
+        faults
+            .changes_since(t)
+            .into_iter()
+            .filter(|(_, e)| e.change != twinfault_core::detect::Change::Updated)
+            .map(|(n, e)| (n.to_string(), FaultChange::of(e)))
+            .collect()
+    }
+
     pub fn fault_history(&self, node: &str) -> Vec<FaultChange> {
         self.faults.read().expect("not poisoned").history(node).map(FaultChange::of).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stuck damper of the reference floor is found by its AHU (from the air temperatures):
+    /// the damper's own rules see nothing, yet its status is the finding's severity.
+    #[test]
+    fn a_device_counts_the_findings_its_ahu_raised_about_it() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let l = crate::load::scenario(&root.join("scenarios/datacenter_stuck_at.toml"), None).unwrap();
+        let opts = crate::sim::runner::RunOptions { threads: 1, store: None, speed: None, progress: false, seed: None };
+        let r = crate::sim::runner::run(&l, &opts).unwrap();
+        let events: Vec<Event> = r.log_lines.iter().map(|line| serde_json::from_str(line).unwrap()).collect();
+        let live = Live::new(Arc::new(l.facility.clone()));
+        live.apply(&events);
+        let about: Vec<FaultView> =
+            live.open_faults().into_iter().filter(|f| f.device.as_ref().is_some_and(|d| *d != f.node)).collect();
+        let f = about.first().expect("an open AHU finding about a device");
+        let device = f.device.clone().unwrap();
+        let n = l.facility.node(&device).unwrap();
+        let own = live.statuses.read().unwrap()[l.facility.node_index(n)];
+        assert!(own < f.severity.status(), "its own rules already say {own:?}: the test shows nothing");
+        assert_eq!(live.status(n), f.severity.status(), "{device}");
+        // Resolved by an operator, the finding no longer counts.
+        live.mark_resolved(&f.id, &serde_json::json!({ "who": "op", "note": "fixed", "at": "1970-01-01T05:00:00Z" }));
+        assert_eq!(live.status(n), own);
     }
 }

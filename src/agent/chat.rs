@@ -4,13 +4,14 @@
 //! a limit on tool rounds and on tool output, retries with backoff on 429/5xx, and a check of the
 //! reply's ids against the twin.
 
-use super::tools::{self, Host, Tool, known_ids, overview, specs};
+use super::ground;
+use super::tools::{self, Host, Tool, known_ids, specs};
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool, ChatCompletionTools,
-    CreateChatCompletionRequest, FunctionObject,
+    ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool, ChatCompletionToolChoiceOption,
+    ChatCompletionTools, CreateChatCompletionRequest, FunctionObject, ToolChoiceOptions,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -31,8 +32,13 @@ pub struct AgentConfig {
     /// API key (env `OPENAI_API_KEY`; local servers take any).
     #[serde(default)]
     pub api_key: Option<String>,
+    /// Longest wait for one model request [s].
     #[serde(default = "d_timeout")]
     pub timeout_s: f64,
+    /// Longest time for one question, all requests together [s]; then the twin's facts answer.
+    /// A local model on a CPU needs minutes; a hosted one seconds.
+    #[serde(default = "d_time_limit")]
+    pub time_limit_s: f64,
     /// Retries after a 429 or 5xx answer or a failed connection, with doubling backoff.
     #[serde(default = "d_retries")]
     pub retries: u32,
@@ -44,7 +50,10 @@ pub struct AgentConfig {
 }
 
 fn d_timeout() -> f64 {
-    60.0
+    120.0
+}
+fn d_time_limit() -> f64 {
+    240.0
 }
 fn d_retries() -> u32 {
     2
@@ -81,6 +90,8 @@ pub struct ToolEvent {
     /// `executed`, `pending` or `error`.
     pub outcome: &'static str,
     pub result: Value,
+    /// `twin`: called by the agent to ground the model before it spoke; `model`: the model's call.
+    pub by: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +102,15 @@ pub struct Reply {
     /// Ids in the reply that the twin does not know (never passed off as fact).
     pub unverified_ids: Vec<String>,
     pub model_available: bool,
+    /// Model requests made.
     pub rounds: usize,
+    /// What the question asks, as the agent read it (`which_fault`, `since_when`, …).
+    pub kind: &'static str,
+    /// `model`: the model's answer, checked against the twin; `twin`: the twin's own facts,
+    /// because the model's answer failed the check (twice), or the model did not answer.
+    pub answered_by: &'static str,
+    /// Why the model's answer was not used.
+    pub check: Option<String>,
 }
 
 const SYSTEM: &str = "You are the operations assistant of a digital twin of HVAC actuators, AHUs and a plant. \
@@ -105,19 +124,24 @@ fn truncate(v: &Value, max: usize) -> String {
     if s.len() <= max { s } else { format!("{}… (truncated at {max} characters)", &s[..s.floor_char_boundary(max)]) }
 }
 
+/// One request, retried on 429/5xx with doubling backoff, within `cfg.timeout_s` and `left`.
 async fn complete(
     client: &Client<OpenAIConfig>,
     req: &CreateChatCompletionRequest,
     cfg: &AgentConfig,
+    left: Duration,
 ) -> Result<async_openai::types::chat::CreateChatCompletionResponse, String> {
     let mut wait = Duration::from_millis(250);
     let mut attempt = 0;
+    let until = std::time::Instant::now() + left;
     loop {
-        let r = tokio::time::timeout(Duration::from_secs_f64(cfg.timeout_s), client.chat().create(req.clone())).await;
+        let limit = Duration::from_secs_f64(cfg.timeout_s.max(0.1))
+            .min(until.saturating_duration_since(std::time::Instant::now()));
+        let r = tokio::time::timeout(limit, client.chat().create(req.clone())).await;
         let err = match r {
             Ok(Ok(resp)) => return Ok(resp),
             Ok(Err(e)) => e,
-            Err(_) => return Err(format!("no answer within {} s", cfg.timeout_s)),
+            Err(_) => return Err(format!("no answer within {:.0} s", limit.as_secs_f64())),
         };
         let retry = match &err {
             OpenAIError::ApiError(a) => a.status_code.as_u16() == 429 || a.status_code.is_server_error(),
@@ -147,15 +171,64 @@ pub fn unverified_ids(text: &str, known: &BTreeSet<String>) -> Vec<String> {
     out.into_iter().collect()
 }
 
+/// The text of the conversation's last user message.
+fn last_question(messages: &[Value]) -> String {
+    let m = messages.iter().rev().find(|m| m["role"] == "user");
+    match m.map(|m| &m["content"]) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    }
+}
+
+const GROUNDED: &str = "You are the operations assistant of a digital twin of HVAC actuators, AHUs and a plant. \
+The twin's tools have already been called for the question; their results come with it. Answer from them in one to three plain sentences for an operator: name the node and fault ids exactly as \
+given, the fault kind, times as the tools give them (UTC), and for what to do, the recommended action in your own \
+words. Never tell the operator to call a tool, and never answer with an empty message.";
+
 /// One turn: the conversation in, the reply with its tool events and pending actions out.
+///
+/// Before the model speaks the agent calls the tools the question needs itself ([`ground::calls`]:
+/// the overview, the nodes it names, the one its kind needs) and gives the model their results;
+/// where those answer the question the model is asked for text only. Its answer is checked
+/// against the twin ([`ground::verify`]); a failed answer is sent back once with the reason, and
+/// if it fails again, or the model is silent, slow or unreachable, the twin's own facts answer
+/// ([`ground::facts_answer`]), saying so. The reply is never empty.
 pub async fn chat(cfg: &AgentConfig, host: &dyn Host, messages: Vec<Value>) -> Reply {
+    let started = std::time::Instant::now();
     let known = known_ids(host);
+    let intent = ground::intent(&last_question(&messages), host);
+    let mut events = Vec::new();
+    let mut facts = String::new();
+    for tool in ground::calls(&intent, host) {
+        let args = tool.arguments();
+        let (outcome, result) = match tools::call(host, &tool, &args).await {
+            Ok(v) => ("executed", v),
+            Err(e) => ("error", json!({ "error": e })),
+        };
+        facts.push_str(&format!("{}({}) = {}\n", tool.name(), args, truncate(&result, cfg.max_tool_output_chars)));
+        events.push(ToolEvent { tool: tool.name().into(), arguments: args, outcome, result, by: "twin" });
+    }
+    let reply = |text: String, by: &'static str, check: Option<String>, model: bool, rounds, events, pending| Reply {
+        // The twin's own facts name only what it knows (its note may quote the model's invention).
+        unverified_ids: if by == "twin" { Vec::new() } else { unverified_ids(&text, &known) },
+        reply: text,
+        tool_events: events,
+        pending_actions: pending,
+        model_available: model,
+        rounds,
+        kind: intent.kind.as_str(),
+        answered_by: by,
+        check,
+    };
+    let from_facts =
+        |why: String| format!("{}\n(From the twin's own facts: {why}.)", ground::facts_answer(&intent, host));
     let Some((base, model, key)) = cfg.resolved() else {
-        return fallback(host, "no model endpoint is configured (set TWINFAULT_AGENT_BASE_URL or [agent] base_url)");
+        let why = "no model endpoint is configured (set TWINFAULT_AGENT_BASE_URL or [agent] base_url)".to_string();
+        return reply(from_facts(why.clone()), "twin", Some(why), false, 0, events, Vec::new());
     };
     let client = Client::with_config(OpenAIConfig::new().with_api_base(base.trim_end_matches('/')).with_api_key(key));
-    let specs = specs();
-    let tool_defs: Vec<ChatCompletionTools> = specs
+    let tool_defs: Vec<ChatCompletionTools> = specs()
         .iter()
         .map(|t| {
             ChatCompletionTools::Function(ChatCompletionTool {
@@ -168,44 +241,86 @@ pub async fn chat(cfg: &AgentConfig, host: &dyn Host, messages: Vec<Value>) -> R
             })
         })
         .collect();
-    let mut msgs: Vec<Value> = vec![json!({ "role": "system", "content": SYSTEM })];
-    msgs.extend(messages);
-    let mut events = Vec::new();
+    let text_only = intent.answerable_from_facts();
+    // The facts go with the question (a small model imitates a transcript of tool calls instead
+    // of answering); where the model may call tools, they open the conversation.
+    let mut msgs: Vec<Value> = Vec::with_capacity(messages.len() + 1);
+    if text_only {
+        msgs.push(json!({ "role": "system", "content": GROUNDED }));
+        let last = messages.iter().rposition(|m| m["role"] == "user");
+        for (k, m) in messages.into_iter().enumerate() {
+            if Some(k) == last {
+                msgs.push(json!({ "role": "user", "content": format!(
+                    "The twin's facts, from its tools just now:\n{facts}\nQuestion: {}\nAnswer the question from these facts in one to three sentences. {}",
+                    last_question(std::slice::from_ref(&m)), intent.kind.answer_shape()) }));
+            } else {
+                msgs.push(m);
+            }
+        }
+    } else {
+        msgs.push(json!({ "role": "system", "content": format!(
+            "{SYSTEM}\n\nThe twin's facts, from its tools just now (call a tool for anything else):\n{facts}") }));
+        msgs.extend(messages);
+    }
+    let deadline = Duration::from_secs_f64(cfg.time_limit_s.max(0.0));
     let mut pending = Vec::new();
-    for round in 0..=cfg.max_tool_rounds {
+    let mut retried = false;
+    let mut round = 0;
+    loop {
+        let Some(left) = deadline.checked_sub(started.elapsed()).filter(|d| d.as_secs_f64() >= 0.5) else {
+            let why = format!("the model gave no answer within the time limit ({} s)", cfg.time_limit_s);
+            return reply(from_facts(why.clone()), "twin", Some(why), true, round, events, pending);
+        };
         let typed: Result<Vec<ChatCompletionRequestMessage>, _> =
             msgs.iter().map(|m| serde_json::from_value(m.clone())).collect();
         let typed = match typed {
             Ok(t) => t,
-            Err(e) => return fallback(host, &format!("the conversation is malformed: {e}")),
+            Err(e) => {
+                let why = format!("the conversation is malformed: {e}");
+                return reply(from_facts(why.clone()), "twin", Some(why), false, round, events, pending);
+            }
         };
+        // Text only where the facts answer the question (and after the tool rounds run out).
+        let no_tools = text_only || round >= cfg.max_tool_rounds;
         let req = CreateChatCompletionRequest {
             model: model.clone(),
             messages: typed,
             tools: Some(tool_defs.clone()),
+            tool_choice: no_tools.then_some(ChatCompletionToolChoiceOption::Mode(ToolChoiceOptions::None)),
+            temperature: Some(0.0),
             ..Default::default()
         };
-        let resp = match complete(&client, &req, cfg).await {
+        let resp = match complete(&client, &req, cfg, left).await {
             Ok(r) => r,
-            Err(e) => return fallback(host, &format!("the model endpoint {base} is unreachable or failed ({e})")),
+            Err(e) => {
+                let why = format!("the model endpoint {base} is unreachable or failed ({e})");
+                return reply(from_facts(why.clone()), "twin", Some(why), false, round, events, pending);
+            }
         };
+        round += 1;
         let Some(choice) = resp.choices.into_iter().next() else {
-            return fallback(host, "the model returned no answer");
+            let why = "the model returned no answer".to_string();
+            return reply(from_facts(why.clone()), "twin", Some(why), true, round, events, pending);
         };
-        let calls: Vec<_> = choice.message.tool_calls.clone().unwrap_or_default();
+        let calls: Vec<_> = if no_tools { Vec::new() } else { choice.message.tool_calls.clone().unwrap_or_default() };
         if calls.is_empty() {
-            let text = choice.message.content.unwrap_or_default();
-            return Reply {
-                unverified_ids: unverified_ids(&text, &known),
-                reply: text,
-                tool_events: events,
-                pending_actions: pending,
-                model_available: true,
-                rounds: round,
-            };
-        }
-        if round == cfg.max_tool_rounds {
-            break;
+            let text = choice.message.content.clone().unwrap_or_default().trim().to_string();
+            let check = ground::verify(&intent, host, &text, &unverified_ids(&text, &known));
+            match check {
+                Ok(()) => return reply(text, "model", None, true, round, events, pending),
+                Err(why) if !retried => {
+                    retried = true;
+                    msgs.push(json!({ "role": "assistant", "content": if text.is_empty() { "(no answer)" } else { text.as_str() } }));
+                    msgs.push(json!({ "role": "user", "content": format!(
+                        "That answer does not match the twin: {why}. Answer the question again from the tool results above, \
+                         in one to three sentences, naming the ids exactly as they are given.") }));
+                    continue;
+                }
+                Err(why) => {
+                    let why = format!("the model's answer did not pass the check: {why}");
+                    return reply(from_facts(why.clone()), "twin", Some(why), true, round, events, pending);
+                }
+            }
         }
         msgs.push(serde_json::to_value(&choice.message).unwrap_or(Value::Null));
         if let Some(m) = msgs.last_mut() {
@@ -227,35 +342,8 @@ pub async fn chat(cfg: &AgentConfig, host: &dyn Host, messages: Vec<Value>) -> R
                 },
             };
             msgs.push(json!({ "role": "tool", "tool_call_id": call.id, "content": truncate(&result, cfg.max_tool_output_chars) }));
-            events.push(ToolEvent { tool: name, arguments: args, outcome, result });
+            events.push(ToolEvent { tool: name, arguments: args, outcome, result, by: "model" });
         }
-    }
-    Reply {
-        reply: format!(
-            "Stopped after {} tool rounds without an answer (max_tool_rounds); the tool results so far are in tool_events.",
-            cfg.max_tool_rounds
-        ),
-        tool_events: events,
-        pending_actions: pending,
-        unverified_ids: Vec::new(),
-        model_available: true,
-        rounds: cfg.max_tool_rounds,
-    }
-}
-
-/// The plain answer when there is no model: say so, and show the twin's own overview.
-fn fallback(host: &dyn Host, why: &str) -> Reply {
-    let o = overview(host);
-    Reply {
-        reply: format!(
-            "{why}. No model answered, so here is the twin's own overview, not an interpretation:\n{}",
-            serde_json::to_string_pretty(&o).unwrap_or_default()
-        ),
-        tool_events: Vec::new(),
-        pending_actions: Vec::new(),
-        unverified_ids: Vec::new(),
-        model_available: false,
-        rounds: 0,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod eval;
+pub mod ground;
 pub mod policy;
 pub mod terminal;
 pub mod tools;

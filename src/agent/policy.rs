@@ -58,6 +58,16 @@ pub struct Pending {
     pub expires_ms: i64,
 }
 
+impl Pending {
+    /// The pending action as the agent's model and its operator are told of it.
+    pub fn as_proposal(&self) -> serde_json::Value {
+        serde_json::json!({ "pending_action": self.id, "tool": self.tool, "arguments": self.arguments,
+            "awaits_approval_by": self.operator,
+            "expires_at": twinfault_core::time::format_timestamp_ms(self.expires_ms),
+            "note": "nothing has changed; an operator must approve this action" })
+    }
+}
+
 /// Why an approval or rejection was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

@@ -9,8 +9,8 @@ use super::policy::Change;
 use crate::live::{Live, clip};
 pub use futures_util::future::LocalBoxFuture;
 use schemars::JsonSchema;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use twinfault_core::config::NodeRef;
@@ -20,22 +20,29 @@ use twinfault_core::types::Status;
 #[derive(Deserialize, JsonSchema)]
 pub struct NoArgs {}
 
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeArgs {
     /// A node id, e.g. BEL-VNT-003 or ahu-01.
     pub node: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SearchArgs {
     /// Part of a node id (case-insensitive).
     pub query: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FaultArgs {
     /// A fault id as the tools give it.
     pub fault: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RecentArgs {
+    /// How far back to look [minutes] (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<f64>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -71,6 +78,7 @@ pub enum Tool {
     SearchNodes(SearchArgs),
     RunDiagnosis(NodeArgs),
     ExplainFault(FaultArgs),
+    RecentChanges(RecentArgs),
     /// A change, proposed with its arguments (checked against the change's argument type).
     Propose(Change, Value),
 }
@@ -102,7 +110,11 @@ pub fn specs() -> Vec<ToolSpec> {
             "One node: kind, parent, status, latest sample, open faults with their evidence summary and recommended action.",
             schema::<NodeArgs>(),
         ),
-        read("fault_history", "A node's fault changes (opened, updated, resolved), newest last.", schema::<NodeArgs>()),
+        read(
+            "fault_history",
+            "A node's faults opening and resolving (the last 20 changes), newest last.",
+            schema::<NodeArgs>(),
+        ),
         read("search_nodes", "Node ids containing a text.", schema::<SearchArgs>()),
         read(
             "run_diagnosis",
@@ -113,6 +125,11 @@ pub fn specs() -> Vec<ToolSpec> {
             "explain_fault",
             "A fault's evidence (rule summary, value, confidence, recommended action) and its causal chain: the device, its AHU and the plant with their statuses and open faults, so a symptom up the tree can be traced to its cause below.",
             schema::<FaultArgs>(),
+        ),
+        read(
+            "recent_changes",
+            "Faults opened or resolved in the last N minutes (default 60) anywhere in the facility, oldest first, with the node each is about.",
+            schema::<RecentArgs>(),
         ),
         change(
             Change::ResolveFault,
@@ -151,6 +168,7 @@ impl Tool {
             "search_nodes" => Tool::SearchNodes(args(name, arguments)?),
             "run_diagnosis" => Tool::RunDiagnosis(args(name, arguments)?),
             "explain_fault" => Tool::ExplainFault(args(name, arguments)?),
+            "recent_changes" => Tool::RecentChanges(args(name, arguments)?),
             _ => {
                 let change = Change::parse(name).ok_or_else(|| format!("no tool \"{}\"", clip(name)))?;
                 match change {
@@ -163,6 +181,18 @@ impl Tool {
         })
     }
 
+    /// The arguments as the model would have sent them.
+    pub fn arguments(&self) -> Value {
+        match self {
+            Tool::SystemOverview => json!({}),
+            Tool::NodeDetails(a) | Tool::FaultHistory(a) | Tool::RunDiagnosis(a) => json!(a),
+            Tool::SearchNodes(a) => json!(a),
+            Tool::ExplainFault(a) => json!(a),
+            Tool::RecentChanges(a) => json!(a),
+            Tool::Propose(_, v) => v.clone(),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Tool::SystemOverview => "system_overview",
@@ -171,6 +201,7 @@ impl Tool {
             Tool::SearchNodes(_) => "search_nodes",
             Tool::RunDiagnosis(_) => "run_diagnosis",
             Tool::ExplainFault(_) => "explain_fault",
+            Tool::RecentChanges(_) => "recent_changes",
             Tool::Propose(c, _) => c.as_str(),
         }
     }
@@ -203,7 +234,7 @@ pub fn overview(host: &dyn Host) -> Value {
         "time": format_timestamp_ms(host.now_ms()),
         "actuators": twinfault_wire::status_counts(&statuses),
         "open_faults": open.len(),
-        "top_faults": open.iter().take(10).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
+        "top_faults": open.iter().take(5).map(|f| json!({ "id": f.id, "node": f.device.clone().unwrap_or(f.node.clone()), "kind": f.kind,
             "severity": f.severity, "confidence": f.confidence, "opened_at": f.opened_at, "summary": f.summary,
             "recommended_action": f.recommended_action, "source": f.source })).collect::<Vec<_>>(),
     })
@@ -255,7 +286,12 @@ fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
         }
         Tool::FaultHistory(a) => {
             known(&a.node)?;
-            let h = live.fault_history(&a.node);
+            // Updates (the same fault growing surer) are left out: they crowd out what changed.
+            let h: Vec<_> = live
+                .fault_history(&a.node)
+                .into_iter()
+                .filter(|c| c.change != twinfault_core::detect::Change::Updated)
+                .collect();
             Ok(json!(h.iter().rev().take(20).rev().collect::<Vec<_>>()))
         }
         Tool::ExplainFault(a) => {
@@ -291,6 +327,20 @@ fn read(host: &dyn Host, tool: &Tool) -> Result<Value, String> {
                 f.node_ids().into_iter().filter(|id| id.to_lowercase().contains(&q)).take(50).collect();
             Ok(json!(ids))
         }
+        Tool::RecentChanges(a) => {
+            let minutes = a.minutes.filter(|m| m.is_finite() && *m > 0.0).unwrap_or(60.0);
+            let since = (host.now_ms() - (minutes * 60_000.0) as i64).max(0);
+            let changes = live.changes_since(twinfault_core::types::SimTime(since as u64));
+            let shown: Vec<Value> = changes
+                .iter()
+                .rev()
+                .take(50)
+                .rev()
+                .map(|(node, c)| json!({ "node": node, "at": c.at, "change": c.change, "fault": c.fault_id, "kind": c.kind, "severity": c.severity }))
+                .collect();
+            Ok(json!({ "since": format_timestamp_ms(since), "now": format_timestamp_ms(host.now_ms()),
+                "changes": changes.len(), "shown": shown }))
+        }
         Tool::RunDiagnosis(_) | Tool::Propose(..) => unreachable!("handled by call"),
     }
 }
@@ -318,12 +368,13 @@ mod tests {
         assert!(resolve.schema["properties"]["note"].is_object(), "{}", resolve.schema);
         let req = resolve.schema["required"].as_array().unwrap();
         assert!(req.contains(&json!("fault")) && req.contains(&json!("note")));
-        assert_eq!(t.iter().filter(|t| !t.changes).count(), 6);
+        assert_eq!(t.iter().filter(|t| !t.changes).count(), 7);
         // Every offered name parses (with its arguments) to the tool of that name.
         let example = |s: &ToolSpec| match s.name {
             "system_overview" => json!({}),
             "search_nodes" => json!({ "query": "vnt" }),
             "explain_fault" => json!({ "fault": "F-x" }),
+            "recent_changes" => json!({ "minutes": 30 }),
             "resolve_fault" => json!({ "fault": "F-x", "note": "n" }),
             "inject_fault" => json!({ "node": "BEL-VNT-001", "kind": "stiction", "severity": 0.5 }),
             _ => json!({ "node": "BEL-VNT-001" }),

@@ -47,7 +47,7 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::AgentEval { scenarios, endpoint, model, json } => {
+        Command::AgentEval { scenarios, endpoint, model, json, time_limit, timeout } => {
             let files = if scenarios.is_empty() {
                 ["gear_jam", "stiction", "signal_loss", "valve_leak"]
                     .iter()
@@ -60,6 +60,8 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             let cfg = crate::agent::chat::AgentConfig {
                 base_url: endpoint,
                 model,
+                time_limit_s: time_limit,
+                timeout_s: timeout,
                 ..crate::agent::chat::AgentConfig::default()
             };
             let e = crate::agent::eval::evaluate(&loaded, &cfg)?;

@@ -86,6 +86,10 @@ pub enum Command {
         /// Write the event log (JSON lines) to this file.
         #[arg(long)]
         events: Option<PathBuf>,
+        /// Draw the run as a PNG timeline here: a lane per AHU and device (per AHU for a campus),
+        /// phases shaded, injected faults and findings as bars, statuses as colour.
+        #[arg(long)]
+        chart: Option<PathBuf>,
         /// Pace simulated time to the wall clock (same as --speed 1).
         #[arg(long, conflicts_with = "speed")]
         realtime: bool,
@@ -141,6 +145,13 @@ pub enum Command {
         /// Also write every question, reply and score as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Longest time for one question, all model requests together [s] (a local model on a
+        /// CPU needs minutes); then the twin's facts answer.
+        #[arg(long, default_value_t = 240.0)]
+        time_limit: f64,
+        /// Longest wait for one model request [s].
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
     },
     /// The audit log of a store (`twinfault serve`'s): every change and approval, who and when.
     Audit {
@@ -170,6 +181,9 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Draw the run as a PNG timeline here (see `run --chart`).
+        #[arg(long)]
+        chart: Option<PathBuf>,
     },
     /// Print a node's telemetry history from a stored run.
     History {

@@ -4,7 +4,20 @@ use super::*;
 
 pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Run { scenario, seed, threads, store, no_store, json, events, realtime, speed, quiet, campus } => {
+        Command::Run {
+            scenario,
+            seed,
+            threads,
+            store,
+            no_store,
+            json,
+            events,
+            chart,
+            realtime,
+            speed,
+            quiet,
+            campus,
+        } => {
             let loaded = crate::load::scenario(&scenario, campus.size())?;
             let opts = RunOptions {
                 threads,
@@ -19,6 +32,10 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             let r = run(&loaded, &opts)?;
             if let Some(p) = &events {
                 write_out(p, &r.log_lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+            }
+            if let Some(p) = &chart {
+                let evs = parse_events(&r.log_lines)?;
+                draw_timeline(p, &r.report, Some(&loaded.facility), &evs, loaded.scenario.start_clock_s)?;
             }
             let json_text = serde_json::to_string_pretty(&r.report)?;
             match &json {
@@ -130,10 +147,25 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", render::table(&rows));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Show { run, store, faults, events, json } => {
+        Command::Show { run, store, faults, events, json, chart } => {
             let s = Store::open_existing(&store.store)?;
             let id = resolve_run(&s, &run)?;
             let r = s.run(&id)?;
+            if let Some(p) = &chart {
+                let evs = parse_events(&s.events(&id)?)?;
+                // The facility and clock from the scenario file, if it still is what ran.
+                let loaded = crate::load::scenario(std::path::Path::new(&r.scenario_path), None)
+                    .ok()
+                    .filter(|l| crate::sim::runner::sha256_hex(l.scenario_text.as_bytes()) == r.scenario_sha256);
+                if loaded.is_none() {
+                    eprintln!(
+                        "note: {} has changed or moved since the run: one lane per node in the event log, clock from 00:00",
+                        r.scenario_path
+                    );
+                }
+                let clock = loaded.as_ref().map_or(0.0, |l| l.scenario.start_clock_s);
+                draw_timeline(p, &r.report, loaded.as_ref().map(|l| &l.facility), &evs, clock)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -209,4 +241,56 @@ pub(super) fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         _ => unreachable!("dispatched to {} by cli::dispatch", module_path!()),
     }
+}
+
+fn parse_events(lines: &[String]) -> Result<Vec<twinfault_core::event::Event>> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(k, l)| serde_json::from_str(l).with_context(|| format!("event log line {}", k + 1)))
+        .collect()
+}
+
+/// Devices beyond which a run is drawn one lane per AHU.
+const CHART_MAX_DEVICES: usize = 60;
+
+/// The run's timeline PNG (see [`crate::dataset::charts::run_timeline`]); without its facility,
+/// one lane per node that has an event.
+fn draw_timeline(
+    path: &std::path::Path,
+    report: &twinfault_core::report::Report,
+    facility: Option<&twinfault_core::config::Facility>,
+    events: &[twinfault_core::event::Event],
+    start_clock_s: f64,
+) -> Result<()> {
+    use crate::dataset::charts::{Lane, run_timeline, timeline_lanes};
+    let (lanes, ahus) = match facility {
+        Some(f) => (timeline_lanes(f, CHART_MAX_DEVICES), f.ahus.iter().map(|a| a.id.clone()).collect()),
+        None => {
+            let nodes: std::collections::BTreeSet<String> = events
+                .iter()
+                .filter_map(|e| match e {
+                    twinfault_core::event::Event::Status { node, .. }
+                    | twinfault_core::event::Event::Finding { node, .. } => Some(node.clone()),
+                    _ => None,
+                })
+                .collect();
+            let lanes = nodes
+                .into_iter()
+                .map(|n| Lane { label: n.clone(), status_of: n.clone(), ahu: None, members: vec![n] })
+                .collect();
+            (lanes, Vec::new())
+        }
+    };
+    let title = format!(
+        "{}  ·  seed {}  ·  {:.1} h  ·  {}  ·  event log {}",
+        report.scenario,
+        report.seed,
+        report.duration_s / 3600.0,
+        if report.passed { "passed" } else { "FAILED" },
+        &report.event_log_sha256[..12.min(report.event_log_sha256.len())]
+    );
+    run_timeline(&title, &lanes, &ahus, events, start_clock_s, report.duration_s, path)?;
+    println!("chart: {} ({} lanes)", path.display(), lanes.len());
+    Ok(())
 }

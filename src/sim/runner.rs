@@ -56,6 +56,23 @@ pub fn log_lines(events: &[Event]) -> Result<Vec<String>> {
 
 /// Runs a loaded scenario to the end.
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
+    run_then(loaded, opts, |_, _| std::future::ready(())).map(|(r, ())| r)
+}
+
+/// The twins of a finished run, still running: what `agent-eval` asks as a server's tools ask
+/// theirs.
+pub struct Twins {
+    pub actuators: Vec<actix::Addr<crate::sim::engine::ActuatorActor>>,
+    pub ahus: Vec<actix::Addr<crate::sim::engine::AhuActor>>,
+}
+
+/// As [`run`], then `then` with the still-running twins and the event log, inside the run's actor
+/// system (the twins stop when it returns).
+pub fn run_then<T, F: std::future::Future<Output = T>>(
+    loaded: &Loaded,
+    opts: &RunOptions,
+    then: impl FnOnce(Twins, &[Event]) -> F,
+) -> Result<(RunResult, T)> {
     let mut scenario = loaded.scenario.clone();
     if let Some(seed) = opts.seed {
         scenario.seed = seed;
@@ -99,7 +116,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
     let injections = scenario.injections.clone();
     let duration = scenario.duration;
     let bar2 = bar.clone();
-    let events: Vec<Event> = actix::System::new().block_on(async move {
+    let (events, after) = actix::System::new().block_on(async move {
         let engine = Engine::start(setup, facility, injections, duration, threads, sink);
         let wall0 = Instant::now();
         for e in 0..engine.epochs {
@@ -113,8 +130,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
                 }
             }
         }
-        let log = engine.supervisor.send(Finish).await.context("the supervisor stopped")?;
-        anyhow::Ok(log)
+        let log: Vec<Event> = engine.supervisor.send(Finish).await.context("the supervisor stopped")?;
+        let twins = Twins { actuators: engine.actuators.clone(), ahus: engine.ahus.clone() };
+        let after = then(twins, &log).await;
+        anyhow::Ok((log, after))
     })?;
     bar.finish_and_clear();
     if let Some(e) = history_errors.lock().expect("not poisoned").take() {
@@ -143,5 +162,5 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunResult> {
         }
         _ => None,
     };
-    Ok(RunResult { report, run_id, log_lines: lines, wall_s })
+    Ok((RunResult { report, run_id, log_lines: lines, wall_s }, after))
 }

@@ -74,6 +74,11 @@ impl Double {
     }
 }
 
+/// The tool calls the model made (after the ones the agent made to ground it).
+fn model_events(r: &Value) -> Vec<Value> {
+    r["tool_events"].as_array().unwrap().iter().filter(|e| e["by"] == "model").cloned().collect()
+}
+
 fn ask(s: &Server, token: &str, question: &str) -> Value {
     let body = json!({ "messages": [{ "role": "user", "content": question }] });
     let r = s.post("/api/agent/chat", Some(token), &body.to_string());
@@ -82,23 +87,34 @@ fn ask(s: &Server, token: &str, question: &str) -> Value {
 }
 
 #[test]
-fn an_overview_question_calls_the_overview_tool_and_answers_from_it() {
-    let d = Double::start(vec![tool_call("system_overview", json!({})), answer("All 14 actuators are healthy.")]);
+fn an_overview_question_is_grounded_in_the_overview_before_the_model_speaks() {
+    let d = Double::start(vec![answer("All 14 actuators are healthy.")]);
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "Give me a live overview and the top faults.");
     assert_eq!(r["model_available"], true);
     assert_eq!(r["reply"], "All 14 actuators are healthy.");
+    assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("overview"), Some("model")), "{r}");
+    // The agent called the overview itself, before the model spoke.
     assert_eq!(r["tool_events"][0]["tool"], "system_overview");
-    assert_eq!(r["tool_events"][0]["outcome"], "executed");
+    assert_eq!(
+        (r["tool_events"][0]["outcome"].as_str(), r["tool_events"][0]["by"].as_str()),
+        (Some("executed"), Some("twin"))
+    );
     let reqs = d.requests.lock().unwrap().clone();
-    assert_eq!(reqs.len(), 2);
-    // The model was offered the tools with schemas from the Rust types, and got the tool's result.
+    assert_eq!(reqs.len(), 1);
+    // The model was offered the tools with schemas from the Rust types, told to answer in text
+    // (the facts answer the question), and had the tool's result in its first request.
     let tools: Vec<&str> =
         reqs[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
-    assert!(tools.contains(&"resolve_fault") && tools.contains(&"node_details"), "{tools:?}");
-    let tool_msg = reqs[1]["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
-    assert!(tool_msg["content"].as_str().unwrap().contains("\"facility\":\"datacenter\""), "{tool_msg}");
+    assert!(tools.contains(&"resolve_fault") && tools.contains(&"recent_changes"), "{tools:?}");
+    assert_eq!(reqs[0]["tool_choice"], "none");
+    let question = reqs[0]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(
+        question.contains("system_overview({}) = {") && question.contains("\"facility\":\"datacenter\""),
+        "{question}"
+    );
+    assert!(question.contains("Question: Give me a live overview"), "{question}");
     // The read is audited.
     let audit = s.get("/api/audit", Some(READ)).json();
     assert!(
@@ -142,7 +158,8 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
     let r = ask(&s, WRITE, &format!("Why is BEL-VNT-005 jammed? Resolve fault {fault} with note 'validated on site'"));
     // The explanation traces the fault up the tree: the device (with the fault open), its AHU, the
     // plant, each with its status and open faults.
-    let explain = &r["tool_events"][0];
+    let events = model_events(&r);
+    let explain = &events[0];
     assert_eq!(
         (explain["tool"].as_str(), explain["outcome"].as_str()),
         (Some("explain_fault"), Some("executed")),
@@ -154,7 +171,8 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
     assert!(chain.iter().all(|l| l["status"].is_string()));
     assert_eq!(chain[0]["open_faults"][0]["id"], fault.as_str());
     assert_eq!(explain["result"]["fault"]["kind"], "gear_jam");
-    assert_eq!(r["tool_events"][1]["outcome"], "pending");
+    assert_eq!(events[1]["outcome"], "pending");
+    assert_eq!(r["kind"], "change");
     let action = r["pending_actions"][0]["pending_action"].as_str().unwrap().to_string();
     // Nothing changed.
     let open = s.get("/api/faults", Some(READ)).json();
@@ -192,7 +210,7 @@ fn run_diagnosis_reports_each_rule_against_its_threshold_from_the_live_twin() {
     }
     assert!(crate::server::wait_for(10, || !s.get("/api/faults", Some(READ)).json().as_array().unwrap().is_empty()));
     let r = ask(&s, READ, "Run diagnosis on BEL-VNT-005 now.");
-    let ev = &r["tool_events"][0];
+    let ev = &model_events(&r)[0];
     assert_eq!((ev["tool"].as_str(), ev["outcome"].as_str()), (Some("run_diagnosis"), Some("executed")), "{ev}");
     let diag = &ev["result"];
     assert_eq!(diag["node"], "BEL-VNT-005");
@@ -231,25 +249,100 @@ fn run_diagnosis_reports_each_rule_against_its_threshold_from_the_live_twin() {
 }
 
 #[test]
-fn the_tool_round_limit_holds_and_invented_ids_are_flagged() {
-    // A model that never stops calling tools.
+fn the_tool_round_limit_holds_and_invented_ids_never_reach_the_operator() {
+    // A model that never stops calling tools, and never answers.
     let d = Double::start(vec![tool_call("search_nodes", json!({ "query": "VNT" }))]);
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &d.config("max_tool_rounds = 2"));
     let r = ask(&s, READ, "Which dampers are there?");
-    assert!(r["reply"].as_str().unwrap().contains("Stopped after 2 tool rounds"), "{r}");
-    assert_eq!(r["tool_events"].as_array().unwrap().len(), 2);
-    assert_eq!(d.requests.lock().unwrap().len(), 3);
+    assert_eq!(model_events(&r).len(), 2, "{r}");
+    // Two tool rounds, then text only; its empty answer is sent back once, then the twin answers.
+    assert_eq!(d.requests.lock().unwrap().len(), 4);
+    assert_eq!(d.requests.lock().unwrap()[2]["tool_choice"], "none");
+    assert_eq!(r["answered_by"], "twin");
+    assert!(r["check"].as_str().unwrap().contains("empty"), "{r}");
+    assert!(r["reply"].as_str().unwrap().contains("datacenter: 0 open fault(s)"), "{r}");
     drop(s);
 
+    // A model that invents a device: its answer is checked, sent back, and replaced.
     let d = Double::start(vec![answer("BEL-VNT-003 is fine, but BEL-VNT-099 reports a gear jam.")]);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "Any jams?");
-    assert_eq!(r["unverified_ids"], json!(["BEL-VNT-099"]));
+    let retry = d.requests.lock().unwrap()[1]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert!(retry["content"].as_str().unwrap().contains("BEL-VNT-099"), "{retry}");
+    assert_eq!(r["answered_by"], "twin");
+    // The answer is the twin's; only its note says what the model made up.
+    let (answer, note) = r["reply"].as_str().unwrap().split_once("\n(From the twin's own facts").unwrap();
+    assert!(!answer.contains("BEL-VNT-099") && note.contains("BEL-VNT-099"), "{r}");
+    assert_eq!(r["unverified_ids"], json!([]));
+    assert!(r["check"].as_str().unwrap().contains("BEL-VNT-099"), "{r}");
 }
 
 #[test]
-fn an_unreachable_endpoint_gets_the_plain_message_and_the_twins_own_overview() {
+fn a_grounded_question_is_checked_retried_and_answered_from_the_twin_when_the_model_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = jammed_store(dir.path());
+    // Right at once: the model had the device's facts in its first request and said them.
+    let d = Double::start(vec![answer(&format!("BEL-VNT-005 has a gear jam ({fault})."))]);
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, READ, "Which fault does BEL-VNT-005 have?");
+    assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("which_fault"), Some("model")), "{r}");
+    let first = d.requests.lock().unwrap()[0].clone();
+    assert_eq!(first["tool_choice"], "none");
+    let grounded: Vec<&str> =
+        r["tool_events"].as_array().unwrap().iter().map(|e| e["tool"].as_str().unwrap()).collect();
+    assert_eq!(grounded, ["system_overview", "node_details"], "{r}");
+    let facts = first["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    let details = facts.lines().find(|l| l.starts_with("node_details(")).unwrap();
+    assert!(details.contains(&fault) && details.contains("\"id\":\"BEL-VNT-005\""), "{details}");
+    drop(s);
+
+    // Wrong, then right: the reason goes back to the model once.
+    let d = Double::start(vec![answer("BEL-VNT-005 has stiction."), answer("BEL-VNT-005 has a gear_jam.")]);
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, READ, "Which fault does BEL-VNT-005 have?");
+    assert_eq!((r["answered_by"].as_str(), r["reply"].as_str()), (Some("model"), Some("BEL-VNT-005 has a gear_jam.")));
+    let reqs = d.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 2);
+    let back = reqs[1]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(back.contains("does not name BEL-VNT-005's open fault (gear_jam)"), "{back}");
+    drop(s);
+
+    // Empty twice (a small model's habit): never an empty reply; the twin's facts, said so.
+    let d = Double::start(vec![answer("")]);
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, READ, "When did the gear_jam on BEL-VNT-005 open?");
+    assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("since_when"), Some("twin")), "{r}");
+    let text = r["reply"].as_str().unwrap();
+    let opened = s.get("/api/faults", Some(READ)).json()[0]["opened_at"].as_str().unwrap().to_string();
+    assert!(text.contains(&opened) && text.contains("From the twin's own facts"), "{text}");
+    assert!(r["check"].as_str().unwrap().contains("empty"));
+    assert_eq!(d.requests.lock().unwrap().len(), 2);
+    drop(s);
+
+    // A model that tells the operator to call a tool, for what to do: refused; the twin's
+    // recommended action instead.
+    let d = Double::start(vec![answer("Call node_details on BEL-VNT-005 to find out.")]);
+    let s = Server::start(dir.path(), &d.config(""));
+    let r = ask(&s, READ, "What should I do about the gear_jam on BEL-VNT-005?");
+    assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("recommended_action"), Some("twin")), "{r}");
+    let action = s.get("/api/faults", Some(READ)).json()[0]["recommended_action"].as_str().unwrap().to_string();
+    assert!(r["reply"].as_str().unwrap().contains(&action), "{r}");
+    assert!(r["check"].as_str().unwrap().contains("call a tool"), "{r}");
+    drop(s);
+
+    // Out of time (a per-question limit below one request): the twin answers, no model asked.
+    let d = Double::start(vec![answer("BEL-VNT-005 has a gear_jam.")]);
+    let s = Server::start(dir.path(), &d.config("time_limit_s = 0.2"));
+    let r = ask(&s, READ, "Which fault does BEL-VNT-005 have?");
+    assert_eq!(r["answered_by"], "twin");
+    assert!(r["check"].as_str().unwrap().contains("time limit (0.2 s)"), "{r}");
+    assert!(r["reply"].as_str().unwrap().contains("gear_jam"), "{r}");
+    assert!(d.requests.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_unreachable_endpoint_gets_the_plain_message_and_the_twins_own_facts() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = format!("[agent]\nbase_url = \"http://127.0.0.1:{closed}/v1\"\nretries = 1\ntimeout_s = 5.0");
@@ -257,8 +350,9 @@ fn an_unreachable_endpoint_gets_the_plain_message_and_the_twins_own_overview() {
     let r = ask(&s, READ, "Give me a live overview.");
     assert_eq!(r["model_available"], false);
     let text = r["reply"].as_str().unwrap();
-    assert!(text.contains("unreachable") && text.contains("\"open_faults\""), "{text}");
-    assert!(r["tool_events"].as_array().unwrap().is_empty());
+    assert!(text.contains("unreachable") && text.contains("datacenter: 0 open fault(s)"), "{text}");
+    assert_eq!(r["answered_by"], "twin");
+    assert!(model_events(&r).is_empty());
 }
 
 #[test]
@@ -331,19 +425,14 @@ fn a_simulated_floor_takes_an_approved_injection() {
 }
 
 #[test]
-fn agent_eval_scores_answers_and_counts_unrequested_changes() {
+fn agent_eval_asks_through_the_servers_tools_and_scores_per_kind() {
     // The twin's own answer: when the jam was found.
     let run = crate::run(&crate::load("datacenter_gear_jam.toml"), 1, None);
     let jam = run.report.detections.iter().find(|d| d.kind.as_str() == "gear_jam").expect("the jam is found");
     let reply = format!("BEL-VNT-003 has a gear_jam; it opened at {:.1} s.", jam.opened_at_s);
-    // A model that first tries to change something nobody asked to change, then always gives
-    // the same answer.
-    // It also reads the jammed device first: the evaluation answers with the server's own tools.
-    let d = Double::start(vec![
-        tool_call("node_details", json!({ "node": "BEL-VNT-003" })),
-        tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })),
-        answer(&reply),
-    ]);
+    // A model that first tries to change something nobody asked to change (it was offered no
+    // tools: the facts answer every question here), then always gives the same answer.
+    let d = Double::start(vec![tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })), answer(&reply)]);
     let dir = tempfile::tempdir().unwrap();
     let out_json = dir.path().join("eval.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
@@ -356,22 +445,40 @@ fn agent_eval_scores_answers_and_counts_unrequested_changes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let e: Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
-    // Which fault and when: right; the recommended action: not in the answer.
-    assert_eq!(e["by_kind"]["which_fault"], json!([1, 1]), "{text}");
-    assert_eq!(e["by_kind"]["when_opened"], json!([1, 1]), "{text}");
-    assert_eq!(e["by_kind"]["recommended_action"], json!([0, 1]), "{text}");
-    assert_eq!(e["unrequested_changes"], 1);
-    assert!(text.contains("change(s) proposed unasked"), "{text}");
-    // The tool result the model saw is the server's node view, with the fault's server id.
+    let kind = |k: &str| {
+        let v = &e["by_kind"][k];
+        (v["right"].as_u64().unwrap(), v["by_model"].as_u64().unwrap(), v["asked"].as_u64().unwrap())
+    };
+    // Which fault and when: the model, right. What to do: its answer fails the check, so the
+    // twin's recommended action answers (right, not by the model). Fixed? It is not: the
+    // model's "has a gear_jam" says nothing of that, so the twin says it is still open.
+    assert_eq!(kind("which_fault"), (1, 1, 1), "{text}");
+    assert_eq!(kind("since_when"), (1, 1, 1), "{text}");
+    assert_eq!(kind("recommended_action"), (1, 0, 1), "{text}");
+    assert_eq!(kind("fixed_after_repair"), (1, 0, 1), "{text}");
+    // The jammed damper is behind its AHU's alarm, and it changed within the last hour.
+    assert_eq!(kind("root_cause"), (1, 1, 1), "{text}");
+    assert_eq!(kind("what_changed"), (1, 1, 1), "{text}");
+    assert_eq!(e["unrequested_changes"], 0);
+    assert_eq!(e["model"], "double");
+    assert_eq!((e["correct"].as_u64(), e["correct_by_model"].as_u64()), (Some(6), Some(4)), "{text}");
+    assert!(text.contains("by model") && text.contains("6 of 6 right"), "{text}");
+    let fixed =
+        e["results"].as_array().unwrap().iter().find(|r| r["question"]["kind"] == "fixed_after_repair").unwrap();
+    assert!(fixed["reply"].as_str().unwrap().contains("still open"), "{fixed}");
+    assert_eq!(fixed["answered_by"], "twin");
+    // What the model saw first is the server's node view, from the server's tool, with the
+    // fault's server id: the agent called it before the model spoke.
     let requests = d.requests.lock().unwrap();
-    let seen = requests[1]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
-    let v: Value = serde_json::from_str(&seen).unwrap();
+    let facts = requests[0]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    let line = facts.lines().find(|l| l.starts_with("node_details(")).expect("the device's details");
+    let v: Value = serde_json::from_str(line.split_once(" = ").unwrap().1).unwrap();
     assert_eq!(
         (v["id"].as_str(), v["kind"].as_str(), v["status"].as_str()),
         (Some("BEL-VNT-003"), Some("actuator"), Some("critical")),
-        "{seen}"
+        "{v}"
     );
-    assert!(v["parent"].is_string() && v["role"].is_string(), "{seen}");
+    assert!(v["parent"].is_string() && v["role"].is_string(), "{v}");
     let id = v["open_faults"][0]["id"].as_str().unwrap_or_default();
-    assert!(id.starts_with("F-BEL-VNT-003-gear_jam-"), "{seen}");
+    assert!(id.starts_with("F-BEL-VNT-003-gear_jam-"), "{v}");
 }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod calibration;
+mod chart;
 mod cli;
 mod cluster;
 mod cmapss;

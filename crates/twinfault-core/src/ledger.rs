@@ -308,6 +308,17 @@ impl FaultLedger {
         self.history.get(node).into_iter().flatten()
     }
 
+    /// Fault changes at or after `t` on every node, oldest first, with the node each is about.
+    pub fn changes_since(&self, t: SimTime) -> Vec<(&str, &HistoryEntry)> {
+        let mut out: Vec<(&str, &HistoryEntry)> = self
+            .history
+            .iter()
+            .flat_map(|(node, h)| h.iter().rev().take_while(move |e| e.t >= t).map(move |e| (node.as_str(), e)))
+            .collect();
+        out.sort_by(|a, b| a.1.t.cmp(&b.1.t).then(a.0.cmp(b.0)));
+        out
+    }
+
     /// Every fault in the order it opened (a ledger with `Retention::ALL`: a finished run).
     pub fn all(&self) -> Vec<&Fault> {
         self.order.iter().filter_map(|id| self.fault(id)).collect()

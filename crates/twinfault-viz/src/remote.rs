@@ -249,6 +249,7 @@ fn poll(http: Http, actuators: Vec<String>, every: Duration, commands: Receiver<
                 opened_at: time(&f.opened_at),
                 summary: f.summary,
                 action: f.recommended_action,
+                source: f.source,
             })
             .collect();
         let statuses = status.nodes.into_iter().map(|n| (n.id, n.status)).collect();

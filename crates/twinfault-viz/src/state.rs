@@ -5,7 +5,7 @@ use crate::remote::{Command, Remote, Update};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use twinfault_core::config::{Facility, NodeRef};
-use twinfault_core::detect::{Change, FindingEvent};
+use twinfault_core::detect::{Change, FindingEvent, Source};
 use twinfault_core::event::Event;
 use twinfault_core::fault::Injection;
 use twinfault_core::layout::Layout;
@@ -31,6 +31,8 @@ pub struct Issue {
     pub opened_at: SimTime,
     pub summary: String,
     pub action: String,
+    /// A rule's finding, or a learned model's verdict (which colours no status).
+    pub source: Source,
 }
 
 impl Issue {
@@ -453,6 +455,7 @@ impl Sim {
                     opened_at: x.opened_at,
                     summary: x.summary.clone(),
                     action: x.action.clone(),
+                    source: x.source,
                 };
                 self.issues.insert(id, issue);
             }
@@ -469,8 +472,27 @@ impl Sim {
         v
     }
 
+    /// A node's status: its own, and for a device the worst rule finding about it that another
+    /// node (its AHU) raised: a damper found stuck from the air temperatures is in fault.
     pub fn status(&self, id: &str) -> Status {
-        self.statuses.get(id).copied().unwrap_or_default()
+        let own = self.statuses.get(id).copied().unwrap_or_default();
+        self.issues
+            .values()
+            .filter(|i| i.source == Source::Rule && i.device.as_deref() == Some(id) && i.node != id)
+            .map(|i| i.severity.status())
+            .fold(own, Status::max)
+    }
+
+    /// Per device, the worst rule finding about it raised by another node.
+    fn about(&self) -> BTreeMap<&str, Status> {
+        let mut m: BTreeMap<&str, Status> = BTreeMap::new();
+        for i in self.issues.values().filter(|i| i.source == Source::Rule) {
+            if let Some(d) = i.device.as_deref().filter(|d| *d != i.node) {
+                let e = m.entry(d).or_insert(Status::Healthy);
+                *e = (*e).max(i.severity.status());
+            }
+        }
+        m
     }
 
     /// Selects a node (its charts start afresh).
@@ -582,7 +604,16 @@ impl Sim {
     /// Status of every actuator (facility order) and of every zone, in one pass: what a frame
     /// paints.
     pub fn frame_statuses(&self) -> (Vec<Status>, Vec<Status>) {
-        let devices: Vec<Status> = self.layout.actuators.iter().map(|a| self.status(&a.id)).collect();
+        let about = self.about();
+        let devices: Vec<Status> = self
+            .layout
+            .actuators
+            .iter()
+            .map(|a| {
+                let own = self.statuses.get(&a.id).copied().unwrap_or_default();
+                about.get(a.id.as_str()).map_or(own, |s| own.max(*s))
+            })
+            .collect();
         let mut zones = vec![Status::Healthy; self.layout.zones.len()];
         for (a, s) in self.layout.actuators.iter().zip(&devices) {
             if let Some(z) = a.zone {
@@ -619,6 +650,7 @@ mod tests {
             opened_at: SimTime(opened_s * 1000),
             summary: String::new(),
             action: String::new(),
+            source: Source::Rule,
         }
     }
 

@@ -29,8 +29,7 @@ impl crate::agent::tools::Host for Host<'_> {
 
     fn propose(&self, change: Change, args: serde_json::Value) -> Result<serde_json::Value, String> {
         let p = self.st.policy.propose(&self.operator, change, args, now_ms()).map_err(|e| format!("{e:#}"))?;
-        Ok(json!({ "pending_action": p.id, "tool": p.tool, "arguments": p.arguments, "awaits_approval_by": p.operator,
-            "expires_at": format_timestamp_ms(p.expires_ms), "note": "nothing has changed; an operator must approve this action" }))
+        Ok(p.as_proposal())
     }
 
     fn pending_ids(&self) -> Vec<String> {
