@@ -179,11 +179,15 @@ fn questions(l: &Loaded, detections: &[Detection], events: &[Event], live: &Live
         if !asked.insert((device.clone(), d.kind)) {
             continue;
         }
-        out.push(q(
-            "which_fault",
-            format!("Which fault does {device} have?"),
-            Expect::Contains(vec![d.kind.as_str().into()]),
-        ));
+        // What the twin knows at the run's end: whether the fault is open on the device now.
+        let open_now = live.open_faults_of(&device).iter().any(|f| f.kind == d.kind);
+        if open_now {
+            out.push(q(
+                "which_fault",
+                format!("Which fault does {device} have?"),
+                Expect::Contains(vec![d.kind.as_str().into()]),
+            ));
+        }
         out.push(q(
             "since_when",
             format!("When did the {} on {device} open? The run started at 1970-01-01T00:00:00Z.", d.kind),
@@ -196,11 +200,11 @@ fn questions(l: &Loaded, detections: &[Detection], events: &[Event], live: &Live
                 Expect::Action(a.clone()),
             ));
         }
-        // Repaired in the run (the injection ended) or not: is it fixed?
+        // Repaired in the run (the injection ended) or not: is it fixed? Fixed as far as the twin
+        // knows: its finding of that kind has resolved.
         let inj = l.scenario.injections.iter().find(|i| Some(&i.id) == d.truth.as_ref());
         if let Some(inj) = inj {
-            let repaired = inj.end.is_some_and(|e| e.as_secs_f64() < end_s);
-            let question = match inj.end.filter(|_| repaired) {
+            let question = match inj.end.filter(|e| e.as_secs_f64() < end_s) {
                 Some(e) => format!(
                     "{device} was repaired at {}. Is its {} fixed now?",
                     format_timestamp_ms(e.0 as i64),
@@ -208,7 +212,7 @@ fn questions(l: &Loaded, detections: &[Detection], events: &[Event], live: &Live
                 ),
                 None => format!("Is the {} on {device} fixed now?", d.kind),
             };
-            out.push(q("fixed_after_repair", question, Expect::Fixed(repaired)));
+            out.push(q("fixed_after_repair", question, Expect::Fixed(!open_now)));
         }
     }
     // The device behind each AHU in alarm: the one its findings point at, or its child with a

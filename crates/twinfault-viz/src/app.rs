@@ -8,13 +8,17 @@ use bevy::render::view::window::screenshot::{Screenshot, save_to_disk};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use egui_plot::{Line, Plot, PlotPoints};
 use std::path::PathBuf;
+use twinfault_core::config::NodeRef;
 use twinfault_core::types::{FaultKind, Status};
 
-/// Window and panel geometry [logical px]: fixed so a screenshot can be checked pixel by pixel.
-pub const WINDOW: (f32, f32) = (1280.0, 800.0);
+/// Window and panel geometry at start [logical px] (the window and the panels resize; a
+/// screenshot taken at start can be checked pixel by pixel).
+pub const WINDOW: (f32, f32) = (1600.0, 1000.0);
 pub const LEFT_PANEL: f32 = 220.0;
 pub const RIGHT_PANEL: f32 = 420.0;
 pub const TOP_BAR: f32 = 40.0;
+/// The device charts under the map.
+pub const BOTTOM_PANEL: f32 = 400.0;
 
 /// Devices listed per AHU in the hierarchy before "… more".
 const TREE_ROWS_PER_AHU: usize = 50;
@@ -53,7 +57,7 @@ impl Layout {
     /// Fits a `w × h` map into the window between the panels.
     pub fn fit(map_w: f32, map_h: f32) -> Layout {
         let region_w = WINDOW.0 - LEFT_PANEL - RIGHT_PANEL;
-        let region_h = WINDOW.1 - TOP_BAR;
+        let region_h = WINDOW.1 - TOP_BAR - BOTTOM_PANEL;
         let scale = (region_w / map_w).min(region_h / map_h) * 0.95;
         // The region's centre on screen, and its offset from the window's centre.
         let cx = LEFT_PANEL + region_w / 2.0 - WINDOW.0 / 2.0;
@@ -66,6 +70,12 @@ impl Layout {
         let (wx, wy) = (x, -y);
         ((wx - self.camera.0) * self.scale + WINDOW.0 / 2.0, WINDOW.1 / 2.0 - (wy - self.camera.1) * self.scale)
     }
+}
+
+/// A device marker's size on a `map_size` map [map units]: it scales with the map, so a campus of
+/// thousands stays readable when zoomed out.
+pub fn marker_size(map_size: [f64; 2]) -> f32 {
+    (map_size[0].min(map_size[1]) as f32 / 28.0).clamp(4.0, 36.0)
 }
 
 /// How the app was started.
@@ -127,6 +137,27 @@ struct App {
     window: usize,
     /// The question being typed for the agent.
     ask: String,
+    /// Charts whose place was printed (with --screenshot, for the tests).
+    charts_reported: std::collections::BTreeSet<String>,
+}
+
+/// The camera as the map is drawn this frame: world units per pixel, centre, window size.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    scale: f32,
+    centre: (f32, f32),
+    window: (f32, f32),
+}
+
+impl View {
+    /// Where map point `(x, y)` is on screen [logical px].
+    fn to_screen(self, x: f32, y: f32) -> egui::Pos2 {
+        let (wx, wy) = (x, -y);
+        egui::pos2(
+            (wx - self.centre.0) / self.scale + self.window.0 / 2.0,
+            self.window.1 / 2.0 - (wy - self.centre.1) / self.scale,
+        )
+    }
 }
 
 /// Time windows the device charts can show (label, seconds; `None` for all that is kept).
@@ -170,7 +201,7 @@ pub(crate) fn window_app(title: &str) -> bevy::app::App {
             primary_window: Some(Window {
                 title: format!("twinfault · {title}"),
                 resolution: (WINDOW.0 as u32, WINDOW.1 as u32).into(),
-                resizable: false,
+                resizable: true,
                 ..default()
             }),
             ..default()
@@ -185,7 +216,7 @@ pub fn run(mut sim: Sim, opts: Options) {
     }
     let layout = Layout::fit(sim.layout.map_size[0] as f32, sim.layout.map_size[1] as f32);
     // Device markers scale with the map so a campus of thousands stays readable when zoomed out.
-    let marker = (sim.layout.map_size[0].min(sim.layout.map_size[1]) as f32 / 28.0).clamp(4.0, 36.0);
+    let marker = marker_size(sim.layout.map_size);
     let blocks = crate::state::ahu_blocks(&sim.layout, f64::from(marker));
     let shot = if opts.screenshot.is_some() { ShotState::Waiting } else { ShotState::None };
     window_app(&sim.title)
@@ -209,6 +240,7 @@ pub fn run(mut sim: Sim, opts: Options) {
             fonts_set: false,
             window: 4,
             ask: String::new(),
+            charts_reported: std::collections::BTreeSet::new(),
         })
         .add_systems(Startup, setup)
         .init_resource::<FrameStats>()
@@ -591,8 +623,20 @@ fn status_label(ui: &mut egui::Ui, s: Status) {
     ui.painter().circle_filled(rect.center(), 5.0, egui::Color32::from_rgb(r, g, b));
 }
 
-fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<FrameStats>) -> Result {
+fn panels(
+    mut contexts: EguiContexts,
+    mut app: ResMut<App>,
+    mut stats: ResMut<FrameStats>,
+    camera: Query<(&Transform, &Projection), With<Camera2d>>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+) -> Result {
     let _t = Timed::new(&mut stats.current_us);
+    let view = match (camera.single(), windows.single()) {
+        (Ok((t, Projection::Orthographic(o))), Ok(w)) => {
+            View { scale: o.scale, centre: (t.translation.x, t.translation.y), window: (w.width(), w.height()) }
+        }
+        _ => View { scale: 1.0, centre: (0.0, 0.0), window: WINDOW },
+    };
     let ctx = contexts.ctx_mut()?;
     if !app.fonts_set {
         // DejaVu Sans Condensed (assets/fonts) first: narrow enough for the panels, with the
@@ -697,7 +741,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
         });
     });
 
-    egui::Panel::left("tree").exact_size(LEFT_PANEL).resizable(false).show(&mut root, |ui| {
+    egui::Panel::left("tree").default_size(LEFT_PANEL).resizable(true).show(&mut root, |ui| {
         ui.heading("Hierarchy");
         ui.add(egui::TextEdit::singleline(&mut app.query).hint_text("search id"));
         let f = std::sync::Arc::clone(&app.sim.layout);
@@ -753,9 +797,9 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
         });
     });
 
-    egui::Panel::right("side").exact_size(RIGHT_PANEL).resizable(false).show(&mut root, |ui| {
+    egui::Panel::right("side").default_size(RIGHT_PANEL).resizable(true).show(&mut root, |ui| {
         ui.heading(format!("Issues ({})", app.sim.issues().len()));
-        egui::ScrollArea::vertical().id_salt("issues").max_height(260.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("issues").max_height(420.0).show(ui, |ui| {
             for issue in app.sim.issues() {
                 let sev = match issue.severity {
                     twinfault_core::types::Severity::Critical => Status::Critical,
@@ -814,57 +858,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                 ui.horizontal(|ui| {
                     status_label(ui, app.sim.status(&id));
                     ui.strong(&id);
-                    ui.label("window");
-                    egui::ComboBox::from_id_salt("window").selected_text(CHART_WINDOWS[app.window].0).show_ui(
-                        ui,
-                        |ui| {
-                            for (k, (label, _)) in CHART_WINDOWS.iter().enumerate() {
-                                ui.selectable_value(&mut app.window, k, *label);
-                            }
-                        },
-                    );
-                });
-                // Seconds since the run started, or (live) seconds before now.
-                let origin = app.sim.chart_origin_s();
-                let window = CHART_WINDOWS[app.window].1;
-                let pts = |f: fn(&crate::state::ChartPoint) -> f64| -> PlotPoints {
-                    app.sim.chart_window(window).map(|p| [p.t_s - origin, f(p)]).collect()
-                };
-                // Fault open and close markers on the time axis.
-                let marks: Vec<(f64, bool)> = app
-                    .sim
-                    .fault_history
-                    .iter()
-                    .filter(|h| h.1 == id && h.3 != twinfault_core::detect::Change::Updated)
-                    .map(|h| (h.0.as_secs_f64() - origin, h.3 == twinfault_core::detect::Change::Opened))
-                    .collect();
-                let add_marks = |p: &mut egui_plot::PlotUi| {
-                    for &(t, opened) in &marks {
-                        let c = if opened {
-                            egui::Color32::from_rgb(220, 38, 38)
-                        } else {
-                            egui::Color32::from_rgb(46, 160, 67)
-                        };
-                        p.vline(
-                            egui_plot::VLine::new(if opened { "fault opened" } else { "fault resolved" }, t).color(c),
-                        );
-                    }
-                };
-                let legend = || egui_plot::Legend::default().position(egui_plot::Corner::LeftTop);
-                Plot::new("position").height(110.0).legend(legend()).show(ui, |p| {
-                    p.line(Line::new("setpoint %", pts(|c| c.setpoint_pct)));
-                    p.line(Line::new("position %", pts(|c| c.position_pct)));
-                    add_marks(p);
-                });
-                Plot::new("torque").height(80.0).legend(legend()).show(ui, |p| {
-                    p.line(Line::new("torque N·m", pts(|c| c.torque_nm)));
-                    p.line(Line::new("power W", pts(|c| c.power_w)));
-                    p.line(Line::new("signal quality", pts(|c| c.signal_quality)));
-                    add_marks(p);
-                });
-                Plot::new("temperature").height(70.0).legend(legend()).show(ui, |p| {
-                    p.line(Line::new("temperature °C", pts(|c| c.temperature_c)));
-                    add_marks(p);
+                    ui.label(app.sim.status(&id).as_str());
                 });
                 let history: Vec<String> = app
                     .sim
@@ -880,7 +874,7 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
                 }
             }
             None => {
-                ui.label("Select a device on the tree or an issue.");
+                ui.label("Select a device on the tree, the map or an issue.");
             }
         }
         ui.separator();
@@ -907,7 +901,276 @@ fn panels(mut contexts: EguiContexts, mut app: ResMut<App>, mut stats: ResMut<Fr
             agent_panel(ui, app);
         }
     });
+    egui::Panel::bottom("device").default_size(BOTTOM_PANEL).resizable(true).show(&mut root, |ui| {
+        device_charts(ui, app);
+    });
+    // What is left is the map's: its names, decluttered.
+    map_names(ctx, root.available_rect_before_wrap(), app, view);
     Ok(())
+}
+
+/// A line's colour in the device charts (also its legend's, drawn above the plot).
+const SERIES: [(&str, [u8; 3]); 6] = [
+    ("position %", [70, 150, 240]),
+    ("setpoint %", [200, 200, 200]),
+    ("torque N·m", [240, 140, 60]),
+    ("power W", [230, 200, 70]),
+    ("temperature °C", [220, 90, 160]),
+    ("signal quality", [110, 200, 180]),
+];
+
+fn series_colour(name: &str) -> egui::Color32 {
+    let [r, g, b] = SERIES.iter().find(|s| s.0 == name).map_or([200, 200, 200], |s| s.1);
+    egui::Color32::from_rgb(r, g, b)
+}
+
+/// Minimum height of one device chart [px].
+pub const CHART_MIN_HEIGHT: f32 = 120.0;
+
+/// The selected device's charts: a plot per signal, legends above them, clock time on a shared
+/// axis, the twin's findings as shaded bands, and the injected faults (the truth) on their own
+/// strip above.
+fn device_charts(ui: &mut egui::Ui, app: &mut App) {
+    let Some(id) = app.sim.selected.clone() else {
+        ui.label("Select a device on the tree, the map or an issue to chart it.");
+        return;
+    };
+    ui.horizontal(|ui| {
+        status_label(ui, app.sim.status(&id));
+        ui.strong(&id);
+        ui.label("window");
+        egui::ComboBox::from_id_salt("window").selected_text(CHART_WINDOWS[app.window].0).show_ui(ui, |ui| {
+            for (k, (label, _)) in CHART_WINDOWS.iter().enumerate() {
+                ui.selectable_value(&mut app.window, k, *label);
+            }
+        });
+        ui.small("shaded: the twin's findings; purple strip: injected faults (truth)");
+    });
+    let origin = app.sim.chart_origin_s();
+    let window = CHART_WINDOWS[app.window].1;
+    let clock = app.sim.clock();
+    let pts: Vec<crate::state::ChartPoint> = app.sim.chart_window(window).copied().collect();
+    let (t0, t1) = (
+        pts.first().map_or(0.0, |p| p.t_s - origin),
+        pts.last().map_or(1.0, |p| p.t_s - origin).max(pts.first().map_or(0.0, |p| p.t_s - origin) + 1.0),
+    );
+    // The twin's findings on this device: (from, to, kind), open ones to the chart's end.
+    let mut bands: Vec<(f64, f64, FaultKind)> = Vec::new();
+    let mut open: Vec<(f64, FaultKind)> = Vec::new();
+    for h in app.sim.fault_history.iter().filter(|h| h.1 == id) {
+        let t = h.0.as_secs_f64() - origin;
+        match h.3 {
+            twinfault_core::detect::Change::Opened => open.push((t, h.2)),
+            twinfault_core::detect::Change::Resolved => {
+                if let Some(k) = open.iter().position(|o| o.1 == h.2) {
+                    let (from, kind) = open.remove(k);
+                    bands.push((from, t, kind));
+                }
+            }
+            twinfault_core::detect::Change::Updated => {}
+        }
+    }
+    bands.extend(open.into_iter().map(|(from, kind)| (from, t1.max(from), kind)));
+    let truth: Vec<(f64, f64, String)> = app
+        .sim
+        .truth
+        .iter()
+        .filter(|x| x.node == id)
+        .map(|x| {
+            (x.start_s - origin, x.end_s.map_or(t1, |e| e - origin), format!("injected {} {:.1}", x.kind, x.severity))
+        })
+        .collect();
+    let link = egui::Id::new("device-charts");
+    let fmt = move |m: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| clock.label(m.value);
+    // The truth strip.
+    Plot::new("truth")
+        .height(34.0)
+        .show_axes([false, false])
+        .show_grid(false)
+        .allow_scroll(false)
+        .link_axis(link, [true, false])
+        .include_x(t0)
+        .include_x(t1)
+        .include_y(0.0)
+        .include_y(1.0)
+        .show(ui, |p| {
+            for (from, to, what) in &truth {
+                p.span(
+                    egui_plot::Span::new(what.clone(), *from..=*to)
+                        .fill(egui::Color32::from_rgba_unmultiplied(120, 80, 170, 170))
+                        .border_width(0.0),
+                );
+            }
+        });
+    let plots: Vec<(&str, Vec<&str>, bool)> = vec![
+        ("position", vec!["position %", "setpoint %"], true),
+        ("torque", vec!["torque N·m"], false),
+        ("power", vec!["power W"], false),
+        ("temperature", vec!["temperature °C"], false),
+        ("signal", vec!["signal quality"], false),
+    ];
+    let value = |name: &str, p: &crate::state::ChartPoint| match name {
+        "position %" => p.position_pct,
+        "setpoint %" => p.setpoint_pct,
+        "torque N·m" => p.torque_nm,
+        "power W" => p.power_w,
+        "temperature °C" => p.temperature_c,
+        _ => p.signal_quality,
+    };
+    let cols = 3usize;
+    let rows = plots.len().div_ceil(cols);
+    let gap = ui.spacing().item_spacing;
+    let legend_h = 18.0;
+    let height = ((ui.available_height() - rows as f32 * (legend_h + gap.y * 2.0)) / rows as f32).max(CHART_MIN_HEIGHT);
+    let width = (ui.available_width() - gap.x * (cols as f32 - 1.0)) / cols as f32;
+    egui::ScrollArea::vertical().id_salt("charts").show(ui, |ui| {
+        for row in plots.chunks(cols) {
+            ui.horizontal_top(|ui| {
+                for (name, lines, percent) in row {
+                    ui.vertical(|ui| {
+                        ui.set_width(width);
+                        // The legend, outside the plot.
+                        ui.horizontal(|ui| {
+                            for l in lines {
+                                ui.colored_label(series_colour(l), format!("━ {l}"));
+                            }
+                        });
+                        let mut plot = Plot::new(*name)
+                            .height(height)
+                            .width(width)
+                            .link_axis(link, [true, false])
+                            .x_axis_formatter(fmt)
+                            .include_x(t0)
+                            .include_x(t1);
+                        if *percent {
+                            plot = plot.include_y(0.0).include_y(100.0);
+                        }
+                        let r = plot.show(ui, |p| {
+                            for (from, to, kind) in &bands {
+                                p.span(
+                                    egui_plot::Span::new(format!("finding: {kind}"), *from..=*to)
+                                        .fill(egui::Color32::from_rgba_unmultiplied(220, 38, 38, 40))
+                                        .border_width(0.0),
+                                );
+                            }
+                            for l in lines {
+                                let points: PlotPoints = pts
+                                    .iter()
+                                    .map(|c| [c.t_s - origin, value(l, c)])
+                                    .filter(|q| q[1].is_finite())
+                                    .collect();
+                                p.line(Line::new(*l, points).color(series_colour(l)).width(1.5));
+                            }
+                        });
+                        if app.opts.screenshot.is_some() && !app.charts_reported.contains(*name) {
+                            let rc = r.response.rect;
+                            eprintln!("chart {name}: {:.0} {:.0} {:.0} {:.0}", rc.min.x, rc.min.y, rc.max.x, rc.max.y);
+                            app.charts_reported.insert(name.to_string());
+                        }
+                    });
+                }
+            });
+        }
+    });
+}
+
+/// The map's names: zones, AHUs and devices where they fit, the devices in alarm and the
+/// selected one first, none over another (so zooming out thins them and zooming in shows all).
+fn map_names(ctx: &egui::Context, area: egui::Rect, app: &App, view: View) {
+    let painter =
+        ctx.layer_painter(egui::LayerId::new(egui::Order::Background, egui::Id::new("map-names"))).with_clip_rect(area);
+    let f = &app.sim.layout;
+    let to_screen = |x: f64, y: f64| view.to_screen(x as f32, y as f32);
+    let px = 1.0 / view.scale;
+    let marker_px = app.marker * px;
+    // (priority: lower first, text, anchor, colour, size)
+    let mut labels: Vec<(u8, String, egui::Pos2, egui::Color32, f32)> = Vec::new();
+    let white = egui::Color32::from_rgb(235, 235, 235);
+    if let Some(sel) = app.sim.selected.as_deref()
+        && let Some(NodeRef::Actuator(i)) = f.node(sel)
+    {
+        let [x, y] = f.actuators[i].position;
+        let st = app.sim.status(sel);
+        let [r, g, b] = status_rgb(st);
+        let c = if st.is_alarm() { egui::Color32::from_rgb(r, g, b) } else { white };
+        labels.push((0, sel.to_string(), to_screen(x, y) + egui::vec2(marker_px / 2.0 + 4.0, -8.0), c, 14.0));
+    }
+    if !app.aggregated {
+        for a in &f.actuators {
+            if app.sim.selected.as_deref() == Some(a.id.as_str()) {
+                continue;
+            }
+            let s = app.sim.status(&a.id);
+            let alarm = s.is_alarm();
+            // Healthy devices are named once they are big enough to tell apart.
+            if !alarm && marker_px < 10.0 {
+                continue;
+            }
+            let [x, y] = a.position;
+            let p = to_screen(x, y);
+            if !area.expand(50.0).contains(p) {
+                continue;
+            }
+            let [r, g, b] = status_rgb(s);
+            let c = if alarm { egui::Color32::from_rgb(r, g, b) } else { white };
+            labels.push((
+                if alarm { 1 } else { 4 },
+                a.id.clone(),
+                p + egui::vec2(marker_px / 2.0 + 4.0, -8.0),
+                c,
+                13.0,
+            ));
+        }
+    }
+    for a in &f.ahus {
+        let [x, y] = a.position;
+        let s = app.sim.status(&a.id);
+        let [r, g, b] = status_rgb(s);
+        let c = if s.is_alarm() { egui::Color32::from_rgb(r, g, b) } else { white };
+        labels.push((2, a.id.clone(), to_screen(x, y) + egui::vec2(-(marker_px), marker_px * 0.7 + 2.0), c, 14.0));
+    }
+    for z in &f.zones {
+        let [x, y, w, _] = z.rect;
+        if (w as f32) * px < 60.0 {
+            continue;
+        }
+        let name = if z.name.is_empty() { z.id.clone() } else { z.name.clone() };
+        labels.push((3, name, to_screen(x, y) + egui::vec2(4.0, 3.0), egui::Color32::from_rgb(190, 195, 205), 13.0));
+    }
+    if let Some(p) = &f.plant {
+        let [x, y] = p.position;
+        let s = app.sim.status(&p.id);
+        let [r, g, b] = status_rgb(s);
+        let c = if s.is_alarm() { egui::Color32::from_rgb(r, g, b) } else { white };
+        labels.push((
+            2,
+            p.id.clone(),
+            to_screen(x, y) + egui::vec2(-(marker_px * 1.5), marker_px * 0.7 + 2.0),
+            c,
+            14.0,
+        ));
+    }
+    labels.sort_by_key(|l| l.0);
+    let mut placed: Vec<egui::Rect> = Vec::new();
+    for (_, text, at, colour, size) in labels.into_iter().take(2000) {
+        if placed.len() >= 400 {
+            break;
+        }
+        let galley = painter.layout_no_wrap(text, egui::FontId::proportional(size), colour);
+        let sz = galley.size();
+        // Where it was asked for, else left of the marker, below it, above it.
+        let left = egui::pos2(at.x - marker_px - 8.0 - sz.x, at.y);
+        let below = egui::pos2(at.x - marker_px / 2.0 - 4.0 - sz.x / 2.0, at.y + marker_px / 2.0 + 12.0);
+        let above = egui::pos2(below.x, at.y - marker_px / 2.0 - sz.y + 2.0);
+        let spot = [at, left, below, above]
+            .into_iter()
+            .map(|p| (p, egui::Rect::from_min_size(p, sz).expand(2.0)))
+            .find(|(_, r)| area.contains_rect(*r) && !placed.iter().any(|q| q.intersects(*r)));
+        let Some((at, rect)) = spot else { continue };
+        painter.rect_filled(rect, 2.0, egui::Color32::from_rgba_unmultiplied(15, 17, 22, 190));
+        painter.galley(at, galley, colour);
+        placed.push(rect);
+    }
 }
 
 /// The server's operations agent: quick prompts from the worst issue, `@NODE` mentions, the

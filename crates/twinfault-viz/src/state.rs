@@ -260,6 +260,41 @@ pub struct Sim {
     pub agent: Vec<(String, String)>,
     /// Changes the agent proposed, waiting for this operator: (action id, what).
     pub pending: Vec<(String, String)>,
+    /// Injected faults (in-process: the truth), in the order they began.
+    pub truth: Vec<Truth>,
+}
+
+/// An injected fault as the device panel shows it, apart from what the twin found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Truth {
+    pub id: String,
+    pub node: String,
+    pub kind: FaultKind,
+    pub severity: f64,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+}
+
+/// Chart times as clock times: a run's seconds from its start clock, or a live server's seconds
+/// relative to its "now" as UTC.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Seconds of the day at chart time 0 (in-process), or ms since the epoch at chart time 0 (live).
+    origin: f64,
+    live: bool,
+}
+
+impl Clock {
+    /// `HH:MM:SS` of chart time `x` [s].
+    pub fn label(self, x: f64) -> String {
+        let day_s = if self.live {
+            (self.origin / 1000.0 + x).rem_euclid(86_400.0)
+        } else {
+            (self.origin + x).rem_euclid(86_400.0)
+        };
+        let s = day_s.round() as u64 % 86_400;
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    }
 }
 
 /// Fault changes kept for the device panel.
@@ -303,6 +338,15 @@ impl Sim {
             messages: Vec::new(),
             agent: Vec::new(),
             pending: Vec::new(),
+            truth: Vec::new(),
+        }
+    }
+
+    /// How chart times read as clock times.
+    pub fn clock(&self) -> Clock {
+        match &self.driver {
+            Driver::Local(l) => Clock { origin: l.scenario.start_clock_s, live: false },
+            Driver::Remote(_) => Clock { origin: self.server_time.0 as f64, live: true },
         }
     }
 
@@ -432,7 +476,19 @@ impl Sim {
                     self.phases.insert(node.clone(), *to);
                 }
                 Event::Finding { node, finding, truth, .. } => self.apply_finding(node, finding, truth.as_deref()),
-                _ => {}
+                Event::InjectionStarted { t, id, node, kind, severity } => self.truth.push(Truth {
+                    id: id.clone(),
+                    node: node.clone(),
+                    kind: *kind,
+                    severity: *severity,
+                    start_s: t.as_secs_f64(),
+                    end_s: None,
+                }),
+                Event::InjectionEnded { t, id, .. } => {
+                    if let Some(x) = self.truth.iter_mut().rev().find(|x| x.id == *id) {
+                        x.end_s = Some(t.as_secs_f64());
+                    }
+                }
             }
         }
     }

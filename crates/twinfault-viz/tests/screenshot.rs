@@ -7,19 +7,23 @@ mod common;
 
 use std::process::Command;
 use twinfault_core::types::Status;
-use twinfault_viz::app::{LEFT_PANEL, Layout, RIGHT_PANEL, TOP_BAR, WINDOW, status_rgb};
+use twinfault_viz::app::{CHART_MIN_HEIGHT, LEFT_PANEL, Layout, RIGHT_PANEL, TOP_BAR, WINDOW, marker_size, status_rgb};
 
 fn near(px: &[u8], want: [u8; 3], tol: i32) -> bool {
     (0..3).all(|k| (i32::from(px[k]) - i32::from(want[k])).abs() <= tol)
 }
 
-/// A decoded screenshot.
+/// A decoded screenshot, and what the visualizer printed while taking it.
 struct Shot {
     buf: Vec<u8>,
     line: usize,
     channels: usize,
     width: usize,
+    stderr: String,
 }
+
+/// The datacenter map's size (twins/datacenter.toml).
+const MAP: (f32, f32) = (1200.0, 700.0);
 
 impl Shot {
     fn px(&self, x: usize, y: usize) -> &[u8] {
@@ -28,7 +32,7 @@ impl Shot {
 
     /// The device drawn at map point `at` (datacenter map) has this status' colour.
     fn assert_device(&self, id: &str, at: (f32, f32), status: Status) {
-        let (x, y) = Layout::fit(1200.0, 700.0).map_to_screen(at.0, at.1);
+        let (x, y) = Layout::fit(MAP.0, MAP.1).map_to_screen(at.0, at.1);
         let hits = (-3..=3)
             .flat_map(|dx| (-3..=3).map(move |dy| (x as i64 + dx, y as i64 + dy)))
             .filter(|&(x, y)| near(self.px(x as usize, y as usize), status_rgb(status), 30))
@@ -38,6 +42,44 @@ impl Shot {
             "{id} is not drawn {status} at ({x:.0}, {y:.0}): {hits} of 49 pixels; centre {:?}",
             self.px(x as usize, y as usize)
         );
+    }
+
+    /// The device at map point `at` is named on the map: right of its marker (or, where that is
+    /// taken, left of it) a dark label box holds text in `colour`.
+    fn assert_named(&self, id: &str, at: (f32, f32), colour: [u8; 3]) {
+        let l = Layout::fit(MAP.0, MAP.1);
+        let (x, y) = l.map_to_screen(at.0, at.1);
+        let half = marker_size([f64::from(MAP.0), f64::from(MAP.1)]) * l.scale / 2.0;
+        let count = |x0: f32| {
+            let mut n = 0;
+            for yy in (y - 8.0) as usize..(y + 10.0) as usize {
+                for xx in x0 as usize..(x0 + 80.0) as usize {
+                    n += usize::from(near(self.px(xx, yy), colour, 40));
+                }
+            }
+            n
+        };
+        let (right, left) = (count(x + half + 4.0), count(x - half - 88.0));
+        assert!(right.max(left) >= 25, "{id} has no name beside it ({right} text pixels right, {left} left)");
+    }
+
+    /// The chart `name` was laid out at least [`CHART_MIN_HEIGHT`] tall, and its first line is
+    /// drawn inside it.
+    fn assert_chart(&self, name: &str, line: [u8; 3]) {
+        let l = self
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("chart {name}: ")))
+            .unwrap_or_else(|| panic!("chart {name} not drawn:\n{}", self.stderr));
+        let r: Vec<f32> = l.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert!(r[3] - r[1] >= CHART_MIN_HEIGHT, "chart {name} is {} px high", r[3] - r[1]);
+        let mut hits = 0;
+        for y in r[1] as usize..r[3] as usize {
+            for x in r[0] as usize..r[2] as usize {
+                hits += usize::from(near(self.px(x, y), line, 30));
+            }
+        }
+        assert!(hits >= 40, "chart {name} has no line in it ({hits} pixels)");
     }
 
     /// The issues panel (right) lists a critical fault: its first rows hold text and a critical dot.
@@ -64,16 +106,17 @@ impl Shot {
 fn shoot(name: &str, args: &[&str]) -> Shot {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.png"));
-    let status = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x800x24"])
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", &format!("-screen 0 {}x{}x24", WINDOW.0, WINDOW.1)])
         .arg(env!("CARGO_BIN_EXE_twinfault-viz"))
         .args(args)
         .arg("--screenshot")
         .arg(&path)
         .env("WGPU_BACKEND", "vulkan")
-        .status()
+        .output()
         .expect("xvfb-run is not installed: apt-get install xvfb xauth mesa-vulkan-drivers (.ci/run does this)");
-    assert!(status.success(), "the visualizer failed under Xvfb");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "the visualizer failed under Xvfb:\n{stderr}");
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).expect("screenshot written")));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
@@ -84,7 +127,7 @@ fn shoot(name: &str, args: &[&str]) -> Shot {
     if let Ok(dest) = std::env::var(format!("TWINFAULT_VIZ_SCREENSHOT_{}", name.to_uppercase())) {
         std::fs::copy(&path, dest).unwrap();
     }
-    Shot { channels: info.line_size / w, line: info.line_size, width: w, buf }
+    Shot { channels: info.line_size / w, line: info.line_size, width: w, buf, stderr }
 }
 
 #[test]
@@ -94,6 +137,24 @@ fn the_window_shows_the_critical_device_and_its_issue() {
     // BEL-VNT-003 (the jammed damper) sits at map (730, 185); BEL-VNT-001 at (250, 185) is healthy.
     shot.assert_device("BEL-VNT-003", (730.0, 185.0), Status::Critical);
     shot.assert_device("BEL-VNT-001", (250.0, 185.0), Status::Healthy);
+    shot.assert_issue_listed();
+    // Names on the map: the jammed damper's in its status' colour, a healthy one's in white.
+    shot.assert_named("BEL-VNT-003", (730.0, 185.0), status_rgb(Status::Critical));
+    shot.assert_named("BEL-VNT-001", (250.0, 185.0), [235, 235, 235]);
+    // A plot per signal under the map, each of a readable height, with its line.
+    shot.assert_chart("position", [70, 150, 240]);
+    shot.assert_chart("torque", [240, 140, 60]);
+}
+
+/// The stuck chilled-water valve is found by its AHU from the air temperatures (its own rules see
+/// nothing): its square, its dot in the tree and its name are drawn critical all the same.
+#[test]
+fn a_device_with_a_finding_its_ahu_raised_is_drawn_in_the_findings_colour() {
+    let scenario = common::root().join("scenarios/datacenter_stuck_at.toml");
+    let shot = shoot("stuck", &[scenario.to_str().unwrap(), "--speed", "400", "--select", "BEL-CHW-201"]);
+    // BEL-CHW-201 sits at map (1140, 580) (twins/datacenter.toml).
+    shot.assert_device("BEL-CHW-201", (1140.0, 580.0), Status::Critical);
+    shot.assert_named("BEL-CHW-201", (1140.0, 580.0), status_rgb(Status::Critical));
     shot.assert_issue_listed();
 }
 
