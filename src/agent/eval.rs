@@ -50,7 +50,7 @@ impl Host for RunHost {
     fn diagnose<'a>(&'a self, node: &'a str) -> LocalBoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
             let now = SimTime(self.end_ms.max(0) as u64);
-            let d = crate::serve::api::diagnose_in(
+            let d = crate::sim::engine::diagnose(
                 &self.facility,
                 &self.live,
                 &self.twins.actuators,
@@ -59,7 +59,7 @@ impl Host for RunHost {
                 now,
             )
             .await
-            .map_err(|(_, msg)| msg)?;
+            .map_err(|e| e.to_string())?;
             Ok(serde_json::to_value(d).unwrap_or_default())
         })
     }

@@ -93,6 +93,46 @@ impl Handler<Diagnose> for AhuActor {
     }
 }
 
+/// Why a node has no diagnosis.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NoDiagnosis {
+    #[error("\"{0}\" has no running twin")]
+    NotRunning(String),
+    #[error("\"{0}\" is the plant: it has no rules of its own; diagnose its AHUs or devices")]
+    Plant(String),
+    #[error("no node \"{0}\"")]
+    Unknown(String),
+    #[error("the twin of {0}")]
+    NoAnswer(String),
+}
+
+/// A node's rules as last evaluated, asked of its actor at `now` (a server's twins, or a finished
+/// run's still running for `agent-eval`): per rule what it measures, the value against its
+/// threshold, whether the phase gates it, and where its finding stands.
+pub async fn diagnose(
+    facility: &Facility,
+    live: &crate::live::Live,
+    actuators: &[Addr<ActuatorActor>],
+    ahus: &[Addr<AhuActor>],
+    id: &str,
+    now: SimTime,
+) -> Result<Diagnosis, NoDiagnosis> {
+    use twinfault_core::config::NodeRef;
+    let answer = match facility.node(id) {
+        Some(NodeRef::Actuator(i)) => match actuators.get(i) {
+            Some(a) => a.send(Diagnose(now)).await,
+            None => return Err(NoDiagnosis::NotRunning(id.to_string())),
+        },
+        Some(NodeRef::Ahu(h)) => ahus[h].send(Diagnose(now)).await,
+        Some(NodeRef::Plant) => return Err(NoDiagnosis::Plant(id.to_string())),
+        None => match live.extra(id).and_then(|(i, _)| actuators.get(i)) {
+            Some(a) => a.send(Diagnose(now)).await,
+            None => return Err(NoDiagnosis::Unknown(id.to_string())),
+        },
+    };
+    answer.map_err(|e| NoDiagnosis::NoAnswer(format!("\"{id}\" did not answer: {e}")))
+}
+
 /// Take the open history block at the end of a run.
 #[derive(Message)]
 #[rtype(result = "Option<HistoryBlock>")]

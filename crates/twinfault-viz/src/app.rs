@@ -732,6 +732,22 @@ fn panels(
                 if app.sim.finished() {
                     ui.label("(end)");
                 }
+                // The time slider: the map and the issues as they were then.
+                let now = app.sim.now().as_secs_f64();
+                let mut t = app.sim.shown_at().unwrap_or(now);
+                ui.label("history");
+                if ui.add(egui::Slider::new(&mut t, 0.0..=now.max(1.0)).show_value(false)).changed() {
+                    app.sim.scrub_to(Some(t));
+                }
+                if let Some(at) = app.sim.shown_at() {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(230, 160, 20),
+                        format!("showing {}", app.sim.clock().label(at)),
+                    );
+                    if ui.button("now").clicked() {
+                        app.sim.scrub_to(None);
+                    }
+                }
             }
             ui.separator();
             for s in [Status::Healthy, Status::Warning, Status::Critical, Status::Offline, Status::Unknown] {
@@ -944,12 +960,27 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                 ui.selectable_value(&mut app.window, k, *label);
             }
         });
+        if ui
+            .button("export window (CSV)")
+            .on_hover_text("the charted samples, labelled, in the dataset's telemetry columns")
+            .clicked()
+        {
+            let x = app.sim.shown_at().unwrap_or(if app.sim.is_live() { 0.0 } else { app.sim.now().as_secs_f64() });
+            let stamp = app.sim.clock().label(x).replace(':', "");
+            let path = PathBuf::from(format!("twinfault-{id}-{stamp}.csv"));
+            app.message = match app.sim.export_window(CHART_WINDOWS[app.window].1, &path) {
+                Ok(n) => format!("wrote {n} labelled samples to {}", path.display()),
+                Err(e) => e,
+            };
+        }
         ui.small("shaded: the twin's findings; purple strip: injected faults (truth)");
     });
     let origin = app.sim.chart_origin_s();
     let window = CHART_WINDOWS[app.window].1;
     let clock = app.sim.clock();
-    let pts: Vec<crate::state::ChartPoint> = app.sim.chart_window(window).copied().collect();
+    // Scrubbed back: the charts end where the map and the issues are.
+    let upto = app.sim.shown_at().map_or(f64::INFINITY, |t| t + origin);
+    let pts: Vec<crate::state::ChartPoint> = app.sim.chart_window(window).filter(|p| p.t_s <= upto).copied().collect();
     let (t0, t1) = (
         pts.first().map_or(0.0, |p| p.t_s - origin),
         pts.last().map_or(1.0, |p| p.t_s - origin).max(pts.first().map_or(0.0, |p| p.t_s - origin) + 1.0),

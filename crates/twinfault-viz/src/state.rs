@@ -262,6 +262,48 @@ pub struct Sim {
     pub pending: Vec<(String, String)>,
     /// Injected faults (in-process: the truth), in the order they began.
     pub truth: Vec<Truth>,
+    /// Every event of the in-process run so far (what the time slider replays).
+    events: Vec<Event>,
+    /// The run as it was at an earlier time, while the time slider is held there.
+    past: Option<Past>,
+}
+
+/// Statuses and open issues at an earlier time of the run.
+struct Past {
+    t_s: f64,
+    statuses: BTreeMap<String, Status>,
+    issues: BTreeMap<String, Issue>,
+}
+
+/// One finding folded into a ledger and the open issues it keeps.
+fn fold_finding(
+    ledger: &mut FaultLedger,
+    issues: &mut BTreeMap<String, Issue>,
+    node: &str,
+    f: &FindingEvent,
+    truth: Option<&str>,
+) {
+    let id = ledger.apply(node, f, truth);
+    match ledger.fault(&id).filter(|x| x.is_open()) {
+        Some(x) => {
+            let issue = Issue {
+                id: Some(id.clone()),
+                node: x.node.clone(),
+                device: x.device.clone(),
+                kind: x.kind,
+                severity: x.severity,
+                confidence: x.confidence,
+                opened_at: x.opened_at,
+                summary: x.summary.clone(),
+                action: x.action.clone(),
+                source: x.source,
+            };
+            issues.insert(id, issue);
+        }
+        None => {
+            issues.remove(&id);
+        }
+    }
 }
 
 /// An injected fault as the device panel shows it, apart from what the twin found.
@@ -339,6 +381,8 @@ impl Sim {
             agent: Vec::new(),
             pending: Vec::new(),
             truth: Vec::new(),
+            events: Vec::new(),
+            past: None,
         }
     }
 
@@ -467,6 +511,9 @@ impl Sim {
     }
 
     fn apply(&mut self, events: &[Event]) {
+        if !self.is_live() {
+            self.events.extend_from_slice(events);
+        }
         for ev in events {
             match ev {
                 Event::Status { node, to, .. } => {
@@ -498,32 +545,123 @@ impl Sim {
         if self.fault_history.len() > FAULT_HISTORY_KEPT {
             self.fault_history.pop_front();
         }
-        let id = self.ledger.apply(node, f, truth);
-        match self.ledger.fault(&id).filter(|x| x.is_open()) {
-            Some(x) => {
-                let issue = Issue {
-                    id: Some(id.clone()),
-                    node: x.node.clone(),
-                    device: x.device.clone(),
-                    kind: x.kind,
-                    severity: x.severity,
-                    confidence: x.confidence,
-                    opened_at: x.opened_at,
-                    summary: x.summary.clone(),
-                    action: x.action.clone(),
-                    source: x.source,
-                };
-                self.issues.insert(id, issue);
-            }
-            None => {
-                self.issues.remove(&id);
+        fold_finding(&mut self.ledger, &mut self.issues, node, f, truth);
+    }
+
+    /// Shows the map, statuses and issues as they were at `t` [s of the run] (`None`: now). The
+    /// run goes on underneath; in-process runs only (a live server keeps no past statuses).
+    pub fn scrub_to(&mut self, t: Option<f64>) {
+        let Some(t) = t.filter(|t| !self.is_live() && *t < self.now().as_secs_f64()) else {
+            self.past = None;
+            return;
+        };
+        if self.past.as_ref().is_some_and(|p| p.t_s == t) {
+            return;
+        }
+        let mut statuses: BTreeMap<String, Status> =
+            self.layout.node_ids().into_iter().map(|id| (id.to_string(), Status::Healthy)).collect();
+        let mut ledger = FaultLedger::new(Retention { resolved: 1000, history_per_node: 16 });
+        let mut issues = BTreeMap::new();
+        let at = SimTime::from_secs_f64(t);
+        for ev in self.events.iter().take_while(|e| e.t() <= at) {
+            match ev {
+                Event::Status { node, to, .. } => {
+                    statuses.insert(node.clone(), *to);
+                }
+                Event::Finding { node, finding, truth, .. } => {
+                    fold_finding(&mut ledger, &mut issues, node, finding, truth.as_deref());
+                }
+                _ => {}
             }
         }
+        self.past = Some(Past { t_s: t, statuses, issues });
+    }
+
+    /// Writes the selected device's charted window (the last `window_s` seconds, all when `None`;
+    /// up to the time shown when scrubbed back) as a labelled CSV slice in the dataset's telemetry
+    /// columns: per sample the signals, the AHU's phase, the injected fault in force (`fault_kind`,
+    /// `normal` when none; `fault_id`, `severity`) and what the twin had open (`finding`). Returns
+    /// the rows written.
+    pub fn export_window(&self, window_s: Option<f64>, path: &std::path::Path) -> Result<usize, String> {
+        let Some(node) = self.selected.clone() else { return Err("select a device to export its window".into()) };
+        let upto = self.shown_at().unwrap_or(f64::INFINITY) + if self.is_live() { self.chart_origin_s() } else { 0.0 };
+        let ahu = match self.layout.node(&node) {
+            Some(NodeRef::Actuator(i)) => Some(self.layout.ahus[self.layout.actuators[i].ahu].id.clone()),
+            _ => None,
+        };
+        // Phase changes of the device's AHU and the twin's finding changes on it, in time order.
+        let phases: Vec<(f64, Phase)> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Phase { t, node: n, to, .. } if Some(n) == ahu.as_ref() => Some((t.as_secs_f64(), *to)),
+                _ => None,
+            })
+            .collect();
+        let findings: Vec<(f64, FaultKind, Change)> = self
+            .fault_history
+            .iter()
+            .filter(|h| h.1 == node && h.3 != Change::Updated)
+            .map(|h| (h.0.as_secs_f64(), h.2, h.3))
+            .collect();
+        let mut out = String::from(
+            "node,t_ms,setpoint_pct,position_pct,torque_nm,power_w,temperature_c,signal_quality,phase,fault_kind,fault_id,severity,finding\n",
+        );
+        let num = |v: f64| if v.is_finite() { format!("{v:.4}") } else { String::new() };
+        let mut rows = 0;
+        for p in self.chart_window(window_s).filter(|p| p.t_s <= upto) {
+            let t = p.t_s;
+            let phase = phases
+                .iter()
+                .rev()
+                .find(|x| x.0 <= t)
+                .map_or(if self.is_live() { "" } else { "off" }, |x| x.1.as_str());
+            let truth = self.truth.iter().rfind(|x| x.node == node && x.start_s <= t && x.end_s.is_none_or(|e| t < e));
+            let mut open: Vec<FaultKind> = Vec::new();
+            for (_, kind, change) in findings.iter().filter(|f| f.0 <= t) {
+                match change {
+                    Change::Opened if !open.contains(kind) => open.push(*kind),
+                    Change::Resolved => open.retain(|k| k != kind),
+                    _ => {}
+                }
+            }
+            let finding: Vec<&str> = open.iter().map(|k| k.as_str()).collect();
+            out.push_str(&format!(
+                "{node},{},{},{},{},{},{},{},{phase},{},{},{},{}\n",
+                (t * 1000.0).round() as i64,
+                num(p.setpoint_pct),
+                num(p.position_pct),
+                num(p.torque_nm),
+                num(p.power_w),
+                num(p.temperature_c),
+                num(p.signal_quality),
+                truth.map_or("normal", |x| x.kind.as_str()),
+                truth.map_or("", |x| x.id.as_str()),
+                truth.map_or(0.0, |x| x.severity),
+                finding.join("+"),
+            ));
+            rows += 1;
+        }
+        std::fs::write(path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(rows)
+    }
+
+    /// The time shown when scrubbed back [s of the run].
+    pub fn shown_at(&self) -> Option<f64> {
+        self.past.as_ref().map(|p| p.t_s)
+    }
+
+    fn shown_statuses(&self) -> &BTreeMap<String, Status> {
+        self.past.as_ref().map_or(&self.statuses, |p| &p.statuses)
+    }
+
+    fn shown_issues(&self) -> &BTreeMap<String, Issue> {
+        self.past.as_ref().map_or(&self.issues, |p| &p.issues)
     }
 
     /// Open issues, ranked.
     pub fn issues(&self) -> Vec<Issue> {
-        let mut v: Vec<Issue> = self.issues.values().cloned().collect();
+        let mut v: Vec<Issue> = self.shown_issues().values().cloned().collect();
         rank(&mut v);
         v
     }
@@ -531,8 +669,8 @@ impl Sim {
     /// A node's status: its own, and for a device the worst rule finding about it that another
     /// node (its AHU) raised: a damper found stuck from the air temperatures is in fault.
     pub fn status(&self, id: &str) -> Status {
-        let own = self.statuses.get(id).copied().unwrap_or_default();
-        self.issues
+        let own = self.shown_statuses().get(id).copied().unwrap_or_default();
+        self.shown_issues()
             .values()
             .filter(|i| i.source == Source::Rule && i.device.as_deref() == Some(id) && i.node != id)
             .map(|i| i.severity.status())
@@ -542,7 +680,7 @@ impl Sim {
     /// Per device, the worst rule finding about it raised by another node.
     fn about(&self) -> BTreeMap<&str, Status> {
         let mut m: BTreeMap<&str, Status> = BTreeMap::new();
-        for i in self.issues.values().filter(|i| i.source == Source::Rule) {
+        for i in self.shown_issues().values().filter(|i| i.source == Source::Rule) {
             if let Some(d) = i.device.as_deref().filter(|d| *d != i.node) {
                 let e = m.entry(d).or_insert(Status::Healthy);
                 *e = (*e).max(i.severity.status());
@@ -666,7 +804,7 @@ impl Sim {
             .actuators
             .iter()
             .map(|a| {
-                let own = self.statuses.get(&a.id).copied().unwrap_or_default();
+                let own = self.shown_statuses().get(&a.id).copied().unwrap_or_default();
                 about.get(a.id.as_str()).map_or(own, |s| own.max(*s))
             })
             .collect();
@@ -885,5 +1023,77 @@ mod tests {
         assert!(sim.chart_window(Some(30.0)).count() < sim.chart.len());
         assert_eq!(sim.chart_window(None).count(), sim.chart.len());
         assert!(sim.fault_history.iter().any(|h| h.1 == "BEL-VNT-004" && h.3 == Change::Opened));
+    }
+
+    /// The stuck valve is found by its AHU: its status counts it; the time slider shows the run
+    /// before the fault (all healthy, no issue) and returns to now.
+    #[test]
+    fn a_device_counts_its_ahus_finding_and_the_slider_shows_the_past() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/datacenter_stuck_at.toml");
+        let l = twinfault_load::scenario(&root, None).unwrap();
+        let mut sim = Sim::new(l.scenario, l.facility);
+        while !sim.finished() && sim.issues().iter().all(|i| i.target() != "BEL-CHW-201") {
+            sim.step();
+        }
+        let issue = sim.issues().into_iter().find(|i| i.target() == "BEL-CHW-201").expect("the stuck valve is found");
+        assert_eq!(issue.node, "ahu-02", "raised by its AHU");
+        assert!(
+            sim.statuses["BEL-CHW-201"] < Status::Critical,
+            "its own status already says so: the test shows nothing"
+        );
+        assert_eq!(sim.status("BEL-CHW-201"), issue.severity.status());
+        let (devices, _) = sim.frame_statuses();
+        let k = sim.layout.actuators.iter().position(|a| a.id == "BEL-CHW-201").unwrap();
+        assert_eq!(devices[k], issue.severity.status());
+        // Back to before the injection: no issue, the valve and its AHU as they were.
+        let before = issue.opened_at.as_secs_f64() - 600.0;
+        sim.scrub_to(Some(before));
+        assert_eq!(sim.shown_at(), Some(before));
+        assert!(sim.issues().is_empty());
+        assert_eq!(sim.status("BEL-CHW-201"), Status::Healthy);
+        assert_eq!(sim.status("ahu-02"), Status::Healthy);
+        // Just after it opened: the issue again; then now.
+        sim.scrub_to(Some(issue.opened_at.as_secs_f64() + 1.0));
+        assert_eq!(sim.issues().len(), 1);
+        sim.scrub_to(None);
+        assert_eq!(sim.shown_at(), None);
+        assert_eq!(sim.status("BEL-CHW-201"), issue.severity.status());
+    }
+
+    /// The charted window of a jammed damper, exported: one labelled row per sample, the
+    /// injected fault in force from its onset, the twin's finding from when it opened.
+    #[test]
+    fn the_charted_window_exports_as_a_labelled_slice() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/datacenter_gear_jam.toml");
+        let l = twinfault_load::scenario(&root, None).unwrap();
+        let mut sim = Sim::new(l.scenario, l.facility);
+        sim.select("BEL-VNT-003");
+        while sim.now() < SimTime(2_400_000) {
+            sim.step();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slice.csv");
+        let rows = sim.export_window(Some(1200.0), &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), rows + 1);
+        assert!(rows >= 1000, "{rows} rows for 20 minutes");
+        assert!(lines[0].starts_with("node,t_ms,setpoint_pct,position_pct,torque_nm"));
+        let col = |l: &str, k: usize| l.split(',').nth(k).unwrap().to_string();
+        // From 1200 s to 2400 s: normal before the jam's onset at 1800 s, gear_jam (F1) after.
+        let first = lines[1];
+        let last = lines[rows];
+        assert_eq!(
+            (col(first, 0), col(first, 9), col(first, 8)),
+            ("BEL-VNT-003".into(), "normal".into(), "occupied".into())
+        );
+        assert_eq!((col(last, 9), col(last, 10)), ("gear_jam".into(), "F1".into()));
+        assert_eq!(col(last, 12), "gear_jam", "the twin had found it by the window's end");
+        let onset = lines[1..].iter().position(|l| col(l, 9) == "gear_jam").unwrap();
+        let t: i64 = col(lines[1 + onset], 1).parse().unwrap();
+        assert!((1_800_000..1_801_000).contains(&t), "labelled from {t} ms");
+        // Nothing selected: a clear refusal.
+        sim.selected = None;
+        assert!(sim.export_window(None, &path).unwrap_err().contains("select"));
     }
 }

@@ -22,7 +22,7 @@ use crate::agent::policy::{Change, Refusal as ActionRefusal};
 use crate::clock::now_ms;
 use crate::live::Live;
 use crate::live::clip;
-use crate::sim::engine::{AhuActor, Diagnose, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
+use crate::sim::engine::{AhuActor, ForceResolve, LiveClear, LiveError, LiveInject, Supervisor};
 use crate::store::Store;
 use crate::store::audit::Outcome;
 use crate::telemetry::payload::FieldError;

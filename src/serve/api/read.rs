@@ -188,37 +188,19 @@ pub(super) async fn fault_history(req: HttpRequest, path: web::Path<String>, st:
 
 /// A node's rules as last evaluated, asked of its actor now: per rule what it measures, the value
 /// against its threshold, whether the phase gates it, and where its finding stands.
+use crate::sim::engine::NoDiagnosis;
+
 pub(crate) async fn diagnose(st: &AppState, id: &str) -> Result<Diagnosis, (StatusCode, String)> {
     let actuators = st.actuators.read().expect("not poisoned").clone();
-    diagnose_in(&st.facility, &st.live, &actuators, &st.ahus, id, SimTime(now_ms().max(0) as u64)).await
-}
-
-/// [`diagnose`] over any running twins (a server's; `agent-eval`'s finished run): the actor of
-/// `id` asked at `now`, or why there is none.
-pub(crate) async fn diagnose_in(
-    facility: &Facility,
-    live: &Live,
-    actuators: &[Addr<crate::sim::engine::ActuatorActor>],
-    ahus: &[Addr<AhuActor>],
-    id: &str,
-    now: SimTime,
-) -> Result<Diagnosis, (StatusCode, String)> {
-    let answer = match facility.node(id) {
-        Some(NodeRef::Actuator(i)) => match actuators.get(i) {
-            Some(a) => a.send(Diagnose(now)).await,
-            None => return Err((StatusCode::SERVICE_UNAVAILABLE, format!("\"{id}\" has no running twin"))),
-        },
-        Some(NodeRef::Ahu(h)) => ahus[h].send(Diagnose(now)).await,
-        Some(NodeRef::Plant) => {
-            let msg = format!("\"{id}\" is the plant: it has no rules of its own; diagnose its AHUs or devices");
-            return Err((StatusCode::UNPROCESSABLE_ENTITY, msg));
-        }
-        None => match live.extra(id).and_then(|(i, _)| actuators.get(i)) {
-            Some(a) => a.send(Diagnose(now)).await,
-            None => return Err((StatusCode::NOT_FOUND, format!("no node \"{id}\""))),
-        },
-    };
-    answer.map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("the twin of \"{id}\" did not answer: {e}")))
+    let now = SimTime(now_ms().max(0) as u64);
+    crate::sim::engine::diagnose(&st.facility, &st.live, &actuators, &st.ahus, id, now).await.map_err(|e| {
+        let code = match e {
+            NoDiagnosis::NotRunning(_) | NoDiagnosis::NoAnswer(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NoDiagnosis::Plant(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NoDiagnosis::Unknown(_) => StatusCode::NOT_FOUND,
+        };
+        (code, e.to_string())
+    })
 }
 
 /// Run a node's diagnosis now (read token).
