@@ -98,7 +98,7 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
     );
 
     // The agent panel: the question goes to the server's agent; with no model configured there
-    // the answer says so and carries the twin's own overview.
+    // the answer says so and gives the twin's own facts (its overview).
     assert!(sim.ask("   ").is_err());
     sim.ask("Give me a live overview and the top faults.").unwrap();
     assert!(
@@ -106,7 +106,7 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
             sim.poll();
             sim.agent
                 .iter()
-                .any(|(who, t)| who == "agent" && t.contains("no model endpoint") && t.contains("open_faults"))
+                .any(|(who, t)| who == "agent" && t.contains("no model endpoint") && t.contains("open fault(s)"))
         }),
         "agent log {:?}",
         sim.agent
