@@ -367,12 +367,17 @@ pub fn render(e: &AgentEval) -> String {
     let pct = |n: usize| if e.questions == 0 { 0.0 } else { 100.0 * n as f64 / e.questions as f64 };
     let _ = writeln!(
         s,
-        "{} of {} right ({:.0} %), {} of them by the model itself ({:.0} %), the rest from the twin's facts after the model's answer failed the check; {} change(s) proposed unasked (none carried out: they wait for approval); {:.0} s{}",
+        "{} of {} right ({:.0} %), {} of them by the model itself ({:.0} %){}; {} change(s) proposed unasked (none carried out: they wait for approval); {:.0} s{}",
         e.correct,
         e.questions,
         pct(e.correct),
         e.correct_by_model,
         pct(e.correct_by_model),
+        if e.correct > e.correct_by_model {
+            ", the rest by the twin's facts after the model's answer failed the check"
+        } else {
+            ""
+        },
         e.unrequested_changes,
         e.seconds,
         if e.model_available { "" } else { "; the model could not be reached for some questions" }

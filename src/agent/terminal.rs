@@ -45,8 +45,10 @@ impl Session {
         }
         let mut lines = Vec::new();
         for e in r["tool_events"].as_array().into_iter().flatten() {
+            // The twin's own calls (made before the model spoke) are marked apart from the model's.
+            let by = if e["by"] == "twin" { "[twin]" } else { "[tool]" };
             lines.push(format!(
-                "  [tool] {} {} -> {}",
+                "  {by} {} {} -> {}",
                 e["tool"].as_str().unwrap_or("?"),
                 e["arguments"],
                 e["outcome"].as_str().unwrap_or("?")
@@ -54,6 +56,9 @@ impl Session {
         }
         let reply = r["reply"].as_str().unwrap_or_default().to_string();
         lines.push(reply.clone());
+        if r["answered_by"] == "twin" {
+            lines.push(format!("  [check] {}", r["check"].as_str().unwrap_or("the model did not answer")));
+        }
         if let Some(ids) = r["unverified_ids"].as_array().filter(|a| !a.is_empty()) {
             lines.push(format!(
                 "  [check] not known to the twin, not confirmed: {}",

@@ -383,6 +383,8 @@ fn the_terminal_chat_asks_the_operator_before_any_change() {
     let s = Server::start(dir.path(), &d.config(""));
     let text = chat(&s, "Why is BEL-VNT-005 jammed? Resolve it.\nn\n\n");
     assert!(text.contains("[tool] node_details") && text.contains("[tool] resolve_fault"), "{text}");
+    // The twin's own calls, made before the model spoke, are marked apart.
+    assert!(text.contains("[twin] node_details {\"node\":\"BEL-VNT-005\"}"), "{text}");
     assert!(text.contains("proposed change A-") && text.contains("approve? [y/N]"), "{text}");
     assert!(s.get("/api/faults", Some(READ)).json().as_array().unwrap().iter().any(|f| f["id"] == fault.as_str()));
     drop(s);

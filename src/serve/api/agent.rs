@@ -49,10 +49,11 @@ pub(crate) struct ChatBody {
     messages: Vec<serde_json::Value>,
 }
 
-/// Ask the operations agent (any token): it answers from the twin's tools; changes it wants
-/// become pending actions for the caller to approve.
+/// Ask the operations agent (any token): grounded in the twin's tools before the model speaks,
+/// its answer checked against the twin (else the twin's facts answer); changes it wants become
+/// pending actions for the caller to approve.
 #[utoipa::path(post, path = "/api/agent/chat", tag = "agent", request_body = ChatBody,
-    responses((status = 200, description = "reply, tool_events, pending_actions, unverified_ids, model_available"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, description = "reply (never empty), kind (what the question asks, as read), answered_by (model, or twin when the twin's facts answered), check (why the model's answer was not used), tool_events (by twin: called before the model spoke; by model), pending_actions, unverified_ids, model_available, rounds"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn agent_chat(req: HttpRequest, payload: web::Payload, st: State) -> HttpResponse {
     let (who, body, _held) = match authorized_body(&req, payload, &st, Access::Read).await {
