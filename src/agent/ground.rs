@@ -9,7 +9,6 @@
 
 use super::tools::{Host, NodeArgs, RecentArgs, Tool, specs};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use twinfault_core::config::NodeRef;
 use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::FaultKind;
@@ -119,16 +118,21 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 pub fn intent(question: &str, host: &dyn Host) -> Intent {
     let live = host.live();
     let q = format!(" {} ", question.to_lowercase());
-    let mut ids: BTreeMap<String, String> =
-        live.facility().node_ids().into_iter().map(|id| (id.to_lowercase(), id.to_string())).collect();
-    ids.extend(live.extras().into_iter().map(|(e, _)| (e.id.to_lowercase(), e.id)));
+    // A word is a node as written, in capitals or in small letters (ids are looked up, not
+    // scanned: a facility may hold a million).
+    let find = |w: &str| {
+        [w.to_string(), w.to_uppercase(), w.to_lowercase()].into_iter().find_map(|c| {
+            let f = live.facility();
+            f.node(&c).map(|n| f.node_id(n).to_string()).or_else(|| live.extra(&c).map(|_| c.clone()))
+        })
+    };
     let mut nodes = Vec::new();
     let mut faults = Vec::new();
     for w in words(question) {
         let w = w.trim_matches(|c| c == '-' || c == '_');
-        if let Some(id) = ids.get(&w.to_lowercase()) {
-            if !nodes.contains(id) {
-                nodes.push(id.clone());
+        if let Some(id) = find(w) {
+            if !nodes.contains(&id) {
+                nodes.push(id);
             }
         } else if w.starts_with("F-") && live.fault(w).is_some() && !faults.iter().any(|f| f == w) {
             faults.push(w.to_string());
