@@ -8,15 +8,13 @@
 //! operator gets the twin's facts (said so) for the rest.
 
 use super::tools::{Host, NodeArgs, RecentArgs, Tool, specs};
-use serde::Serialize;
 use twinfault_core::config::NodeRef;
 use twinfault_core::time::{format_timestamp_ms, parse_timestamp_ms};
 use twinfault_core::types::FaultKind;
 use twinfault_wire::FaultView;
 
 /// What a question asks, as far as a few words tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Which fault a node has.
     WhichFault,
@@ -79,7 +77,7 @@ impl Kind {
 }
 
 /// A question's kind and the ids it names that the twin knows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Intent {
     pub kind: Kind,
     /// Node ids named, as the twin spells them, in the order named.

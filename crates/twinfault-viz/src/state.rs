@@ -670,11 +670,7 @@ impl Sim {
     /// node (its AHU) raised: a damper found stuck from the air temperatures is in fault.
     pub fn status(&self, id: &str) -> Status {
         let own = self.shown_statuses().get(id).copied().unwrap_or_default();
-        self.shown_issues()
-            .values()
-            .filter(|i| i.source == Source::Rule && i.device.as_deref() == Some(id) && i.node != id)
-            .map(|i| i.severity.status())
-            .fold(own, Status::max)
+        self.about().get(id).map_or(own, |a| own.max(*a))
     }
 
     /// Per device, the worst rule finding about it raised by another node.
