@@ -12,7 +12,6 @@ use super::tools::{Host, LocalBoxFuture};
 use crate::live::Live;
 use crate::load::Loaded;
 use crate::sim::runner::{RunOptions, Twins, run_then};
-use crate::store::audit::Outcome;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -64,18 +63,16 @@ impl Host for RunHost {
         })
     }
 
-    fn propose(&self, change: Change, args: Value) -> Result<Value, String> {
-        let p = self.policy.propose(OPERATOR, change, args, self.end_ms).map_err(|e| format!("{e:#}"))?;
-        Ok(p.as_proposal())
+    fn propose(&self, change: Change, arguments: Value) -> Result<Value, String> {
+        self.policy.proposal(OPERATOR, change, arguments, self.end_ms)
     }
 
     fn pending_ids(&self) -> Vec<String> {
-        self.policy.list(OPERATOR).into_iter().map(|p| p.id).collect()
+        self.policy.pending_ids(OPERATOR)
     }
 
     fn audit_read(&self, tool: &str, args: &Value, ok: bool) {
-        let outcome = if ok { Outcome::Executed } else { Outcome::Error };
-        self.policy.record(&format!("agent for {OPERATOR}"), tool, args.clone(), outcome, "");
+        self.policy.audit_read(OPERATOR, tool, args, ok)
     }
 }
 

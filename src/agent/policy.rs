@@ -193,6 +193,29 @@ impl Policy {
         Ok(p)
     }
 
+    /// A change the agent proposed for `operator`, as its tool result (an agent `Host`'s
+    /// `propose`).
+    pub fn proposal(
+        &self,
+        operator: &str,
+        tool: Change,
+        arguments: serde_json::Value,
+        now_ms: i64,
+    ) -> Result<serde_json::Value, String> {
+        self.propose(operator, tool, arguments, now_ms).map(|p| p.as_proposal()).map_err(|e| format!("{e:#}"))
+    }
+
+    /// Ids of `operator`'s pending actions (an agent `Host`'s `pending_ids`).
+    pub fn pending_ids(&self, operator: &str) -> Vec<String> {
+        self.list(operator).into_iter().map(|p| p.id).collect()
+    }
+
+    /// Audits a read the agent made for `operator` (an agent `Host`'s `audit_read`).
+    pub fn audit_read(&self, operator: &str, tool: &str, args: &serde_json::Value, ok: bool) {
+        let outcome = if ok { Outcome::Executed } else { Outcome::Error };
+        self.record(&format!("agent for {operator}"), tool, args.clone(), outcome, "");
+    }
+
     /// Audits what came of an approved action or a direct change.
     pub fn record(&self, who: &str, tool: &str, arguments: serde_json::Value, outcome: Outcome, detail: &str) {
         if let Err(e) = self.audit.append(who, tool, arguments, outcome, detail) {

@@ -3,75 +3,10 @@
 
 use crate::server::{READ, Server, WRITE};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use twinfault::agent::double::{Double, answer, tool_call};
 
-/// A scripted chat-completions endpoint on a free loopback port.
-struct Double {
-    port: u16,
-    /// Every request body it received.
-    requests: Arc<Mutex<Vec<Value>>>,
-}
-
-fn tool_call(name: &str, args: Value) -> Value {
-    json!({ "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "double",
-        "choices": [{ "index": 0, "finish_reason": "tool_calls", "message": { "role": "assistant", "content": null,
-            "tool_calls": [{ "id": format!("call-{name}"), "type": "function", "function": { "name": name, "arguments": args.to_string() } }] } }] })
-}
-
-fn answer(text: &str) -> Value {
-    json!({ "id": "chatcmpl-2", "object": "chat.completion", "created": 0, "model": "double",
-        "choices": [{ "index": 0, "finish_reason": "stop", "message": { "role": "assistant", "content": text } }] })
-}
-
-impl Double {
-    /// Serves `script` in order; the last entry again once it runs out.
-    fn start(script: Vec<Value>) -> Double {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let (req2, script2) = (Arc::clone(&requests), Arc::clone(&script));
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                actix_web::HttpServer::new(move || {
-                    let (reqs, script) = (Arc::clone(&req2), Arc::clone(&script2));
-                    actix_web::App::new().route(
-                        "/v1/chat/completions",
-                        actix_web::web::post().to(move |body: actix_web::web::Json<Value>| {
-                            let (reqs, script) = (Arc::clone(&reqs), Arc::clone(&script));
-                            async move {
-                                reqs.lock().unwrap().push(body.into_inner());
-                                let mut s = script.lock().unwrap();
-                                let next =
-                                    if s.len() > 1 { s.pop_front().unwrap() } else { s.front().cloned().unwrap() };
-                                actix_web::HttpResponse::Ok().json(next)
-                            }
-                        }),
-                    )
-                })
-                .workers(1)
-                .bind(("127.0.0.1", port))
-                .unwrap()
-                .run()
-                .await
-                .unwrap();
-            });
-        });
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Double { port, requests }
-    }
-
-    fn config(&self, extra: &str) -> String {
-        format!(
-            "[agent]\nbase_url = \"http://127.0.0.1:{}/v1\"\napi_key = \"test\"\nmodel = \"double\"\n{extra}",
-            self.port
-        )
-    }
+fn double(script: Vec<Value>) -> Double {
+    Double::start(script).expect("the model double starts on loopback")
 }
 
 /// The tool calls the model made (after the ones the agent made to ground it).
@@ -88,7 +23,7 @@ fn ask(s: &Server, token: &str, question: &str) -> Value {
 
 #[test]
 fn an_overview_question_is_grounded_in_the_overview_before_the_model_speaks() {
-    let d = Double::start(vec![answer("All 14 actuators are healthy.")]);
+    let d = double(vec![answer("All 14 actuators are healthy.")]);
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "Give me a live overview and the top faults.");
@@ -101,7 +36,7 @@ fn an_overview_question_is_grounded_in_the_overview_before_the_model_speaks() {
         (r["tool_events"][0]["outcome"].as_str(), r["tool_events"][0]["by"].as_str()),
         (Some("executed"), Some("twin"))
     );
-    let reqs = d.requests.lock().unwrap().clone();
+    let reqs = d.requests();
     assert_eq!(reqs.len(), 1);
     // The model was offered the tools with schemas from the Rust types, told to answer in text
     // (the facts answer the question), and had the tool's result in its first request.
@@ -149,7 +84,7 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
     let dir = tempfile::tempdir().unwrap();
     let fault = jammed_store(dir.path());
     // The same store, now with the agent pointed at the double.
-    let d = Double::start(vec![
+    let d = double(vec![
         tool_call("explain_fault", json!({ "fault": fault })),
         tool_call("resolve_fault", json!({ "fault": fault, "note": "validated on site" })),
         answer("I proposed resolving it; approve the pending action to carry it out."),
@@ -197,7 +132,7 @@ fn a_resolve_request_becomes_a_pending_action_and_changes_nothing_until_approved
 
 #[test]
 fn run_diagnosis_reports_each_rule_against_its_threshold_from_the_live_twin() {
-    let d = Double::start(vec![
+    let d = double(vec![
         tool_call("run_diagnosis", json!({ "node": "BEL-VNT-005" })),
         answer("BEL-VNT-005: the gear-jam rule holds (tracking error above its threshold)."),
     ]);
@@ -251,24 +186,24 @@ fn run_diagnosis_reports_each_rule_against_its_threshold_from_the_live_twin() {
 #[test]
 fn the_tool_round_limit_holds_and_invented_ids_never_reach_the_operator() {
     // A model that never stops calling tools, and never answers.
-    let d = Double::start(vec![tool_call("search_nodes", json!({ "query": "VNT" }))]);
+    let d = double(vec![tool_call("search_nodes", json!({ "query": "VNT" }))]);
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &d.config("max_tool_rounds = 2"));
     let r = ask(&s, READ, "Which dampers are there?");
     assert_eq!(model_events(&r).len(), 2, "{r}");
     // Two tool rounds, then text only; its empty answer is sent back once, then the twin answers.
-    assert_eq!(d.requests.lock().unwrap().len(), 4);
-    assert_eq!(d.requests.lock().unwrap()[2]["tool_choice"], "none");
+    assert_eq!(d.requests().len(), 4);
+    assert_eq!(d.requests()[2]["tool_choice"], "none");
     assert_eq!(r["answered_by"], "twin");
     assert!(r["check"].as_str().unwrap().contains("empty"), "{r}");
     assert!(r["reply"].as_str().unwrap().contains("datacenter: 0 open fault(s)"), "{r}");
     drop(s);
 
     // A model that invents a device: its answer is checked, sent back, and replaced.
-    let d = Double::start(vec![answer("BEL-VNT-003 is fine, but BEL-VNT-099 reports a gear jam.")]);
+    let d = double(vec![answer("BEL-VNT-003 is fine, but BEL-VNT-099 reports a gear jam.")]);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "Any jams?");
-    let retry = d.requests.lock().unwrap()[1]["messages"].as_array().unwrap().last().unwrap().clone();
+    let retry = d.requests()[1]["messages"].as_array().unwrap().last().unwrap().clone();
     assert!(retry["content"].as_str().unwrap().contains("BEL-VNT-099"), "{retry}");
     assert_eq!(r["answered_by"], "twin");
     // The answer is the twin's; only its note says what the model made up.
@@ -283,11 +218,11 @@ fn a_grounded_question_is_checked_retried_and_answered_from_the_twin_when_the_mo
     let dir = tempfile::tempdir().unwrap();
     let fault = jammed_store(dir.path());
     // Right at once: the model had the device's facts in its first request and said them.
-    let d = Double::start(vec![answer(&format!("BEL-VNT-005 has a gear jam ({fault})."))]);
+    let d = double(vec![answer(&format!("BEL-VNT-005 has a gear jam ({fault})."))]);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "Which fault does BEL-VNT-005 have?");
     assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("which_fault"), Some("model")), "{r}");
-    let first = d.requests.lock().unwrap()[0].clone();
+    let first = d.requests()[0].clone();
     assert_eq!(first["tool_choice"], "none");
     let grounded: Vec<&str> =
         r["tool_events"].as_array().unwrap().iter().map(|e| e["tool"].as_str().unwrap()).collect();
@@ -298,18 +233,18 @@ fn a_grounded_question_is_checked_retried_and_answered_from_the_twin_when_the_mo
     drop(s);
 
     // Wrong, then right: the reason goes back to the model once.
-    let d = Double::start(vec![answer("BEL-VNT-005 has stiction."), answer("BEL-VNT-005 has a gear_jam.")]);
+    let d = double(vec![answer("BEL-VNT-005 has stiction."), answer("BEL-VNT-005 has a gear_jam.")]);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "Which fault does BEL-VNT-005 have?");
     assert_eq!((r["answered_by"].as_str(), r["reply"].as_str()), (Some("model"), Some("BEL-VNT-005 has a gear_jam.")));
-    let reqs = d.requests.lock().unwrap().clone();
+    let reqs = d.requests();
     assert_eq!(reqs.len(), 2);
     let back = reqs[1]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
     assert!(back.contains("does not name BEL-VNT-005's open fault (gear_jam)"), "{back}");
     drop(s);
 
     // Empty twice (a small model's habit): never an empty reply; the twin's facts, said so.
-    let d = Double::start(vec![answer("")]);
+    let d = double(vec![answer("")]);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "When did the gear_jam on BEL-VNT-005 open?");
     assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("since_when"), Some("twin")), "{r}");
@@ -317,12 +252,12 @@ fn a_grounded_question_is_checked_retried_and_answered_from_the_twin_when_the_mo
     let opened = s.get("/api/faults", Some(READ)).json()[0]["opened_at"].as_str().unwrap().to_string();
     assert!(text.contains(&opened) && text.contains("From the twin's own facts"), "{text}");
     assert!(r["check"].as_str().unwrap().contains("empty"));
-    assert_eq!(d.requests.lock().unwrap().len(), 2);
+    assert_eq!(d.requests().len(), 2);
     drop(s);
 
     // A model that tells the operator to call a tool, for what to do: refused; the twin's
     // recommended action instead.
-    let d = Double::start(vec![answer("Call node_details on BEL-VNT-005 to find out.")]);
+    let d = double(vec![answer("Call node_details on BEL-VNT-005 to find out.")]);
     let s = Server::start(dir.path(), &d.config(""));
     let r = ask(&s, READ, "What should I do about the gear_jam on BEL-VNT-005?");
     assert_eq!((r["kind"].as_str(), r["answered_by"].as_str()), (Some("recommended_action"), Some("twin")), "{r}");
@@ -332,13 +267,13 @@ fn a_grounded_question_is_checked_retried_and_answered_from_the_twin_when_the_mo
     drop(s);
 
     // Out of time (a per-question limit below one request): the twin answers, no model asked.
-    let d = Double::start(vec![answer("BEL-VNT-005 has a gear_jam.")]);
+    let d = double(vec![answer("BEL-VNT-005 has a gear_jam.")]);
     let s = Server::start(dir.path(), &d.config("time_limit_s = 0.2"));
     let r = ask(&s, READ, "Which fault does BEL-VNT-005 have?");
     assert_eq!(r["answered_by"], "twin");
     assert!(r["check"].as_str().unwrap().contains("time limit (0.2 s)"), "{r}");
     assert!(r["reply"].as_str().unwrap().contains("gear_jam"), "{r}");
-    assert!(d.requests.lock().unwrap().is_empty());
+    assert!(d.requests().is_empty());
 }
 
 #[test]
@@ -379,7 +314,7 @@ fn the_terminal_chat_asks_the_operator_before_any_change() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     // Declined: nothing changes.
-    let d = Double::start(script("declined"));
+    let d = double(script("declined"));
     let s = Server::start(dir.path(), &d.config(""));
     let text = chat(&s, "Why is BEL-VNT-005 jammed? Resolve it.\nn\n\n");
     assert!(text.contains("[tool] node_details") && text.contains("[tool] resolve_fault"), "{text}");
@@ -389,7 +324,7 @@ fn the_terminal_chat_asks_the_operator_before_any_change() {
     assert!(s.get("/api/faults", Some(READ)).json().as_array().unwrap().iter().any(|f| f["id"] == fault.as_str()));
     drop(s);
     // Approved: carried out.
-    let d = Double::start(script("approved"));
+    let d = double(script("approved"));
     let s = Server::start(dir.path(), &d.config(""));
     let text = chat(&s, "Resolve it.\ny\n\n");
     assert!(text.contains("done:") && text.contains("gear replaced"), "{text}");
@@ -397,7 +332,7 @@ fn the_terminal_chat_asks_the_operator_before_any_change() {
 
 #[test]
 fn a_simulated_floor_takes_an_approved_injection() {
-    let d = Double::start(vec![
+    let d = double(vec![
         tool_call("inject_fault", json!({ "node": "BEL-VNT-002", "kind": "stiction", "severity": 0.6 })),
         answer("I proposed a 0.6 stiction on BEL-VNT-002."),
         tool_call("clear_fault", json!({ "node": "BEL-VNT-002" })),
@@ -405,7 +340,7 @@ fn a_simulated_floor_takes_an_approved_injection() {
     ]);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
         .args(["agent", "--facility", crate::root().join("twins/datacenter.toml").to_str().unwrap()])
-        .env("TWINFAULT_AGENT_BASE_URL", format!("http://127.0.0.1:{}/v1", d.port))
+        .env("TWINFAULT_AGENT_BASE_URL", d.base_url())
         .env("TWINFAULT_AGENT_MODEL", "double")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -434,13 +369,13 @@ fn agent_eval_asks_through_the_servers_tools_and_scores_per_kind() {
     let reply = format!("BEL-VNT-003 has a gear_jam; it opened at {:.1} s.", jam.opened_at_s);
     // A model that first tries to change something nobody asked to change (it was offered no
     // tools: the facts answer every question here), then always gives the same answer.
-    let d = Double::start(vec![tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })), answer(&reply)]);
+    let d = double(vec![tool_call("resolve_fault", json!({ "fault": "F-x", "note": "n" })), answer(&reply)]);
     let dir = tempfile::tempdir().unwrap();
     let out_json = dir.path().join("eval.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_twinfault"))
         .args(["agent-eval", "scenarios/datacenter_gear_jam.toml", "--model", "double", "--json"])
         .arg(&out_json)
-        .args(["--endpoint", &format!("http://127.0.0.1:{}/v1", d.port)])
+        .args(["--endpoint", &d.base_url()])
         .current_dir(crate::root())
         .output()
         .unwrap();
@@ -471,7 +406,7 @@ fn agent_eval_asks_through_the_servers_tools_and_scores_per_kind() {
     assert_eq!(fixed["answered_by"], "twin");
     // What the model saw first is the server's node view, from the server's tool, with the
     // fault's server id: the agent called it before the model spoke.
-    let requests = d.requests.lock().unwrap();
+    let requests = d.requests();
     let facts = requests[0]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
     let line = facts.lines().find(|l| l.starts_with("node_details(")).expect("the device's details");
     let v: Value = serde_json::from_str(line.split_once(" = ").unwrap().1).unwrap();

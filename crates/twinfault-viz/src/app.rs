@@ -94,6 +94,8 @@ pub struct Options {
     pub frames: Option<u32>,
     /// Start zoomed out this many times from the fitted view.
     pub zoom_out: f32,
+    /// Ask the agent this once a critical fault is open (a screenshot then waits for the reply).
+    pub ask: Option<String>,
 }
 
 /// Per-frame CPU time [µs] of the app's drawing systems (map painting, level of detail, picking,
@@ -139,6 +141,8 @@ struct App {
     ask: String,
     /// Charts whose place was printed (with --screenshot, for the tests).
     charts_reported: std::collections::BTreeSet<String>,
+    /// Conversation entries drawn so far (a new one opens the agent panel).
+    agent_seen: usize,
 }
 
 /// The camera as the map is drawn this frame: world units per pixel, centre, window size.
@@ -241,6 +245,7 @@ pub fn run(mut sim: Sim, opts: Options) {
             window: 4,
             ask: String::new(),
             charts_reported: std::collections::BTreeSet::new(),
+            agent_seen: 0,
         })
         .add_systems(Startup, setup)
         .init_resource::<FrameStats>()
@@ -338,12 +343,13 @@ fn setup(mut commands: Commands, app: Res<App>) {
 /// Steps the simulation at `speed` × the wall clock (never more than 2000 epochs a frame).
 fn advance(time: Res<Time>, mut app: ResMut<App>, mut stats: ResMut<FrameStats>) {
     let _t = Timed::new(&mut stats.current_sim_us);
+    // The server's updates (live), or the in-process agent's replies and questions of the run.
+    app.sim.poll();
+    if let Some(m) = app.sim.messages.pop() {
+        app.message = m;
+        app.sim.messages.clear();
+    }
     if app.sim.is_live() {
-        app.sim.poll();
-        if let Some(m) = app.sim.messages.pop() {
-            app.message = m;
-            app.sim.messages.clear();
-        }
         return;
     }
     if app.paused || app.sim.finished() {
@@ -580,17 +586,27 @@ fn pick(
 }
 
 fn screenshot(mut commands: Commands, mut app: ResMut<App>, mut exit: MessageWriter<AppExit>) {
+    // A critical fault open, the issues panel has drawn it, and its device is drawn critical (a
+    // live server's statuses follow its findings by up to an epoch).
+    let critical_shown = |sim: &Sim| {
+        sim.issues().iter().any(|i| {
+            i.severity == twinfault_core::types::Severity::Critical && sim.status(i.target()) == Status::Critical
+        })
+    };
+    if app.opts.ask.is_some() && critical_shown(&app.sim) {
+        let q = app.opts.ask.take().unwrap_or_default();
+        if let Err(e) = app.sim.ask(&q) {
+            app.message = format!("the agent was not asked: {e}");
+        }
+    }
     let Some(path) = app.opts.screenshot.clone() else { return };
     match app.shot {
         ShotState::Waiting => {
-            // Once a critical fault is open and the issues panel has drawn it, take the shot.
-            // (and its device is drawn critical: a live server's statuses follow its findings by
-            // up to an epoch).
-            let shown = app.sim.issues().iter().any(|i| {
-                i.severity == twinfault_core::types::Severity::Critical
-                    && app.sim.status(i.target()) == Status::Critical
-            });
-            if shown {
+            // Take the shot then (after the agent's reply, when it was asked).
+            let shown = critical_shown(&app.sim);
+            if shown && app.sim.agent_waiting() > 0 {
+                app.paused = true;
+            } else if shown {
                 app.paused = true;
                 app.shot = ShotState::Taken(0);
             } else if app.sim.finished() {
@@ -838,8 +854,8 @@ fn panels(
                 });
                 ui.small(&issue.summary);
                 ui.small(format!("Action: {}", issue.action));
-                // Live servers: an operator resolves a fault with a note of what was done.
-                if let Some(id) = issue.id.as_deref().filter(|_| app.sim.is_live()) {
+                // An operator resolves a fault with a note of what was done.
+                if let Some(id) = issue.id.as_deref() {
                     if app.resolving.as_deref() == Some(id) {
                         ui.horizontal(|ui| {
                             ui.add(
@@ -913,9 +929,7 @@ fn panels(
         if !app.message.is_empty() {
             ui.small(&app.message);
         }
-        if app.sim.is_live() {
-            agent_panel(ui, app);
-        }
+        agent_panel(ui, app);
     });
     egui::Panel::bottom("device").default_size(BOTTOM_PANEL).resizable(true).show(&mut root, |ui| {
         device_charts(ui, app);
@@ -1204,11 +1218,19 @@ fn map_names(ctx: &egui::Context, area: egui::Rect, app: &App, view: View) {
     }
 }
 
-/// The server's operations agent: quick prompts from the worst issue, `@NODE` mentions, the
-/// conversation, and the changes it proposed with approve/reject buttons.
+/// The operations agent (the server's, or the same agent in-process over this run): quick
+/// prompts from the worst issue, `@NODE` mentions, the conversation, and the changes it proposed
+/// with approve/reject buttons.
 fn agent_panel(ui: &mut egui::Ui, app: &mut App) {
     ui.separator();
-    egui::CollapsingHeader::new("Agent").id_salt("agent").default_open(false).show(ui, |ui| {
+    // A new entry in the conversation opens the panel.
+    let new = app.sim.agent.len() > app.agent_seen;
+    app.agent_seen = app.sim.agent.len();
+    let header = egui::CollapsingHeader::new("Agent").id_salt("agent").default_open(false);
+    header.open(new.then_some(true)).show(ui, |ui| {
+        if let Some(with) = app.sim.agent_answers_with() {
+            ui.small(format!("answers with {with}"));
+        }
         ui.horizontal_wrapped(|ui| {
             for q in app.sim.quick_prompts() {
                 if ui.small_button(&q).clicked() {
@@ -1219,6 +1241,9 @@ fn agent_panel(ui: &mut egui::Ui, app: &mut App) {
         egui::ScrollArea::vertical().id_salt("agent-log").max_height(140.0).stick_to_bottom(true).show(ui, |ui| {
             for (who, text) in &app.sim.agent {
                 ui.small(format!("{who}: {text}"));
+            }
+            if app.sim.agent_waiting() > 0 {
+                ui.small("agent: thinking… (a model on a CPU can take minutes; the run goes on)");
             }
         });
         ui.horizontal(|ui| {

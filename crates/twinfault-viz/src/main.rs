@@ -54,6 +54,21 @@ struct Args {
     /// Generated campus: actuators per AHU.
     #[arg(long)]
     actuators_per_ahu: Option<usize>,
+    /// The in-process agent's model: an OpenAI-compatible base URL, e.g. a local server's
+    /// http://127.0.0.1:8089/v1 (without one, the twin's own facts answer).
+    #[arg(long, env = "TWINFAULT_AGENT_BASE_URL")]
+    agent_base_url: Option<String>,
+    /// The in-process agent's model name.
+    #[arg(long, env = "TWINFAULT_AGENT_MODEL")]
+    agent_model: Option<String>,
+    /// Longest time for one question to the in-process agent [s]; then the twin's facts answer
+    /// (a small model on a CPU needs minutes; the server's default when omitted).
+    #[arg(long)]
+    agent_time_limit: Option<f64>,
+    /// Ask the agent this once a critical fault is open (with --screenshot, the shot waits for
+    /// the reply).
+    #[arg(long)]
+    ask: Option<String>,
 }
 
 fn parse_inject(spec: &str) -> Result<(f64, InjectForm), String> {
@@ -96,13 +111,22 @@ fn main() -> ExitCode {
         }
         (None, None) => unreachable!("clap requires one"),
     };
-    let sim = match sim {
+    let mut sim = match sim {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    sim.agent_config.base_url = a.agent_base_url;
+    sim.agent_config.model = a.agent_model;
+    if let Some(limit) = a.agent_time_limit {
+        if !(limit > 0.0 && limit.is_finite()) {
+            eprintln!("error: --agent-time-limit must be a positive number of seconds");
+            return ExitCode::from(2);
+        }
+        sim.agent_config.time_limit_s = limit;
+    }
     let opts = Options {
         speed: a.speed,
         screenshot: a.screenshot,
@@ -110,6 +134,7 @@ fn main() -> ExitCode {
         select: a.select,
         frames: a.frames,
         zoom_out: a.zoom_out,
+        ask: a.ask,
     };
     run(sim, opts);
     ExitCode::SUCCESS

@@ -266,6 +266,10 @@ pub struct Sim {
     events: Vec<Event>,
     /// The run as it was at an earlier time, while the time slider is held there.
     past: Option<Past>,
+    /// Where the in-process agent's model is (the configuration, then the environment).
+    pub agent_config: twinfault::agent::chat::AgentConfig,
+    /// The agent in-process, started by the first question.
+    local_agent: Option<crate::agent::LocalAgent>,
 }
 
 /// Statuses and open issues at an earlier time of the run.
@@ -383,6 +387,8 @@ impl Sim {
             truth: Vec::new(),
             events: Vec::new(),
             past: None,
+            agent_config: Default::default(),
+            local_agent: None,
         }
     }
 
@@ -449,6 +455,7 @@ impl Sim {
         let events = l.run.recorder.last_epoch().to_vec();
         self.apply(&events);
         self.sample_chart();
+        self.tell_agent();
         events
     }
 
@@ -459,9 +466,10 @@ impl Sim {
         self.chart.iter().filter(move |p| p.t_s >= from)
     }
 
-    /// Takes in what the server poller sent (live mode); returns whether anything changed.
+    /// Takes in what the server poller sent (live mode), or the in-process agent's replies and
+    /// the diagnoses it waits for; returns whether anything changed.
     pub fn poll(&mut self) -> bool {
-        let Driver::Remote(r) = &self.driver else { return false };
+        let Driver::Remote(r) = &self.driver else { return self.poll_agent() };
         let updates = r.updates();
         let changed = !updates.is_empty();
         for u in updates {
@@ -484,25 +492,7 @@ impl Sim {
                     self.fault_history.extend(changes);
                 }
                 Update::Message(m) => self.messages.push(m),
-                Update::Agent(v) => {
-                    let mut text = v["reply"].as_str().unwrap_or_default().to_string();
-                    let tools: Vec<&str> =
-                        v["tool_events"].as_array().into_iter().flatten().filter_map(|e| e["tool"].as_str()).collect();
-                    if !tools.is_empty() {
-                        text = format!("[{}] {text}", tools.join(", "));
-                    }
-                    if let Some(ids) = v["unverified_ids"].as_array().filter(|a| !a.is_empty()) {
-                        let ids: Vec<&str> = ids.iter().filter_map(|x| x.as_str()).collect();
-                        text.push_str(&format!(" (not known to the twin: {})", ids.join(", ")));
-                    }
-                    self.agent.push(("agent".into(), text));
-                    for p in v["pending_actions"].as_array().into_iter().flatten() {
-                        if let Some(id) = p["pending_action"].as_str() {
-                            self.pending
-                                .push((id.into(), format!("{} {}", p["tool"].as_str().unwrap_or("?"), p["arguments"])));
-                        }
-                    }
-                }
+                Update::Agent(v) => self.take_reply(&v),
                 Update::Reachable(ok) => self.reachable = ok,
                 Update::Chart { .. } => {}
             }
@@ -513,6 +503,9 @@ impl Sim {
     fn apply(&mut self, events: &[Event]) {
         if !self.is_live() {
             self.events.extend_from_slice(events);
+        }
+        if let Some(a) = &self.local_agent {
+            a.live.apply(events);
         }
         for ev in events {
             match ev {
@@ -739,14 +732,20 @@ impl Sim {
         }
     }
 
-    /// Asks the server's agent (live mode); the answer arrives in [`Sim::agent`].
+    /// Asks the agent: the server's (live mode), or the agent in-process over this run (started
+    /// by the first question). The answer arrives in [`Sim::agent`].
     pub fn ask(&mut self, text: &str) -> Result<(), String> {
-        let Driver::Remote(r) = &self.driver else {
-            return Err("the agent answers about a live server (--connect)".into());
-        };
         let text = text.trim();
         if text.is_empty() {
             return Err("ask something".into());
+        }
+        if let Driver::Local(l) = &self.driver
+            && self.local_agent.is_none()
+        {
+            let agent =
+                crate::agent::LocalAgent::start(Arc::clone(l.run.facility()), &self.events, self.agent_config.clone())?;
+            self.local_agent = Some(agent);
+            self.tell_agent();
         }
         self.agent.push(("you".into(), text.to_string()));
         let messages = self
@@ -756,16 +755,152 @@ impl Sim {
                 |(who, t)| serde_json::json!({ "role": if who == "you" { "user" } else { "assistant" }, "content": t }),
             )
             .collect();
-        r.send(Command::Ask(messages));
+        match (&self.driver, &mut self.local_agent) {
+            (Driver::Remote(r), _) => r.send(Command::Ask(messages)),
+            (Driver::Local(_), Some(a)) => a.ask(messages),
+            (Driver::Local(_), None) => unreachable!("started above"),
+        }
         Ok(())
     }
 
-    /// Approves or rejects a change the agent proposed.
+    /// What answers the agent's questions: a model (named, with its endpoint), or the twin's own
+    /// facts; `None` before the first question in-process, and live (the server's configuration).
+    pub fn agent_answers_with(&self) -> Option<&str> {
+        self.local_agent.as_ref().map(|a| a.answers_with.as_str())
+    }
+
+    /// Questions asked of the in-process agent and not yet answered.
+    pub fn agent_waiting(&self) -> usize {
+        self.local_agent.as_ref().map_or(0, |a| a.waiting)
+    }
+
+    /// One agent reply (the server's format) into the conversation and the pending changes.
+    fn take_reply(&mut self, v: &serde_json::Value) {
+        let mut text = v["reply"].as_str().unwrap_or_default().to_string();
+        let tools: Vec<&str> =
+            v["tool_events"].as_array().into_iter().flatten().filter_map(|e| e["tool"].as_str()).collect();
+        if !tools.is_empty() {
+            text = format!("[{}] {text}", tools.join(", "));
+        }
+        if let Some(ids) = v["unverified_ids"].as_array().filter(|a| !a.is_empty()) {
+            let ids: Vec<&str> = ids.iter().filter_map(|x| x.as_str()).collect();
+            text.push_str(&format!(" (not known to the twin: {})", ids.join(", ")));
+        }
+        self.agent.push(("agent".into(), text));
+        for p in v["pending_actions"].as_array().into_iter().flatten() {
+            if let Some(id) = p["pending_action"].as_str() {
+                self.pending.push((id.into(), format!("{} {}", p["tool"].as_str().unwrap_or("?"), p["arguments"])));
+            }
+        }
+    }
+
+    /// The in-process agent's replies in, and the diagnoses it waits for answered from the run's
+    /// twins as they are now.
+    fn poll_agent(&mut self) -> bool {
+        let (Driver::Local(l), Some(a)) = (&self.driver, &mut self.local_agent) else { return false };
+        let now = l.run.setup.grid.epoch_start(l.run.epoch());
+        for d in a.diagnoses() {
+            use twinfault::sim::engine::NoDiagnosis;
+            let answer = match l.run.facility().node(&d.node) {
+                Some(NodeRef::Actuator(i)) => Ok(serde_json::to_value(l.run.setup.actuators[i].diagnosis(now))),
+                Some(NodeRef::Ahu(h)) => Ok(serde_json::to_value(l.run.setup.ahus[h].diagnosis(now))),
+                Some(NodeRef::Plant) => Err(NoDiagnosis::Plant(d.node.clone()).to_string()),
+                None => Err(NoDiagnosis::Unknown(d.node.clone()).to_string()),
+            };
+            let _ = d.reply.send(answer.map(|v| v.unwrap_or_default()));
+        }
+        let replies = a.replies();
+        let changed = !replies.is_empty();
+        for v in replies {
+            self.take_reply(&v);
+        }
+        changed
+    }
+
+    /// The in-process agent's "now", and each device's latest sample while a question is open.
+    fn tell_agent(&self) {
+        let (Driver::Local(l), Some(a)) = (&self.driver, &self.local_agent) else { return };
+        a.set_now(self.now().0 as i64);
+        if a.waiting == 0 && !l.run.setup.actuators.is_empty() && a.live.last_sample(0).is_some() {
+            return;
+        }
+        for (i, t) in l.run.setup.actuators.iter().enumerate() {
+            if let Some(s) = t.detector().last_sample() {
+                a.live.note_sample(i, *s);
+            }
+        }
+    }
+
+    /// Approves or rejects a change the agent proposed. Live, the server decides and carries it
+    /// out; in-process, the approval policy decides and the run takes the change at once.
     pub fn decide(&mut self, action: &str, approve: bool) {
+        self.pending.retain(|p| p.0 != action);
         if let Driver::Remote(r) = &self.driver {
             r.send(Command::Decide { action: action.to_string(), approve });
+            return;
         }
-        self.pending.retain(|p| p.0 != action);
+        let Some(a) = &self.local_agent else { return };
+        let now = twinfault::clock::now_ms();
+        let policy = Arc::clone(&a.policy);
+        let decided = if approve {
+            policy.approve(action, crate::agent::OPERATOR, now)
+        } else {
+            policy.reject(action, crate::agent::OPERATOR, now)
+        };
+        let message = match decided {
+            Err(e) => e.to_string(),
+            Ok(p) if !approve => format!("rejected {}: nothing changed", p.id),
+            Ok(p) => {
+                let result = self.carry_out(p.tool, &p.arguments);
+                if let Some(a) = &self.local_agent {
+                    a.record(p.tool, p.arguments.clone(), &result);
+                }
+                match result {
+                    Ok(m) => format!("approved {}: {m}", p.id),
+                    Err(e) => format!("approved {}, but it failed: {e}", p.id),
+                }
+            }
+        };
+        self.messages.push(message);
+    }
+
+    /// An approved change, on the in-process run now.
+    fn carry_out(
+        &mut self,
+        change: twinfault::agent::policy::Change,
+        args: &serde_json::Value,
+    ) -> Result<String, String> {
+        use twinfault::agent::policy::Change as C;
+        let text = |k: &str| args[k].as_str().map(str::to_string).ok_or_else(|| format!("{change}: no \"{k}\""));
+        match change {
+            C::InjectFault => {
+                let kind = text("kind")?;
+                let form = InjectForm {
+                    node: text("node")?,
+                    kind: FaultKind::parse(&kind).ok_or_else(|| format!("\"{kind}\" is not a fault kind"))?,
+                    severity: args["severity"].as_f64().map_or_else(|| args["severity"].to_string(), |v| v.to_string()),
+                };
+                self.inject(&form)
+            }
+            C::ClearFault => self.repair(&text("node")?),
+            C::ResolveFault => self.resolve(&text("fault")?, &text("note")?),
+        }
+    }
+
+    /// Repairs a simulated device now: its injected faults end (in-process runs; a live server
+    /// repairs through its agent's approved `clear_fault`).
+    pub fn repair(&mut self, node: &str) -> Result<String, String> {
+        let now = self.now();
+        let Driver::Local(l) = &mut self.driver else { return Err("a live server repairs through its agent".into()) };
+        let Some(NodeRef::Actuator(i)) = self.layout.node(node) else { return Err(format!("no actuator \"{node}\"")) };
+        let ids =
+            l.run.setup.actuators[i].clear_injections(now).ok_or_else(|| format!("{node} is fed by telemetry"))?;
+        l.run.recorder.end_injections(&ids, now);
+        Ok(if ids.is_empty() {
+            format!("{node} had no injected fault")
+        } else {
+            format!("repaired {node}: ended {}", ids.join(", "))
+        })
     }
 
     /// Questions to offer: about the worst open issue first.
@@ -779,16 +914,32 @@ impl Sim {
         v
     }
 
-    /// Resolves an open fault of a live server with a note (the server answers in [`Sim::messages`]).
+    /// Resolves an open fault with a note of what was done: a live server's (it answers in
+    /// [`Sim::messages`]), or in-process at once, as its twin's `force_resolve` (it opens again if
+    /// its condition holds).
     pub fn resolve(&mut self, fault: &str, note: &str) -> Result<String, String> {
-        let Driver::Remote(r) = &self.driver else {
-            return Err("faults of an in-process run resolve when their condition clears".into());
-        };
-        if note.trim().is_empty() {
+        let note = note.trim();
+        if note.is_empty() {
             return Err("a resolution needs a note (what was done)".into());
         }
-        r.send(Command::Resolve { fault: fault.to_string(), note: note.trim().to_string() });
-        Ok(format!("asked the server to resolve {fault}"))
+        let now = self.now();
+        let l = match &mut self.driver {
+            Driver::Remote(r) => {
+                r.send(Command::Resolve { fault: fault.to_string(), note: note.to_string() });
+                return Ok(format!("asked the server to resolve {fault}"));
+            }
+            Driver::Local(l) => l,
+        };
+        let f = self.ledger.fault(fault).filter(|f| f.is_open()).ok_or_else(|| format!("no open fault \"{fault}\""))?;
+        let (node, kind, device) = (f.node.clone(), f.kind, f.device.clone());
+        let (at, event) = match self.layout.node(&node) {
+            Some(n @ NodeRef::Actuator(i)) => (n, l.run.setup.actuators[i].force_resolve(now, kind)),
+            Some(n @ NodeRef::Ahu(h)) => (n, l.run.setup.ahus[h].force_resolve(now, kind, device.as_deref())),
+            _ => (NodeRef::Plant, None),
+        };
+        let e = event.ok_or_else(|| format!("{fault} is no longer open on {node}"))?;
+        l.run.recorder.findings(at, vec![e]);
+        Ok(format!("resolved {fault} ({note})"))
     }
 
     /// Status of every actuator (facility order) and of every zone, in one pass: what a frame
@@ -908,7 +1059,8 @@ mod tests {
             sim.step();
         }
         assert_eq!(sim.quick_prompts()[0], "Why is BEL-VNT-003 reporting gear_jam?");
-        assert!(sim.ask("hello").unwrap_err().contains("live server"));
+        assert_eq!(sim.ask("  ").unwrap_err(), "ask something");
+        assert_eq!(sim.agent_answers_with(), None, "an empty question started the agent");
     }
 
     #[test]

@@ -27,18 +27,16 @@ impl crate::agent::tools::Host for Host<'_> {
         })
     }
 
-    fn propose(&self, change: Change, args: serde_json::Value) -> Result<serde_json::Value, String> {
-        let p = self.st.policy.propose(&self.operator, change, args, now_ms()).map_err(|e| format!("{e:#}"))?;
-        Ok(p.as_proposal())
+    fn propose(&self, change: Change, arguments: serde_json::Value) -> Result<serde_json::Value, String> {
+        self.st.policy.proposal(&self.operator, change, arguments, now_ms())
     }
 
     fn pending_ids(&self) -> Vec<String> {
-        self.st.policy.list(&self.operator).into_iter().map(|p| p.id).collect()
+        self.st.policy.pending_ids(&self.operator)
     }
 
     fn audit_read(&self, tool: &str, args: &serde_json::Value, ok: bool) {
-        let outcome = if ok { Outcome::Executed } else { Outcome::Error };
-        self.st.policy.record(&format!("agent for {}", self.operator), tool, args.clone(), outcome, "");
+        self.st.policy.audit_read(&self.operator, tool, args, ok)
     }
 }
 

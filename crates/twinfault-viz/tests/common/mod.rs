@@ -1,6 +1,6 @@
 //! A real `twinfault serve` process on a free loopback port, and a jammed actuator's telemetry to
-//! feed it. The visualizer does not link the server: the test runs the product's binary, which
-//! `cargo test --workspace` builds before any test runs.
+//! feed it: the test runs the product's binary as a user would, which `cargo test --workspace`
+//! builds before any test runs.
 
 #![allow(dead_code)]
 
