@@ -618,6 +618,13 @@ fn screenshot(mut commands: Commands, mut app: ResMut<App>, mut exit: MessageWri
             // Let egui lay out and draw the paused state for a few frames first.
             if n == 10 {
                 commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path.clone()));
+                // What the agent panel holds (for the tests).
+                if let Some(with) = app.sim.agent_answers_with() {
+                    eprintln!("agent panel: answers with {with}");
+                }
+                for (who, text) in &app.sim.agent {
+                    eprintln!("agent panel: {who}: {text}");
+                }
             }
             if n > 10 && path.exists() && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) && n > 30 {
                 exit.write(AppExit::Success);

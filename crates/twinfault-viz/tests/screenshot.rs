@@ -147,15 +147,45 @@ fn the_window_shows_the_critical_device_and_its_issue() {
 }
 
 /// The stuck chilled-water valve is found by its AHU from the air temperatures (its own rules see
-/// nothing): its square, its dot in the tree and its name are drawn critical all the same.
+/// nothing): its square, its dot in the tree and its name are drawn critical all the same. Asked
+/// about it, the agent in-process (the model double) answers in the window's panel.
 #[test]
 fn a_device_with_a_finding_its_ahu_raised_is_drawn_in_the_findings_colour() {
+    let reply = "BEL-CHW-201 is stuck_at about 20 %: ahu-02 finds it from the air temperatures.";
+    let model = twinfault::agent::double::Double::start(vec![twinfault::agent::double::answer(reply)]).unwrap();
     let scenario = common::root().join("scenarios/datacenter_stuck_at.toml");
-    let shot = shoot("stuck", &[scenario.to_str().unwrap(), "--speed", "400", "--select", "BEL-CHW-201"]);
+    let base = model.base_url();
+    let question = "What is wrong with BEL-CHW-201?";
+    let shot = shoot(
+        "stuck",
+        &[
+            scenario.to_str().unwrap(),
+            "--speed",
+            "400",
+            "--select",
+            "BEL-CHW-201",
+            "--agent-base-url",
+            &base,
+            "--agent-model",
+            "double",
+            "--ask",
+            question,
+        ],
+    );
     // BEL-CHW-201 sits at map (1140, 580) (twins/datacenter.toml).
     shot.assert_device("BEL-CHW-201", (1140.0, 580.0), Status::Critical);
     shot.assert_named("BEL-CHW-201", (1140.0, 580.0), status_rgb(Status::Critical));
     shot.assert_issue_listed();
+    // The window asked once the fault was open, waited for the reply, and shows it.
+    let requests = model.requests();
+    assert!(!requests.is_empty(), "the model was not asked:\n{}", shot.stderr);
+    assert!(requests[0]["messages"].to_string().contains(question));
+    for line in [format!("answers with double at {base}"), format!("you: {question}")] {
+        assert!(shot.stderr.contains(&format!("agent panel: {line}")), "no \"{line}\" in:\n{}", shot.stderr);
+    }
+    // The reply, after the tools that grounded it.
+    let answered = shot.stderr.lines().find(|l| l.starts_with("agent panel: agent: [")).unwrap_or_default();
+    assert!(answered.ends_with(reply) && answered.contains("node_details"), "{}", shot.stderr);
 }
 
 #[test]
