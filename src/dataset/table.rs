@@ -282,6 +282,19 @@ impl CsvWriter {
     }
 }
 
+/// Writes one table to `path`: Parquet when its name ends in `.parquet`, CSV otherwise.
+pub fn write_file(path: &Path, t: &Table) -> Result<()> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+        let mut w = ParquetWriter::create(path, t)?;
+        w.write(t)?;
+        w.finish()
+    } else {
+        let mut w = CsvWriter::create(path, t)?;
+        w.write(t)?;
+        w.finish()
+    }
+}
+
 /// Reads a whole Parquet file written by [`ParquetWriter`] (every row group, in order).
 pub fn read_parquet(path: &Path) -> Result<Table> {
     Ok(read_row_groups(path, false)?.pop().expect("one table"))

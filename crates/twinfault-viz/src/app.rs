@@ -981,18 +981,21 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                 ui.selectable_value(&mut app.window, k, *label);
             }
         });
-        if ui
-            .button("export window (CSV)")
-            .on_hover_text("the charted samples, labelled, in the dataset's telemetry columns")
-            .clicked()
-        {
-            let x = app.sim.shown_at().unwrap_or(if app.sim.is_live() { 0.0 } else { app.sim.now().as_secs_f64() });
-            let stamp = app.sim.clock().label(x).replace(':', "");
-            let path = PathBuf::from(format!("twinfault-{id}-{stamp}.csv"));
-            app.message = match app.sim.export_window(CHART_WINDOWS[app.window].1, &path) {
-                Ok(n) => format!("wrote {n} labelled samples to {}", path.display()),
-                Err(e) => e,
-            };
+        ui.label("export window");
+        for ext in ["csv", "parquet"] {
+            if ui
+                .button(ext.to_uppercase())
+                .on_hover_text("the charted samples, labelled, in the dataset's telemetry columns")
+                .clicked()
+            {
+                let x = app.sim.shown_at().unwrap_or(if app.sim.is_live() { 0.0 } else { app.sim.now().as_secs_f64() });
+                let stamp = app.sim.clock().label(x).replace(':', "");
+                let path = PathBuf::from(format!("twinfault-{id}-{stamp}.{ext}"));
+                app.message = match app.sim.export_window(CHART_WINDOWS[app.window].1, &path) {
+                    Ok(n) => format!("wrote {n} labelled samples to {}", path.display()),
+                    Err(e) => e,
+                };
+            }
         }
         ui.small("shaded: the twin's findings; purple strip: injected faults (truth)");
     });

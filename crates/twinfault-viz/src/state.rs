@@ -571,10 +571,13 @@ impl Sim {
     }
 
     /// Writes the selected device's charted window (the last `window_s` seconds, all when `None`;
-    /// up to the time shown when scrubbed back) as a labelled CSV slice in the dataset's telemetry
-    /// columns: per sample the signals, the AHU's phase, the injected fault in force (`fault_kind`,
-    /// `normal` when none; `fault_id`, `severity`) and what the twin had open (`finding`). Returns
-    /// the rows written.
+    /// up to the time shown when scrubbed back) as a labelled slice in the dataset's telemetry
+    /// columns and names (`twinfault generate`'s `samples`; Parquet when `path` ends in
+    /// `.parquet`, CSV otherwise): per sample the signals, the AHU's phase, the injected fault in
+    /// force (`fault_kind`, `normal` when none; `fault_id`, `severity`) and what the twin had open
+    /// (`finding`, kinds joined by `+`). Watching a live server, `phase` and `fault_kind` are
+    /// empty: the visualizer knows neither the phase history nor any truth there. Returns the rows
+    /// written.
     pub fn export_window(&self, window_s: Option<f64>, path: &std::path::Path) -> Result<usize, String> {
         let Some(node) = self.selected.clone() else { return Err("select a device to export its window".into()) };
         let upto = self.shown_at().unwrap_or(f64::INFINITY) + if self.is_live() { self.chart_origin_s() } else { 0.0 };
@@ -597,19 +600,30 @@ impl Sim {
             .filter(|h| h.1 == node && h.3 != Change::Updated)
             .map(|h| (h.0.as_secs_f64(), h.2, h.3))
             .collect();
-        let mut out = String::from(
-            "node,t_ms,setpoint_pct,position_pct,torque_nm,power_w,temperature_c,signal_quality,phase,fault_kind,fault_id,severity,finding\n",
-        );
-        let num = |v: f64| if v.is_finite() { format!("{v:.4}") } else { String::new() };
-        let mut rows = 0;
+        use twinfault::dataset::generate::{PHASES, class_code, classes, phase_code};
+        use twinfault::dataset::table::{Col, Dict, Table};
+        let dict = |names: &[&str]| -> Vec<Arc<str>> { names.iter().map(|n| Arc::from(*n)).collect() };
+        let (mut t_ms, mut setpoint, mut position, mut torque, mut power, mut temperature, mut quality) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut phase, mut class, mut severity) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut fault_ids, mut fault, mut finding_names, mut finding) =
+            (Dict::default(), Vec::new(), Dict::default(), Vec::new());
+        let live = self.is_live();
         for p in self.chart_window(window_s).filter(|p| p.t_s <= upto) {
             let t = p.t_s;
-            let phase = phases
-                .iter()
-                .rev()
-                .find(|x| x.0 <= t)
-                .map_or(if self.is_live() { "" } else { "off" }, |x| x.1.as_str());
+            t_ms.push((t * 1000.0).round() as i64);
+            setpoint.push(p.setpoint_pct as f32);
+            position.push(p.position_pct as f32);
+            torque.push(p.torque_nm as f32);
+            power.push(p.power_w as f32);
+            temperature.push(p.temperature_c as f32);
+            quality.push(p.signal_quality.is_finite().then_some(p.signal_quality as f32));
+            // A live server's phases and truth are not known here: those cells stay empty.
+            phase.push((!live).then(|| phases.iter().rev().find(|x| x.0 <= t).map_or(0, |x| phase_code(x.1))));
             let truth = self.truth.iter().rfind(|x| x.node == node && x.start_s <= t && x.end_s.is_none_or(|e| t < e));
+            class.push((!live).then(|| class_code(truth.map(|x| x.kind))));
+            fault.push(truth.map(|x| fault_ids.code(&x.id)));
+            severity.push(truth.map_or(0.0, |x| x.severity as f32));
             let mut open: Vec<FaultKind> = Vec::new();
             for (_, kind, change) in findings.iter().filter(|f| f.0 <= t) {
                 match change {
@@ -618,24 +632,26 @@ impl Sim {
                     _ => {}
                 }
             }
-            let finding: Vec<&str> = open.iter().map(|k| k.as_str()).collect();
-            out.push_str(&format!(
-                "{node},{},{},{},{},{},{},{},{phase},{},{},{},{}\n",
-                (t * 1000.0).round() as i64,
-                num(p.setpoint_pct),
-                num(p.position_pct),
-                num(p.torque_nm),
-                num(p.power_w),
-                num(p.temperature_c),
-                num(p.signal_quality),
-                truth.map_or("normal", |x| x.kind.as_str()),
-                truth.map_or("", |x| x.id.as_str()),
-                truth.map_or(0.0, |x| x.severity),
-                finding.join("+"),
-            ));
-            rows += 1;
+            let open: Vec<&str> = open.iter().map(|k| k.as_str()).collect();
+            finding.push((!open.is_empty()).then(|| finding_names.code(&open.join("+"))));
         }
-        std::fs::write(path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let rows = t_ms.len();
+        let table = Table::new(vec![
+            ("node", Col::Str { dict: vec![Arc::from(node.as_str())], codes: vec![0; rows] }),
+            ("t_ms", Col::I64(t_ms)),
+            ("setpoint_pct", Col::F32(setpoint)),
+            ("position_pct", Col::F32(position)),
+            ("torque_nm", Col::F32(torque)),
+            ("power_w", Col::F32(power)),
+            ("temperature_c", Col::F32(temperature)),
+            ("signal_quality", Col::OptF32(quality)),
+            ("phase", Col::OptStr { dict: dict(&PHASES), codes: phase }),
+            ("fault_kind", Col::OptStr { dict: dict(&classes()), codes: class }),
+            ("fault_id", Col::OptStr { dict: fault_ids.values, codes: fault }),
+            ("severity", Col::F32(severity)),
+            ("finding", Col::OptStr { dict: finding_names.values, codes: finding }),
+        ]);
+        twinfault::dataset::table::write_file(path, &table).map_err(|e| format!("{e:#}"))?;
         Ok(rows)
     }
 
@@ -1222,6 +1238,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("slice.csv");
         let rows = sim.export_window(Some(1200.0), &path).unwrap();
+        // The same slice as Parquet, read back by the dataset's reader: the same rows and labels.
+        let parquet = dir.path().join("slice.parquet");
+        assert_eq!(sim.export_window(Some(1200.0), &parquet).unwrap(), rows);
+        let back = twinfault::dataset::table::read_parquet(&parquet).unwrap();
+        assert_eq!(back.rows(), rows);
+        let twinfault::dataset::table::Col::OptStr { dict, codes } = back.col("fault_kind").unwrap() else {
+            panic!("fault_kind is text")
+        };
+        let labels: Vec<&str> = codes.iter().map(|c| dict[c.unwrap() as usize].as_ref()).collect();
+        assert_eq!((labels[0], labels[rows - 1]), ("normal", "gear_jam"));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), rows + 1);
@@ -1233,7 +1259,7 @@ mod tests {
         let last = lines[rows];
         assert_eq!(
             (col(first, 0), col(first, 9), col(first, 8)),
-            ("BEL-VNT-003".into(), "normal".into(), "occupied".into())
+            ("BEL-VNT-003".into(), "normal".into(), "steady".into())
         );
         assert_eq!((col(last, 9), col(last, 10)), ("gear_jam".into(), "F1".into()));
         assert_eq!(col(last, 12), "gear_jam", "the twin had found it by the window's end");
