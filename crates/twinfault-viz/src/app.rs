@@ -755,11 +755,17 @@ fn panels(
                 if app.sim.finished() {
                     ui.label("(end)");
                 }
-                // The time slider: the map and the issues as they were then.
-                let now = app.sim.now().as_secs_f64();
-                let mut t = app.sim.shown_at().unwrap_or(now);
-                ui.label("history");
-                if ui.add(egui::Slider::new(&mut t, 0.0..=now.max(1.0)).show_value(false)).changed() {
+            }
+            // The time slider: the map and the issues as they were then (live: since this window
+            // connected; the server keeps no past statuses).
+            if let Some((from, to)) = app.sim.history_range() {
+                let mut t = app.sim.shown_at().unwrap_or(to);
+                ui.label("history").on_hover_text(if app.sim.is_live() {
+                    "back through what this window has watched since it connected"
+                } else {
+                    "back through the run"
+                });
+                if ui.add(egui::Slider::new(&mut t, from..=to).show_value(false)).changed() {
                     app.sim.scrub_to(Some(t));
                 }
                 if let Some(at) = app.sim.shown_at() {

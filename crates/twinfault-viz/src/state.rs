@@ -266,6 +266,8 @@ pub struct Sim {
     events: Vec<Event>,
     /// The run as it was at an earlier time, while the time slider is held there.
     past: Option<Past>,
+    /// Live mode: what this window has watched, for the time slider.
+    watched: Watched,
     /// Where the in-process agent's model is (the configuration, then the environment).
     pub agent_config: twinfault::agent::chat::AgentConfig,
     /// The agent in-process, started by the first question.
@@ -274,9 +276,71 @@ pub struct Sim {
 
 /// Statuses and open issues at an earlier time of the run.
 struct Past {
+    /// When [s]: of the run in-process, since 1970 live.
     t_s: f64,
     statuses: BTreeMap<String, Status>,
     issues: BTreeMap<String, Issue>,
+}
+
+/// Live mode: what this window has watched since it connected (a server keeps no past statuses;
+/// the window remembers its polls), to scrub back through. Bounded: the oldest changes fold into
+/// the base once there are too many.
+#[derive(Default)]
+struct Watched {
+    /// Every node's status at `base_t_s` [s since 1970].
+    base: BTreeMap<String, Status>,
+    base_t_s: Option<f64>,
+    /// Status changes after the base, oldest first: (t [s], node, status).
+    changes: VecDeque<(f64, String, Status)>,
+    /// The open issues each time they changed, oldest first.
+    issues: VecDeque<(f64, Arc<BTreeMap<String, Issue>>)>,
+}
+
+/// Status changes and issue lists a live window remembers.
+const WATCHED_CHANGES: usize = 200_000;
+const WATCHED_ISSUE_LISTS: usize = 5_000;
+
+impl Watched {
+    /// One poll: the server's time, its statuses (before they are folded in) against `known`,
+    /// and its open issues.
+    fn poll(
+        &mut self,
+        t_s: f64,
+        known: &BTreeMap<String, Status>,
+        statuses: &[(String, Status)],
+        issues: &BTreeMap<String, Issue>,
+    ) {
+        if self.base_t_s.is_none() {
+            self.base = statuses.iter().cloned().collect();
+            self.base_t_s = Some(t_s);
+        } else {
+            for (id, s) in statuses.iter().filter(|(id, s)| known.get(id) != Some(s)) {
+                self.changes.push_back((t_s, id.clone(), *s));
+            }
+            while self.changes.len() > WATCHED_CHANGES {
+                if let Some((t, id, s)) = self.changes.pop_front() {
+                    self.base.insert(id, s);
+                    self.base_t_s = Some(t);
+                }
+            }
+        }
+        if self.issues.back().is_none_or(|(_, last)| **last != *issues) {
+            self.issues.push_back((t_s, Arc::new(issues.clone())));
+            if self.issues.len() > WATCHED_ISSUE_LISTS {
+                self.issues.pop_front();
+            }
+        }
+    }
+
+    /// Statuses and issues as polled at `t_s`.
+    fn at(&self, t_s: f64) -> (BTreeMap<String, Status>, BTreeMap<String, Issue>) {
+        let mut statuses = self.base.clone();
+        for (_, id, s) in self.changes.iter().take_while(|c| c.0 <= t_s) {
+            statuses.insert(id.clone(), *s);
+        }
+        let issues = self.issues.iter().rev().find(|x| x.0 <= t_s).map(|x| (*x.1).clone()).unwrap_or_default();
+        (statuses, issues)
+    }
 }
 
 /// One finding folded into a ledger and the open issues it keeps.
@@ -387,6 +451,7 @@ impl Sim {
             truth: Vec::new(),
             events: Vec::new(),
             past: None,
+            watched: Watched::default(),
             agent_config: Default::default(),
             local_agent: None,
         }
@@ -476,13 +541,14 @@ impl Sim {
             match u {
                 Update::Status { time, statuses, openings, issues } => {
                     self.server_time = time;
+                    self.issues = issues.into_iter().map(|i| (i.id.clone().unwrap_or_default(), i)).collect();
+                    self.watched.poll(time.as_secs_f64(), &self.statuses, &statuses, &self.issues);
                     self.statuses.extend(statuses);
                     for (id, pct) in openings {
                         if let Some(NodeRef::Actuator(i)) = self.layout.node(&id) {
                             self.openings[i] = pct;
                         }
                     }
-                    self.issues = issues.into_iter().map(|i| (i.id.clone().unwrap_or_default(), i)).collect();
                 }
                 Update::Chart { node, points } if self.selected.as_ref() == Some(&node) => {
                     self.chart = thin(points, CHART_POINTS).into();
@@ -541,21 +607,28 @@ impl Sim {
         fold_finding(&mut self.ledger, &mut self.issues, node, f, truth);
     }
 
-    /// Shows the map, statuses and issues as they were at `t` [s of the run] (`None`: now). The
-    /// run goes on underneath; in-process runs only (a live server keeps no past statuses).
+    /// Shows the map, statuses and issues as they were at chart time `t` [s] (`None`: now): of
+    /// the run in-process (replaying its events), of what this window has watched live. The run
+    /// goes on underneath.
     pub fn scrub_to(&mut self, t: Option<f64>) {
-        let Some(t) = t.filter(|t| !self.is_live() && *t < self.now().as_secs_f64()) else {
+        let Some(t) = t.filter(|t| *t < self.now().as_secs_f64() - self.chart_origin_s()) else {
             self.past = None;
             return;
         };
-        if self.past.as_ref().is_some_and(|p| p.t_s == t) {
+        let at_s = t + self.chart_origin_s();
+        if self.past.as_ref().is_some_and(|p| p.t_s == at_s) {
+            return;
+        }
+        if self.is_live() {
+            let (statuses, issues) = self.watched.at(at_s);
+            self.past = Some(Past { t_s: at_s, statuses, issues });
             return;
         }
         let mut statuses: BTreeMap<String, Status> =
             self.layout.node_ids().into_iter().map(|id| (id.to_string(), Status::Healthy)).collect();
         let mut ledger = FaultLedger::new(Retention { resolved: 1000, history_per_node: 16 });
         let mut issues = BTreeMap::new();
-        let at = SimTime::from_secs_f64(t);
+        let at = SimTime::from_secs_f64(at_s);
         for ev in self.events.iter().take_while(|e| e.t() <= at) {
             match ev {
                 Event::Status { node, to, .. } => {
@@ -567,7 +640,17 @@ impl Sim {
                 _ => {}
             }
         }
-        self.past = Some(Past { t_s: t, statuses, issues });
+        self.past = Some(Past { t_s: at_s, statuses, issues });
+    }
+
+    /// The chart times [s] the time slider spans: the run so far in-process, what this window
+    /// has watched live (`None` before the first poll).
+    pub fn history_range(&self) -> Option<(f64, f64)> {
+        let origin = self.chart_origin_s();
+        match &self.driver {
+            Driver::Local(_) => Some((0.0, self.now().as_secs_f64().max(1.0))),
+            Driver::Remote(_) => self.watched.base_t_s.map(|t0| (t0 - origin, 0.0)),
+        }
     }
 
     /// Writes the selected device's charted window (the last `window_s` seconds, all when `None`;
@@ -655,9 +738,10 @@ impl Sim {
         Ok(rows)
     }
 
-    /// The time shown when scrubbed back [s of the run].
+    /// The time shown when scrubbed back [chart time, s: of the run in-process, before the
+    /// server's now live].
     pub fn shown_at(&self) -> Option<f64> {
-        self.past.as_ref().map(|p| p.t_s)
+        self.past.as_ref().map(|p| p.t_s - self.chart_origin_s())
     }
 
     fn shown_statuses(&self) -> &BTreeMap<String, Status> {

@@ -50,6 +50,7 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
     );
     assert_eq!(sim.status("BEL-VNT-005"), Status::Critical);
     assert_eq!(sim.status("ahu-02"), Status::Critical, "the AHU rolls up its device");
+    let seen_critical_s = sim.now().as_secs_f64();
     // Server time is wall-clock time, not a run clock.
     assert!((sim.now().0 as i64 - common::now_ms()).abs() < 60_000);
     let issue = jam(&sim).unwrap();
@@ -81,6 +82,16 @@ fn live_mode_follows_the_server_and_resolves_through_it() {
         "messages {:?}",
         sim.messages
     );
+    // The time slider, live: back through what this window has watched since it connected (the
+    // server keeps no past statuses): the jam listed and its device critical, then now again.
+    let (from, to) = sim.history_range().expect("polled");
+    assert!(from < 0.0 && to == 0.0, "{from}..{to}");
+    sim.scrub_to(Some(seen_critical_s - sim.chart_origin_s()));
+    assert!(sim.shown_at().is_some());
+    assert!(jam(&sim).is_some(), "the jam is not shown as it was: {:?}", sim.issues());
+    assert_eq!((sim.status("BEL-VNT-005"), sim.status("ahu-02")), (Status::Critical, Status::Critical));
+    sim.scrub_to(None);
+    assert!(jam(&sim).is_none() && sim.shown_at().is_none());
 
     // Inject: the form is checked here by the core's rule, with the server's modes (an ingesting
     // node has no model to inject into), then the server carries it out.
