@@ -1105,6 +1105,18 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                             .include_x(t1);
                         if *percent {
                             plot = plot.include_y(0.0).include_y(100.0);
+                        } else {
+                            // A flat signal (a temperature that holds 27.1 °C) still gets a
+                            // readable scale around its value.
+                            let (lo, hi) = pts
+                                .iter()
+                                .flat_map(|c| lines.iter().map(|l| value(l, c)))
+                                .filter(|v| v.is_finite())
+                                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                            if lo <= hi {
+                                let pad = ((hi - lo) * 0.05).max(min_span(name) / 2.0);
+                                plot = plot.include_y(lo - pad).include_y(hi + pad);
+                            }
                         }
                         let r = plot.show(ui, |p| {
                             for (from, to, kind) in &bands {
@@ -1135,6 +1147,17 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
     });
 }
 
+/// The smallest y range a device chart shows (so a flat signal does not fill the plot with
+/// noise-free nothing or a degenerate axis).
+fn min_span(chart: &str) -> f64 {
+    match chart {
+        "torque" => 0.5,
+        "power" => 0.5,
+        "temperature" => 1.0,
+        _ => 0.2,
+    }
+}
+
 /// The map's names: zones, AHUs and devices where they fit, the devices in alarm and the
 /// selected one first, none over another (so zooming out thins them and zooming in shows all).
 fn map_names(ctx: &egui::Context, area: egui::Rect, app: &App, view: View) {
@@ -1157,11 +1180,12 @@ fn map_names(ctx: &egui::Context, area: egui::Rect, app: &App, view: View) {
         labels.push((0, sel.to_string(), to_screen(x, y) + egui::vec2(marker_px / 2.0 + 4.0, -8.0), c, 14.0));
     }
     if !app.aggregated {
-        for a in &f.actuators {
+        // Every device's status in one pass (not one look-up of the findings about it each).
+        let (statuses, _) = app.sim.frame_statuses();
+        for (a, &s) in f.actuators.iter().zip(&statuses) {
             if app.sim.selected.as_deref() == Some(a.id.as_str()) {
                 continue;
             }
-            let s = app.sim.status(&a.id);
             let alarm = s.is_alarm();
             // Healthy devices are named once they are big enough to tell apart.
             if !alarm && marker_px < 10.0 {

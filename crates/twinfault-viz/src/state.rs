@@ -520,7 +520,7 @@ impl Sim {
         let events = l.run.recorder.last_epoch().to_vec();
         self.apply(&events);
         self.sample_chart();
-        self.tell_agent();
+        self.tell_agent(false);
         events
     }
 
@@ -845,7 +845,6 @@ impl Sim {
             let agent =
                 crate::agent::LocalAgent::start(Arc::clone(l.run.facility()), &self.events, self.agent_config.clone())?;
             self.local_agent = Some(agent);
-            self.tell_agent();
         }
         self.agent.push(("you".into(), text.to_string()));
         let messages = self
@@ -855,10 +854,14 @@ impl Sim {
                 |(who, t)| serde_json::json!({ "role": if who == "you" { "user" } else { "assistant" }, "content": t }),
             )
             .collect();
-        match (&self.driver, &mut self.local_agent) {
-            (Driver::Remote(r), _) => r.send(Command::Ask(messages)),
-            (Driver::Local(_), Some(a)) => a.ask(messages),
-            (Driver::Local(_), None) => unreachable!("started above"),
+        if let Driver::Remote(r) = &self.driver {
+            r.send(Command::Ask(messages));
+            return Ok(());
+        }
+        // The run as it is now (it may be paused), before the agent reads it.
+        self.tell_agent(true);
+        if let Some(a) = &mut self.local_agent {
+            a.ask(messages);
         }
         Ok(())
     }
@@ -917,11 +920,12 @@ impl Sim {
         changed
     }
 
-    /// The in-process agent's "now", and each device's latest sample while a question is open.
-    fn tell_agent(&self) {
+    /// The in-process agent's "now", and each device's latest sample while a question is open
+    /// (or `now`).
+    fn tell_agent(&self, now: bool) {
         let (Driver::Local(l), Some(a)) = (&self.driver, &self.local_agent) else { return };
         a.set_now(self.now().0 as i64);
-        if a.waiting == 0 && !l.run.setup.actuators.is_empty() && a.live.last_sample(0).is_some() {
+        if a.waiting == 0 && !now {
             return;
         }
         for (i, t) in l.run.setup.actuators.iter().enumerate() {
