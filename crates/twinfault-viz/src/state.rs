@@ -292,13 +292,16 @@ struct Watched {
     base_t_s: Option<f64>,
     /// Status changes after the base, oldest first: (t [s], node, status).
     changes: VecDeque<(f64, String, Status)>,
-    /// The open issues each time they changed, oldest first.
+    /// The open issues each time they changed, oldest first, and how many issues they hold.
     issues: VecDeque<(f64, Arc<BTreeMap<String, Issue>>)>,
+    issue_entries: usize,
 }
 
-/// Status changes and issue lists a live window remembers.
+/// Status changes, issue lists and issues in them a live window remembers (a few tens of MB at
+/// most).
 const WATCHED_CHANGES: usize = 200_000;
 const WATCHED_ISSUE_LISTS: usize = 5_000;
+const WATCHED_ISSUES: usize = 100_000;
 
 impl Watched {
     /// One poll: the server's time, its statuses (before they are folded in) against `known`,
@@ -326,10 +329,17 @@ impl Watched {
         }
         if self.issues.back().is_none_or(|(_, last)| **last != *issues) {
             self.issues.push_back((t_s, Arc::new(issues.clone())));
-            if self.issues.len() > WATCHED_ISSUE_LISTS {
-                self.issues.pop_front();
+            self.issue_entries += issues.len();
+            while self.issues.len() > WATCHED_ISSUE_LISTS || self.issue_entries > WATCHED_ISSUES {
+                let Some((_, dropped)) = self.issues.pop_front() else { break };
+                self.issue_entries -= dropped.len();
             }
         }
+    }
+
+    /// The earliest time both the statuses and the issues are remembered for [s since 1970].
+    fn since(&self) -> Option<f64> {
+        Some(self.base_t_s?.max(self.issues.front().map_or(f64::NEG_INFINITY, |x| x.0)))
     }
 
     /// Statuses and issues as polled at `t_s`.
@@ -649,7 +659,7 @@ impl Sim {
         let origin = self.chart_origin_s();
         match &self.driver {
             Driver::Local(_) => Some((0.0, self.now().as_secs_f64().max(1.0))),
-            Driver::Remote(_) => self.watched.base_t_s.map(|t0| (t0 - origin, 0.0)),
+            Driver::Remote(_) => self.watched.since().map(|t0| ((t0 - origin).min(0.0), 0.0)),
         }
     }
 
@@ -1310,6 +1320,38 @@ mod tests {
         sim.scrub_to(None);
         assert_eq!(sim.shown_at(), None);
         assert_eq!(sim.status("BEL-CHW-201"), issue.severity.status());
+    }
+
+    /// A live window remembers what it polled, bounded: statuses by their changes, issue lists
+    /// while they fit.
+    #[test]
+    fn a_live_window_remembers_its_polls_within_bounds() {
+        let mut w = Watched::default();
+        let mut known = BTreeMap::new();
+        let mut poll = |w: &mut Watched, t: f64, s: Status, n_issues: usize| {
+            let statuses = vec![("BEL-VNT-005".to_string(), s)];
+            let issues: BTreeMap<String, Issue> = (0..n_issues)
+                .map(|k| (format!("F-{t}-{k}"), issue("BEL-VNT-005", Severity::Critical, 0.9, k as u64)))
+                .collect();
+            w.poll(t, &known, &statuses, &issues);
+            known.extend(statuses);
+        };
+        poll(&mut w, 100.0, Status::Healthy, 0);
+        poll(&mut w, 101.0, Status::Healthy, 0);
+        poll(&mut w, 102.0, Status::Critical, 1);
+        assert_eq!(w.changes.len(), 1, "an unchanged status is not kept again");
+        assert_eq!(w.issues.len(), 2, "an unchanged issue list is not kept again");
+        let (st, is) = w.at(101.5);
+        assert_eq!((st["BEL-VNT-005"], is.len()), (Status::Healthy, 0));
+        let (st, is) = w.at(102.0);
+        assert_eq!((st["BEL-VNT-005"], is.len()), (Status::Critical, 1));
+        // Big issue lists: the oldest go, and the slider starts where both are remembered.
+        for k in 0..30 {
+            poll(&mut w, 200.0 + f64::from(k), Status::Critical, 5_000);
+        }
+        assert!(w.issue_entries <= WATCHED_ISSUES, "{}", w.issue_entries);
+        assert_eq!(w.issue_entries, w.issues.iter().map(|x| x.1.len()).sum::<usize>());
+        assert!(w.since().unwrap() > 200.0);
     }
 
     /// The charted window of a jammed damper, exported: one labelled row per sample, the
