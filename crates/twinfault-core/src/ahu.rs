@@ -602,6 +602,11 @@ impl Ahu {
         counterfactual::rank(&self.id, &self.unit, &self.elements, window, &self.template.fork)
     }
 
+    /// The last epoch's summary: phase, status, air temperatures, coil duties.
+    pub fn last_summary(&self) -> AhuSummary {
+        self.last_summary
+    }
+
     /// The latest fork answer.
     pub fn last_ranking(&self) -> Option<&Ranking> {
         self.last_ranking.as_ref()

@@ -952,14 +952,32 @@ fn panels(
     Ok(())
 }
 
-/// A line's colour in the device charts (also its legend's, drawn above the plot).
-const SERIES: [(&str, [u8; 3]); 6] = [
+/// One plot: its name, its lines, whether it is on a 0-100 % scale.
+type Chart<'a> = (&'a str, Vec<&'a str>, bool);
+/// One point of a chart: its time [s] and a value per line.
+type Row = (f64, Vec<f64>);
+
+/// A device's chart lines, and an AHU's.
+const DEVICE_SERIES: [&str; 6] =
+    ["position %", "setpoint %", "torque N·m", "power W", "temperature °C", "signal quality"];
+const AHU_SERIES: [&str; 7] =
+    ["outdoor °C", "return °C", "mixed °C", "supply °C", "supply setpoint °C", "cooling kW", "heating kW"];
+
+/// A line's colour in the charts (also its legend's, drawn above the plot).
+pub const SERIES: [(&str, [u8; 3]); 13] = [
     ("position %", [70, 150, 240]),
     ("setpoint %", [200, 200, 200]),
     ("torque N·m", [240, 140, 60]),
     ("power W", [230, 200, 70]),
     ("temperature °C", [220, 90, 160]),
     ("signal quality", [110, 200, 180]),
+    ("outdoor °C", [150, 150, 160]),
+    ("return °C", [230, 200, 70]),
+    ("mixed °C", [110, 200, 180]),
+    ("supply °C", [70, 150, 240]),
+    ("supply setpoint °C", [200, 200, 200]),
+    ("cooling kW", [90, 170, 250]),
+    ("heating kW", [240, 110, 60]),
 ];
 
 fn series_colour(name: &str) -> egui::Color32 {
@@ -988,7 +1006,8 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
             }
         });
         ui.label("export window");
-        for ext in ["csv", "parquet"] {
+        for ext in ["csv", "parquet"].into_iter().filter(|_| !matches!(app.sim.layout.node(&id), Some(NodeRef::Ahu(_))))
+        {
             if ui
                 .button(ext.to_uppercase())
                 .on_hover_text("the charted samples, labelled, in the dataset's telemetry columns")
@@ -1010,15 +1029,63 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
     let clock = app.sim.clock();
     // Scrubbed back: the charts end where the map and the issues are.
     let upto = app.sim.shown_at().map_or(f64::INFINITY, |t| t + origin);
-    let pts: Vec<crate::state::ChartPoint> = app.sim.chart_window(window).filter(|p| p.t_s <= upto).copied().collect();
+    // The points as (time, a value per line of `names`): a device's signals, or an AHU's air
+    // temperatures and coil duties.
+    let is_ahu = matches!(app.sim.layout.node(&id), Some(NodeRef::Ahu(_)));
+    if is_ahu && app.sim.is_live() {
+        ui.label("A live server keeps no AHU trends: select one of its devices to chart it.");
+        return;
+    }
+    let (names, plots, pts): (&[&str], Vec<Chart>, Vec<Row>) = if is_ahu {
+        let last = app.sim.ahu_chart.back().map_or(0.0, |p| p.t_s);
+        let from = window.map_or(f64::MIN, |w| last - w);
+        let pts = app
+            .sim
+            .ahu_chart
+            .iter()
+            .filter(|p| p.t_s >= from && p.t_s <= upto)
+            .map(|p| {
+                let v = [p.outdoor_air_c, p.return_air_c, p.mixed_air_c, p.supply_air_c, p.supply_air_setpoint_c];
+                (p.t_s, v.into_iter().chain([p.cooling_kw, p.heating_kw]).collect())
+            })
+            .collect();
+        let plots = vec![("air", AHU_SERIES[..5].to_vec(), false), ("coils", AHU_SERIES[5..].to_vec(), false)];
+        (&AHU_SERIES, plots, pts)
+    } else {
+        let pts = app
+            .sim
+            .chart_window(window)
+            .filter(|p| p.t_s <= upto)
+            .map(|p| {
+                let v = [p.position_pct, p.setpoint_pct, p.torque_nm, p.power_w, p.temperature_c, p.signal_quality];
+                (p.t_s, v.to_vec())
+            })
+            .collect();
+        let plots = vec![
+            ("position", vec!["position %", "setpoint %"], true),
+            ("torque", vec!["torque N·m"], false),
+            ("power", vec!["power W"], false),
+            ("temperature", vec!["temperature °C"], false),
+            ("signal", vec!["signal quality"], false),
+        ];
+        (&DEVICE_SERIES, plots, pts)
+    };
+    let value = |line: &str, p: &Row| names.iter().position(|n| *n == line).map_or(f64::NAN, |k| p.1[k]);
     let (t0, t1) = (
-        pts.first().map_or(0.0, |p| p.t_s - origin),
-        pts.last().map_or(1.0, |p| p.t_s - origin).max(pts.first().map_or(0.0, |p| p.t_s - origin) + 1.0),
+        pts.first().map_or(0.0, |p| p.0 - origin),
+        pts.last().map_or(1.0, |p| p.0 - origin).max(pts.first().map_or(0.0, |p| p.0 - origin) + 1.0),
     );
-    // The twin's findings on this device: (from, to, kind), open ones to the chart's end.
+    // The twin's findings on this device (an AHU: on it and its devices): (from, to, kind), open
+    // ones to the chart's end.
+    let layout = std::sync::Arc::clone(&app.sim.layout);
+    let below = |node: &str| {
+        node == id
+            || (is_ahu
+                && matches!(layout.node(node), Some(NodeRef::Actuator(i)) if layout.ahus[layout.actuators[i].ahu].id == id))
+    };
     let mut bands: Vec<(f64, f64, FaultKind)> = Vec::new();
     let mut open: Vec<(f64, FaultKind)> = Vec::new();
-    for h in app.sim.fault_history.iter().filter(|h| h.1 == id) {
+    for h in app.sim.fault_history.iter().filter(|h| below(&h.1)) {
         let t = h.0.as_secs_f64() - origin;
         match h.3 {
             twinfault_core::detect::Change::Opened => open.push((t, h.2)),
@@ -1036,9 +1103,14 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
         .sim
         .truth
         .iter()
-        .filter(|x| x.node == id)
+        .filter(|x| below(&x.node))
         .map(|x| {
-            (x.start_s - origin, x.end_s.map_or(t1, |e| e - origin), format!("injected {} {:.1}", x.kind, x.severity))
+            let on = if x.node == id { String::new() } else { format!(" ({})", x.node) };
+            (
+                x.start_s - origin,
+                x.end_s.map_or(t1, |e| e - origin),
+                format!("injected {} {:.1}{on}", x.kind, x.severity),
+            )
         })
         .collect();
     let link = egui::Id::new("device-charts");
@@ -1063,21 +1135,6 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                 );
             }
         });
-    let plots: Vec<(&str, Vec<&str>, bool)> = vec![
-        ("position", vec!["position %", "setpoint %"], true),
-        ("torque", vec!["torque N·m"], false),
-        ("power", vec!["power W"], false),
-        ("temperature", vec!["temperature °C"], false),
-        ("signal", vec!["signal quality"], false),
-    ];
-    let value = |name: &str, p: &crate::state::ChartPoint| match name {
-        "position %" => p.position_pct,
-        "setpoint %" => p.setpoint_pct,
-        "torque N·m" => p.torque_nm,
-        "power W" => p.power_w,
-        "temperature °C" => p.temperature_c,
-        _ => p.signal_quality,
-    };
     let cols = 3usize;
     let rows = plots.len().div_ceil(cols);
     let gap = ui.spacing().item_spacing;
@@ -1091,7 +1148,7 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                     ui.vertical(|ui| {
                         ui.set_width(width);
                         // The legend, outside the plot.
-                        ui.horizontal(|ui| {
+                        ui.horizontal_wrapped(|ui| {
                             for l in lines {
                                 ui.colored_label(series_colour(l), format!("━ {l}"));
                             }
@@ -1129,7 +1186,7 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                             for l in lines {
                                 let points: PlotPoints = pts
                                     .iter()
-                                    .map(|c| [c.t_s - origin, value(l, c)])
+                                    .map(|c| [c.0 - origin, value(l, c)])
                                     .filter(|q| q[1].is_finite())
                                     .collect();
                                 p.line(Line::new(*l, points).color(series_colour(l)).width(1.5));
@@ -1154,6 +1211,8 @@ fn min_span(chart: &str) -> f64 {
         "torque" => 0.5,
         "power" => 0.5,
         "temperature" => 1.0,
+        "air" => 2.0,
+        "coils" => 1.0,
         _ => 0.2,
     }
 }

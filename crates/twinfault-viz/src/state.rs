@@ -215,6 +215,19 @@ pub struct ChartPoint {
     pub signal_quality: f64,
 }
 
+/// One epoch of the selected AHU, for its charts (in-process runs: a server keeps no AHU trends).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AhuPoint {
+    pub t_s: f64,
+    pub outdoor_air_c: f64,
+    pub return_air_c: f64,
+    pub mixed_air_c: f64,
+    pub supply_air_c: f64,
+    pub supply_air_setpoint_c: f64,
+    pub cooling_kw: f64,
+    pub heating_kw: f64,
+}
+
 /// The in-process simulation behind a [`Sim`].
 struct Local {
     scenario: Scenario,
@@ -250,6 +263,8 @@ pub struct Sim {
     pub openings: Vec<f64>,
     pub selected: Option<String>,
     pub chart: VecDeque<ChartPoint>,
+    /// The selected AHU's epochs (in-process).
+    pub ahu_chart: VecDeque<AhuPoint>,
     /// Server time of the last poll (live mode).
     server_time: SimTime,
     /// Whether the last poll reached the server (live mode).
@@ -453,6 +468,7 @@ impl Sim {
             openings: vec![0.0; n],
             selected: None,
             chart: VecDeque::new(),
+            ahu_chart: VecDeque::new(),
             server_time: SimTime(0),
             reachable: true,
             messages: Vec::new(),
@@ -672,7 +688,10 @@ impl Sim {
     /// empty: the visualizer knows neither the phase history nor any truth there. Returns the rows
     /// written.
     pub fn export_window(&self, window_s: Option<f64>, path: &std::path::Path) -> Result<usize, String> {
-        let Some(node) = self.selected.clone() else { return Err("select a device to export its window".into()) };
+        let Some(node) = self.selected.clone().filter(|n| matches!(self.layout.node(n), Some(NodeRef::Actuator(_))))
+        else {
+            return Err("select a device to export its window".into());
+        };
         let upto = self.shown_at().unwrap_or(f64::INFINITY) + if self.is_live() { self.chart_origin_s() } else { 0.0 };
         let ahu = match self.layout.node(&node) {
             Some(NodeRef::Actuator(i)) => Some(self.layout.ahus[self.layout.actuators[i].ahu].id.clone()),
@@ -793,6 +812,7 @@ impl Sim {
         if self.layout.node(id).is_some() && self.selected.as_deref() != Some(id) {
             self.selected = Some(id.to_string());
             self.chart.clear();
+            self.ahu_chart.clear();
             if let Driver::Remote(r) = &self.driver {
                 r.send(Command::Select(id.to_string()));
             }
@@ -801,7 +821,27 @@ impl Sim {
 
     fn sample_chart(&mut self) {
         let Driver::Local(l) = &self.driver else { return };
-        let Some(NodeRef::Actuator(i)) = self.selected.as_deref().and_then(|s| self.layout.node(s)) else { return };
+        let i = match self.selected.as_deref().and_then(|s| self.layout.node(s)) {
+            Some(NodeRef::Actuator(i)) => i,
+            Some(NodeRef::Ahu(h)) => {
+                let s = l.run.setup.ahus[h].last_summary();
+                self.ahu_chart.push_back(AhuPoint {
+                    t_s: self.now().as_secs_f64(),
+                    outdoor_air_c: s.outdoor_air_c,
+                    return_air_c: s.return_air_c,
+                    mixed_air_c: s.mixed_air_c,
+                    supply_air_c: s.supply_air_c,
+                    supply_air_setpoint_c: s.supply_air_setpoint_c,
+                    cooling_kw: s.cooling_kw,
+                    heating_kw: s.heating_kw,
+                });
+                if self.ahu_chart.len() > CHART_POINTS {
+                    self.ahu_chart.pop_front();
+                }
+                return;
+            }
+            _ => return,
+        };
         let Some(s) = l.run.setup.actuators[i].detector().last_sample() else { return };
         self.chart.push_back(ChartPoint {
             t_s: s.t.as_secs_f64(),
@@ -1396,8 +1436,14 @@ mod tests {
         let onset = lines[1..].iter().position(|l| col(l, 9) == "gear_jam").unwrap();
         let t: i64 = col(lines[1 + onset], 1).parse().unwrap();
         assert!((1_800_000..1_801_000).contains(&t), "labelled from {t} ms");
-        // Nothing selected: a clear refusal.
+        // Nothing selected, or an AHU: a clear refusal.
         sim.selected = None;
         assert!(sim.export_window(None, &path).unwrap_err().contains("select"));
+        sim.select("ahu-01");
+        sim.step();
+        assert!(sim.export_window(None, &path).unwrap_err().contains("select a device"));
+        // An AHU selected charts its own epochs.
+        let p = *sim.ahu_chart.back().expect("the AHU's epoch charted");
+        assert!(sim.chart.is_empty() && p.supply_air_c.is_finite() && p.cooling_kw >= 0.0, "{p:?}");
     }
 }

@@ -188,6 +188,18 @@ fn a_device_with_a_finding_its_ahu_raised_is_drawn_in_the_findings_colour() {
     assert!(answered.ends_with(reply) && answered.contains("node_details"), "{}", shot.stderr);
 }
 
+/// An AHU selected: its air temperatures and coil duties are charted (not a device's empty
+/// plots), with the injection on the device below it on the truth strip.
+#[test]
+fn an_ahu_selected_charts_its_air_and_coils() {
+    let scenario = common::root().join("scenarios/datacenter_stuck_at.toml");
+    let shot = shoot("ahu", &[scenario.to_str().unwrap(), "--speed", "400", "--select", "ahu-02"]);
+    let colour = |name: &str| twinfault_viz::app::SERIES.iter().find(|s| s.0 == name).unwrap().1;
+    shot.assert_chart("air", colour("supply °C"));
+    shot.assert_chart("coils", colour("cooling kW"));
+    assert!(!shot.stderr.contains("chart position:"), "a device's charts for an AHU:\n{}", shot.stderr);
+}
+
 #[test]
 fn the_window_watches_a_live_server() {
     let server = common::serve();
