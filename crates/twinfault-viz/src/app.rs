@@ -1037,16 +1037,16 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
         return;
     }
     let (names, plots, pts): (&[&str], Vec<Chart>, Vec<Row>) = if is_ahu {
-        let last = app.sim.ahu_chart.back().map_or(0.0, |p| p.t_s);
+        let last = app.sim.ahu_chart.back().map_or(0.0, |p| p.0);
         let from = window.map_or(f64::MIN, |w| last - w);
         let pts = app
             .sim
             .ahu_chart
             .iter()
-            .filter(|p| p.t_s >= from && p.t_s <= upto)
-            .map(|p| {
+            .filter(|(t, _)| *t >= from && *t <= upto)
+            .map(|(t, p)| {
                 let v = [p.outdoor_air_c, p.return_air_c, p.mixed_air_c, p.supply_air_c, p.supply_air_setpoint_c];
-                (p.t_s, v.into_iter().chain([p.cooling_kw, p.heating_kw]).collect())
+                (*t, v.into_iter().chain([p.cooling_kw, p.heating_kw]).collect())
             })
             .collect();
         let plots = vec![("air", AHU_SERIES[..5].to_vec(), false), ("coils", AHU_SERIES[5..].to_vec(), false)];

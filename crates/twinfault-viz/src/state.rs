@@ -215,19 +215,6 @@ pub struct ChartPoint {
     pub signal_quality: f64,
 }
 
-/// One epoch of the selected AHU, for its charts (in-process runs: a server keeps no AHU trends).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AhuPoint {
-    pub t_s: f64,
-    pub outdoor_air_c: f64,
-    pub return_air_c: f64,
-    pub mixed_air_c: f64,
-    pub supply_air_c: f64,
-    pub supply_air_setpoint_c: f64,
-    pub cooling_kw: f64,
-    pub heating_kw: f64,
-}
-
 /// The in-process simulation behind a [`Sim`].
 struct Local {
     scenario: Scenario,
@@ -263,8 +250,8 @@ pub struct Sim {
     pub openings: Vec<f64>,
     pub selected: Option<String>,
     pub chart: VecDeque<ChartPoint>,
-    /// The selected AHU's epochs (in-process).
-    pub ahu_chart: VecDeque<AhuPoint>,
+    /// The selected AHU's epochs (in-process; a server keeps no AHU trends): (time [s], summary).
+    pub ahu_chart: VecDeque<(f64, twinfault_core::ahu::AhuSummary)>,
     /// Server time of the last poll (live mode).
     server_time: SimTime,
     /// Whether the last poll reached the server (live mode).
@@ -824,17 +811,7 @@ impl Sim {
         let i = match self.selected.as_deref().and_then(|s| self.layout.node(s)) {
             Some(NodeRef::Actuator(i)) => i,
             Some(NodeRef::Ahu(h)) => {
-                let s = l.run.setup.ahus[h].last_summary();
-                self.ahu_chart.push_back(AhuPoint {
-                    t_s: self.now().as_secs_f64(),
-                    outdoor_air_c: s.outdoor_air_c,
-                    return_air_c: s.return_air_c,
-                    mixed_air_c: s.mixed_air_c,
-                    supply_air_c: s.supply_air_c,
-                    supply_air_setpoint_c: s.supply_air_setpoint_c,
-                    cooling_kw: s.cooling_kw,
-                    heating_kw: s.heating_kw,
-                });
+                self.ahu_chart.push_back((self.now().as_secs_f64(), l.run.setup.ahus[h].last_summary()));
                 if self.ahu_chart.len() > CHART_POINTS {
                     self.ahu_chart.pop_front();
                 }
@@ -1443,7 +1420,7 @@ mod tests {
         sim.step();
         assert!(sim.export_window(None, &path).unwrap_err().contains("select a device"));
         // An AHU selected charts its own epochs.
-        let p = *sim.ahu_chart.back().expect("the AHU's epoch charted");
+        let (_, p) = *sim.ahu_chart.back().expect("the AHU's epoch charted");
         assert!(sim.chart.is_empty() && p.supply_air_c.is_finite() && p.cooling_kw >= 0.0, "{p:?}");
     }
 }
