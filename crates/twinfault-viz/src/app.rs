@@ -1115,6 +1115,7 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
         .collect();
     let link = egui::Id::new("device-charts");
     let fmt = move |m: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| clock.label(m.value);
+    let offset = clock.offset_s();
     // The truth strip.
     Plot::new("truth")
         .height(34.0)
@@ -1158,6 +1159,7 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                             .width(width)
                             .link_axis(link, [true, false])
                             .x_axis_formatter(fmt)
+                            .x_grid_spacer(Box::new(move |input| clock_marks(input, offset)))
                             .include_x(t0)
                             .include_x(t1);
                         if *percent {
@@ -1202,6 +1204,39 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
             });
         }
     });
+}
+
+/// Time-axis grid steps a clock reads [s]: each a multiple of the one before.
+const CLOCK_STEPS: [f64; 14] =
+    [1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 604800.0];
+
+/// Grid steps for a time axis: whole seconds, minutes, 5 and 10 minutes, half hours, hours…
+/// (egui_plot's default is powers of ten: a mark every 1000 s reads 08:16:40, 08:33:20).
+pub fn clock_steps(input: egui_plot::GridInput) -> [f64; 3] {
+    let at_least = |min: f64| CLOCK_STEPS.into_iter().find(|s| *s >= min).unwrap_or(CLOCK_STEPS[13]);
+    let fine = at_least(input.base_step_size);
+    [fine, at_least(fine * 4.0), at_least(fine * 16.0)]
+}
+
+/// Time-axis marks at [`clock_steps`] on the clock: chart time `x` reads `offset_s + x` seconds
+/// of the day, so marks fall on whole minutes and hours whatever the chart's origin.
+pub fn clock_marks(input: egui_plot::GridInput, offset_s: f64) -> Vec<egui_plot::GridMark> {
+    let (lo, hi) = input.bounds;
+    let mut marks: Vec<egui_plot::GridMark> = Vec::new();
+    if !(input.base_step_size > 0.0 && lo.is_finite() && hi.is_finite()) {
+        return marks;
+    }
+    // Largest steps first: where steps coincide, the mark keeps the largest.
+    for step in clock_steps(input).into_iter().rev() {
+        let mut v = ((lo + offset_s) / step).ceil() * step - offset_s;
+        while v <= hi && marks.len() < 10_000 {
+            if !marks.iter().any(|m| (m.value - v).abs() < 1e-6) {
+                marks.push(egui_plot::GridMark { value: v, step_size: step });
+            }
+            v += step;
+        }
+    }
+    marks
 }
 
 /// The smallest y range a device chart shows (so a flat signal does not fill the plot with
@@ -1378,4 +1413,29 @@ fn agent_panel(ui: &mut egui::Ui, app: &mut App) {
             });
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_axis_steps_fall_on_clock_units() {
+        let steps = |base| clock_steps(egui_plot::GridInput { bounds: (0.0, 1200.0), base_step_size: base });
+        // 20 minutes across a plot: marks every 5 s, labels every 30 s and 5 min (not 1000 s).
+        assert_eq!(steps(4.0), [5.0, 30.0, 300.0]);
+        assert_eq!(steps(20.0), [30.0, 300.0, 600.0]);
+        // Marks on whole minutes of the clock, whatever the origin (a live chart's is "now").
+        let input = egui_plot::GridInput { bounds: (-600.0, 0.0), base_step_size: 20.0 };
+        let marks = clock_marks(input, 12.0 * 3600.0 + 37.4);
+        let minutes: Vec<f64> =
+            marks.iter().filter(|m| m.step_size >= 300.0).map(|m| (m.value + 37.4).rem_euclid(60.0)).collect();
+        assert!(!minutes.is_empty() && minutes.iter().all(|r| r.abs() < 1e-6 || (r - 60.0).abs() < 1e-6), "{marks:?}");
+        assert!(marks.iter().all(|m| (-600.0..=0.0).contains(&m.value)));
+        for base in [0.3, 2.0, 7.0, 45.0, 700.0, 5000.0, 1e6] {
+            let [a, b, c] = steps(base);
+            assert!(a >= base.min(604800.0) && b >= a && c >= b, "{base}: {:?}", [a, b, c]);
+            assert!((b / a).fract() == 0.0 && (c / b).fract() == 0.0, "{base}: not multiples {:?}", [a, b, c]);
+        }
+    }
 }

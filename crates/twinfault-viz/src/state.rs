@@ -407,6 +407,11 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Seconds of the day at chart time 0 (for placing marks on whole minutes and hours).
+    pub fn offset_s(self) -> f64 {
+        (if self.live { self.origin / 1000.0 } else { self.origin }).rem_euclid(86_400.0)
+    }
+
     /// `HH:MM:SS` of chart time `x` [s].
     pub fn label(self, x: f64) -> String {
         let day_s = if self.live {
