@@ -751,7 +751,9 @@ fn panels(
                 ui.label("speed");
                 ui.add(egui::Slider::new(&mut app.opts.speed, 1.0..=1000.0).logarithmic(true).suffix("×"));
                 ui.separator();
-                ui.monospace(format!("{}  {}", app.sim.title, app.sim.now()));
+                // The run's clock, and how far into the run (what scenario files count in).
+                let now = app.sim.now();
+                ui.monospace(format!("{}  {}  run {now}", app.sim.title, app.sim.time_label(now)));
                 if app.sim.finished() {
                     ui.label("(end)");
                 }

@@ -496,10 +496,11 @@ impl Sim {
         }
     }
 
-    /// A time as the panels print it: run time in-process, UTC date and time live.
+    /// A time as the panels print it: the run's clock in-process (its start clock on, as the
+    /// charts and the slider read it), UTC date and time live.
     pub fn time_label(&self, t: SimTime) -> String {
         match self.driver {
-            Driver::Local(_) => t.to_string(),
+            Driver::Local(_) => self.clock().label(t.as_secs_f64()),
             Driver::Remote(_) => twinfault_core::time::format_timestamp_ms(t.0 as i64),
         }
     }
