@@ -44,13 +44,15 @@ fn asked_in_process_the_agent_grounds_the_model_in_the_run_and_never_answers_emp
     let mut sim = scenario("datacenter_stuck_at.toml");
     sim.agent_config = d.agent_config();
     run_until_critical(&mut sim, "BEL-CHW-201");
-    let reply = ask(&mut sim, "What is wrong with BEL-CHW-201?");
+    let question = "What is wrong with BEL-CHW-201?";
+    let reply = ask(&mut sim, question);
     assert!(sim.agent_answers_with().unwrap().contains(&d.base_url()), "{:?}", sim.agent_answers_with());
     // The model was asked, with the run's facts about the device in front of it: the diagnosis
     // came from the run's own twins, through the app's thread.
     let requests = d.requests();
     assert!(!requests.is_empty(), "the model was never asked");
-    let facts = requests[0]["messages"].to_string();
+    // (The question names the device; the facts beside it must too.)
+    let facts = requests[0]["messages"].to_string().replace(question, "");
     assert!(facts.contains("BEL-CHW-201") && facts.contains("stuck_at"), "{facts}");
     // Empty from the model: the twin's own facts answer, naming the device and what it has.
     assert!(!reply.trim().is_empty());
@@ -89,8 +91,11 @@ fn a_change_the_agent_proposes_in_process_waits_for_the_panel_then_the_run_takes
     assert_eq!((t.kind, t.severity, t.end_s), (FaultKind::Stiction, 0.6, None));
     let started = t.start_s;
     // The same action cannot be approved twice.
+    let said = sim.messages.len();
     sim.decide(&action, true);
-    assert!(sim.messages.last().unwrap().contains(&action), "{:?}", sim.messages.last());
+    assert_eq!(sim.messages.len(), said + 1, "a second approval said nothing");
+    let again = sim.messages.last().unwrap();
+    assert!(again.contains(&action) && again.contains("no pending action"), "{again}");
     assert_eq!(sim.truth.iter().filter(|t| t.node == "BEL-VNT-002").count(), 1);
 
     // A repair rejected changes nothing; approved, the injection ends.
