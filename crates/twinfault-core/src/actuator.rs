@@ -82,7 +82,7 @@ pub struct Actuator {
 }
 
 fn quantize(v: f64, q: f64) -> f64 {
-    if q > 0.0 { (v / q).round() * q } else { v }
+    if q > 0.0 { crate::types::round(v / q) * q } else { v }
 }
 
 impl Actuator {
@@ -313,7 +313,7 @@ impl Actuator {
         let reported = if m.feedback_delay_s > 0.0 {
             // The newest position at least the delay old (the oldest while the history is
             // shorter): a move shows whole, one step, the delay later.
-            let cutoff = t.0.saturating_sub((m.feedback_delay_s * 1000.0).round() as u64);
+            let cutoff = t.0.saturating_sub(crate::types::round(m.feedback_delay_s * 1000.0) as u64);
             self.history.push_back((t, self.pos));
             while self.history.len() > 1 && self.history[1].0.0 <= cutoff {
                 self.history.pop_front();
@@ -324,7 +324,7 @@ impl Actuator {
         };
         if t >= self.next_feedback {
             self.feedback_pct = (reported + e.feedback_offset_pct).clamp(0.0, 100.0);
-            let period_ms = (1000.0 / m.position_update_hz).round() as u64;
+            let period_ms = crate::types::round(1000.0 / m.position_update_hz) as u64;
             self.next_feedback = SimTime(t.0 + period_ms.max(1));
         }
         let quality =

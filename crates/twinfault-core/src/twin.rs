@@ -42,7 +42,7 @@ impl Grid {
         Grid { sample_rate_hz, samples_per_epoch: (sample_rate_hz * control_period_s).round().max(1.0) as u64 }
     }
     pub fn sample_time(&self, k: u64) -> SimTime {
-        SimTime((k as f64 * 1000.0 / self.sample_rate_hz).round() as u64)
+        SimTime(crate::types::round(k as f64 * 1000.0 / self.sample_rate_hz) as u64)
     }
     pub fn epoch_start(&self, epoch: u64) -> SimTime {
         self.sample_time(epoch * self.samples_per_epoch)
