@@ -207,11 +207,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     anyhow::ensure!(args.sample_rate_hz > 0.0 && args.sample_rate_hz <= 20.0, "--sample-rate-hz must be in (0, 20]");
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()));
     println!(
-        "twinfault bench: {} s simulated at {} Hz, {} samples per actor message, {} engine threads, plain loop on 1 thread{}",
+        "twinfault bench: {} s simulated at {} Hz, {} samples per actor message, {} engine threads, {}{}",
         args.sim_s,
         args.sample_rate_hz,
         (args.sample_rate_hz * args.control_period_s).round(),
         threads,
+        if args.engine_only { "no plain loop" } else { "plain loop on 1 thread" },
         if cfg!(debug_assertions) { "  (DEBUG BUILD: use --release for real figures)" } else { "" }
     );
     let mut rows = vec![vec![
