@@ -1179,7 +1179,20 @@ fn device_charts(ui: &mut egui::Ui, app: &mut App) {
                                 plot = plot.include_y(lo - pad).include_y(hi + pad);
                             }
                         }
+                        // A signal the device never reported (a gateway without signal quality)
+                        // says so rather than leaving an empty plot that reads as zero.
+                        let reported = pts.iter().any(|c| lines.iter().any(|l| value(l, c).is_finite()));
                         let r = plot.show(ui, |p| {
+                            if !reported {
+                                p.text(
+                                    egui_plot::Text::new(
+                                        "not reported",
+                                        egui_plot::PlotPoint::new((t0 + t1) / 2.0, 0.0),
+                                        "not reported by the device",
+                                    )
+                                    .color(egui::Color32::GRAY),
+                                );
+                            }
                             for (from, to, kind) in &bands {
                                 p.span(
                                     egui_plot::Span::new(format!("finding: {kind}"), *from..=*to)
