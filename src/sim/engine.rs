@@ -279,6 +279,32 @@ impl Handler<SetPlant> for AhuActor {
     }
 }
 
+/// Reports of an epoch filed by the sender's slot (never by arrival order), and how many are
+/// still missing: an AHU's children's, the plant's AHUs'.
+struct Slots<T> {
+    items: Vec<Option<T>>,
+    missing: usize,
+}
+
+impl<T> Slots<T> {
+    fn new(n: usize) -> Slots<T> {
+        Slots { items: (0..n).map(|_| None).collect(), missing: n }
+    }
+
+    /// Files one report; true once every slot has one.
+    fn file(&mut self, slot: usize, item: T) -> bool {
+        if self.items[slot].replace(item).is_none() {
+            self.missing -= 1;
+        }
+        self.missing == 0
+    }
+
+    /// The reports in slot order (all filed).
+    fn into_vec(self, what: &str) -> Vec<T> {
+        self.items.into_iter().map(|r| r.unwrap_or_else(|| panic!("{what}: a slot without a report"))).collect()
+    }
+}
+
 pub struct AhuActor {
     ahu: Ahu,
     children: Vec<Addr<ActuatorActor>>,
@@ -286,8 +312,7 @@ pub struct AhuActor {
     parent: Option<(Addr<PlantActor>, usize)>,
     /// Operator resolutions, delivered with the next epoch's findings.
     pending: Vec<FindingEvent>,
-    /// The epoch in progress: children's reports by slot, how many are missing, and where the
-    /// result goes.
+    /// The epoch in progress and its children's reports.
     open: Option<OpenEpoch>,
 }
 
@@ -295,14 +320,13 @@ struct OpenEpoch {
     phase: Phase,
     t1: SimTime,
     dt_s: f64,
-    reports: Vec<Option<EpochReport>>,
-    missing: usize,
+    reports: Slots<EpochReport>,
 }
 
 impl AhuActor {
     fn finish(&mut self) {
         let Some(open) = self.open.take() else { return };
-        let children: Vec<EpochReport> = open.reports.into_iter().map(|r| r.expect("all children reported")).collect();
+        let children = open.reports.into_vec("an AHU's children");
         let reports: Vec<ChildReport> = children.iter().map(|c| c.report).collect();
         let mut findings = std::mem::take(&mut self.pending);
         let summary = self.ahu.end_epoch(open.t1, open.dt_s, &reports, &mut findings);
@@ -327,7 +351,7 @@ impl Handler<AhuEpoch> for AhuActor {
             child.do_send(Step(Advance { grid: m.grid, first_sample, command_pct, phase }));
         }
         let n = self.children.len();
-        self.open = Some(OpenEpoch { phase, t1, dt_s, reports: (0..n).map(|_| None).collect(), missing: n });
+        self.open = Some(OpenEpoch { phase, t1, dt_s, reports: Slots::new(n) });
         if n == 0 {
             self.finish();
         }
@@ -350,11 +374,7 @@ impl Handler<ForceResolve> for AhuActor {
 impl Handler<ChildDone> for AhuActor {
     type Result = ();
     fn handle(&mut self, m: ChildDone, _: &mut Context<Self>) {
-        let Some(open) = self.open.as_mut() else { return };
-        if open.reports[m.slot].replace(m.report).is_none() {
-            open.missing -= 1;
-        }
-        if open.missing == 0 {
+        if self.open.as_mut().is_some_and(|open| open.reports.file(m.slot, m.report)) {
             self.finish();
         }
     }
@@ -378,21 +398,19 @@ pub struct PlantActor {
     plant: Option<Plant>,
     conditions: Option<PlantConditions>,
     ahus: Vec<Addr<AhuActor>>,
-    /// The epoch in progress: the AHUs' reports by slot, how many are missing, and where the
-    /// result goes.
+    /// The epoch in progress: the AHUs' reports, and where the result goes.
     open: Option<OpenPlantEpoch>,
 }
 
 struct OpenPlantEpoch {
-    outs: Vec<Option<AhuOut>>,
-    missing: usize,
+    outs: Slots<AhuOut>,
     reply: tokio::sync::oneshot::Sender<PlantOut>,
 }
 
 impl PlantActor {
     fn finish(&mut self) {
         let Some(open) = self.open.take() else { return };
-        let ahus: Vec<AhuOut> = open.outs.into_iter().map(|o| o.expect("all AHUs reported")).collect();
+        let ahus = open.outs.into_vec("the plant's AHUs");
         let summaries: Vec<AhuSummary> = ahus.iter().map(|a| a.summary).collect();
         let status = self.plant.as_mut().map(|p| {
             self.conditions = Some(p.update(&summaries));
@@ -410,14 +428,13 @@ impl Actor for PlantActor {
 impl Handler<PlantEpoch> for PlantActor {
     type Result = ResponseFuture<PlantOut>;
     fn handle(&mut self, m: PlantEpoch, _: &mut Context<Self>) -> Self::Result {
-        // One message to each AHU and one back (a request per AHU, joined, cost the engine a
-        // tenth of its time at 1,000 AHUs in wake-ups).
+        // One message to each AHU and one back, as an AHU does with its children.
         for a in &self.ahus {
             a.do_send(AhuEpoch { epoch: m.epoch, grid: m.grid, plant: self.conditions });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let n = self.ahus.len();
-        self.open = Some(OpenPlantEpoch { outs: (0..n).map(|_| None).collect(), missing: n, reply: tx });
+        self.open = Some(OpenPlantEpoch { outs: Slots::new(n), reply: tx });
         if n == 0 {
             self.finish();
         }
@@ -428,11 +445,7 @@ impl Handler<PlantEpoch> for PlantActor {
 impl Handler<AhuDone> for PlantActor {
     type Result = ();
     fn handle(&mut self, m: AhuDone, _: &mut Context<Self>) {
-        let Some(open) = self.open.as_mut() else { return };
-        if open.outs[m.slot].replace(m.out).is_none() {
-            open.missing -= 1;
-        }
-        if open.missing == 0 {
+        if self.open.as_mut().is_some_and(|open| open.outs.file(m.slot, m.out)) {
             self.finish();
         }
     }
@@ -656,7 +669,7 @@ impl Engine {
         let Setup { actuators, ahus, plant, grid } = setup;
         // An AHU's children live on its thread: the epoch's `Step` and `ChildDone` then never
         // cross threads (round-robin placement made half of them do so, and two threads ran
-        // 1.3× one). A device under no AHU is placed by its own index.
+        // 1.3× one at 100,000 twins). A device under no AHU is placed by its own index.
         let mut home: Vec<usize> = (0..actuators.len()).collect();
         for (h, a) in facility.ahus.iter().enumerate() {
             for &c in &a.children {
@@ -664,8 +677,8 @@ impl Engine {
             }
         }
         // Taken from the back, the set-up's vector shrinking as its twins move into their actors:
-        // consumed whole, it held a copy of every twin until the last actor started (0.8 GB at
-        // a million).
+        // consumed whole, it held a copy of every twin until the last actor started (0.7 GiB of
+        // peak memory at a million).
         let mut twins = actuators;
         let mut actuator_addrs: Vec<Addr<ActuatorActor>> = Vec::with_capacity(twins.len());
         while let Some(twin) = twins.pop() {
@@ -697,10 +710,9 @@ impl Engine {
                 addr
             })
             .collect();
-        let ahu_addrs_for_engine = ahu_addrs.clone();
         let conditions = plant.as_ref().map(Plant::conditions);
         let root = PlantActor { plant, conditions, ahus: ahu_addrs.clone(), open: None }.start();
-        // Queued before the plant's first `AhuEpoch` (the same sender, so in order).
+        // Queued before any epoch is asked of the plant, so before its first `AhuEpoch`.
         for (slot, a) in ahu_addrs.iter().enumerate() {
             a.do_send(SetPlant(root.clone(), slot));
         }
@@ -718,7 +730,7 @@ impl Engine {
         Engine {
             supervisor,
             actuators: actuator_addrs,
-            ahus: ahu_addrs_for_engine,
+            ahus: ahu_addrs,
             grid,
             epochs: grid.epochs_in(duration),
             arbiters,
